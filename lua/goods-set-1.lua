@@ -1,0 +1,11 @@
+-- goods-set: writes a goods item's sale settings; stock is set only when the item is new
+-- (afterwards it moves only through reserve/release/restock).
+--
+-- KEYS[1] goods hash
+-- ARGV[1] price  ARGV[2] per-user limit (0 none)  ARGV[3] startsAt ms (0 none)
+-- ARGV[4] endsAt ms (0 none)  ARGV[5] active 1|0  ARGV[6] initial stock
+-- Returns the live stock
+redis.call('HSET', KEYS[1], 'price', ARGV[1], 'limit', ARGV[2], 'startsAt', ARGV[3],
+  'endsAt', ARGV[4], 'active', ARGV[5])
+redis.call('HSETNX', KEYS[1], 'stock', ARGV[6])
+return tonumber(redis.call('HGET', KEYS[1], 'stock'))

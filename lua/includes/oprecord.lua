@@ -1,0 +1,16 @@
+-- The op record (idempotency) lives under the op id in the user's slot. A record of kind
+-- "aborted" is a tombstone the reservation sweeper writes so a late charge of that reservation
+-- token is refused; any other token may overwrite it.
+
+-- Returns nil when the op may run, or the reply the script must return instead.
+local function replayOrConflict(opKey, reqHash, token)
+  local raw = redis.call('GET', opKey)
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if rec.kind == 'aborted' then
+    if token ~= nil and token ~= '' and rec.t == token then return { -5 } end
+    return nil
+  end
+  if rec.h ~= reqHash then return { -2 } end
+  return { 1, raw, 1 }
+end

@@ -1,0 +1,68 @@
+/**
+ * Start-up checks shared by the start and migrate commands: Redis and Postgres answer, and Redis
+ * will not evict. Each failure is one line that says what to do.
+ */
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { assertNoEviction } from '../redis/client.ts';
+import type { Env } from '../config/env.ts';
+
+const HINT = 'start it, or run `docker compose up -d postgres redis` (see docker-compose.yml)';
+
+export class PreflightError extends Error {}
+
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+export async function checkRedis(env: Env): Promise<void> {
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch {
+    throw new PreflightError(`Redis is not reachable at ${redact(env.REDIS_URL)}: ${HINT}`);
+  }
+  try {
+    await assertNoEviction(redis);
+  } catch (err) {
+    throw new PreflightError((err as Error).message);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function checkPostgres(env: Env): Promise<void> {
+  const admin = new URL(env.DATABASE_URL);
+  admin.pathname = '/postgres';
+  const sql = postgres(admin.toString(), { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await sql`SELECT 1`;
+  } catch {
+    throw new PreflightError(`Postgres is not reachable at ${redact(env.DATABASE_URL)}: ${HINT}`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Runs fn; a PreflightError or EnvError becomes one line on stderr and exit code 1. */
+export async function oneLineErrors(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const e = err as Error;
+    if (e instanceof PreflightError || e.name === 'EnvError' || e.message.startsWith('invalid environment')) {
+      console.error(`points-mall: ${e.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Process configuration: one TypeBox schema validated once at boot. Every env variable the
+ * system reads is declared here (the README's table mirrors it).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: def, minimum: min, maximum: max });
+const Bool = (def: boolean) => Type.Boolean({ default: def });
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Int(3000, 0, 65535),
+  API_PROCESSES: Int(1, 1, 64),
+  DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/points_mall' }),
+  DATABASE_POOL: Int(10, 1, 200),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  REDIS_PREFIX: Type.String({ default: 'pm', pattern: '^[a-zA-Z0-9_-]+$' }),
+  PARTITIONS: Int(16, 1, 1024),
+  JWT_SECRET: Type.String({ default: 'dev-only-secret-change-me-0123456789', minLength: 32 }),
+  JWT_EXPIRES_IN: Type.String({ default: '1d' }),
+  ADMIN_EMAIL: Type.Optional(Type.String()),
+  ADMIN_PASSWORD: Type.Optional(Type.String()),
+  ADMIN_USERNAME: Type.String({ default: 'admin' }),
+  RATE_LIMIT_MAX: Int(600, 1),
+  RATE_LIMIT_WINDOW_MS: Int(60_000, 1000),
+  RATE_LIMIT_ALLOWLIST: Type.String({ default: '' }),
+  TRUST_PROXY: Bool(false),
+  RESERVATION_TIMEOUT_MS: Int(15_000, 1000),
+  IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
+  LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
+  RULES_REFRESH_MS: Int(10_000, 100),
+  RELAY_BATCH: Int(500, 1, 5000),
+  WORKER_CONCURRENCY: Int(4, 1, 256),
+  SWEEP_EVERY_MS: Int(5_000, 100),
+  READY_MAX_BACKLOG: Int(100_000, 1),
+  BENCH_ROUTES: Bool(false),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export class EnvError extends Error {}
+
+/** Reads, defaults, coerces and validates; throws EnvError naming every bad variable. */
+export function loadEnv(source: Record<string, string | undefined> = process.env, overrides: Partial<Env> = {}): Env {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const v = source[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, picked));
+  const merged = { ...(converted as object), ...overrides };
+  const errors = [...Value.Errors(EnvSchema, merged)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
+    throw new EnvError(`invalid environment: ${lines.join('; ')}`);
+  }
+  const env = merged as Env;
+  if (env.NODE_ENV === 'production' && env.JWT_SECRET === EnvSchema.properties.JWT_SECRET.default) {
+    throw new EnvError('invalid environment: JWT_SECRET must be set in production');
+  }
+  return env;
+}

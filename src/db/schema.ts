@@ -1,0 +1,142 @@
+/**
+ * Postgres: the durable record. Redis holds the live balances and stock; these tables are written
+ * by the persist workers (ledger, lots, accounts, redemptions, audit) idempotently on op_id, and
+ * directly by the API for users, goods and rules.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const num = (name: string) => bigint(name, { mode: 'number' });
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = pgTable(
+  'users',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    username: text('username').notNull(),
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role', { enum: ['member', 'admin'] }).notNull().default('member'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('users_email_key').on(t.email), uniqueIndex('users_username_key').on(t.username)],
+);
+
+export const pointAccounts = pgTable('point_accounts', {
+  userId: num('user_id').primaryKey().references(() => users.id),
+  available: num('available').notNull().default(0),
+  totalEarned: num('total_earned').notNull().default(0),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+export const pointLots = pgTable(
+  'point_lots',
+  {
+    id: text('id').primaryKey(),
+    userId: num('user_id').notNull(),
+    amount: num('amount').notNull(),
+    remaining: num('remaining').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('point_lots_user_expiry').on(t.userId, t.expiresAt)],
+);
+
+export const ledgerEntries = pgTable(
+  'ledger_entries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    opId: text('op_id').notNull(),
+    userId: num('user_id').notNull(),
+    delta: num('delta').notNull(),
+    balanceAfter: num('balance_after').notNull(),
+    kind: text('kind', { enum: ['earn', 'spend', 'expire', 'refund', 'adjust', 'freeze', 'unfreeze'] }).notNull(),
+    bizType: text('biz_type').notNull(),
+    bizId: text('biz_id'),
+    createdAt: ts('created_at').notNull(),
+    persistedAt: ts('persisted_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('ledger_entries_op_id_key').on(t.opId),
+    index('ledger_entries_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
+  ],
+);
+
+export const goods = pgTable(
+  'goods',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    category: text('category').notNull().default('general'),
+    type: text('type', { enum: ['physical', 'virtual', 'coupon'] }).notNull(),
+    pointsPrice: num('points_price').notNull(),
+    totalStock: num('total_stock').notNull(),
+    perUserLimit: integer('per_user_limit'),
+    startsAt: ts('starts_at'),
+    endsAt: ts('ends_at'),
+    active: boolean('active').notNull().default(true),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('goods_category_id').on(t.category, t.id)],
+);
+
+export const redemptions = pgTable(
+  'redemptions',
+  {
+    id: text('id').primaryKey(),
+    opId: text('op_id').notNull(),
+    exchangeNo: text('exchange_no').notNull(),
+    userId: num('user_id').notNull(),
+    goodsId: num('goods_id').notNull(),
+    quantity: integer('quantity').notNull(),
+    pointsSpent: num('points_spent').notNull(),
+    status: text('status', { enum: ['confirmed', 'fulfilled', 'cancelled'] }).notNull().default('confirmed'),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('redemptions_op_id_key').on(t.opId),
+    uniqueIndex('redemptions_exchange_no_key').on(t.exchangeNo),
+    index('redemptions_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    index('redemptions_goods').on(t.goodsId),
+  ],
+);
+
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    opId: text('op_id'),
+    actorId: num('actor_id'),
+    action: text('action').notNull(),
+    targetType: text('target_type').notNull(),
+    targetId: text('target_id').notNull(),
+    data: jsonb('data').notNull().default(sql`'{}'::jsonb`),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('audit_log_op_id_key').on(t.opId)],
+);
+
+export const earnRules = pgTable('earn_rules', {
+  id: serial('id').primaryKey(),
+  action: text('action').notNull().unique(),
+  points: integer('points').notNull(),
+  dailyCapCount: integer('daily_cap_count').notNull().default(0),
+  dailyCapPoints: integer('daily_cap_points').notNull().default(0),
+  expiryDays: integer('expiry_days').notNull().default(365),
+  trigger: text('trigger', { enum: ['signup', 'action'] }).notNull().default('action'),
+  enabled: boolean('enabled').notNull().default(true),
+});

@@ -1,0 +1,14 @@
+/**
+ * What domain services need: one Redis client with the scripts, the key layout, Postgres, config.
+ */
+import type { Redis } from 'ioredis';
+import type { Env } from './config/env.ts';
+import type { Sql } from './db/client.ts';
+import type { Keys } from './redis/keys.ts';
+
+export interface Deps {
+  redis: Redis;
+  keys: Keys;
+  sql: Sql;
+  env: Env;
+}

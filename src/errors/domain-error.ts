@@ -1,0 +1,39 @@
+/**
+ * Domain errors carry a stable machine code; only src/errors/http-errors.ts maps codes to HTTP.
+ */
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'EMAIL_TAKEN'
+  | 'USERNAME_TAKEN'
+  | 'INVALID_CREDENTIALS'
+  | 'RULE_NOT_FOUND'
+  | 'DAILY_LIMIT_REACHED'
+  | 'INSUFFICIENT_POINTS'
+  | 'SOLD_OUT'
+  | 'LIMIT_EXCEEDED'
+  | 'SALE_NOT_ACTIVE'
+  | 'GOODS_NOT_FOUND'
+  | 'USER_NOT_FOUND'
+  | 'REDEMPTION_NOT_FOUND'
+  | 'IDEMPOTENCY_KEY_REQUIRED'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'RESERVATION_EXPIRED'
+  | 'RATE_LIMITED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'SERVICE_UNAVAILABLE'
+  | 'INTERNAL';
+
+export class DomainError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'DomainError';
+    this.code = code;
+    this.details = details;
+  }
+}

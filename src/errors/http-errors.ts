@@ -1,0 +1,103 @@
+/**
+ * The one table from domain error codes to HTTP statuses, and the error handler that writes
+ * every error as { statusCode, code, error, message, requestId }. 4xx pass their message
+ * through; 5xx say "Internal Server Error" and log the cause with the request id.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, type ErrorCode } from './domain-error.ts';
+
+export const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  IDEMPOTENCY_KEY_REQUIRED: 400,
+  UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RULE_NOT_FOUND: 404,
+  GOODS_NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  REDEMPTION_NOT_FOUND: 404,
+  EMAIL_TAKEN: 409,
+  USERNAME_TAKEN: 409,
+  DAILY_LIMIT_REACHED: 409,
+  INSUFFICIENT_POINTS: 409,
+  SOLD_OUT: 409,
+  LIMIT_EXCEEDED: 409,
+  SALE_NOT_ACTIVE: 409,
+  RESERVATION_EXPIRED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+/** Fastify's own 4xx errors, by their FST_ code, mapped to ours. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+export const ErrorBodyJsonSchema = {
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    requestId: { type: 'string' },
+  },
+} as const;
+
+function classify(err: FastifyError | DomainError | Error): { status: number; code: ErrorCode; message: string } {
+  if (err instanceof DomainError) return { status: STATUS_BY_CODE[err.code], code: err.code, message: err.message };
+  const fe = err as FastifyError;
+  if (fe.validation) return { status: 400, code: 'VALIDATION_FAILED', message: fe.message };
+  if (fe.statusCode === 429) return { status: 429, code: 'RATE_LIMITED', message: fe.message };
+  if (fe.code && FASTIFY_CODES[fe.code]) {
+    const code = FASTIFY_CODES[fe.code];
+    return { status: STATUS_BY_CODE[code], code, message: fe.message };
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, code: 'VALIDATION_FAILED', message: fe.message };
+  }
+  if (isRedisUnavailable(err)) {
+    return { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable, retry shortly' };
+  }
+  return { status: 500, code: 'INTERNAL', message: 'Internal Server Error' };
+}
+
+/** Redis down, or full under noeviction: the request wrote nothing and can be retried. */
+function isRedisUnavailable(err: Error): boolean {
+  const m = err.message ?? '';
+  return (
+    m.startsWith('OOM ') ||
+    m.includes('OOM command not allowed') ||
+    m.includes('Connection is closed') ||
+    m.includes('max retries per request') ||
+    m.includes('ECONNREFUSED') ||
+    m.includes("Stream isn't writeable")
+  );
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: Error): FastifyReply {
+  const { status, code, message } = classify(err);
+  if (status >= 500) request.log.error({ err, code }, 'request failed');
+  if (status === 503) reply.header('retry-after', '1');
+  return reply.code(status).type('application/json').send({
+    statusCode: status,
+    code,
+    error: STATUS_CODES[status] ?? 'Error',
+    message,
+    requestId: String(request.id),
+  });
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new DomainError('NOT_FOUND', `Route ${request.method} ${request.url} not found`)),
+  );
+}

@@ -1,0 +1,206 @@
+/**
+ * Goods: the catalog lives in Postgres; the sale state (stock, price, limit, window) lives in the
+ * goods' Redis slot, which the reserve script reads. Stock moves only through scripts.
+ */
+import { DomainError } from '../errors/domain-error.ts';
+import type { Deps } from '../deps.ts';
+
+export interface GoodsInput {
+  name: string;
+  description?: string;
+  category?: string;
+  type: 'physical' | 'virtual' | 'coupon';
+  pointsPrice: number;
+  stock: number;
+  perUserLimit?: number | null;
+  startsAt?: string | null;
+  endsAt?: string | null;
+  active?: boolean;
+}
+
+export type GoodsPatch = Partial<Omit<GoodsInput, 'stock'>>;
+
+interface GoodsRow {
+  id: number;
+  name: string;
+  description: string;
+  category: string;
+  type: GoodsInput['type'];
+  pointsPrice: number;
+  totalStock: number;
+  perUserLimit: number | null;
+  startsAt: Date | null;
+  endsAt: Date | null;
+  active: boolean;
+  createdAt: Date;
+}
+
+export interface Goods {
+  id: number;
+  name: string;
+  description: string;
+  category: string;
+  type: GoodsInput['type'];
+  pointsPrice: number;
+  stock: number;
+  perUserLimit: number | null;
+  startsAt: string | null;
+  endsAt: string | null;
+  active: boolean;
+  createdAt: string;
+}
+
+const COLUMNS = `id, name, description, category, type, points_price AS "pointsPrice", total_stock AS "totalStock",
+  per_user_limit AS "perUserLimit", starts_at AS "startsAt", ends_at AS "endsAt", active, created_at AS "createdAt"`;
+
+export class GoodsService {
+  constructor(private readonly deps: Deps) {}
+
+  async create(input: GoodsInput, actorId: number): Promise<Goods> {
+    const { sql } = this.deps;
+    checkWindow(input.startsAt ?? null, input.endsAt ?? null);
+    const row = await sql.begin(async (tx) => {
+      const [g] = await tx<GoodsRow[]>`
+        INSERT INTO goods (name, description, category, type, points_price, total_stock, per_user_limit,
+                           starts_at, ends_at, active)
+        VALUES (${input.name}, ${input.description ?? ''}, ${input.category ?? 'general'}, ${input.type},
+                ${input.pointsPrice}, ${input.stock}, ${input.perUserLimit ?? null}, ${input.startsAt ?? null},
+                ${input.endsAt ?? null}, ${input.active ?? true})
+        RETURNING ${tx.unsafe(COLUMNS)}`;
+      await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+               VALUES (${actorId}, 'goods.create', 'goods', ${String(g.id)}, ${JSON.stringify(input)}::jsonb)`;
+      return g;
+    });
+    const stock = await this.syncToRedis(row, row.totalStock);
+    return present(row, stock);
+  }
+
+  async update(id: number, patch: GoodsPatch, actorId: number): Promise<Goods> {
+    const { sql } = this.deps;
+    const current = await this.row(id);
+    const next = { ...current, ...definedOnly(patch) } as GoodsRow & GoodsPatch;
+    const startsAt = patch.startsAt !== undefined ? patch.startsAt : current.startsAt?.toISOString() ?? null;
+    const endsAt = patch.endsAt !== undefined ? patch.endsAt : current.endsAt?.toISOString() ?? null;
+    checkWindow(startsAt, endsAt);
+    const row = await sql.begin(async (tx) => {
+      const [g] = await tx<GoodsRow[]>`
+        UPDATE goods SET name = ${next.name}, description = ${next.description}, category = ${next.category},
+          type = ${next.type}, points_price = ${next.pointsPrice}, per_user_limit = ${next.perUserLimit ?? null},
+          starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active}, updated_at = now()
+        WHERE id = ${id} RETURNING ${tx.unsafe(COLUMNS)}`;
+      await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+               VALUES (${actorId}, 'goods.update', 'goods', ${String(id)}, ${JSON.stringify(patch)}::jsonb)`;
+      return g;
+    });
+    const stock = await this.syncToRedis(row, await this.durableStock(row));
+    return present(row, stock);
+  }
+
+  async restock(id: number, quantity: number, actorId: number): Promise<Goods> {
+    const { sql, redis, keys } = this.deps;
+    const current = await this.row(id);
+    await this.syncToRedis(current, await this.durableStock(current));
+    const row = await sql.begin(async (tx) => {
+      const [g] = await tx<GoodsRow[]>`
+        UPDATE goods SET total_stock = total_stock + ${quantity}, updated_at = now()
+        WHERE id = ${id} RETURNING ${tx.unsafe(COLUMNS)}`;
+      await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+               VALUES (${actorId}, 'goods.restock', 'goods', ${String(id)}, ${JSON.stringify({ quantity })}::jsonb)`;
+      return g;
+    });
+    const stock = await redis.pmRestock(keys.goods(id), quantity);
+    return present(row, stock);
+  }
+
+  async get(id: number): Promise<Goods> {
+    const row = await this.row(id);
+    return present(row, await this.liveStock(row));
+  }
+
+  async list(o: { category?: string; limit: number; cursor?: number }): Promise<{ items: Goods[]; nextCursor: string | null }> {
+    const { sql, redis, keys } = this.deps;
+    const rows = await sql<GoodsRow[]>`
+      SELECT ${sql.unsafe(COLUMNS)} FROM goods
+      WHERE true ${o.category ? sql`AND category = ${o.category}` : sql``}
+        ${o.cursor ? sql`AND id > ${o.cursor}` : sql``}
+      ORDER BY id LIMIT ${o.limit + 1}`;
+    const page = rows.slice(0, o.limit);
+    const stocks = await Promise.all(page.map((r) => redis.hget(keys.goods(r.id), 'stock')));
+    const items = await Promise.all(
+      page.map(async (r, i) => present(r, stocks[i] === null ? await this.liveStock(r) : Number(stocks[i]))),
+    );
+    const nextCursor = rows.length > o.limit ? String(page[page.length - 1].id) : null;
+    return { items, nextCursor };
+  }
+
+  /** Makes sure the goods' sale state is in Redis (it is lost only with Redis itself). */
+  async ensureInRedis(id: number): Promise<boolean> {
+    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(COLUMNS)} FROM goods WHERE id = ${id}`;
+    if (!row) return false;
+    await this.liveStock(row);
+    return true;
+  }
+
+  private async liveStock(row: GoodsRow): Promise<number> {
+    const { redis, keys } = this.deps;
+    const live = await redis.hget(keys.goods(row.id), 'stock');
+    if (live !== null) return Number(live);
+    return this.syncToRedis(row, await this.durableStock(row));
+  }
+
+  /** Stock as Postgres knows it: everything ever stocked minus everything persisted as sold. */
+  private async durableStock(row: GoodsRow): Promise<number> {
+    const [{ sold }] = await this.deps.sql<Array<{ sold: number }>>`
+      SELECT COALESCE(SUM(quantity), 0)::bigint AS sold FROM redemptions
+      WHERE goods_id = ${row.id} AND status <> 'cancelled'`;
+    return row.totalStock - sold;
+  }
+
+  private async syncToRedis(row: GoodsRow, initialStock: number): Promise<number> {
+    const { redis, keys } = this.deps;
+    const stock = await redis.pmGoodsSet(
+      keys.goods(row.id),
+      row.pointsPrice,
+      row.perUserLimit ?? 0,
+      row.startsAt?.getTime() ?? 0,
+      row.endsAt?.getTime() ?? 0,
+      row.active ? 1 : 0,
+      initialStock,
+    );
+    await redis.sadd(keys.goodsIndex(), String(row.id));
+    return stock;
+  }
+
+  private async row(id: number): Promise<GoodsRow> {
+    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(COLUMNS)} FROM goods WHERE id = ${id}`;
+    if (!row) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${id}`);
+    return row;
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function checkWindow(startsAt: string | null, endsAt: string | null): void {
+  if (startsAt && endsAt && Date.parse(endsAt) <= Date.parse(startsAt)) {
+    throw new DomainError('VALIDATION_FAILED', 'endsAt must be after startsAt');
+  }
+}
+
+function present(r: GoodsRow, stock: number): Goods {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    category: r.category,
+    type: r.type,
+    pointsPrice: r.pointsPrice,
+    stock,
+    perUserLimit: r.perUserLimit,
+    startsAt: r.startsAt?.toISOString() ?? null,
+    endsAt: r.endsAt?.toISOString() ?? null,
+    active: r.active,
+    createdAt: r.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * /health/live (the process answers) and /health/ready (Redis, Postgres, persistence backlog).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Queue } from 'bullmq';
+import { PERSIST_QUEUE } from '../queues.ts';
+
+const CheckSchema = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) });
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const queue = new Queue(PERSIST_QUEUE, {
+    connection: app.redis.duplicate({ enableAutoPipelining: false }),
+    prefix: app.keys.queuePrefix(),
+    skipWaitingForReady: true,
+  });
+  app.addHook('onClose', async () => queue.close());
+
+  app.get(
+    '/health/live',
+    { config: { rateLimit: false }, schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.String() }) } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  const ReadySchema = Type.Object({
+    status: Type.String(),
+    redis: CheckSchema,
+    postgres: CheckSchema,
+    backlog: Type.Object({ outbox: Type.Integer(), queued: Type.Integer(), ok: Type.Boolean() }),
+  });
+
+  app.get(
+    '/health/ready',
+    { config: { rateLimit: false }, schema: { tags: ['health'], response: { 200: ReadySchema, 503: ReadySchema } } },
+    async (_request, reply) => {
+      const check = async (fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          return { ok: true };
+        } catch (err) {
+          return { ok: false, error: (err as Error).message };
+        }
+      };
+      const redis = await check(() => app.redis.ping());
+      const postgres = await check(() => app.sql`SELECT 1`);
+      let outbox = 0;
+      let queued = 0;
+      if (redis.ok) {
+        const lens = await Promise.all(
+          Array.from({ length: app.keys.partitions }, (_, p) => app.redis.xlen(app.keys.outbox(p)).catch(() => 0)),
+        );
+        outbox = lens.reduce((a, b) => a + b, 0);
+        const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized').catch(() => ({}));
+        queued = Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0);
+      }
+      const backlogOk = outbox + queued <= app.config.READY_MAX_BACKLOG;
+      const ok = redis.ok && postgres.ok && backlogOk;
+      return reply.code(ok ? 200 : 503).send({
+        status: ok ? 'ready' : 'not ready',
+        redis,
+        postgres,
+        backlog: { outbox, queued, ok: backlogOk },
+      });
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,42 @@
+/**
+ * Domain services over the external plugins: auth, rules, points, goods, redemptions,
+ * leaderboards. Routes call these; they never touch Redis or Postgres directly.
+ */
+import fp from 'fastify-plugin';
+import { AuthService } from '../../auth/service.ts';
+import type { Deps } from '../../deps.ts';
+import { GoodsService } from '../../goods/service.ts';
+import { LeaderboardService } from '../../leaderboards/service.ts';
+import { RulesCache } from '../../points/rules.ts';
+import { PointsService } from '../../points/service.ts';
+import { RedemptionService } from '../../redemptions/service.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    authService: AuthService;
+    rules: RulesCache;
+    points: PointsService;
+    goods: GoodsService;
+    redemptions: RedemptionService;
+    leaderboards: LeaderboardService;
+  }
+}
+
+export default fp(
+  async (app) => {
+    const deps: Deps = { redis: app.redis, keys: app.keys, sql: app.sql, env: app.config };
+    const rules = new RulesCache(app.sql);
+    await rules.refresh();
+    rules.start(app.config.RULES_REFRESH_MS);
+    app.addHook('onClose', async () => rules.stop());
+    const points = new PointsService(deps, rules);
+    const goods = new GoodsService(deps);
+    app.decorate('authService', new AuthService(app.sql));
+    app.decorate('rules', rules);
+    app.decorate('points', points);
+    app.decorate('goods', goods);
+    app.decorate('redemptions', new RedemptionService(deps, points, goods));
+    app.decorate('leaderboards', new LeaderboardService(deps));
+  },
+  { name: 'services', dependencies: ['config', 'redis', 'db'] },
+);

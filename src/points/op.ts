@@ -1,0 +1,35 @@
+/**
+ * The op: what a Lua script records in the outbox and under its op id. Persist workers turn ops
+ * into ledger rows, lots, redemptions and audits; the API answers replays from them.
+ */
+export type LotTouch = [lotId: string, taken: number, expiresAt: number];
+
+export interface Op {
+  opId: string;
+  kind: 'earn' | 'spend' | 'expire';
+  userId: number;
+  delta: number;
+  balanceAfter: number;
+  available: number;
+  bizType: string;
+  bizId: string;
+  at: number;
+  h: string;
+  expiresAt?: number;
+  lots?: LotTouch[] | Record<string, never>;
+  goodsId?: number;
+  quantity?: number;
+  exchangeNo?: string;
+  t?: string;
+  actorId?: number;
+  reason?: string;
+}
+
+export function parseOp(json: string): Op {
+  return JSON.parse(json) as Op;
+}
+
+/** cjson encodes an empty Lua table as {}: normalise to a list. */
+export function lotsOf(op: Op): LotTouch[] {
+  return Array.isArray(op.lots) ? op.lots : [];
+}

@@ -1,0 +1,120 @@
+/**
+ * Points: live balance, persisted history, earn by rule, admin grant.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errors, PageQuerySchema } from '../http/schemas.ts';
+import { requireIdempotencyKey } from './idempotency.ts';
+import { listLedger } from './ledger.ts';
+
+export const BalanceSchema = Type.Object({
+  available: Type.Integer(),
+  frozen: Type.Integer(),
+  totalEarned: Type.Integer(),
+  expiring: Type.Array(Type.Object({ points: Type.Integer(), expiresAt: Type.String({ format: 'date-time' }) })),
+});
+
+const LedgerPageSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      opId: Type.String(),
+      kind: Type.String(),
+      delta: Type.Integer(),
+      balanceAfter: Type.Integer(),
+      bizType: Type.String(),
+      bizId: Type.Union([Type.String(), Type.Null()]),
+      createdAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const EarnBodySchema = Type.Object(
+  { action: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9_.-]+$' }) },
+  { additionalProperties: false },
+);
+
+export const GrantBodySchema = Type.Object(
+  {
+    userId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+  },
+  { additionalProperties: false },
+);
+
+const idempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 256 })) });
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/me/points',
+    {
+      onRequest: app.authenticate,
+      schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: BalanceSchema, ...errors(401) } },
+    },
+    async (request) => app.points.balance(request.userId),
+  );
+
+  app.get(
+    '/v1/me/ledger',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['points'],
+        security: [{ bearer: [] }],
+        querystring: PageQuerySchema,
+        response: { 200: LedgerPageSchema, ...errors(400, 401) },
+      },
+    },
+    async (request) => listLedger(app.sql, request.userId, request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    '/v1/points/earn',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['points'],
+        security: [{ bearer: [] }],
+        headers: idempotencyHeader,
+        body: EarnBodySchema,
+        response: {
+          200: Type.Object({ opId: Type.String(), delta: Type.Integer(), available: Type.Integer() }),
+          ...errors(400, 401, 404, 409, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = requireIdempotencyKey(request.headers['idempotency-key']);
+      const { op, replayed } = await app.points.earn(request.userId, request.body.action, key);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return { opId: op.opId, delta: op.delta, available: op.available };
+    },
+  );
+
+  app.post(
+    '/v1/admin/points/grant',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        headers: idempotencyHeader,
+        body: GrantBodySchema,
+        response: {
+          200: Type.Object({ opId: Type.String(), available: Type.Integer() }),
+          ...errors(400, 401, 403, 404, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = requireIdempotencyKey(request.headers['idempotency-key']);
+      const { userId, amount, reason } = request.body;
+      const { op, replayed } = await app.points.grant(request.userId, userId, amount, reason, key);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return { opId: op.opId, available: op.available };
+    },
+  );
+};
+
+export default routes;

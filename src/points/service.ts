@@ -1,0 +1,204 @@
+/**
+ * Points: earn by rule, admin grants, charges for redemptions, the live balance, and hydration of
+ * accounts missing from Redis (loaded from Postgres, never read as zero).
+ */
+import { DomainError } from '../errors/domain-error.ts';
+import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import type { Deps } from '../deps.ts';
+import { opIdFor, requestHash } from './idempotency.ts';
+import { parseOp, type Op } from './op.ts';
+import type { RulesCache } from './rules.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface OpResult {
+  op: Op;
+  replayed: boolean;
+}
+
+export interface Balance {
+  available: number;
+  frozen: number;
+  totalEarned: number;
+  expiring: Array<{ points: number; expiresAt: string }>;
+}
+
+type Reply = Array<string | number | null>;
+
+export class PointsService {
+  constructor(
+    private readonly deps: Deps,
+    private readonly rules: RulesCache,
+  ) {}
+
+  /** Credits points for a member action, by rule, within its daily caps. */
+  async earn(userId: number, action: string, idempotencyKey: string): Promise<OpResult> {
+    const rule = this.rules.get(action);
+    if (!rule || !rule.enabled || rule.trigger !== 'action') {
+      throw new DomainError('RULE_NOT_FOUND', `No enabled earn rule for action "${action}"`);
+    }
+    const opId = opIdFor(userId, idempotencyKey);
+    const hash = requestHash('earn', { action });
+    return this.credit(userId, opId, hash, rule.points, action, String(rule.id), {
+      capCount: rule.dailyCapCount,
+      capPoints: rule.dailyCapPoints,
+      expiryMs: rule.expiryDays * DAY_MS,
+    });
+  }
+
+  /** The sign-up bonus: one deterministic op id per member, so it applies at most once. */
+  async signupBonus(userId: number): Promise<OpResult | null> {
+    const rule = this.rules.get('register');
+    if (!rule || !rule.enabled) return null;
+    const opId = opIdFor(userId, 'signup:register');
+    return this.credit(userId, opId, requestHash('signup', {}), rule.points, 'register', String(rule.id), {
+      capCount: 0,
+      capPoints: 0,
+      expiryMs: rule.expiryDays * DAY_MS,
+    });
+  }
+
+  /** Admin grant: no caps, audited (the persist worker writes the audit row from the op). */
+  async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
+    const { redis, keys, env } = this.deps;
+    const hash = requestHash('grant', { userId, amount, reason });
+    // The key belongs to the admin; claim it in the admin's slot so reusing it for another
+    // member or amount is caught even though the op lives in the target member's slot.
+    const claimKey = keys.adminKey(adminId, opIdFor(adminId, idempotencyKey));
+    const claimed = await redis.set(claimKey, hash, 'EX', env.IDEMPOTENCY_TTL_SECONDS, 'NX');
+    if (claimed === null && (await redis.get(claimKey)) !== hash) {
+      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
+    }
+    const opId = opIdFor(adminId, `grant:${idempotencyKey}`);
+    try {
+      return await this.credit(userId, opId, hash, amount, 'grant', String(adminId), {
+        capCount: 0,
+        capPoints: 0,
+        expiryMs: env.LOT_EXPIRY_DAYS * DAY_MS,
+        extra: { actorId: adminId, reason },
+      });
+    } catch (err) {
+      // a grant that did not happen (unknown member) leaves no claim behind
+      if (claimed !== null) await redis.del(claimKey);
+      throw err;
+    }
+  }
+
+  private async credit(
+    userId: number,
+    opId: string,
+    hash: string,
+    points: number,
+    bizType: string,
+    bizId: string,
+    o: { capCount: number; capPoints: number; expiryMs: number; extra?: Record<string, unknown> },
+  ): Promise<OpResult> {
+    const { redis, keys, env } = this.deps;
+    const reply = await this.withHydration(userId, () =>
+      redis.pmEarn(
+        keys.account(userId),
+        keys.lotsByExpiry(userId),
+        keys.lotRemaining(userId),
+        keys.op(userId, opId),
+        keys.dailyCap(userId, bizType),
+        keys.outboxOf(userId),
+        opId,
+        userId,
+        points,
+        bizType,
+        bizId,
+        o.capCount,
+        o.capPoints,
+        o.expiryMs,
+        hash,
+        env.IDEMPOTENCY_TTL_SECONDS,
+        '',
+        JSON.stringify(o.extra ?? {}),
+      ),
+    );
+    return opResult(reply);
+  }
+
+  /** Deducts points for a redemption. The reservation token ties the charge to one reservation. */
+  async charge(
+    userId: number,
+    opId: string,
+    hash: string,
+    amount: number,
+    token: string,
+    extra: Record<string, unknown>,
+  ): Promise<OpResult> {
+    const { redis, keys, env } = this.deps;
+    const reply = await this.withHydration(userId, () =>
+      redis.pmCharge(
+        keys.account(userId),
+        keys.lotsByExpiry(userId),
+        keys.lotRemaining(userId),
+        keys.op(userId, opId),
+        keys.outboxOf(userId),
+        opId,
+        userId,
+        amount,
+        hash,
+        env.IDEMPOTENCY_TTL_SECONDS,
+        '',
+        token,
+        JSON.stringify(extra),
+      ),
+    );
+    return opResult(reply);
+  }
+
+  /** The stored op for (member, op id), or null when none (a sweeper tombstone counts as none). */
+  async findOp(userId: number, opId: string): Promise<Op | null> {
+    const raw = await this.deps.redis.get(this.deps.keys.op(userId, opId));
+    if (raw === null) return null;
+    const op = parseOp(raw);
+    return (op.kind as string) === 'aborted' ? null : op;
+  }
+
+  async balance(userId: number, horizonMs = 30 * DAY_MS): Promise<Balance> {
+    const { redis, keys } = this.deps;
+    const reply = await this.withHydration(userId, () =>
+      redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizonMs, ''),
+    );
+    const [, avail, earned, frozen, expired] = reply.map(Number);
+    const expiring: Balance['expiring'] = [];
+    for (let i = 6; i < reply.length; i += 3) {
+      expiring.push({ points: Number(reply[i + 1]), expiresAt: new Date(Number(reply[i + 2])).toISOString() });
+    }
+    return { available: avail - expired, frozen, totalEarned: earned, expiring };
+  }
+
+  /**
+   * Loads a member's account and live lots from Postgres into Redis unless Redis already has
+   * the account. Returns false when Postgres has no such member.
+   */
+  async hydrate(userId: number): Promise<boolean> {
+    const { redis, keys, sql } = this.deps;
+    const [account] = await sql<Array<{ available: number; totalEarned: number }>>`
+      SELECT available, total_earned AS "totalEarned" FROM point_accounts WHERE user_id = ${userId}`;
+    if (!account) return false;
+    const lots = await sql<Array<{ id: string; remaining: number; expiresAt: Date }>>`
+      SELECT id, remaining, expires_at AS "expiresAt" FROM point_lots
+      WHERE user_id = ${userId} AND remaining > 0`;
+    const args: Array<string | number> = [account.available, account.totalEarned];
+    for (const lot of lots) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
+    await redis.pmHydrate(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), ...args);
+    return true;
+  }
+
+  private async withHydration(userId: number, run: () => Promise<Reply>): Promise<Reply> {
+    const first = await run();
+    if (Number(first[0]) !== ScriptCode.NotHydrated) return first;
+    if (!(await this.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);
+    return run();
+  }
+}
+
+/** Turns a script reply {1, opJson, replayed} | {negative code, ...} into a result or an error. */
+export function opResult(reply: Reply): OpResult {
+  const code = Number(reply[0]);
+  if (code !== 1) throw scriptError(code);
+  return { op: parseOp(String(reply[1])), replayed: Number(reply[2]) === 1 };
+}

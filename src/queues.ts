@@ -1,0 +1,16 @@
+/**
+ * Queue names and job options shared by the relay (producer), the workers and the health check.
+ */
+import type { JobsOptions } from 'bullmq';
+
+export const PERSIST_QUEUE = 'persist';
+export const MAINTENANCE_QUEUE = 'maintenance';
+
+export const PERSIST_JOB_OPTIONS: JobsOptions = {
+  attempts: 20,
+  backoff: { type: 'exponential', delay: 500 },
+  // Completed ids are kept an hour so a relay re-adding the same batch is ignored; after that
+  // Postgres's unique op_id is the duplicate guard.
+  removeOnComplete: { age: 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 86_400 },
+};

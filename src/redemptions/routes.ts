@@ -1,0 +1,93 @@
+/**
+ * Redemptions: POST /v1/redemptions (Idempotency-Key required), own history and lookup.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errors, PageQuerySchema } from '../http/schemas.ts';
+import { requireIdempotencyKey } from '../points/idempotency.ts';
+
+const Status = Type.Union([Type.Literal('confirmed'), Type.Literal('fulfilled'), Type.Literal('cancelled')]);
+
+export const RedeemBodySchema = Type.Object(
+  {
+    goodsId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    quantity: Type.Integer({ minimum: 1, maximum: 100 }),
+  },
+  { additionalProperties: false },
+);
+
+const RedemptionCreatedSchema = Type.Object({
+  id: Type.String(),
+  exchangeNo: Type.String(),
+  goodsId: Type.Integer(),
+  quantity: Type.Integer(),
+  pointsSpent: Type.Integer(),
+  available: Type.Integer(),
+  status: Status,
+});
+
+const RedemptionSchema = Type.Object({
+  id: Type.String(),
+  exchangeNo: Type.String(),
+  goodsId: Type.Integer(),
+  quantity: Type.Integer(),
+  pointsSpent: Type.Integer(),
+  status: Status,
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/v1/redemptions',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['redemptions'],
+        security: [{ bearer: [] }],
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 256 })) }),
+        body: RedeemBodySchema,
+        response: { 201: RedemptionCreatedSchema, ...errors(400, 401, 404, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const key = requireIdempotencyKey(request.headers['idempotency-key']);
+      const { goodsId, quantity } = request.body;
+      const { redemption, replayed } = await app.redemptions.redeem(request.userId, goodsId, quantity, key);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(201).send(redemption);
+    },
+  );
+
+  app.get(
+    '/v1/me/redemptions',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['redemptions'],
+        security: [{ bearer: [] }],
+        querystring: PageQuerySchema,
+        response: {
+          200: Type.Object({ items: Type.Array(RedemptionSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => app.redemptions.listOwn(request.userId, request.query.limit, request.query.cursor),
+  );
+
+  app.get(
+    '/v1/redemptions/:id',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['redemptions'],
+        security: [{ bearer: [] }],
+        params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{32}$' }) }, { additionalProperties: false }),
+        response: { 200: RedemptionSchema, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => app.redemptions.getOwn(request.userId, request.params.id),
+  );
+};
+
+export default routes;

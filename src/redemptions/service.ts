@@ -1,0 +1,198 @@
+/**
+ * Redemption saga: reserve units (goods slot) → charge points (user slot, outbox) → confirm;
+ * on a failed charge the reservation is settled (released unless the op was charged after all).
+ * A reservation left by a crashed API is settled the same way by the sweeper after its deadline.
+ */
+import { randomBytes } from 'node:crypto';
+import { DomainError } from '../errors/domain-error.ts';
+import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import { decodeCursor, encodeCursor } from '../db/cursor.ts';
+import type { Deps } from '../deps.ts';
+import type { GoodsService } from '../goods/service.ts';
+import { opIdFor, requestHash } from '../points/idempotency.ts';
+import type { Op } from '../points/op.ts';
+import type { PointsService } from '../points/service.ts';
+
+export interface Redemption {
+  id: string;
+  exchangeNo: string;
+  goodsId: number;
+  quantity: number;
+  pointsSpent: number;
+  available: number;
+  status: 'confirmed' | 'fulfilled' | 'cancelled';
+  createdAt: string;
+}
+
+export interface RedeemResult {
+  redemption: Redemption;
+  replayed: boolean;
+}
+
+export type SettleOutcome = 'confirmed' | 'released';
+
+export class RedemptionService {
+  constructor(
+    private readonly deps: Deps,
+    private readonly points: PointsService,
+    private readonly goods: GoodsService,
+  ) {}
+
+  async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string): Promise<RedeemResult> {
+    const opId = opIdFor(userId, idempotencyKey);
+    const hash = requestHash('redeem', { goodsId, quantity });
+    const prior = await this.points.findOp(userId, opId);
+    if (prior) {
+      if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
+      return { redemption: fromOp(prior), replayed: true };
+    }
+
+    const reservation = await this.reserve(userId, opId, goodsId, quantity, hash);
+    let charged: { op: Op; replayed: boolean };
+    try {
+      charged = await this.points.charge(userId, opId, hash, reservation.unitPrice * quantity, reservation.token, {
+        goodsId,
+        quantity,
+        exchangeNo: exchangeNoFor(opId),
+        bizType: 'redemption',
+        bizId: String(goodsId),
+      });
+    } catch (err) {
+      await this.settle(goodsId, userId, opId, reservation.token);
+      throw err;
+    }
+    if (charged.op.t === reservation.token) {
+      // The answer does not wait for confirm: if it is lost, the sweeper confirms after the deadline.
+      this.confirm(goodsId, opId, reservation.token).catch(() => {});
+    } else {
+      // A retry raced an earlier attempt that was charged with another reservation: give ours back.
+      await this.settle(goodsId, userId, opId, reservation.token);
+    }
+    return { redemption: fromOp(charged.op), replayed: charged.replayed };
+  }
+
+  private async reserve(userId: number, opId: string, goodsId: number, quantity: number, hash: string) {
+    const { redis, keys, env } = this.deps;
+    const call = () =>
+      redis.pmReserve(
+        keys.goods(goodsId),
+        keys.bought(goodsId),
+        keys.reservations(goodsId),
+        keys.reservationDeadlines(goodsId),
+        opId,
+        userId,
+        quantity,
+        hash,
+        env.RESERVATION_TIMEOUT_MS,
+        '',
+        randomBytes(8).toString('hex'),
+      );
+    let reply = await call();
+    if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) {
+      reply = await call();
+    }
+    const code = Number(reply[0]);
+    if (code !== 1) throw scriptError(code);
+    return { token: String(reply[1]), unitPrice: Number(reply[2]), fresh: Number(reply[3]) === 1 };
+  }
+
+  private confirm(goodsId: number, opId: string, token: string): Promise<number> {
+    const { redis, keys } = this.deps;
+    return redis.pmConfirm(keys.reservations(goodsId), keys.reservationDeadlines(goodsId), opId, token);
+  }
+
+  /**
+   * Settles a reservation whose charge is unknown: a tombstone in the user slot makes any later
+   * charge with this token fail, so the outcome is final — confirmed if the op was charged with
+   * this token, released otherwise.
+   */
+  async settle(goodsId: number, userId: number, opId: string, token: string): Promise<SettleOutcome> {
+    const { redis, keys, env } = this.deps;
+    const abort = await redis.pmAbort(keys.op(userId, opId), token, env.IDEMPOTENCY_TTL_SECONDS);
+    if (Number(abort[0]) === 1 && (JSON.parse(String(abort[1])) as Op).t === token) {
+      await this.confirm(goodsId, opId, token);
+      return 'confirmed';
+    }
+    await redis.pmRelease(
+      keys.goods(goodsId),
+      keys.bought(goodsId),
+      keys.reservations(goodsId),
+      keys.reservationDeadlines(goodsId),
+      opId,
+      token,
+    );
+    return 'released';
+  }
+
+  /** Settles reservations past their deadline, for every goods item with Redis state. */
+  async sweep(graceMs = 0, batch = 500): Promise<{ confirmed: number; released: number }> {
+    const { redis, keys } = this.deps;
+    const [sec, usec] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const counts = { confirmed: 0, released: 0 };
+    for (const gid of await redis.smembers(keys.goodsIndex())) {
+      const due = await redis.zrangebyscore(keys.reservationDeadlines(gid), '-inf', now - graceMs, 'LIMIT', 0, batch);
+      if (due.length === 0) continue;
+      const raws = await redis.hmget(keys.reservations(gid), ...due);
+      for (let i = 0; i < due.length; i++) {
+        const raw = raws[i];
+        if (raw === null) {
+          await redis.zrem(keys.reservationDeadlines(gid), due[i]);
+          continue;
+        }
+        const r = JSON.parse(raw) as { u: number; t: string };
+        counts[await this.settle(Number(gid), r.u, due[i], r.t)]++;
+      }
+    }
+    return counts;
+  }
+
+  /** Own redemption by id: persisted row, or the live op while it is still on its way to Postgres. */
+  async getOwn(userId: number, id: string): Promise<Omit<Redemption, 'available'>> {
+    const [row] = await this.deps.sql<Array<Omit<Redemption, 'available' | 'createdAt'> & { createdAt: Date }>>`
+      SELECT id, exchange_no AS "exchangeNo", goods_id AS "goodsId", quantity, points_spent AS "pointsSpent",
+             status, created_at AS "createdAt"
+      FROM redemptions WHERE id = ${id} AND user_id = ${userId}`;
+    if (row) return { ...row, createdAt: row.createdAt.toISOString() };
+    const op = await this.points.findOp(userId, id);
+    if (op && op.kind === 'spend' && op.bizType === 'redemption') {
+      const { available: _available, ...rest } = fromOp(op);
+      return rest;
+    }
+    throw new DomainError('REDEMPTION_NOT_FOUND', 'No such redemption');
+  }
+
+  async listOwn(userId: number, limit: number, cursor?: string) {
+    const { sql } = this.deps;
+    const after = cursor ? decodeCursor(cursor) : null;
+    const rows = await sql<Array<Omit<Redemption, 'available' | 'createdAt'> & { createdAt: Date }>>`
+      SELECT id, exchange_no AS "exchangeNo", goods_id AS "goodsId", quantity, points_spent AS "pointsSpent",
+             status, created_at AS "createdAt"
+      FROM redemptions WHERE user_id = ${userId}
+      ${after ? sql`AND (created_at, id) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
+      ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+      nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.id) : null,
+    };
+  }
+}
+
+export function exchangeNoFor(opId: string): string {
+  return `PM${opId.slice(0, 20).toUpperCase()}`;
+}
+
+function fromOp(op: Op): Redemption {
+  return {
+    id: op.opId,
+    exchangeNo: op.exchangeNo ?? exchangeNoFor(op.opId),
+    goodsId: Number(op.goodsId),
+    quantity: Number(op.quantity),
+    pointsSpent: -op.delta,
+    available: op.available,
+    status: 'confirmed',
+    createdAt: new Date(op.at).toISOString(),
+  };
+}

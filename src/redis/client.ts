@@ -1,0 +1,31 @@
+/**
+ * Redis connections. The API's connection fails fast (a request must not hang on a dead Redis)
+ * and auto-pipelines concurrent requests; worker connections retry forever, as BullMQ requires.
+ */
+import { Redis } from 'ioredis';
+import { registerScripts } from './scripts.ts';
+
+export type RedisRole = 'api' | 'worker';
+
+export function createRedis(url: string, role: RedisRole): Redis {
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: role === 'api' ? 1 : null,
+    enableAutoPipelining: role === 'api',
+    enableOfflineQueue: true,
+    lazyConnect: false,
+  });
+  registerScripts(redis);
+  return redis;
+}
+
+/** Redis must never evict: an evicted balance or reservation would be silent data loss. */
+export async function assertNoEviction(redis: Redis): Promise<void> {
+  const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+  const policy = reply[1];
+  if (policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is "${policy}"; Points Mall needs "noeviction" (evicting a balance or ` +
+        'reservation would silently lose data). Run: redis-cli CONFIG SET maxmemory-policy noeviction',
+    );
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The whole Redis key layout. Every key a script touches is built here and passed in KEYS.
+ * Hash tags keep each script inside one slot, so the layout works unchanged on Redis Cluster.
+ *
+ *   User slot  {u<p>}  p = fnv1a(userId) mod PARTITIONS
+ *     <P>:{u<p>}:acct:<uid>          hash  avail, earned                         (live balance)
+ *     <P>:{u<p>}:lotz:<uid>          zset  lotId -> expiresAt ms                 (spend order)
+ *     <P>:{u<p>}:loth:<uid>          hash  lotId -> remaining points
+ *     <P>:{u<p>}:op:<opId>           string JSON op result (idempotency record, TTL)
+ *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
+ *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
+ *     <P>:{u<p>}:idem:<uid>:<hash>   string request hash for admin-issued keys (TTL)
+ *   Goods slot {g<id>}
+ *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active
+ *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
+ *     <P>:{g<id>}:res                hash  opId -> reservation JSON
+ *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
+ *   Leaderboards {lb}
+ *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
+ *     <P>:{lb}:seen:<opId>           string marker: this op already counted (TTL)
+ *   Global (single-key commands only)
+ *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
+ *     <P>:q                           BullMQ prefix
+ */
+export interface KeysOptions {
+  prefix: string;
+  partitions: number;
+}
+
+/** FNV-1a 32-bit: stable across processes and languages, cheap. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export type Period = 'daily' | 'weekly' | 'monthly' | 'all';
+export const PERIODS: readonly Period[] = ['daily', 'weekly', 'monthly', 'all'];
+
+export function createKeys({ prefix, partitions }: KeysOptions) {
+  const partitionOf = (userId: number | string) => fnv1a(String(userId)) % partitions;
+  const u = (userId: number | string) => `${prefix}:{u${partitionOf(userId)}}`;
+  const g = (goodsId: number | string) => `${prefix}:{g${goodsId}}`;
+  return {
+    prefix,
+    partitions,
+    partitionOf,
+    account: (uid: number | string) => `${u(uid)}:acct:${uid}`,
+    lotsByExpiry: (uid: number | string) => `${u(uid)}:lotz:${uid}`,
+    lotRemaining: (uid: number | string) => `${u(uid)}:loth:${uid}`,
+    op: (uid: number | string, opId: string) => `${u(uid)}:op:${opId}`,
+    dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
+    adminKey: (uid: number | string, hash: string) => `${u(uid)}:idem:${uid}:${hash}`,
+    outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
+    outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
+    goods: (gid: number | string) => `${g(gid)}:goods`,
+    bought: (gid: number | string) => `${g(gid)}:bought`,
+    reservations: (gid: number | string) => `${g(gid)}:res`,
+    reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
+    board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
+    boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
+    goodsIndex: () => `${prefix}:goods:index`,
+    queuePrefix: () => `${prefix}:q`,
+  };
+}
+
+export type Keys = ReturnType<typeof createKeys>;
+
+/** Period bucket names for a UTC timestamp: daily 20261122, weekly 2026W47 (ISO), monthly 202611. */
+export function periodBuckets(ms: number): Record<Period, string> {
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  const m = String(d.getUTCMonth() + 1).padStart(2, '0');
+  const day = String(d.getUTCDate()).padStart(2, '0');
+  const t = new Date(Date.UTC(y, d.getUTCMonth(), d.getUTCDate()));
+  const dow = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - dow);
+  const isoYear = t.getUTCFullYear();
+  const week = Math.ceil(((t.getTime() - Date.UTC(isoYear, 0, 1)) / 86_400_000 + 1) / 7);
+  return {
+    daily: `${y}${m}${day}`,
+    weekly: `${isoYear}W${String(week).padStart(2, '0')}`,
+    monthly: `${y}${m}`,
+    all: 'all',
+  };
+}
+
+/** Day bucket for daily caps (UTC). */
+export function dayBucket(ms: number): string {
+  return periodBuckets(ms).daily;
+}

@@ -1,0 +1,73 @@
+/**
+ * Loads lua/<name>-<numKeys>.lua once per client (defineCommand: EVALSHA, reloaded on NOSCRIPT)
+ * and exposes them typed. `--@include name` lines pull in lua/includes/name.lua at load time.
+ * Scripts are addressed by SHA, so two deployed versions of a script never collide.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis, Result } from 'ioredis';
+
+export const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lua');
+
+type Arg = string | number;
+type Reply = Array<string | number | null>;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pmEarn(...args: Arg[]): Result<Reply, Context>;
+    pmCharge(...args: Arg[]): Result<Reply, Context>;
+    pmAbort(...args: Arg[]): Result<Reply, Context>;
+    pmReserve(...args: Arg[]): Result<Reply, Context>;
+    pmConfirm(...args: Arg[]): Result<number, Context>;
+    pmRelease(...args: Arg[]): Result<number, Context>;
+    pmLeaderboard(...args: Arg[]): Result<number, Context>;
+    pmHydrate(...args: Arg[]): Result<number, Context>;
+    pmGoodsSet(...args: Arg[]): Result<number, Context>;
+    pmRestock(...args: Arg[]): Result<number, Context>;
+    pmBalance(...args: Arg[]): Result<Reply, Context>;
+  }
+}
+
+const COMMANDS: Record<string, string> = {
+  earn: 'pmEarn',
+  charge: 'pmCharge',
+  abort: 'pmAbort',
+  reserve: 'pmReserve',
+  confirm: 'pmConfirm',
+  release: 'pmRelease',
+  leaderboard: 'pmLeaderboard',
+  hydrate: 'pmHydrate',
+  'goods-set': 'pmGoodsSet',
+  restock: 'pmRestock',
+  balance: 'pmBalance',
+};
+
+export function readScript(file: string): string {
+  const src = readFileSync(join(LUA_DIR, file), 'utf8');
+  return src.replace(/^--@include (\S+)\s*$/gm, (_, name: string) =>
+    readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8'),
+  );
+}
+
+/** Every script file as { name, numberOfKeys, lua }. */
+export function loadScripts() {
+  return readdirSync(LUA_DIR)
+    .filter((f) => f.endsWith('.lua'))
+    .map((file) => {
+      const m = /^(.+)-(\d+)\.lua$/.exec(file);
+      if (!m) throw new Error(`lua/${file}: name must be <name>-<numKeys>.lua`);
+      return { name: m[1], numberOfKeys: Number(m[2]), lua: readScript(file) };
+    });
+}
+
+const loaded = loadScripts();
+
+export function registerScripts(redis: Redis): Redis {
+  for (const s of loaded) {
+    const command = COMMANDS[s.name];
+    if (!command) throw new Error(`lua/${s.name}: no command name registered`);
+    redis.defineCommand(command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  }
+  return redis;
+}

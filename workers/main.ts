@@ -1,0 +1,91 @@
+/**
+ * Worker entry: runs any subset of the roles, apart from the API and scaled separately.
+ *   npm run workers -- --only relay,persist,sweeper --concurrency 8
+ * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
+ * reservations). SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close connections.
+ */
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { loadEnv } from '../src/config/env.ts';
+import { createDb } from '../src/db/client.ts';
+import { assertNoEviction, createRedis } from '../src/redis/client.ts';
+import { createKeys } from '../src/redis/keys.ts';
+import { GoodsService } from '../src/goods/service.ts';
+import { PointsService } from '../src/points/service.ts';
+import { RulesCache } from '../src/points/rules.ts';
+import { RedemptionService } from '../src/redemptions/service.ts';
+import { PERSIST_QUEUE } from '../src/queues.ts';
+import { onShutdown } from '../src/shutdown.ts';
+import { createLogger } from './logger.ts';
+import { Relay } from './relay.ts';
+import { startPersistWorker } from './persist.ts';
+import { startSweeper } from './sweeper.ts';
+
+export const ROLES = ['relay', 'persist', 'sweeper'] as const;
+type Role = (typeof ROLES)[number];
+
+export function parseRoles(only: string | undefined): Role[] {
+  if (!only) return [...ROLES];
+  const roles = only.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (unknown.length > 0) throw new Error(`unknown role(s): ${unknown.join(', ')}; roles are ${ROLES.join(', ')}`);
+  return roles as Role[];
+}
+
+const { values } = parseArgs({
+  options: { only: { type: 'string' }, concurrency: { type: 'string' } },
+  allowPositionals: false,
+});
+const env = loadEnv();
+const roles = parseRoles(values.only);
+const concurrency = values.concurrency ? Number(values.concurrency) : env.WORKER_CONCURRENCY;
+if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
+
+const log = createLogger(env.LOG_LEVEL, roles.join('+'));
+const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
+const redis = createRedis(env.REDIS_URL, 'worker');
+await assertNoEviction(redis);
+const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1));
+const closers: Array<() => Promise<unknown>> = [];
+
+if (roles.includes('relay')) {
+  const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const relay = new Relay({ redis: createRedis(env.REDIS_URL, 'worker'), keys, queue, batch: env.RELAY_BATCH, log });
+  await relay.start();
+  closers.push(async () => {
+    await relay.stop();
+    await queue.close();
+  });
+}
+if (roles.includes('persist')) {
+  const worker = startPersistWorker({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    prefix: keys.queuePrefix(),
+    sql: db.sql,
+    concurrency,
+    log,
+  });
+  closers.push(() => worker.close());
+}
+if (roles.includes('sweeper')) {
+  const deps = { redis, keys, sql: db.sql, env };
+  const points = new PointsService(deps, new RulesCache(db.sql));
+  const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
+  const sweeper = await startSweeper({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    prefix: keys.queuePrefix(),
+    redemptions,
+    everyMs: env.SWEEP_EVERY_MS,
+    log,
+  });
+  closers.push(() => sweeper.close());
+}
+
+onShutdown(async () => {
+  log.info('shutting down: draining in-flight work');
+  await Promise.all(closers.map((c) => c()));
+  await db.close();
+  redis.disconnect();
+  log.info('stopped');
+});
+log.info({ roles, concurrency }, 'workers started');

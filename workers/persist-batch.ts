@@ -1,0 +1,118 @@
+/**
+ * Writes a batch of ops to Postgres in one transaction, one statement per table:
+ * ledger rows first (ON CONFLICT (op_id) DO NOTHING RETURNING op_id), then — for the ops that
+ * were new — account totals, lots, redemptions and audit rows. Running the same batch twice
+ * (a redelivered job, a relay re-adding after a crash) changes nothing the second time.
+ * Account and lot updates are sums, so batches may be applied in any order.
+ */
+import type { Sql, Tx } from '../src/db/client.ts';
+import { lotsOf, type Op } from '../src/points/op.ts';
+
+export interface PersistResult {
+  inserted: number;
+  duplicates: number;
+}
+
+export async function persistBatch(sql: Sql, ops: Op[]): Promise<PersistResult> {
+  if (ops.length === 0) return { inserted: 0, duplicates: 0 };
+  const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
+  return sql.begin(async (tx) => {
+    const rows = await tx<Array<{ op_id: string }>>`
+      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, created_at)
+      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, to_timestamp(t.at / 1000.0)
+      FROM unnest(
+        ${unique.map((o) => o.opId)}::text[], ${unique.map((o) => o.userId)}::bigint[],
+        ${unique.map((o) => o.delta)}::bigint[], ${unique.map((o) => o.balanceAfter)}::bigint[],
+        ${unique.map((o) => o.kind)}::text[], ${unique.map((o) => o.bizType)}::text[],
+        ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.at)}::bigint[]
+      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, at)
+      ORDER BY t.op_id
+      ON CONFLICT (op_id) DO NOTHING
+      RETURNING op_id`;
+    const fresh = new Set(rows.map((r) => r.op_id));
+    const applied = unique.filter((o) => fresh.has(o.opId));
+    if (applied.length > 0) {
+      await applyAccounts(tx, applied);
+      await applyLots(tx, applied);
+      await insertRedemptions(tx, applied);
+      await insertAudits(tx, applied);
+    }
+    return { inserted: applied.length, duplicates: ops.length - applied.length };
+  });
+}
+
+async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
+  const byUser = new Map<number, { delta: number; earned: number }>();
+  for (const o of ops) {
+    const a = byUser.get(o.userId) ?? { delta: 0, earned: 0 };
+    a.delta += o.delta;
+    if (o.kind === 'earn') a.earned += o.delta;
+    byUser.set(o.userId, a);
+  }
+  const users = [...byUser.keys()].sort((a, b) => a - b);
+  await tx`
+    INSERT INTO point_accounts (user_id, available, total_earned)
+    SELECT * FROM unnest(${users}::bigint[], ${users.map((u) => byUser.get(u)!.delta)}::bigint[],
+                         ${users.map((u) => byUser.get(u)!.earned)}::bigint[])
+    ON CONFLICT (user_id) DO UPDATE SET
+      available = point_accounts.available + EXCLUDED.available,
+      total_earned = point_accounts.total_earned + EXCLUDED.total_earned,
+      updated_at = now()`;
+}
+
+/** Earns add a lot; spends take from the lots they touched. Aggregated per lot id first. */
+async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
+  const lots = new Map<string, { userId: number; amount: number; remaining: number; expiresAt: number }>();
+  const touch = (id: string, userId: number, amount: number, remaining: number, expiresAt: number) => {
+    const l = lots.get(id) ?? { userId, amount: 0, remaining: 0, expiresAt };
+    l.amount += amount;
+    l.remaining += remaining;
+    l.expiresAt = expiresAt;
+    lots.set(id, l);
+  };
+  for (const o of ops) {
+    if (o.kind === 'earn' && o.expiresAt) touch(o.opId, o.userId, o.delta, o.delta, o.expiresAt);
+    for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
+  }
+  if (lots.size === 0) return;
+  const ids = [...lots.keys()].sort();
+  const v = ids.map((id) => lots.get(id)!);
+  await tx`
+    INSERT INTO point_lots (id, user_id, amount, remaining, expires_at)
+    SELECT t.id, t.user_id, t.amount, t.remaining, to_timestamp(t.expires_at / 1000.0)
+    FROM unnest(${ids}::text[], ${v.map((l) => l.userId)}::bigint[], ${v.map((l) => l.amount)}::bigint[],
+                ${v.map((l) => l.remaining)}::bigint[], ${v.map((l) => l.expiresAt)}::bigint[])
+      AS t(id, user_id, amount, remaining, expires_at)
+    ON CONFLICT (id) DO UPDATE SET
+      amount = point_lots.amount + EXCLUDED.amount,
+      remaining = point_lots.remaining + EXCLUDED.remaining`;
+}
+
+async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
+  const r = ops.filter((o) => o.kind === 'spend' && o.bizType === 'redemption');
+  if (r.length === 0) return;
+  await tx`
+    INSERT INTO redemptions (id, op_id, exchange_no, user_id, goods_id, quantity, points_spent, status, created_at)
+    SELECT t.op_id, t.op_id, t.exchange_no, t.user_id, t.goods_id, t.quantity, t.points, 'confirmed',
+           to_timestamp(t.at / 1000.0)
+    FROM unnest(${r.map((o) => o.opId)}::text[], ${r.map((o) => o.exchangeNo ?? '')}::text[],
+                ${r.map((o) => o.userId)}::bigint[], ${r.map((o) => Number(o.goodsId))}::bigint[],
+                ${r.map((o) => Number(o.quantity))}::int[], ${r.map((o) => -o.delta)}::bigint[],
+                ${r.map((o) => o.at)}::bigint[])
+      AS t(op_id, exchange_no, user_id, goods_id, quantity, points, at)
+    ON CONFLICT (op_id) DO NOTHING`;
+}
+
+async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {
+  const a = ops.filter((o) => o.bizType === 'grant');
+  if (a.length === 0) return;
+  await tx`
+    INSERT INTO audit_log (op_id, actor_id, action, target_type, target_id, data, created_at)
+    SELECT t.op_id, t.actor_id, 'points.grant', 'user', t.user_id::text,
+           jsonb_build_object('amount', t.amount, 'reason', t.reason), to_timestamp(t.at / 1000.0)
+    FROM unnest(${a.map((o) => o.opId)}::text[], ${a.map((o) => o.actorId ?? null)}::bigint[],
+                ${a.map((o) => o.userId)}::bigint[], ${a.map((o) => o.delta)}::bigint[],
+                ${a.map((o) => o.reason ?? '')}::text[], ${a.map((o) => o.at)}::bigint[])
+      AS t(op_id, actor_id, user_id, amount, reason, at)
+    ON CONFLICT (op_id) DO NOTHING`;
+}

@@ -1,0 +1,26 @@
+/**
+ * Persist worker: each job is one batch of ops, written to Postgres in one transaction.
+ * BullMQ may deliver a job twice (lock lapse, crash); persistBatch is idempotent on op_id.
+ */
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Sql } from '../src/db/client.ts';
+import type { Op } from '../src/points/op.ts';
+import { PERSIST_QUEUE } from '../src/queues.ts';
+import { persistBatch } from './persist-batch.ts';
+import type { Logger } from './logger.ts';
+
+export function startPersistWorker(o: { connection: Redis; prefix: string; sql: Sql; concurrency: number; log: Logger }) {
+  const worker = new Worker<{ ops: Op[] }>(
+    PERSIST_QUEUE,
+    async (job) => {
+      const result = await persistBatch(o.sql, job.data.ops);
+      if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
+      return result;
+    },
+    { connection: o.connection, prefix: o.prefix, concurrency: o.concurrency, autorun: true },
+  );
+  worker.on('failed', (job, err) => o.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'persist job failed'));
+  worker.on('error', (err) => o.log.error({ err }, 'persist worker error'));
+  return worker;
+}

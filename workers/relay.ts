@@ -1,0 +1,123 @@
+/**
+ * Relay: moves outbox entries (one stream per user partition) into BullMQ persist jobs, a batch
+ * per job, and feeds earn ops into the leaderboards. An entry is acknowledged and deleted only
+ * after its job is added; a relay that dies before that leaves the entries pending, and they are
+ * re-read (its own pending on restart, a dead relay's via XAUTOCLAIM) — the job id and Postgres's
+ * unique op_id make the second delivery harmless. Entries are removed with XDEL after ack (never
+ * MAXLEN/XTRIM, which on Redis < 8.2 drop unacked entries).
+ */
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { Keys } from '../src/redis/keys.ts';
+import { parseOp, type Op } from '../src/points/op.ts';
+import { applyToBoards } from '../src/leaderboards/apply.ts';
+import { PERSIST_JOB_OPTIONS } from '../src/queues.ts';
+import type { Logger } from './logger.ts';
+
+export const RELAY_GROUP = 'relay';
+const CLAIM_IDLE_MS = 30_000;
+
+type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
+
+export interface RelayOptions {
+  redis: Redis;
+  keys: Keys;
+  queue: Queue;
+  batch: number;
+  log: Logger;
+  consumer?: string;
+}
+
+export class Relay {
+  private running = false;
+  private loop?: Promise<void>;
+  private readonly consumer: string;
+  relayed = 0;
+
+  constructor(private readonly o: RelayOptions) {
+    this.consumer = o.consumer ?? `relay-${hostname()}`;
+  }
+
+  async start(): Promise<void> {
+    const { redis, keys } = this.o;
+    for (let p = 0; p < keys.partitions; p++) {
+      await redis.xgroup('CREATE', keys.outbox(p), RELAY_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+        if (!err.message.includes('BUSYGROUP')) throw err;
+      });
+    }
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops reading; the batch in hand is finished (added and acked) before this resolves. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let idle = 1;
+    let lastClaim = 0;
+    // first pass: our own pending entries from a previous life under the same consumer name
+    let pendingFirst = true;
+    while (this.running) {
+      try {
+        const claimNow = Date.now() - lastClaim > CLAIM_IDLE_MS / 3;
+        if (claimNow) lastClaim = Date.now();
+        const moved = await this.pass(pendingFirst ? '0' : '>', claimNow);
+        pendingFirst = false;
+        idle = moved > 0 ? 1 : Math.min(idle * 2, 50);
+        if (moved === 0) await sleep(idle);
+      } catch (err) {
+        this.o.log.error({ err }, 'relay pass failed');
+        await sleep(500);
+      }
+    }
+  }
+
+  /** One read over every partition; returns how many entries were relayed. */
+  async pass(from: '0' | '>' = '>', claim = false): Promise<number> {
+    const { keys } = this.o;
+    const results = await Promise.all(
+      Array.from({ length: keys.partitions }, (_, p) => this.relayPartition(p, from, claim)),
+    );
+    return results.reduce((a, b) => a + b, 0);
+  }
+
+  private async relayPartition(p: number, from: '0' | '>', claim: boolean): Promise<number> {
+    const { redis, keys, batch } = this.o;
+    const stream = keys.outbox(p);
+    let entries: Array<[string, string[]]> = [];
+    if (claim) {
+      const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', batch)) as [
+        string,
+        Array<[string, string[]] | null>,
+      ];
+      entries = claimed[1].filter((e): e is [string, string[]] => e !== null);
+    }
+    if (entries.length === 0) {
+      const reply = (await redis.xreadgroup(
+        'GROUP', RELAY_GROUP, this.consumer, 'COUNT', batch, 'STREAMS', stream, from,
+      )) as StreamReply;
+      entries = reply?.[0]?.[1] ?? [];
+    }
+    if (entries.length === 0) return 0;
+    await this.relay(p, entries);
+    return entries.length;
+  }
+
+  private async relay(p: number, entries: Array<[string, string[]]>): Promise<void> {
+    const { redis, keys, queue } = this.o;
+    const ids = entries.map(([id]) => id);
+    const ops: Op[] = entries.map(([, fields]) => parseOp(fields[1]));
+    await applyToBoards(redis, keys, ops);
+    await queue.add('persist', { ops }, { ...PERSIST_JOB_OPTIONS, jobId: `p${p}_${ids[0]}_${ids.length}` });
+    await redis.multi().xack(keys.outbox(p), RELAY_GROUP, ...ids).xdel(keys.outbox(p), ...ids).exec();
+    this.relayed += ids.length;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
