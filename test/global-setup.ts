@@ -1,0 +1,35 @@
+/**
+ * Once per run: a migrated template database that every test file clones (CREATE DATABASE …
+ * TEMPLATE), so each file gets its own database in milliseconds. The template's name is unique
+ * per run, so two runs on one machine do not trip over each other.
+ */
+import postgres from 'postgres';
+import type { TestProject } from 'vitest/node';
+import { migrateDatabase } from '../src/db/migrate.ts';
+import { PG_ADMIN_URL, dbUrl } from './support/urls.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    templateDb: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const template = `pm_tpl_${process.pid}`;
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  try {
+    // leftovers of killed runs; a database still in use by another run refuses to drop
+    const stale = await admin`SELECT datname FROM pg_database WHERE datname ~ '^pm_(t_[0-9a-f]{12}|tpl_[0-9]+)$'`;
+    for (const { datname } of stale) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {});
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+    await migrateDatabase(dbUrl(template));
+  } finally {
+    await admin.end();
+  }
+  project.provide('templateDb', template);
+  return async () => {
+    const sql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+    await sql.unsafe(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`).catch(() => {});
+    await sql.end();
+  };
+}

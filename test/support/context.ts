@@ -1,0 +1,188 @@
+/**
+ * Per-file test context: its own Postgres database (cloned from the migrated template), its own
+ * Redis key prefix, the API app (inject, no port), and helpers to make members and goods quickly
+ * and to run the relay + persist pipeline in process.
+ */
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import type { FastifyInstance } from 'fastify';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { buildApp } from '../../src/app.ts';
+import { loadEnv, type Env } from '../../src/config/env.ts';
+import { createDb, type Sql } from '../../src/db/client.ts';
+import { createRedis } from '../../src/redis/client.ts';
+import { createKeys, type Keys } from '../../src/redis/keys.ts';
+import { hashPassword } from '../../src/auth/service.ts';
+import { PERSIST_QUEUE } from '../../src/queues.ts';
+import { Relay } from '../../workers/relay.ts';
+import { startPersistWorker } from '../../workers/persist.ts';
+import { createLogger } from '../../workers/logger.ts';
+import { inject } from 'vitest';
+import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
+
+export interface TestContext {
+  env: Env;
+  app: FastifyInstance;
+  sql: Sql;
+  redis: Redis;
+  keys: Keys;
+  dbName: string;
+  /** Member rows straight into Postgres (one shared hash: argon2 per member would take minutes). */
+  createMembers(n: number, opts?: { role?: 'member' | 'admin' }): Promise<Array<{ id: number; token: string }>>;
+  admin(): Promise<{ id: number; token: string }>;
+  grant(userId: number, amount: number): Promise<void>;
+  createGoods(body: Record<string, unknown>): Promise<{ id: number; stock: number; pointsPrice: number }>;
+  startPipeline(concurrency?: number): Promise<Pipeline>;
+  close(): Promise<void>;
+}
+
+export interface Pipeline {
+  relay: Relay;
+  /** Waits until every outbox is empty and the persist queue has nothing waiting or active. */
+  drain(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let sharedHash: Promise<string> | undefined;
+const memberHash = () => (sharedHash ??= hashPassword('member-password'));
+
+export function envFor(dbName: string, prefix: string, overrides: Partial<Env> = {}): Env {
+  return loadEnv(
+    {},
+    {
+      DATABASE_URL: dbUrl(dbName),
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      LOG_LEVEL: 'silent',
+      RATE_LIMIT_ALLOWLIST: '127.0.0.1,::1',
+      DATABASE_POOL: 8,
+      ...overrides,
+    },
+  );
+}
+
+export async function createTestDatabase(): Promise<string> {
+  const name = `pm_t_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${inject('templateDb')}`);
+  } finally {
+    await admin.end();
+  }
+  return name;
+}
+
+export async function dropTestDatabase(name: string): Promise<void> {
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export async function createTestContext(overrides: Partial<Env> = {}): Promise<TestContext> {
+  const dbName = await createTestDatabase();
+  const prefix = `pmt${randomBytes(4).toString('hex')}`;
+  const env = envFor(dbName, prefix, overrides);
+  const app = await buildApp(env, { logger: false });
+  const db = createDb(env.DATABASE_URL, 4);
+  const redis = createRedis(env.REDIS_URL, 'worker');
+  const keys = createKeys({ prefix, partitions: env.PARTITIONS });
+  const pipelines: Pipeline[] = [];
+
+  const ctx: TestContext = {
+    env,
+    app,
+    sql: db.sql,
+    redis,
+    keys,
+    dbName,
+    async createMembers(n, opts = {}) {
+      const hash = await memberHash();
+      const tag = randomBytes(4).toString('hex');
+      const names = Array.from({ length: n }, (_, i) => `m${tag}_${i}`);
+      const rows = await db.sql<Array<{ id: number; username: string; role: 'member' | 'admin' }>>`
+        INSERT INTO users (username, email, password_hash, role)
+        SELECT u, u || '@test.local', ${hash}, ${opts.role ?? 'member'} FROM unnest(${names}::text[]) AS u
+        RETURNING id, username, role`;
+      await db.sql`INSERT INTO point_accounts (user_id) SELECT unnest(${rows.map((r) => r.id)}::bigint[])`;
+      return rows.map((r) => ({
+        id: r.id,
+        token: app.jwt.sign({ sub: String(r.id), role: r.role, username: r.username }),
+      }));
+    },
+    async admin() {
+      const [a] = await ctx.createMembers(1, { role: 'admin' });
+      return a;
+    },
+    async grant(userId, amount) {
+      await app.points.grant(0, userId, amount, 'test', randomBytes(8).toString('hex'));
+    },
+    async createGoods(body) {
+      return app.goods.create(
+        { name: 'Item', type: 'physical', pointsPrice: 100, stock: 10, ...body } as never,
+        0,
+      );
+    },
+    async startPipeline(concurrency = 4) {
+      const log = createLogger('silent', 'test');
+      const queueConn = createRedis(env.REDIS_URL, 'worker');
+      const workerConn = createRedis(env.REDIS_URL, 'worker');
+      const relayConn = createRedis(env.REDIS_URL, 'worker');
+      const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+      const relay = new Relay({ redis: relayConn, keys, queue, batch: env.RELAY_BATCH, log, consumer: 'test' });
+      await relay.start();
+      const worker: Worker = startPersistWorker({
+        connection: workerConn,
+        prefix: keys.queuePrefix(),
+        sql: db.sql,
+        concurrency,
+        log,
+      });
+      const pipeline: Pipeline = {
+        relay,
+        async drain(timeoutMs = 30_000) {
+          const deadline = Date.now() + timeoutMs;
+          for (;;) {
+            const lens = await Promise.all(
+              Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))),
+            );
+            const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+            const busy = lens.reduce((a, b) => a + b, 0) + Object.values(counts).reduce((a, b) => a + b, 0);
+            if (busy === 0) return;
+            if (Date.now() > deadline) throw new Error(`pipeline did not drain: ${busy} left`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        },
+        async stop() {
+          await relay.stop();
+          await worker.close();
+          await queue.close();
+          for (const c of [queueConn, workerConn, relayConn]) c.disconnect();
+        },
+      };
+      pipelines.push(pipeline);
+      return pipeline;
+    },
+    async close() {
+      for (const p of pipelines) await p.stop().catch(() => {});
+      await app.close();
+      await deleteKeys(redis, prefix);
+      redis.disconnect();
+      await db.close();
+      await dropTestDatabase(dbName);
+    },
+  };
+  return ctx;
+}
