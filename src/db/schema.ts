@@ -140,3 +140,45 @@ export const earnRules = pgTable('earn_rules', {
   trigger: text('trigger', { enum: ['signup', 'action'] }).notNull().default('action'),
   enabled: boolean('enabled').notNull().default(true),
 });
+
+export const devices = pgTable(
+  'devices',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    platform: text('platform', { enum: ['ios', 'android', 'web'] }).notNull(),
+    token: text('token').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('devices_platform_token_key').on(t.platform, t.token), index('devices_user').on(t.userId)],
+);
+
+export const pushRecords = pgTable(
+  'push_records',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    deviceId: num('device_id'),
+    type: text('type').notNull(),
+    title: text('title').notNull(),
+    body: text('body').notNull(),
+    data: jsonb('data').notNull().default(sql`'{}'::jsonb`),
+    status: text('status', { enum: ['pending', 'sent', 'failed', 'dead'] }).notNull().default('pending'),
+    error: text('error'),
+    attempts: integer('attempts').notNull().default(0),
+    dedupeKey: text('dedupe_key'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    sentAt: ts('sent_at'),
+  },
+  (t) => [
+    uniqueIndex('push_records_dedupe_key').on(t.dedupeKey),
+    index('push_records_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    index('push_records_status').on(t.status),
+  ],
+);
+
+export const reminderRules = pgTable('reminder_rules', {
+  kind: text('kind', { enum: ['expiry', 'checkin'] }).primaryKey(),
+  enabled: boolean('enabled').notNull().default(true),
+  params: jsonb('params').notNull().default(sql`'{}'::jsonb`),
+});
