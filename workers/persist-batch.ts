@@ -18,14 +18,15 @@ export async function persistBatch(sql: Sql, ops: Op[]): Promise<PersistResult> 
   const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
   return sql.begin(async (tx) => {
     const rows = await tx<Array<{ op_id: string }>>`
-      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, created_at)
-      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, to_timestamp(t.at / 1000.0)
+      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, request_hash, created_at)
+      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, t.h, to_timestamp(t.at / 1000.0)
       FROM unnest(
         ${unique.map((o) => o.opId)}::text[], ${unique.map((o) => o.userId)}::bigint[],
         ${unique.map((o) => o.delta)}::bigint[], ${unique.map((o) => o.balanceAfter)}::bigint[],
         ${unique.map((o) => o.kind)}::text[], ${unique.map((o) => o.bizType)}::text[],
-        ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.at)}::bigint[]
-      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, at)
+        ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.h ?? null)}::text[],
+        ${unique.map((o) => o.at)}::bigint[]
+      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, h, at)
       ORDER BY t.op_id
       ON CONFLICT (op_id) DO NOTHING
       RETURNING op_id`;

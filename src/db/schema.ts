@@ -65,6 +65,8 @@ export const ledgerEntries = pgTable(
     kind: text('kind', { enum: ['earn', 'spend', 'expire', 'refund', 'adjust', 'freeze', 'unfreeze'] }).notNull(),
     bizType: text('biz_type').notNull(),
     bizId: text('biz_id'),
+    // the request hash of the op, so a rebuilt Redis can answer retries of acknowledged ops
+    requestHash: text('request_hash'),
     createdAt: ts('created_at').notNull(),
     persistedAt: ts('persisted_at').notNull().defaultNow(),
   },

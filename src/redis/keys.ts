@@ -9,6 +9,7 @@
  *     <P>:{u<p>}:op:<opId>           string JSON op result (idempotency record, TTL)
  *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
+ *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
  *     <P>:{u<p>}:idem:<uid>:<hash>   string request hash for admin-issued keys (TTL)
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active
@@ -56,6 +57,8 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     adminKey: (uid: number | string, hash: string) => `${u(uid)}:idem:${uid}:${hash}`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
+    expiryIndex: (partition: number) => `${prefix}:{u${partition}}:expidx`,
+    expiryIndexOf: (uid: number | string) => `${u(uid)}:expidx`,
     goods: (gid: number | string) => `${g(gid)}:goods`,
     bought: (gid: number | string) => `${g(gid)}:bought`,
     reservations: (gid: number | string) => `${g(gid)}:res`,

@@ -1,0 +1,29 @@
+/**
+ * npm run rebuild: reconstructs Redis from Postgres after Redis was lost. Run it with the API
+ * stopped; workers may stay up (they only see an empty outbox).
+ */
+import { loadEnv } from '../config/env.ts';
+import { createDb } from '../db/client.ts';
+import { createRedis } from '../redis/client.ts';
+import { createKeys } from '../redis/keys.ts';
+import { rebuildFromPostgres } from '../recovery/rebuild.ts';
+import { checkPostgres, checkRedis, oneLineErrors } from './preflight.ts';
+
+await oneLineErrors(async () => {
+  const env = loadEnv();
+  await checkRedis(env);
+  await checkPostgres(env);
+  const db = createDb(env.DATABASE_URL, 2);
+  const redis = createRedis(env.REDIS_URL, 'worker');
+  try {
+    const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
+    const r = await rebuildFromPostgres(db.sql, redis, keys, { idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS });
+    console.log(
+      `rebuilt ${r.members} members (${r.lots} lots), ${r.goods} goods, ${r.opRecords} op records, ` +
+        `${r.boardEntries} leaderboard entries in ${r.ms} ms`,
+    );
+  } finally {
+    redis.disconnect();
+    await db.close();
+  }
+});

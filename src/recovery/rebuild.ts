@@ -1,0 +1,162 @@
+/**
+ * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
+ * goods stock and bought counts, recent op records (so retries of acknowledged ops still replay)
+ * and the leaderboards. Meant to run while the API is stopped (after Redis was lost); each
+ * member and each goods item is replaced as a whole.
+ */
+import type { Redis } from 'ioredis';
+import type { Sql } from '../db/client.ts';
+import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
+import { exchangeNoFor } from '../redemptions/service.ts';
+
+const PAGE = 2000;
+const DAY_S = 86_400;
+
+export interface RebuildResult {
+  members: number;
+  lots: number;
+  goods: number;
+  opRecords: number;
+  boardEntries: number;
+  ms: number;
+}
+
+export async function rebuildFromPostgres(
+  sql: Sql,
+  redis: Redis,
+  keys: Keys,
+  o: { idempotencyTtlSeconds: number },
+): Promise<RebuildResult> {
+  const started = Date.now();
+  const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, boardEntries: 0, ms: 0 };
+  let after = 0;
+  for (;;) {
+    const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number }>>`
+      SELECT user_id AS "userId", available, total_earned AS "totalEarned" FROM point_accounts
+      WHERE user_id > ${after} ORDER BY user_id LIMIT ${PAGE}`;
+    if (accounts.length === 0) break;
+    after = accounts[accounts.length - 1].userId;
+    const ids = accounts.map((a) => a.userId);
+    const lots = await sql<Array<{ id: string; userId: number; remaining: number; expiresAt: Date }>>`
+      SELECT id, user_id AS "userId", remaining, expires_at AS "expiresAt" FROM point_lots
+      WHERE user_id = ANY(${ids}::bigint[]) AND remaining > 0`;
+    const byUser = new Map<number, Array<(typeof lots)[number]>>();
+    for (const l of lots) {
+      const list = byUser.get(l.userId);
+      if (list) list.push(l);
+      else byUser.set(l.userId, [l]);
+    }
+    const tx = redis.pipeline();
+    for (const a of accounts) {
+      const own = byUser.get(a.userId) ?? [];
+      tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId));
+      tx.hset(keys.account(a.userId), 'avail', a.available, 'earned', a.totalEarned, 'frozen', 0);
+      if (own.length > 0) {
+        tx.zadd(keys.lotsByExpiry(a.userId), ...own.flatMap((l) => [l.expiresAt.getTime(), l.id]));
+        tx.hset(keys.lotRemaining(a.userId), ...own.flatMap((l) => [l.id, l.remaining]));
+        const earliest = Math.min(...own.map((l) => l.expiresAt.getTime()));
+        tx.zadd(keys.expiryIndexOf(a.userId), earliest, String(a.userId));
+      } else {
+        tx.zrem(keys.expiryIndexOf(a.userId), String(a.userId));
+      }
+    }
+    await tx.exec();
+    result.members += accounts.length;
+    result.lots += lots.length;
+  }
+  result.goods = await rebuildGoods(sql, redis, keys);
+  result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
+  result.boardEntries = await rebuildBoards(sql, redis, keys);
+  result.ms = Date.now() - started;
+  return result;
+}
+
+async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
+  const goods = await sql<
+    Array<{ id: number; pointsPrice: number; perUserLimit: number | null; startsAt: Date | null; endsAt: Date | null; active: boolean; stock: number }>
+  >`
+    SELECT g.id, g.points_price AS "pointsPrice", g.per_user_limit AS "perUserLimit", g.starts_at AS "startsAt",
+           g.ends_at AS "endsAt", g.active, g.total_stock - COALESCE(s.sold, 0) AS stock
+    FROM goods g
+    LEFT JOIN (SELECT goods_id, SUM(quantity)::bigint AS sold FROM redemptions WHERE status <> 'cancelled'
+               GROUP BY goods_id) s ON s.goods_id = g.id`;
+  const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
+    SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
+    WHERE status <> 'cancelled' GROUP BY goods_id, user_id`;
+  const tx = redis.pipeline();
+  for (const g of goods) {
+    tx.del(keys.goods(g.id), keys.bought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));
+    tx.hset(keys.goods(g.id), {
+      stock: g.stock,
+      price: g.pointsPrice,
+      limit: g.perUserLimit ?? 0,
+      startsAt: g.startsAt?.getTime() ?? 0,
+      endsAt: g.endsAt?.getTime() ?? 0,
+      active: g.active ? 1 : 0,
+    });
+    tx.sadd(keys.goodsIndex(), String(g.id));
+  }
+  for (const b of bought) tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
+  await tx.exec();
+  return goods.length;
+}
+
+/** Op records of recent ops, so a client retrying an acknowledged op gets a replay. */
+async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: number): Promise<number> {
+  const rows = await sql<
+    Array<{ opId: string; userId: number; kind: string; delta: number; balanceAfter: number; bizType: string; bizId: string | null;
+            h: string | null; at: number; goodsId: number | null; quantity: number | null; exchangeNo: string | null }>
+  >`
+    SELECT l.op_id AS "opId", l.user_id AS "userId", l.kind, l.delta, l.balance_after AS "balanceAfter",
+           l.biz_type AS "bizType", l.biz_id AS "bizId", l.request_hash AS h,
+           (extract(epoch FROM l.created_at) * 1000)::bigint AS at,
+           r.goods_id AS "goodsId", r.quantity, r.exchange_no AS "exchangeNo"
+    FROM ledger_entries l LEFT JOIN redemptions r ON r.op_id = l.op_id
+    WHERE l.request_hash IS NOT NULL AND l.created_at > now() - make_interval(secs => ${ttlSeconds})`;
+  const tx = redis.pipeline();
+  for (const r of rows) {
+    const op = {
+      opId: r.opId, kind: r.kind, userId: r.userId, delta: r.delta, balanceAfter: r.balanceAfter,
+      available: r.balanceAfter, bizType: r.bizType, bizId: r.bizId ?? '', at: r.at, h: r.h,
+      ...(r.goodsId !== null ? { goodsId: r.goodsId, quantity: r.quantity, exchangeNo: r.exchangeNo ?? exchangeNoFor(r.opId) } : {}),
+    };
+    const left = Math.max(1, Math.ceil(ttlSeconds - (Date.now() - r.at) / 1000));
+    tx.set(keys.op(r.userId, r.opId), JSON.stringify(op), 'EX', left);
+  }
+  await tx.exec();
+  return rows.length;
+}
+
+/** Period boards from rule earns in the ledger (grants do not count), current buckets only. */
+async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
+  const now = Date.now();
+  const current = periodBuckets(now);
+  const ttl: Record<Period, number> = { daily: 2 * DAY_S, weekly: 8 * DAY_S, monthly: 32 * DAY_S, all: 0 };
+  const rows = await sql<Array<{ userId: number; at: number; points: number }>>`
+    SELECT user_id AS "userId", (extract(epoch FROM date_trunc('day', created_at)) * 1000)::bigint AS at,
+           SUM(delta)::bigint AS points
+    FROM ledger_entries WHERE kind = 'earn' AND biz_type <> 'grant'
+    GROUP BY user_id, date_trunc('day', created_at)`;
+  const totals = new Map<string, Map<number, number>>();
+  for (const r of rows) {
+    const b = periodBuckets(r.at);
+    for (const p of PERIODS) {
+      if (b[p] !== current[p]) continue;
+      const key = keys.board(p, b[p]);
+      const m = totals.get(key) ?? new Map<number, number>();
+      m.set(r.userId, (m.get(r.userId) ?? 0) + r.points);
+      totals.set(key, m);
+    }
+  }
+  const tx = redis.pipeline();
+  for (const p of PERIODS) tx.del(keys.board(p, current[p]));
+  let entries = 0;
+  for (const [key, m] of totals) {
+    tx.zadd(key, ...[...m].flatMap(([u, pts]) => [pts, String(u)]));
+    const period = PERIODS.find((p) => key === keys.board(p, current[p]))!;
+    if (ttl[period] > 0) tx.expire(key, ttl[period]);
+    entries += m.size;
+  }
+  await tx.exec();
+  return entries;
+}
