@@ -4,7 +4,6 @@
 import type { JobsOptions } from 'bullmq';
 
 export const PERSIST_QUEUE = 'persist';
-export const MAINTENANCE_QUEUE = 'maintenance';
 
 export const PERSIST_JOB_OPTIONS: JobsOptions = {
   attempts: 20,

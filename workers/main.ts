@@ -64,6 +64,7 @@ if (roles.includes('persist')) {
     sql: db.sql,
     concurrency,
     log,
+    lockMs,
   });
   closers.push(() => worker.close());
 }

@@ -21,6 +21,7 @@
  *     <P>:{lb}:seen:<opId>           string marker: this op already counted (TTL)
  *   Global (single-key commands only)
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
+ *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:q                           BullMQ prefix
  */
 export interface KeysOptions {
@@ -66,6 +67,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
     boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
     goodsIndex: () => `${prefix}:goods:index`,
+    taskLock: (task: string) => `${prefix}:lock:${task}`,
     queuePrefix: () => `${prefix}:q`,
   };
 }

@@ -26,6 +26,8 @@ declare module 'ioredis' {
     pmGoodsSet(...args: Arg[]): Result<number, Context>;
     pmRestock(...args: Arg[]): Result<number, Context>;
     pmBalance(...args: Arg[]): Result<Reply, Context>;
+    pmLockRelease(...args: Arg[]): Result<number, Context>;
+    pmLockExtend(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -41,6 +43,8 @@ const COMMANDS: Record<string, string> = {
   'goods-set': 'pmGoodsSet',
   restock: 'pmRestock',
   balance: 'pmBalance',
+  'lock-release': 'pmLockRelease',
+  'lock-extend': 'pmLockExtend',
 };
 
 export function readScript(file: string): string {
