@@ -33,13 +33,16 @@ export function parseRoles(only: string | undefined): Role[] {
 }
 
 const { values } = parseArgs({
-  options: { only: { type: 'string' }, concurrency: { type: 'string' } },
+  options: { only: { type: 'string' }, concurrency: { type: 'string' }, 'lock-ms': { type: 'string' } },
   allowPositionals: false,
 });
 const env = loadEnv();
 const roles = parseRoles(values.only);
 const concurrency = values.concurrency ? Number(values.concurrency) : env.WORKER_CONCURRENCY;
 if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
+// persist job lock / stalled-check interval (default 30 s): a killed worker's batches are redelivered after it
+const lockMs = values['lock-ms'] ? Number(values['lock-ms']) : undefined;
+if (lockMs !== undefined && (!Number.isInteger(lockMs) || lockMs < 500)) throw new Error('--lock-ms must be an integer >= 500');
 
 const log = createLogger(env.LOG_LEVEL, roles.join('+'));
 const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
@@ -74,7 +77,7 @@ if (roles.includes('sweeper')) {
   const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
   const sweeper = await startSweeper({
     connection: createRedis(env.REDIS_URL, 'worker'),
-    prefix: keys.queuePrefix(),
+    keys,
     redemptions,
     everyMs: env.SWEEP_EVERY_MS,
     log,

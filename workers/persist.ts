@@ -10,7 +10,16 @@ import { PERSIST_QUEUE } from '../src/queues.ts';
 import { persistBatch } from './persist-batch.ts';
 import type { Logger } from './logger.ts';
 
-export function startPersistWorker(o: { connection: Redis; prefix: string; sql: Sql; concurrency: number; log: Logger }) {
+export function startPersistWorker(o: {
+  connection: Redis;
+  prefix: string;
+  sql: Sql;
+  concurrency: number;
+  log: Logger;
+  /** Job lock lifetime (and stalled-check interval): how soon a dead worker's batches are redelivered. */
+  lockMs?: number;
+}) {
+  const lockMs = o.lockMs ?? 30_000;
   const worker = new Worker<{ ops: Op[] }>(
     PERSIST_QUEUE,
     async (job) => {
@@ -18,7 +27,14 @@ export function startPersistWorker(o: { connection: Redis; prefix: string; sql: 
       if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
       return result;
     },
-    { connection: o.connection, prefix: o.prefix, concurrency: o.concurrency, autorun: true },
+    {
+      connection: o.connection,
+      prefix: o.prefix,
+      concurrency: o.concurrency,
+      autorun: true,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+    },
   );
   worker.on('failed', (job, err) => o.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'persist job failed'));
   worker.on('error', (err) => o.log.error({ err }, 'persist worker error'));
