@@ -20,8 +20,9 @@ import { createLogger } from './logger.ts';
 import { Relay } from './relay.ts';
 import { startPersistWorker } from './persist.ts';
 import { startSweeper } from './sweeper.ts';
+import { startExpirer } from './expire.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -83,6 +84,11 @@ if (roles.includes('sweeper')) {
     log,
   });
   closers.push(() => sweeper.close());
+}
+
+if (roles.includes('expire')) {
+  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, log });
+  closers.push(() => expirer.close());
 }
 
 onShutdown(async () => {

@@ -35,6 +35,7 @@ export const EnvSchema = Type.Object({
   RELAY_BATCH: Int(500, 1, 5000),
   WORKER_CONCURRENCY: Int(4, 1, 256),
   SWEEP_EVERY_MS: Int(5_000, 100),
+  EXPIRE_EVERY_MS: Int(60_000, 100),
   READY_MAX_BACKLOG: Int(100_000, 1),
   BENCH_ROUTES: Bool(false),
   LOG_LEVEL: Type.Union(

@@ -1,6 +1,7 @@
 /**
  * A member's persisted points history, newest first, keyset-paginated.
  */
+import { DomainError } from '../errors/domain-error.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import type { Sql } from '../db/client.ts';
 
@@ -17,6 +18,8 @@ export interface LedgerItem {
 export async function listLedger(sql: Sql, userId: number, limit: number, cursor?: string) {
   const after = cursor ? decodeCursor(cursor) : null;
   if (after && !/^\d+$/.test(after.id)) return { items: [], nextCursor: null };
+  // ledger ids are bigints well inside 2^53: a larger one was never issued and cannot be bound
+  if (after && !Number.isSafeInteger(Number(after.id))) throw new DomainError('VALIDATION_FAILED', 'cursor is not valid');
   const rows = await sql<Array<Omit<LedgerItem, 'createdAt'> & { id: number; createdAt: Date }>>`
     SELECT id, op_id AS "opId", kind, delta, balance_after AS "balanceAfter", biz_type AS "bizType",
            biz_id AS "bizId", created_at AS "createdAt"

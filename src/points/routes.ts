@@ -11,7 +11,19 @@ export const BalanceSchema = Type.Object({
   available: Type.Integer(),
   frozen: Type.Integer(),
   totalEarned: Type.Integer(),
-  expiring: Type.Array(Type.Object({ points: Type.Integer(), expiresAt: Type.String({ format: 'date-time' }) })),
+  expiring: Type.Array(
+    Type.Object({
+      date: Type.String({ format: 'date' }),
+      points: Type.Integer(),
+      expiresAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+});
+
+const LotsSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({ id: Type.String(), remaining: Type.Integer(), expiresAt: Type.String({ format: 'date-time' }) }),
+  ),
 });
 
 const LedgerPageSchema = Type.Object({
@@ -53,6 +65,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: BalanceSchema, ...errors(401) } },
     },
     async (request) => app.points.balance(request.userId),
+  );
+
+  app.get(
+    '/v1/me/lots',
+    {
+      onRequest: app.authenticate,
+      schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: LotsSchema, ...errors(401) } },
+    },
+    async (request) => ({ items: await app.points.lots(request.userId) }),
   );
 
   app.get(

@@ -20,7 +20,14 @@ export interface Balance {
   available: number;
   frozen: number;
   totalEarned: number;
-  expiring: Array<{ points: number; expiresAt: string }>;
+  /** Points expiring in the next 30 days, one entry per UTC day, earliest expiry of the day. */
+  expiring: Array<{ date: string; points: number; expiresAt: string }>;
+}
+
+export interface Lot {
+  id: string;
+  remaining: number;
+  expiresAt: string;
 }
 
 type Reply = Array<string | number | null>;
@@ -62,11 +69,13 @@ export class PointsService {
   async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const hash = requestHash('grant', { userId, amount, reason });
-    // The key belongs to the admin; claim it in the admin's slot so reusing it for another
-    // member or amount is caught even though the op lives in the target member's slot.
-    const claimKey = keys.adminKey(adminId, opIdFor(adminId, idempotencyKey));
-    const claimed = await redis.set(claimKey, hash, 'EX', env.IDEMPOTENCY_TTL_SECONDS, 'NX');
-    if (claimed === null && (await redis.get(claimKey)) !== hash) {
+    // The key belongs to the admin: claim it as the admin's own op record for that key (where
+    // earn and redemptions keep theirs), so reusing it for another member, another amount or
+    // another endpoint is caught even though the op lives in the target member's slot.
+    const claimKey = keys.op(adminId, opIdFor(adminId, idempotencyKey));
+    const claim = JSON.stringify({ kind: 'claim', h: hash });
+    const claimed = await redis.set(claimKey, claim, 'EX', env.IDEMPOTENCY_TTL_SECONDS, 'NX');
+    if (claimed === null && (await redis.get(claimKey)) !== claim) {
       throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
     }
     const opId = opIdFor(adminId, `grant:${idempotencyKey}`);
@@ -158,16 +167,37 @@ export class PointsService {
   }
 
   async balance(userId: number, horizonMs = 30 * DAY_MS): Promise<Balance> {
+    const { head, lots } = await this.liveLots(userId, horizonMs);
+    const byDay = new Map<string, { date: string; points: number; expiresAt: string }>();
+    for (const lot of lots) {
+      const date = lot.expiresAt.slice(0, 10);
+      const day = byDay.get(date);
+      if (day) day.points += lot.remaining;
+      else byDay.set(date, { date, points: lot.remaining, expiresAt: lot.expiresAt });
+    }
+    return { ...head, expiring: [...byDay.values()] };
+  }
+
+  /** The member's live lots (not expired), earliest expiry first. */
+  async lots(userId: number): Promise<Lot[]> {
+    return (await this.liveLots(userId, 100 * 365 * DAY_MS)).lots;
+  }
+
+  private async liveLots(userId: number, horizonMs: number) {
     const { redis, keys } = this.deps;
     const reply = await this.withHydration(userId, () =>
       redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizonMs, ''),
     );
     const [, avail, earned, frozen, expired] = reply.map(Number);
-    const expiring: Balance['expiring'] = [];
+    const lots: Lot[] = [];
     for (let i = 6; i < reply.length; i += 3) {
-      expiring.push({ points: Number(reply[i + 1]), expiresAt: new Date(Number(reply[i + 2])).toISOString() });
+      lots.push({
+        id: String(reply[i]),
+        remaining: Number(reply[i + 1]),
+        expiresAt: new Date(Number(reply[i + 2])).toISOString(),
+      });
     }
-    return { available: avail - expired, frozen, totalEarned: earned, expiring };
+    return { head: { available: avail - expired, frozen, totalEarned: earned }, lots };
   }
 
   /**

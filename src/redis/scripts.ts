@@ -27,6 +27,7 @@ declare module 'ioredis' {
     pmRestock(...args: Arg[]): Result<number, Context>;
     pmBalance(...args: Arg[]): Result<Reply, Context>;
     pmLockRelease(...args: Arg[]): Result<number, Context>;
+    pmExpire(...args: Arg[]): Result<number[], Context>;
     pmLockExtend(...args: Arg[]): Result<number, Context>;
   }
 }
@@ -44,6 +45,7 @@ const COMMANDS: Record<string, string> = {
   restock: 'pmRestock',
   balance: 'pmBalance',
   'lock-release': 'pmLockRelease',
+  expire: 'pmExpire',
   'lock-extend': 'pmLockExtend',
 };
 
