@@ -2,6 +2,7 @@
  * Flash sale through the real HTTP server: 500 members fire 2 redemptions each at one item with
  * stock 50 and a per-member limit of 1, all at once.
  */
+import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from './support/context.ts';
 
@@ -12,11 +13,29 @@ const START = 1000;
 
 let ctx: TestContext;
 let base: string;
+// all 1,000 requests are issued at once; 256 sockets carry them (a client fleet, not a SYN flood)
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 beforeAll(async () => {
   ctx = await createTestContext();
-  base = await ctx.app.listen({ host: '127.0.0.1', port: 0 });
+  base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
 });
-afterAll(async () => ctx?.close());
+afterAll(async () => {
+  agent.destroy();
+  await ctx?.close();
+});
+
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (data += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 describe('flash sale under concurrency', () => {
   it('accepts exactly the stock, charges nobody twice, and persists exactly what was accepted', async () => {
@@ -26,15 +45,15 @@ describe('flash sale under concurrency', () => {
     const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK, perUserLimit: 1 });
 
     const fire = (m: { id: number; token: string }, attempt: number) =>
-      fetch(`${base}/v1/redemptions`, {
-        method: 'POST',
-        headers: {
+      post(
+        `${base}/v1/redemptions`,
+        {
           authorization: `Bearer ${m.token}`,
           'content-type': 'application/json',
           'idempotency-key': `flash-${m.id}-${attempt}`,
         },
-        body: JSON.stringify({ goodsId: goods.id, quantity: 1 }),
-      }).then(async (r) => ({ member: m.id, status: r.status, body: (await r.json()) as { code?: string } }));
+        JSON.stringify({ goodsId: goods.id, quantity: 1 }),
+      ).then((r) => ({ member: m.id, status: r.status, body: JSON.parse(r.body) as { code?: string } }));
     const results = await Promise.all(members.flatMap((m) => [fire(m, 1), fire(m, 2)]));
 
     const accepted = results.filter((r) => r.status === 201);

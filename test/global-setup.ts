@@ -15,12 +15,17 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const template = `pm_tpl_${process.pid}`;
+  const template = `pm_tpl_${Math.floor(Date.now() / 1000)}_${process.pid}`;
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
   try {
-    // leftovers of killed runs; a database still in use by another run refuses to drop
-    const stale = await admin`SELECT datname FROM pg_database WHERE datname ~ '^pm_(t_[0-9a-f]{12}|tpl_[0-9]+)$'`;
-    for (const { datname } of stale) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {});
+    // leftovers of killed runs (names carry their creation time); younger ones may belong to a
+    // run going on right now
+    const stale = await admin<Array<{ datname: string }>>`
+      SELECT datname FROM pg_database WHERE datname ~ '^pm_(t|tpl)_[0-9]+_[0-9a-f]+$'`;
+    const cutoff = Date.now() / 1000 - 3 * 3600;
+    for (const { datname } of stale) {
+      if (Number(datname.split('_')[2]) < cutoff) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    }
     await admin.unsafe(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
     await migrateDatabase(dbUrl(template));
   } finally {

@@ -63,7 +63,7 @@ export function envFor(dbName: string, prefix: string, overrides: Partial<Env> =
 }
 
 export async function createTestDatabase(): Promise<string> {
-  const name = `pm_t_${randomBytes(6).toString('hex')}`;
+  const name = `pm_t_${Math.floor(Date.now() / 1000)}_${randomBytes(6).toString('hex')}`;
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${inject('templateDb')}`);
