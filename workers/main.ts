@@ -87,7 +87,7 @@ if (roles.includes('sweeper')) {
 }
 
 if (roles.includes('expire')) {
-  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, log });
+  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, log });
   closers.push(() => expirer.close());
 }
 

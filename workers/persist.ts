@@ -1,6 +1,7 @@
 /**
  * Persist worker: each job is one batch of ops, written to Postgres in one transaction.
- * BullMQ may deliver a job twice (lock lapse, crash); persistBatch is idempotent on op_id.
+ * BullMQ may deliver a job twice (lock lapse, crash); persistBatch is idempotent on op_id, so a
+ * stalled job is always redelivered (never failed for stalling).
  */
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -34,6 +35,10 @@ export function startPersistWorker(o: {
       autorun: true,
       lockDuration: lockMs,
       stalledInterval: lockMs,
+      // A batch whose worker died is redelivered, however often that happens: BullMQ's default
+      // (1) fails a job on its second stall, ignoring `attempts`, and its ops — already deleted
+      // from the outbox — would never reach Postgres. Re-running a batch is harmless (op_id).
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
     },
   );
   worker.on('failed', (job, err) => o.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'persist job failed'));

@@ -36,8 +36,25 @@ export const EnvSchema = Type.Object({
   WORKER_CONCURRENCY: Int(4, 1, 256),
   SWEEP_EVERY_MS: Int(5_000, 100),
   EXPIRE_EVERY_MS: Int(60_000, 100),
+  EXPIRE_BATCH: Int(500, 1, 10_000),
   READY_MAX_BACKLOG: Int(100_000, 1),
   BENCH_ROUTES: Bool(false),
+  // Push notifications (src/push): transports tried in order, first one serving the device's platform
+  PUSH_TRANSPORT: Type.String({ default: 'log', pattern: '^(log|fcm|apns|webhook)(,(log|fcm|apns|webhook))*$' }),
+  PUSH_ATTEMPTS: Int(5, 1, 50),
+  PUSH_BACKOFF_MS: Int(2_000, 1),
+  PUSH_TIMEOUT_MS: Int(10_000, 100),
+  BROADCAST_BATCH: Int(500, 1, 5000),
+  FCM_SERVICE_ACCOUNT_JSON: Type.Optional(Type.String()),
+  FCM_BASE_URL: Type.String({ default: 'https://fcm.googleapis.com' }),
+  FCM_TOKEN_URL: Type.Optional(Type.String()),
+  APNS_KEY_PEM: Type.Optional(Type.String()),
+  APNS_KEY_ID: Type.Optional(Type.String()),
+  APNS_TEAM_ID: Type.Optional(Type.String()),
+  APNS_TOPIC: Type.Optional(Type.String()),
+  APNS_BASE_URL: Type.String({ default: 'https://api.push.apple.com' }),
+  WEBHOOK_URL: Type.Optional(Type.String()),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -66,5 +83,19 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === EnvSchema.properties.JWT_SECRET.default) {
     throw new EnvError('invalid environment: JWT_SECRET must be set in production');
   }
+  const missing = missingPushSettings(env);
+  if (missing.length > 0) throw new EnvError(`invalid environment: PUSH_TRANSPORT needs ${missing.join(', ')}`);
   return env;
+}
+
+/** A transport named in PUSH_TRANSPORT cannot start without its credentials; say so at boot. */
+const PUSH_SETTINGS: Record<string, Array<keyof Env>> = {
+  fcm: ['FCM_SERVICE_ACCOUNT_JSON'],
+  apns: ['APNS_KEY_PEM', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC'],
+  webhook: ['WEBHOOK_URL', 'WEBHOOK_SECRET'],
+};
+
+function missingPushSettings(env: Env): string[] {
+  const named = env.PUSH_TRANSPORT.split(',');
+  return named.flatMap((t) => (PUSH_SETTINGS[t] ?? []).filter((k) => env[k] === undefined));
 }

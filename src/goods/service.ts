@@ -183,6 +183,16 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 function checkWindow(startsAt: string | null, endsAt: string | null): void {
+  // The date-time format admits instants Postgres cannot take (year 0000, a leap second that the
+  // driver's Date cannot represent): refuse them here rather than fail in the INSERT.
+  for (const [name, value] of [['startsAt', startsAt], ['endsAt', endsAt]] as const) {
+    if (value === null) continue;
+    const ms = Date.parse(value);
+    const year = new Date(ms).getUTCFullYear();
+    if (!Number.isFinite(ms) || year < 1 || year > 9999) {
+      throw new DomainError('VALIDATION_FAILED', `${name} must be a date-time between years 0001 and 9999 (UTC)`);
+    }
+  }
   if (startsAt && endsAt && Date.parse(endsAt) <= Date.parse(startsAt)) {
     throw new DomainError('VALIDATION_FAILED', 'endsAt must be after startsAt');
   }

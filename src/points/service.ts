@@ -111,6 +111,7 @@ export class PointsService {
         keys.op(userId, opId),
         keys.dailyCap(userId, bizType),
         keys.outboxOf(userId),
+        keys.expiryIndexOf(userId),
         opId,
         userId,
         points,
@@ -212,9 +213,15 @@ export class PointsService {
     const lots = await sql<Array<{ id: string; remaining: number; expiresAt: Date }>>`
       SELECT id, remaining, expires_at AS "expiresAt" FROM point_lots
       WHERE user_id = ${userId} AND remaining > 0`;
-    const args: Array<string | number> = [account.available, account.totalEarned];
+    const args: Array<string | number> = [userId, account.available, account.totalEarned];
     for (const lot of lots) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
-    await redis.pmHydrate(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), ...args);
+    await redis.pmHydrate(
+      keys.account(userId),
+      keys.lotsByExpiry(userId),
+      keys.lotRemaining(userId),
+      keys.expiryIndexOf(userId),
+      ...args,
+    );
     return true;
   }
 

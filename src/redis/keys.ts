@@ -6,11 +6,11 @@
  *     <P>:{u<p>}:acct:<uid>          hash  avail, earned                         (live balance)
  *     <P>:{u<p>}:lotz:<uid>          zset  lotId -> expiresAt ms                 (spend order)
  *     <P>:{u<p>}:loth:<uid>          hash  lotId -> remaining points
- *     <P>:{u<p>}:op:<opId>           string JSON op result (idempotency record, TTL)
+ *     <P>:{u<p>}:op:<opId>           string JSON op result (idempotency record, TTL); for a key an
+ *                                    admin used on a grant, {kind:'claim', h} in the admin's slot
  *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
- *     <P>:{u<p>}:idem:<uid>:<hash>   string request hash for admin-issued keys (TTL)
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
@@ -55,7 +55,6 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     lotRemaining: (uid: number | string) => `${u(uid)}:loth:${uid}`,
     op: (uid: number | string, opId: string) => `${u(uid)}:op:${opId}`,
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
-    adminKey: (uid: number | string, hash: string) => `${u(uid)}:idem:${uid}:${hash}`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
     expiryIndex: (partition: number) => `${prefix}:{u${partition}}:expidx`,

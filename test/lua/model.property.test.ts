@@ -563,9 +563,9 @@ describe('the model notices broken scripts', () => {
     },
     {
       name: 'earn ignores the daily points cap',
-      file: 'earn-6.lua',
+      file: 'earn-7.lua',
       command: 'pmEarn',
-      keys: 6,
+      keys: 7,
       from: 'or (capPoints > 0 and pts + points > capPoints)',
       to: '',
     },

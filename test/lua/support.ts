@@ -73,6 +73,7 @@ export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
     keys.op(a.uid, a.opId),
     keys.dailyCap(a.uid, bizType),
     keys.outboxOf(a.uid),
+    keys.expiryIndexOf(a.uid),
     a.opId,
     a.uid,
     a.points,
@@ -184,9 +185,9 @@ export interface LotSpec {
 }
 
 export function hydrate(redis: Redis, keys: Keys, uid: number, avail: number, earned: number, lots: LotSpec[] = []): Promise<number> {
-  const args: Array<string | number> = [avail, earned];
+  const args: Array<string | number> = [uid, avail, earned];
   for (const l of lots) args.push(l.id, l.remaining, l.expiresAt);
-  return redis.pmHydrate(keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), ...args);
+  return redis.pmHydrate(keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.expiryIndexOf(uid), ...args);
 }
 
 /** Hydrates an account whose avail and earned are the sum of its lots. */

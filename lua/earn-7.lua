@@ -7,6 +7,7 @@
 -- KEYS[4] op        string op record (idempotency)
 -- KEYS[5] cap       hash  day, n, pts (daily counters for this member and action)
 -- KEYS[6] outbox    stream of the member's partition
+-- KEYS[7] expidx    zset  userId -> earliest lot expiry of the partition (the expire job's index)
 -- ARGV[1] opId  ARGV[2] userId  ARGV[3] points (>0)  ARGV[4] bizType  ARGV[5] bizId
 -- ARGV[6] capCount (0 = no cap)  ARGV[7] capPoints (0 = no cap)  ARGV[8] lot lifetime ms
 -- ARGV[9] request hash  ARGV[10] op record TTL s  ARGV[11] now override ms ('' = Redis TIME)
@@ -44,6 +45,7 @@ end
 local expiresAt = now + tonumber(ARGV[8])
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], points)
+redis.call('ZADD', KEYS[7], 'LT', expiresAt, ARGV[2])
 local avail = redis.call('HINCRBY', KEYS[1], 'avail', points)
 redis.call('HINCRBY', KEYS[1], 'earned', points)
 

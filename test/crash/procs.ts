@@ -1,0 +1,143 @@
+/**
+ * Real child processes for crash tests: the API (src/server.ts) and the workers (workers/main.ts)
+ * run under `node --import tsx`, configured by env exactly like the file's test context, and are
+ * killed with SIGKILL. Every child is tracked; killAll() (afterAll) and a process 'exit' hook make
+ * sure none outlives the test file.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Env } from '../../src/config/env.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  /** stdout + stderr so far (the last 256 KB), for failure messages. */
+  output(): string;
+  /** Resolves once a line containing `text` has been printed. */
+  waitForOutput(text: string, timeoutMs?: number): Promise<void>;
+  /** SIGKILL, and wait for the process to be gone. */
+  kill9(): Promise<void>;
+  exited(): boolean;
+}
+
+/** The env a child needs to behave like the test context: every Env field as a string. */
+export function childEnv(env: Env, overrides: Record<string, string | number> = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = String(v);
+  for (const [k, v] of Object.entries(overrides)) out[k] = String(v);
+  return out;
+}
+
+export function spawnTs(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const p of live) p.kill('SIGKILL');
+    });
+  }
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  let buf = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
+  const onData = (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    if (buf.length > 256 * 1024) buf = buf.slice(-256 * 1024);
+    for (const w of [...waiters]) {
+      if (buf.includes(w.text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const gone = once(proc, 'exit').then(() => {
+    live.delete(proc);
+  });
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
+  return {
+    name,
+    proc,
+    output: () => buf,
+    exited,
+    waitForOutput(text, timeoutMs = 20_000) {
+      if (buf.includes(text)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`${name}: no "${text}" within ${timeoutMs} ms; output:\n${buf.slice(-4000)}`));
+        }, timeoutMs);
+        const fail = () => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before "${text}"; output:\n${buf.slice(-4000)}`));
+        };
+        proc.once('exit', fail);
+        waiters.push({
+          text,
+          resolve: () => {
+            clearTimeout(timer);
+            proc.off('exit', fail);
+            resolve();
+          },
+        });
+      });
+    },
+    async kill9() {
+      if (!exited()) proc.kill('SIGKILL');
+      await gone;
+    },
+  };
+}
+
+/** SIGKILLs every child still running and waits for each to exit. */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...live].map(async (p) => {
+      if (p.exitCode === null && p.signalCode === null) {
+        const gone = once(p, 'exit');
+        p.kill('SIGKILL');
+        await Promise.race([gone, sleep(5000)]);
+      }
+      live.delete(p);
+    }),
+  );
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a truthy value; throws with `what` after timeoutMs. */
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
