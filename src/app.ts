@@ -15,6 +15,8 @@ import jwt from './plugins/external/jwt.ts';
 import rateLimit from './plugins/external/rate-limit.ts';
 import swagger from './plugins/external/swagger.ts';
 import services from './plugins/app/services.ts';
+import redisLagGate from './plugins/app/redis-lag-gate.ts';
+import push from './plugins/app/push.ts';
 import authRoutes from './auth/routes.ts';
 import pointsRoutes from './points/routes.ts';
 import goodsRoutes from './goods/routes.ts';
@@ -22,6 +24,8 @@ import redemptionRoutes from './redemptions/routes.ts';
 import leaderboardRoutes from './leaderboards/routes.ts';
 import healthRoutes from './health/routes.ts';
 import benchRoutes from './bench/routes.ts';
+import deviceRoutes from './devices/routes.ts';
+import pushRoutes from './push/routes.ts';
 
 export interface BuildOptions {
   logger?: boolean;
@@ -58,6 +62,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(rateLimit);
   await app.register(swagger);
   await app.register(services);
+  await app.register(redisLagGate);
+  await app.register(push);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -65,6 +71,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(redemptionRoutes);
   await app.register(leaderboardRoutes);
   await app.register(healthRoutes);
+  await app.register(deviceRoutes);
+  await app.register(pushRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

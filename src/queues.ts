@@ -4,6 +4,8 @@
 import type { JobsOptions } from 'bullmq';
 
 export const PERSIST_QUEUE = 'persist';
+/** Consumer group the relays read the outbox streams with. */
+export const RELAY_GROUP = 'relay';
 
 export const PERSIST_JOB_OPTIONS: JobsOptions = {
   attempts: 20,

@@ -2,7 +2,9 @@
  * Worker entry: runs any subset of the roles, apart from the API and scaled separately.
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
- * reservations). SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close connections.
+ * reservations), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
+ * forward), push (notifications and broadcast fan-out). Scheduled roles run one at a time per
+ * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -21,8 +23,10 @@ import { Relay } from './relay.ts';
 import { startPersistWorker } from './persist.ts';
 import { startSweeper } from './sweeper.ts';
 import { startExpirer } from './expire.ts';
+import { startReconciler } from './reconcile.ts';
+import { startPushWorker } from './push.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'push'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -89,6 +93,23 @@ if (roles.includes('sweeper')) {
 if (roles.includes('expire')) {
   const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, log });
   closers.push(() => expirer.close());
+}
+
+if (roles.includes('push')) {
+  const push = startPushWorker({ env, sql: db.sql, prefix: keys.queuePrefix(), concurrency, log });
+  closers.push(() => push.close());
+}
+
+if (roles.includes('reconcile')) {
+  const reconciler = await startReconciler({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    keys,
+    sql: db.sql,
+    everyMs: env.RECONCILE_EVERY_MS,
+    idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+    log,
+  });
+  closers.push(() => reconciler.close());
 }
 
 onShutdown(async () => {

@@ -13,7 +13,7 @@ export interface PersistResult {
   duplicates: number;
 }
 
-export async function persistBatch(sql: Sql, ops: Op[]): Promise<PersistResult> {
+export async function persistBatch(sql: Sql, ops: Op[], partition?: number): Promise<PersistResult> {
   if (ops.length === 0) return { inserted: 0, duplicates: 0 };
   const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
   return sql.begin(async (tx) => {
@@ -30,6 +30,7 @@ export async function persistBatch(sql: Sql, ops: Op[]): Promise<PersistResult> 
       ORDER BY t.op_id
       ON CONFLICT (op_id) DO NOTHING
       RETURNING op_id`;
+    if (partition !== undefined) await raiseWatermark(tx, partition, unique);
     const fresh = new Set(rows.map((r) => r.op_id));
     const applied = unique.filter((o) => fresh.has(o.opId));
     if (applied.length > 0) {
@@ -116,4 +117,19 @@ async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {
                 ${a.map((o) => o.reason ?? '')}::text[], ${a.map((o) => o.at)}::bigint[])
       AS t(op_id, actor_id, user_id, amount, reason, at)
     ON CONFLICT (op_id) DO NOTHING`;
+}
+
+/** Highest stream id of the batch: ids are "<ms>-<seq>", compared as a pair. */
+async function raiseWatermark(tx: Tx, partition: number, ops: Op[]): Promise<void> {
+  let top: [number, number] | null = null;
+  for (const o of ops) {
+    if (!o.sid) continue;
+    const [ms, seq] = o.sid.split('-').map(Number);
+    if (!top || ms > top[0] || (ms === top[0] && seq > top[1])) top = [ms, seq];
+  }
+  if (!top) return;
+  await tx`
+    INSERT INTO outbox_watermarks (partition, ms, seq) VALUES (${partition}, ${top[0]}, ${top[1]})
+    ON CONFLICT (partition) DO UPDATE SET ms = EXCLUDED.ms, seq = EXCLUDED.seq, updated_at = now()
+    WHERE (EXCLUDED.ms, EXCLUDED.seq) > (outbox_watermarks.ms, outbox_watermarks.seq)`;
 }

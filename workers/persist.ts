@@ -21,10 +21,10 @@ export function startPersistWorker(o: {
   lockMs?: number;
 }) {
   const lockMs = o.lockMs ?? 30_000;
-  const worker = new Worker<{ ops: Op[] }>(
+  const worker = new Worker<{ ops: Op[]; partition?: number }>(
     PERSIST_QUEUE,
     async (job) => {
-      const result = await persistBatch(o.sql, job.data.ops);
+      const result = await persistBatch(o.sql, job.data.ops, job.data.partition);
       if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
       return result;
     },

@@ -12,10 +12,9 @@ import type { Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
 import { parseOp, type Op } from '../src/points/op.ts';
 import { applyToBoards } from '../src/leaderboards/apply.ts';
-import { PERSIST_JOB_OPTIONS } from '../src/queues.ts';
+import { PERSIST_JOB_OPTIONS, RELAY_GROUP } from '../src/queues.ts';
 import type { Logger } from './logger.ts';
 
-export const RELAY_GROUP = 'relay';
 const CLAIM_IDLE_MS = 30_000;
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
@@ -59,8 +58,14 @@ export class Relay {
   private async run(): Promise<void> {
     let idle = 1;
     let lastClaim = 0;
-    // first pass: our own pending entries from a previous life under the same consumer name
+    // Our own pending entries are re-read first: after a restart (a previous life under the same
+    // consumer name) and after every reconnect (a Redis restored from a snapshot brings back
+    // entries we had already acknowledged, pending again under our name).
     let pendingFirst = true;
+    const onReady = () => {
+      pendingFirst = true;
+    };
+    this.o.redis.on('ready', onReady);
     while (this.running) {
       try {
         const claimNow = Date.now() - lastClaim > CLAIM_IDLE_MS / 3;
@@ -74,6 +79,7 @@ export class Relay {
         await sleep(500);
       }
     }
+    this.o.redis.off('ready', onReady);
   }
 
   /** One read over every partition; returns how many entries were relayed. */
@@ -110,9 +116,10 @@ export class Relay {
   private async relay(p: number, entries: Array<[string, string[]]>): Promise<void> {
     const { redis, keys, queue } = this.o;
     const ids = entries.map(([id]) => id);
-    const ops: Op[] = entries.map(([, fields]) => parseOp(fields[1]));
+    // each op carries its stream id, so Postgres can keep the per-partition watermark
+    const ops: Op[] = entries.map(([id, fields]) => ({ ...parseOp(fields[1]), sid: id }));
     await applyToBoards(redis, keys, ops);
-    await queue.add('persist', { ops }, { ...PERSIST_JOB_OPTIONS, jobId: `p${p}_${ids[0]}_${ids.length}` });
+    await queue.add('persist', { ops, partition: p }, { ...PERSIST_JOB_OPTIONS, jobId: `p${p}_${ids[0]}_${ids.length}` });
     await redis.multi().xack(keys.outbox(p), RELAY_GROUP, ...ids).xdel(keys.outbox(p), ...ids).exec();
     this.relayed += ids.length;
   }

@@ -37,7 +37,9 @@ export const EnvSchema = Type.Object({
   SWEEP_EVERY_MS: Int(5_000, 100),
   EXPIRE_EVERY_MS: Int(60_000, 100),
   EXPIRE_BATCH: Int(500, 1, 10_000),
+  RECONCILE_EVERY_MS: Int(60_000, 100),
   READY_MAX_BACKLOG: Int(100_000, 1),
+  LAG_CHECK_MS: Int(2_000, 50),
   BENCH_ROUTES: Bool(false),
   // Push notifications (src/push): transports tried in order, first one serving the device's platform
   PUSH_TRANSPORT: Type.String({ default: 'log', pattern: '^(log|fcm|apns|webhook)(,(log|fcm|apns|webhook))*$' }),

@@ -184,3 +184,15 @@ export const reminderRules = pgTable('reminder_rules', {
   enabled: boolean('enabled').notNull().default(true),
   params: jsonb('params').notNull().default(sql`'{}'::jsonb`),
 });
+
+/**
+ * Highest outbox stream id persisted per partition. Redis's own last-generated id below this
+ * means Redis came back older than Postgres (snapshot restore, failover): writes wait until
+ * Redis is rolled forward.
+ */
+export const outboxWatermarks = pgTable('outbox_watermarks', {
+  partition: integer('partition').primaryKey(),
+  ms: num('ms').notNull(),
+  seq: num('seq').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});

@@ -27,6 +27,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     redis: CheckSchema,
     postgres: CheckSchema,
     backlog: Type.Object({ outbox: Type.Integer(), queued: Type.Integer(), ok: Type.Boolean() }),
+    redisCurrent: Type.Object({ ok: Type.Boolean(), laggingPartitions: Type.Array(Type.Integer()) }),
   });
 
   app.get(
@@ -54,12 +55,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         queued = Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0);
       }
       const backlogOk = outbox + queued <= app.config.READY_MAX_BACKLOG;
-      const ok = redis.ok && postgres.ok && backlogOk;
+      const current = !app.redisLag.behind;
+      const ok = redis.ok && postgres.ok && backlogOk && current;
       return reply.code(ok ? 200 : 503).send({
         status: ok ? 'ready' : 'not ready',
         redis,
         postgres,
         backlog: { outbox, queued, ok: backlogOk },
+        redisCurrent: { ok: current, laggingPartitions: app.redisLag.partitions },
       });
     },
   );

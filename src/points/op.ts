@@ -23,6 +23,8 @@ export interface Op {
   t?: string;
   actorId?: number;
   reason?: string;
+  /** Outbox stream entry id, added by the relay. */
+  sid?: string;
 }
 
 export function parseOp(json: string): Op {

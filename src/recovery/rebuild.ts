@@ -1,13 +1,14 @@
 /**
  * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
- * goods stock and bought counts, recent op records (so retries of acknowledged ops still replay)
- * and the leaderboards. Meant to run while the API is stopped (after Redis was lost); each
+ * goods stock and bought counts, recent op records (so retries of acknowledged ops still replay),
+ * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
 import { exchangeNoFor } from '../redemptions/service.ts';
+import { advanceStreams } from './watermark.ts';
 
 const PAGE = 2000;
 const DAY_S = 86_400;
@@ -67,6 +68,8 @@ export async function rebuildFromPostgres(
   result.goods = await rebuildGoods(sql, redis, keys);
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
   result.boardEntries = await rebuildBoards(sql, redis, keys);
+  // the streams start again from what Postgres has persisted, so Redis no longer counts as behind
+  await advanceStreams(redis, keys, sql);
   result.ms = Date.now() - started;
   return result;
 }

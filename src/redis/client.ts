@@ -14,6 +14,8 @@ export function createRedis(url: string, role: RedisRole): Redis {
     enableOfflineQueue: true,
     lazyConnect: false,
   });
+  // connection errors surface on the commands that hit them; ioredis reconnects on its own
+  redis.on('error', () => {});
   registerScripts(redis);
   return redis;
 }

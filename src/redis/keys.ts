@@ -22,6 +22,7 @@
  *   Global (single-key commands only)
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
+ *     <P>:reconcile:last             string JSON summary of the last reconcile run
  *     <P>:q                           BullMQ prefix
  */
 export interface KeysOptions {
@@ -67,6 +68,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
     goodsIndex: () => `${prefix}:goods:index`,
     taskLock: (task: string) => `${prefix}:lock:${task}`,
+    reconcileReport: () => `${prefix}:reconcile:last`,
     queuePrefix: () => `${prefix}:q`,
   };
 }

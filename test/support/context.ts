@@ -33,7 +33,7 @@ export interface TestContext {
   admin(): Promise<{ id: number; token: string }>;
   grant(userId: number, amount: number): Promise<void>;
   createGoods(body: Record<string, unknown>): Promise<{ id: number; stock: number; pointsPrice: number }>;
-  startPipeline(concurrency?: number): Promise<Pipeline>;
+  startPipeline(concurrency?: number, opts?: { lockMs?: number }): Promise<Pipeline>;
   close(): Promise<void>;
 }
 
@@ -135,7 +135,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         0,
       );
     },
-    async startPipeline(concurrency = 4) {
+    async startPipeline(concurrency = 4, opts = {}) {
       const log = createLogger('silent', 'test');
       const queueConn = createRedis(env.REDIS_URL, 'worker');
       const workerConn = createRedis(env.REDIS_URL, 'worker');
@@ -149,6 +149,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         sql: db.sql,
         concurrency,
         log,
+        lockMs: opts.lockMs,
       });
       const pipeline: Pipeline = {
         relay,

@@ -1,0 +1,139 @@
+/**
+ * Notifications: a member's push history; for admins the push records by status (the dead-letter
+ * list), retrying a dead push, and broadcasts to a segment of members.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errors, IdParamsSchema, PageQuerySchema } from '../http/schemas.ts';
+
+const PushStatusSchema = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('sent'),
+  Type.Literal('failed'),
+  Type.Literal('dead'),
+]);
+
+const nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(t: T) =>
+  Type.Union([t, Type.Null()]);
+
+const notificationFields = {
+  id: Type.Integer(),
+  deviceId: nullable(Type.Integer()),
+  type: Type.String(),
+  title: Type.String(),
+  body: Type.String(),
+  data: Type.Record(Type.String(), Type.String()),
+  status: PushStatusSchema,
+  createdAt: Type.String({ format: 'date-time' }),
+  sentAt: nullable(Type.String({ format: 'date-time' })),
+};
+
+const NotificationPageSchema = Type.Object({
+  items: Type.Array(Type.Object(notificationFields)),
+  nextCursor: nullable(Type.String()),
+});
+
+const AdminPushPageSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      ...notificationFields,
+      userId: Type.Integer(),
+      error: nullable(Type.String()),
+      attempts: Type.Integer(),
+    }),
+  ),
+  nextCursor: nullable(Type.String()),
+});
+
+const AdminPushQuerySchema = Type.Composite([PageQuerySchema, Type.Object({ status: Type.Optional(PushStatusSchema) })], {
+  additionalProperties: false,
+});
+
+export const SegmentSchema = Type.Union([
+  Type.Literal('all'),
+  Type.Literal('members-with-devices'),
+  Type.Object({ minBalance: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
+]);
+
+export const BroadcastBodySchema = Type.Object(
+  {
+    // both providers cap a payload at 4 KB; these leave room for the rest of it
+    title: Type.String({ minLength: 1, maxLength: 200 }),
+    body: Type.String({ minLength: 1, maxLength: 1000 }),
+    segment: SegmentSchema,
+  },
+  { additionalProperties: false },
+);
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/me/notifications',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['notifications'],
+        security: [{ bearer: [] }],
+        querystring: PageQuerySchema,
+        response: { 200: NotificationPageSchema, ...errors(400, 401) },
+      },
+    },
+    async (request) => app.pushes.listForMember(request.userId, request.query.limit, request.query.cursor),
+  );
+
+  app.get(
+    '/v1/admin/pushes',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        querystring: AdminPushQuerySchema,
+        response: { 200: AdminPushPageSchema, ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => app.pushes.listByStatus(request.query.status, request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    '/v1/admin/pushes/:id/retry',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        params: IdParamsSchema,
+        response: {
+          202: Type.Object({ id: Type.Integer(), status: Type.Literal('pending') }),
+          ...errors(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      await app.pushes.retry(request.params.id);
+      return reply.code(202).send({ id: request.params.id, status: 'pending' as const });
+    },
+  );
+
+  app.post(
+    '/v1/admin/broadcasts',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        body: BroadcastBodySchema,
+        response: {
+          202: Type.Object({ broadcastId: Type.String(), members: Type.Integer() }),
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { title, body, segment } = request.body;
+      const accepted = await app.broadcasts.accept(title, body, segment, app.config.BROADCAST_BATCH);
+      return reply.code(202).send(accepted);
+    },
+  );
+};
+
+export default routes;

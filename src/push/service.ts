@@ -1,0 +1,157 @@
+/**
+ * Push records and their send jobs. The push_records table is the lasting history (what a member
+ * sees under /v1/me/notifications, what an admin sees as the dead-letter list); BullMQ only
+ * carries the work.
+ *
+ * enqueue() writes one record per registered device of the member and queues one send job per
+ * record. A member with no device gets a single record with no device, stored as already 'sent':
+ * the notification still reaches their in-app inbox, and no job is queued for it.
+ *
+ * Dedupe: with a dedupeKey, the first record (lowest device id, or the inbox record) carries the
+ * key itself and the others `<key>:device:<id>`. The first insert decides, inside the transaction,
+ * whether this push was recorded before — so a reminder or a broadcast member is recorded at most
+ * once even if the member's devices changed in between. A repeat call re-adds the jobs of records
+ * still pending, which covers a crash between the commit and the queueing.
+ */
+import type { JobsOptions, Queue } from 'bullmq';
+import { decodeCursor, encodeCursor } from '../db/cursor.ts';
+import type { Sql } from '../db/client.ts';
+import { DomainError } from '../errors/domain-error.ts';
+import { sendJobId, type SendJob } from './jobs.ts';
+
+export type PushStatus = 'pending' | 'sent' | 'failed' | 'dead';
+
+export interface PushInput {
+  /** What kind of push this is, e.g. 'broadcast', 'expiry-reminder'. */
+  type: string;
+  title: string;
+  body: string;
+  data?: Record<string, string>;
+  dedupeKey?: string;
+}
+
+export interface PushRecord {
+  id: number;
+  userId: number;
+  deviceId: number | null;
+  type: string;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  status: PushStatus;
+  error: string | null;
+  attempts: number;
+  createdAt: string;
+  sentAt: string | null;
+}
+
+type PushRow = Omit<PushRecord, 'createdAt' | 'sentAt'> & { createdAt: Date; sentAt: Date | null };
+
+export class PushService {
+  constructor(
+    private readonly sql: Sql,
+    private readonly queue: Queue<SendJob>,
+    private readonly jobOptions: JobsOptions,
+  ) {}
+
+  async enqueue(userId: number, input: PushInput): Promise<{ recordIds: number[]; duplicate: boolean }> {
+    const key = input.dedupeKey ?? null;
+    const data = this.sql.json(input.data ?? {});
+    const { created, pending, duplicate } = await this.sql.begin(async (tx) => {
+      const devices = await tx<Array<{ id: number }>>`SELECT id FROM devices WHERE user_id = ${userId} ORDER BY id`;
+      const [first, ...rest] = devices.length > 0 ? devices.map((d) => d.id) : [null];
+      const inbox = first === null;
+      const anchor = await tx<Array<{ id: number }>>`
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, status, sent_at)
+        VALUES (${userId}, ${first}, ${input.type}, ${input.title}, ${input.body}, ${data}, ${key},
+                ${inbox ? 'sent' : 'pending'}, CASE WHEN ${inbox}::boolean THEN now() END)
+        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`;
+      if (anchor.length === 0) {
+        const again = await tx<Array<{ id: number }>>`
+          SELECT id FROM push_records
+          WHERE user_id = ${userId} AND status = 'pending' AND device_id IS NOT NULL
+            AND (dedupe_key = ${key} OR starts_with(dedupe_key, ${`${key}:device:`}))`;
+        return { created: [], pending: again.map((r) => r.id), duplicate: true };
+      }
+      const others = await tx<Array<{ id: number }>>`
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key)
+        SELECT ${userId}, d.id, ${input.type}, ${input.title}, ${input.body}, ${data},
+               CASE WHEN ${key}::text IS NULL THEN NULL ELSE ${key}::text || ':device:' || d.id END
+        FROM unnest(${rest}::bigint[]) AS d(id)
+        RETURNING id`;
+      const created = [anchor[0].id, ...others.map((r) => r.id)];
+      return { created, pending: inbox ? [] : created, duplicate: false };
+    });
+    await this.queueSends(pending);
+    return { recordIds: created, duplicate };
+  }
+
+  listForMember(userId: number, limit: number, cursor?: string) {
+    return this.list(this.sql`user_id = ${userId}`, limit, cursor);
+  }
+
+  listByStatus(status: PushStatus | undefined, limit: number, cursor?: string) {
+    return this.list(status ? this.sql`status = ${status}` : this.sql`TRUE`, limit, cursor);
+  }
+
+  /**
+   * Gives a dead record a fresh retry budget. The record goes back to 'pending' before its job
+   * is released, because the worker skips records that are not pending or failed.
+   */
+  async retry(id: number): Promise<void> {
+    const [rec] = await this.sql<Array<{ attempts: number }>>`
+      UPDATE push_records SET status = 'pending', error = NULL
+      WHERE id = ${id} AND status = 'dead' AND device_id IS NOT NULL RETURNING attempts`;
+    if (!rec) {
+      const [row] = await this.sql<Array<{ status: PushStatus }>>`SELECT status FROM push_records WHERE id = ${id}`;
+      if (!row) throw new DomainError('PUSH_NOT_FOUND', `Push ${id} not found`);
+      throw new DomainError('PUSH_NOT_DEAD', `Push ${id} is ${row.status}; only dead pushes can be retried`);
+    }
+    try {
+      const job = await this.queue.getJob(sendJobId(id));
+      const state = job ? await job.getState() : null;
+      if (job && (state === 'failed' || state === 'completed')) {
+        await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } else if (!job || state === 'unknown') {
+        // the original job aged out; attempts only grow, so this id is new for every retry
+        await this.queue.add('send', { recordId: id }, { ...this.jobOptions, jobId: `${sendJobId(id)}-r${rec.attempts}` });
+      }
+      // any other state: the job is still queued and will pick the record up as pending
+    } catch (err) {
+      await this.sql`UPDATE push_records SET status = 'dead' WHERE id = ${id} AND status = 'pending'`;
+      throw err;
+    }
+  }
+
+  private async queueSends(recordIds: number[]): Promise<void> {
+    if (recordIds.length === 0) return;
+    await this.queue.addBulk(
+      recordIds.map((recordId) => ({
+        name: 'send',
+        data: { recordId },
+        opts: { ...this.jobOptions, jobId: sendJobId(recordId) },
+      })),
+    );
+  }
+
+  /**
+   * Newest first. created_at has microseconds, more than a millisecond cursor can carry, so the
+   * cursor names the last record and the query compares against that record's own row.
+   */
+  private async list(where: ReturnType<Sql>, limit: number, cursor?: string) {
+    const after = cursor ? decodeCursor(cursor) : null;
+    if (after && !/^\d+$/.test(after.id)) return { items: [], nextCursor: null };
+    const rows = await this.sql<PushRow[]>`
+      SELECT id, user_id AS "userId", device_id AS "deviceId", type, title, body, data, status, error, attempts,
+             created_at AS "createdAt", sent_at AS "sentAt"
+      FROM push_records WHERE ${where}
+      ${after ? this.sql`AND (created_at, id) < (SELECT created_at, id FROM push_records WHERE id = ${Number(after.id)})` : this.sql``}
+      ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r): PushRecord => ({ ...r, createdAt: r.createdAt.toISOString(), sentAt: r.sentAt?.toISOString() ?? null })),
+      nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.id) : null,
+    };
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Reconcile role: on its schedule, first rolls Redis forward if it came back behind Postgres,
+ * otherwise measures drift and repairs it (src/recovery/reconcile.ts). The last report is kept
+ * in Redis (<prefix>:reconcile:last) for /metrics and operators.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Sql } from '../src/db/client.ts';
+import type { Keys } from '../src/redis/keys.ts';
+import { PERSIST_QUEUE } from '../src/queues.ts';
+import { Reconciler } from '../src/recovery/reconcile.ts';
+import { rollForward } from '../src/recovery/roll-forward.ts';
+import type { Logger } from './logger.ts';
+import { startScheduledTask } from './scheduled-task.ts';
+
+export async function startReconciler(o: {
+  connection: Redis;
+  keys: Keys;
+  sql: Sql;
+  everyMs: number;
+  idempotencyTtlSeconds: number;
+  log: Logger;
+}) {
+  const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  const reconciler = new Reconciler({
+    sql: o.sql,
+    redis: o.connection,
+    keys: o.keys,
+    queue,
+    log: (msg, data) => o.log.warn(data, msg),
+  });
+  const task = await startScheduledTask({
+    name: 'reconcile',
+    everyMs: o.everyMs,
+    connection: o.connection,
+    keys: o.keys,
+    log: o.log,
+    lockMs: 120_000,
+    run: async () => {
+      const rolled = await rollForward({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
+        idempotencyTtlSeconds: o.idempotencyTtlSeconds,
+      });
+      if (rolled.lagging > 0) {
+        o.log.warn(rolled, 'Redis was behind Postgres: rolled forward');
+        return { rolledForward: rolled };
+      }
+      const report = await reconciler.run();
+      const summary = {
+        at: Date.now(),
+        members: report.members,
+        drifting: report.drifting.length,
+        negative: report.negative.length,
+        lotMismatch: report.lotMismatch.length,
+        mirrorDrift: report.mirrorDrift.length,
+        stockDrift: report.stockDrift.length,
+        inflight: report.inflight,
+        ms: report.ms,
+      };
+      await o.connection.set(o.keys.reconcileReport(), JSON.stringify(summary));
+      const level = summary.drifting + summary.negative + summary.stockDrift + summary.mirrorDrift > 0 ? 'warn' : 'info';
+      o.log[level](summary, 'reconcile finished');
+      return summary;
+    },
+  });
+  return {
+    close: async () => {
+      await task.close();
+      await queue.close();
+    },
+  };
+}
