@@ -14,6 +14,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     prefix: app.keys.queuePrefix(),
     skipWaitingForReady: true,
   });
+  // connection trouble is reported by the readiness check itself, not as stray error events
+  queue.on('error', () => {});
   app.addHook('onClose', async () => queue.close());
 
   app.get(

@@ -141,6 +141,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
       const workerConn = createRedis(env.REDIS_URL, 'worker');
       const relayConn = createRedis(env.REDIS_URL, 'worker');
       const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+      queue.on('error', () => {}); // tests that restart Redis see connection errors; the relay retries
       const relay = new Relay({ redis: relayConn, keys, queue, batch: env.RELAY_BATCH, log, consumer: 'test' });
       await relay.start();
       const worker: Worker = startPersistWorker({
