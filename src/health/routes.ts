@@ -1,10 +1,12 @@
 /**
- * /health/live (the process answers) and /health/ready (Redis, Postgres, persistence backlog).
+ * /health/live (the process answers), /health/ready (Redis, Postgres, persistence backlog, Redis
+ * not behind Postgres) and /metrics.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Queue } from 'bullmq';
 import { PERSIST_QUEUE } from '../queues.ts';
+import { registerMetrics } from './metrics.ts';
 
 const CheckSchema = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) });
 
@@ -17,6 +19,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // connection trouble is reported by the readiness check itself, not as stray error events
   queue.on('error', () => {});
   app.addHook('onClose', async () => queue.close());
+
+  registerMetrics(app, queue);
 
   app.get(
     '/health/live',

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
 import { createRedis } from '../../src/redis/client.ts';
 import { Reconciler } from '../../src/recovery/reconcile.ts';
+import { createLogger } from '../../workers/logger.ts';
+import { startReconciler } from '../../workers/reconcile.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
 
 let ctx: TestContext;
@@ -131,5 +133,34 @@ describe('reconcile', () => {
     const final = await reconciler.run({ confirmDelayMs: 50 });
     expect(final.drifting).toEqual([]);
     await pipeline.stop();
+  });
+
+  it('runs on its schedule as a worker role and exports its counts on /metrics', async () => {
+    const { pipeline, members } = await settledPopulation(5);
+    await ctx.redis.hincrby(ctx.keys.account(members[0].id), 'avail', 7);
+    const role = await startReconciler({
+      connection: createRedis(ctx.env.REDIS_URL, 'worker'),
+      keys: ctx.keys,
+      sql: ctx.sql,
+      everyMs: 200,
+      idempotencyTtlSeconds: 3600,
+      log: createLogger('silent', 'test'),
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await ctx.redis.get(ctx.keys.reconcileReport())) === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const metrics = await ctx.app.inject({ url: '/metrics' });
+      expect(metrics.statusCode).toBe(200);
+      expect(metrics.body).toMatch(/^pm_reconcile_drifting_members 1$/m);
+      expect(metrics.body).toMatch(/^pm_reconcile_lot_mismatches 1$/m);
+      expect(metrics.body).toMatch(/^pm_redis_behind_postgres 0$/m);
+      expect(metrics.body).toMatch(/^pm_outbox_entries \d+$/m);
+      expect(Number(await ctx.redis.hget(ctx.keys.account(members[0].id), 'avail'))).toBe(900);
+    } finally {
+      await role.close();
+      await pipeline.stop();
+    }
   });
 });
