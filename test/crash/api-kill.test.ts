@@ -1,0 +1,270 @@
+/**
+ * Crash test: the API (src/server.ts) is a real process on its own port, with the workers
+ * (relay, persist, sweeper) as another. Hundreds of concurrent redemptions from many members hit
+ * one goods item over HTTP and the API is SIGKILLed with requests in flight — reservations held,
+ * charges made but not answered. The API restarts, clients retry what got no answer (same
+ * Idempotency-Key), the sweeper settles the orphans, and then: every 201 is in Postgres exactly
+ * once, nobody is charged for a redemption that was not recorded, and stock adds up.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../src/redis/client.ts';
+import { PERSIST_QUEUE } from '../../src/queues.ts';
+import { createTestContext, type TestContext } from '../support/context.ts';
+import { childEnv, freePort, killAll, spawnTs, waitUntil, type Child } from './procs.ts';
+
+const MEMBERS = 150;
+const PER_MEMBER = 2;
+const INITIAL = 1000;
+const PRICE = 100;
+const STOCK = 280; // of 300 requests: the last ones sell out
+const IN_FLIGHT = 150; // concurrent requests, kept topped up
+const KILL_AFTER_RESERVED = 60; // units reserved (taken from stock in Redis) before the kill
+
+let ctx: TestContext;
+let port: number;
+let queue: Queue | undefined;
+const conns: Redis[] = [];
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  port = await freePort();
+});
+
+afterAll(async () => {
+  await killAll();
+  await queue?.close().catch(() => {});
+  for (const c of conns) c.disconnect();
+  await ctx?.close();
+});
+
+interface Attempt {
+  userId: number;
+  token: string;
+  key: string;
+  status?: number;
+  body?: { id?: string; code?: string };
+  replayed?: boolean;
+  error?: string;
+}
+
+describe('API killed with redemptions in flight', () => {
+  it('charges nobody for an unrecorded redemption and leaves no reservation behind', { timeout: 85_000 }, async () => {
+    const { keys, redis, sql } = ctx;
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${what}@${((Date.now() - t0) / 1000).toFixed(1)}s`);
+
+    const members = await ctx.createMembers(MEMBERS);
+    for (let i = 0; i < members.length; i += 50) {
+      await Promise.all(members.slice(i, i + 50).map((m) => ctx.grant(m.id, INITIAL)));
+    }
+    const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK });
+    mark('seeded');
+
+    const base = `http://127.0.0.1:${port}`;
+    const apiEnv = childEnv(ctx.env, {
+      HOST: '127.0.0.1',
+      PORT: port,
+      API_PROCESSES: 1,
+      LOG_LEVEL: 'warn',
+      RESERVATION_TIMEOUT_MS: 1500,
+    });
+    const startApi = async (name: string): Promise<Child> => {
+      const api = spawnTs(name, 'src/server.ts', [], apiEnv);
+      await waitUntil(
+        `${name} to answer on ${base}`,
+        async () => {
+          if (api.exited()) throw new Error(`${name} exited:\n${api.output().slice(-4000)}`);
+          return fetch(`${base}/health/live`).then((r) => r.ok, () => false);
+        },
+        30_000,
+        100,
+      );
+      mark(`${name} up`);
+      return api;
+    };
+
+    const workers = spawnTs(
+      'workers',
+      'workers/main.ts',
+      ['--only', 'relay,persist,sweeper', '--concurrency', '2', '--lock-ms', '2000'],
+      childEnv(ctx.env, { LOG_LEVEL: 'info', SWEEP_EVERY_MS: 500 }),
+    );
+    let api = await startApi('api#1');
+    await workers.waitForOutput('"msg":"workers started"', 30_000);
+
+    const send = async (a: Attempt): Promise<void> => {
+      try {
+        const res = await fetch(`${base}/v1/redemptions`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${a.token}`,
+            'idempotency-key': a.key,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ goodsId: goods.id, quantity: 1 }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        const body = (await res.json()) as Attempt['body'];
+        a.status = res.status;
+        a.body = body;
+        a.replayed = res.headers.get('idempotent-replayed') === 'true';
+        a.error = undefined;
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string } };
+        a.error = e.cause?.code ?? e.message;
+      }
+    };
+
+    // ---- round 1: 300 requests, 150 in flight at any time; SIGKILL once the API has reserved 60
+    // units (watched in Redis: client-side answers arrive in bursts, too late to time the kill)
+    const attempts: Attempt[] = members.flatMap((m) =>
+      Array.from({ length: PER_MEMBER }, (_, i) => ({ userId: m.id, token: m.token, key: `crash-r${i}` })),
+    );
+    for (let i = attempts.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
+    }
+    let next = 0;
+    let killed = false;
+    const round1 = Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (!killed && next < attempts.length) await send(attempts[next++]);
+      }),
+    );
+    let heldAtKill = 0;
+    await waitUntil(
+      `${KILL_AFTER_RESERVED} units reserved`,
+      async () => {
+        const stock = Number(await redis.hget(keys.goods(goods.id), 'stock'));
+        if (STOCK - stock < KILL_AFTER_RESERVED) return false;
+        heldAtKill = await redis.hlen(keys.reservations(goods.id));
+        killed = true; // senders stop taking new requests
+        await api.kill9();
+        return true;
+      },
+      40_000,
+      1,
+    );
+    mark('api#1 killed');
+    await round1;
+    const acked1 = attempts.filter((a) => a.status === 201).length;
+    const cutOff = attempts.filter((a) => a.status === undefined && a.error !== undefined).length;
+    const unanswered = attempts.filter((a) => a.status === undefined);
+    const heldAfterKill = await redis.hlen(keys.reservations(goods.id));
+    expect(cutOff, 'requests cut off by the kill').toBeGreaterThan(0);
+
+    // ---- with no API up, only the sweeper can settle what the dead process held
+    await waitUntil(
+      'the sweeper to settle the orphaned reservations',
+      async () => (await redis.hlen(keys.reservations(goods.id))) + (await redis.zcard(keys.reservationDeadlines(goods.id))) === 0,
+      20_000,
+      100,
+    );
+    mark('orphans settled');
+    // the sweep logs what it settled once its run is over: wait for the log to account for them
+    const swept = { confirmed: 0, released: 0 };
+    const countSwept = () => {
+      swept.confirmed = 0;
+      swept.released = 0;
+      for (const line of workers.output().split('\n')) {
+        if (!line.includes('settled expired reservations')) continue;
+        const r = JSON.parse(line) as { confirmed: number; released: number };
+        swept.confirmed += r.confirmed;
+        swept.released += r.released;
+      }
+      return swept.confirmed + swept.released;
+    };
+    await waitUntil(`the sweeper to log settling ${heldAfterKill} reservations`, async () => countSwept() >= heldAfterKill, 10_000, 50).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; worker output:\n${workers.output().slice(-3000)}`);
+      },
+    );
+
+    // ---- restart; retry every request that got no answer, and replay a few that did
+    api = await startApi('api#2');
+    await Promise.all(unanswered.map(send));
+    const answered1 = attempts.filter((a) => a.status === 201).slice(0, 20);
+    const replays = answered1.map((a) => ({ ...a, status: undefined, body: undefined, replayed: undefined }));
+    await Promise.all(replays.map(send));
+    mark('retried');
+    expect(attempts.filter((a) => a.status === undefined).map((a) => a.error), 'retries without an answer').toEqual([]);
+    for (let i = 0; i < replays.length; i++) {
+      expect(replays[i]).toMatchObject({ status: 201, replayed: true, body: { id: answered1[i].body!.id } });
+    }
+
+    // ---- let the sweeper settle orphans and the pipeline drain
+    const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
+    conns.push(queueConn);
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+    await waitUntil(
+      'no reservation pending, outbox and persist queue empty',
+      async () => {
+        const held = (await redis.hlen(keys.reservations(goods.id))) + (await redis.zcard(keys.reservationDeadlines(goods.id)));
+        const lens = await Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))));
+        const counts = await queue!.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
+        return held + lens.reduce((a, b) => a + b, 0) + Object.values(counts).reduce((a, b) => a + b, 0) === 0;
+      },
+      30_000,
+      100,
+    );
+    mark('settled');
+    const statuses: Record<string, number> = {};
+    for (const a of attempts) {
+      const k = a.status === 201 ? '201' : `${a.status} ${a.body?.code}`;
+      statuses[k] = (statuses[k] ?? 0) + 1;
+    }
+    console.info(
+      `[api-kill] ${marks.join(' ')}; ${attempts.length} requests: ${acked1} answered 201 before the kill, ` +
+        `${cutOff} cut off, ${unanswered.length - cutOff} not sent (reservations held at kill ${heldAtKill}, after ${heldAfterKill}; ` +
+        `swept ${JSON.stringify(swept)}); final ${JSON.stringify(statuses)}`,
+    );
+
+    // ---- assertions
+    expect((await queue.getFailed()).map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);
+    const acked = attempts.filter((a) => a.status === 201);
+    const ackedIds = acked.map((a) => a.body!.id!);
+    expect(new Set(ackedIds).size, 'one redemption per (member, key)').toBe(acked.length);
+    // nothing but sold-out (or a reservation the sweeper expired) may fail
+    expect(attempts.filter((a) => a.status !== 201 && !['SOLD_OUT', 'RESERVATION_EXPIRED'].includes(a.body?.code ?? '')))
+      .toEqual([]);
+
+    const rows = await sql<Array<{ id: string; user_id: number; quantity: number; points_spent: number; n: number }>>`
+      SELECT r.id, r.user_id, r.quantity, r.points_spent,
+             (SELECT count(*) FROM ledger_entries l WHERE l.op_id = r.op_id)::int AS n
+      FROM redemptions r WHERE r.goods_id = ${goods.id}`;
+    const persisted = new Map(rows.map((r) => [r.id, r]));
+    expect(ackedIds.filter((id) => !persisted.has(id)), 'acknowledged but not persisted').toEqual([]);
+    // every request without a 201 was retried until it had a definite answer, so every charge
+    // that happened was eventually acknowledged
+    expect(rows.filter((r) => !ackedIds.includes(r.id)).map((r) => r.id), 'persisted but never acknowledged').toEqual([]);
+    expect(rows.filter((r) => r.n !== 1 || r.quantity !== 1 || Number(r.points_spent) !== PRICE)).toEqual([]);
+
+    const perMember = new Map<number, number>();
+    for (const r of rows) perMember.set(Number(r.user_id), (perMember.get(Number(r.user_id)) ?? 0) + r.quantity);
+    const accounts = new Map(
+      (await sql<Array<{ user_id: number; available: number }>>`SELECT user_id, available FROM point_accounts`).map((a) => [
+        Number(a.user_id),
+        Number(a.available),
+      ]),
+    );
+    const mismatched: unknown[] = [];
+    for (const m of members) {
+      const expected = INITIAL - PRICE * (perMember.get(m.id) ?? 0);
+      const live = Number(await redis.hget(keys.account(m.id), 'avail'));
+      const bought = Number((await redis.hget(keys.bought(goods.id), String(m.id))) ?? 0);
+      if (live !== expected || accounts.get(m.id) !== expected || bought !== (perMember.get(m.id) ?? 0)) {
+        mismatched.push({ member: m.id, expected, redis: live, postgres: accounts.get(m.id), bought });
+      }
+    }
+    expect(mismatched, 'balances vs persisted redemptions').toEqual([]);
+
+    const stock = Number(await redis.hget(keys.goods(goods.id), 'stock'));
+    const sold = rows.reduce((a, r) => a + r.quantity, 0);
+    expect({ stock, sold, total: stock + sold }).toEqual({ stock: STOCK - sold, sold, total: STOCK });
+    expect(await redis.hlen(keys.reservations(goods.id))).toBe(0);
+    expect(await redis.zcard(keys.reservationDeadlines(goods.id))).toBe(0);
+  });
+});

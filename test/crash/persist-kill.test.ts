@@ -1,0 +1,263 @@
+/**
+ * Crash test: the persist worker is a real process (workers/main.ts --only persist) and is
+ * SIGKILLed twice while it writes batches to Postgres — first mid-transaction, then while it
+ * re-writes a batch redelivered from the first crash (the second stall of one job) — while the
+ * relay (in process) keeps turning new ops into jobs. After a final restart and drain, every op the
+ * services acknowledged must be in the ledger exactly once, and every derived table must agree
+ * with Redis.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../src/redis/client.ts';
+import { PERSIST_QUEUE } from '../../src/queues.ts';
+import { Relay } from '../../workers/relay.ts';
+import { createLogger } from '../../workers/logger.ts';
+import { createTestContext, type TestContext } from '../support/context.ts';
+import { childEnv, killAll, sleep, spawnTs, waitUntil, type Child } from './procs.ts';
+
+const LOCK_MS = 2000;
+const MEMBERS = 80;
+const GRANT = 100_000;
+const PRICE = 10;
+const SHARE_POINTS = 10; // the seeded 'share' rule (5 a day)
+const SEED_ROUNDS = 10; // redemptions per member before the worker starts
+
+let ctx: TestContext;
+let queue: Queue | undefined;
+let relay: Relay | undefined;
+let producing = false;
+let producer: Promise<void> | undefined;
+const conns: Redis[] = [];
+
+beforeAll(async () => {
+  ctx = await createTestContext({ RELAY_BATCH: 60 });
+});
+
+afterAll(async () => {
+  producing = false;
+  await producer?.catch(() => {});
+  await killAll();
+  await relay?.stop().catch(() => {});
+  await queue?.close().catch(() => {});
+  for (const c of conns) c.disconnect();
+  await ctx?.close();
+});
+
+describe('persist worker killed mid-batch', () => {
+  it('loses and duplicates nothing across two SIGKILLs, one of them on a redelivered batch', { timeout: 85_000 }, async () => {
+    const { keys, redis, sql, app } = ctx;
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${what}@${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    const members = await ctx.createMembers(MEMBERS);
+    const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: 1_000_000 });
+
+    // Every op id a service call acknowledged, with its member and signed delta.
+    const acked = new Map<string, { userId: number; delta: number }>();
+    const redeemed = new Set<string>();
+    const failures: string[] = [];
+    const ack = (opId: string, userId: number, delta: number) => {
+      expect(acked.has(opId), `op ${opId} acknowledged twice`).toBe(false);
+      acked.set(opId, { userId, delta });
+    };
+    const redeem = async (userId: number, key: string) => {
+      try {
+        const { redemption } = await app.redemptions.redeem(userId, goods.id, 1, key);
+        ack(redemption.id, userId, -PRICE);
+        redeemed.add(redemption.id);
+      } catch (err) {
+        failures.push(`redeem ${userId}/${key}: ${(err as Error).message}`);
+      }
+    };
+
+    // ---- seed: grants, earns, redemptions (all in the outbox before the relay starts)
+    for (const m of members) {
+      const { op } = await app.points.grant(0, m.id, GRANT, 'crash-test', `grant-${m.id}`);
+      ack(op.opId, m.id, GRANT);
+    }
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(
+        members.map(async (m) => {
+          const { op } = await app.points.earn(m.id, 'share', `share-${i}`);
+          ack(op.opId, m.id, SHARE_POINTS);
+        }),
+      );
+    }
+    for (let round = 0; round < SEED_ROUNDS; round++) {
+      await Promise.all(members.map((m) => redeem(m.id, `seed-${round}`)));
+    }
+    const seeded = acked.size;
+    mark('seeded');
+
+    // ---- the relay runs in process for the whole test
+    const log = createLogger('silent', 'crash-relay');
+    const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
+    const relayConn = createRedis(ctx.env.REDIS_URL, 'worker');
+    conns.push(queueConn, relayConn);
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+    relay = new Relay({ redis: relayConn, keys, queue, batch: ctx.env.RELAY_BATCH, log, consumer: 'crash-relay' });
+    await relay.start();
+
+    // ---- a producer keeps acknowledging new redemptions while the worker crashes
+    producing = true;
+    let producerRound = 0;
+    producer = (async () => {
+      while (producing) {
+        const round = producerRound++;
+        await Promise.all(members.slice(0, 8).map((m) => redeem(m.id, `live-${round}`)));
+        await sleep(150);
+      }
+    })();
+
+    const workerEnv = childEnv(ctx.env, { LOG_LEVEL: 'info' });
+    const workers: Child[] = [];
+    const startWorker = async () => {
+      const w = spawnTs(
+        `persist#${workers.length + 1}`,
+        'workers/main.ts',
+        ['--only', 'persist', '--concurrency', '2', '--lock-ms', String(LOCK_MS)],
+        workerEnv,
+      );
+      workers.push(w);
+      await w.waitForOutput('"msg":"workers started"', 30_000);
+      mark(`${w.name} up`);
+      return w;
+    };
+    const progress = async () => {
+      const [p] = await sql<Array<{ rows: number; open: number }>>`
+        SELECT (SELECT count(*) FROM ledger_entries)::int AS rows,
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND state IN ('active', 'idle in transaction')
+                   AND query NOT ILIKE '%pg_stat_activity%')::int AS open`;
+      return p;
+    };
+    /** Waits for ledger rows beyond `after` and a write transaction in progress, then SIGKILLs. */
+    const killMidBatch = async (w: Child, after: number) =>
+      waitUntil(
+        `${w.name} to be writing a batch`,
+        async () => {
+          const p = await progress();
+          if (p.rows > after && p.open > 0) {
+            await w.kill9();
+            mark(`${w.name} killed`);
+            return p;
+          }
+          return null;
+        },
+        25_000,
+        5,
+      );
+    const qp = `${keys.queuePrefix()}:${PERSIST_QUEUE}`;
+    const kills: string[] = [];
+
+    // 1: kill while the first batches are being written
+    let w = await startWorker();
+    const k1 = await killMidBatch(w, 0);
+    const orphaned = (await queue.getActive()).map((j) => j.id!);
+    kills.push(`kill 1: ${k1.rows} ledger rows, ${orphaned.length} jobs left active (${orphaned.join(', ')})`);
+
+    // 2: restart; kill again while a batch orphaned by kill 1 is being re-written (redelivered
+    // once the dead worker's lock lapses), or mid-batch if it slipped past the poll
+    w = await startWorker();
+    let hit: string | null = null;
+    if (orphaned.length > 0) {
+      hit = await waitUntil(
+        'a redelivered batch to be active',
+        async () => {
+          let finished = 0;
+          for (const id of orphaned) {
+            const r = await redis.multi().hget(`${qp}:${id}`, 'stc').lpos(`${qp}:active`, id).hget(`${qp}:${id}`, 'finishedOn').exec();
+            const stc = Number(r?.[0]?.[1] ?? 0);
+            if (stc >= 1 && r?.[1]?.[1] !== null) {
+              await w.kill9();
+              mark(`${w.name} killed`);
+              return id;
+            }
+            if (r?.[2]?.[1]) finished++;
+          }
+          return finished === orphaned.length ? `missed:${orphaned.join(',')}` : null;
+        },
+        25_000,
+        1,
+      );
+    }
+    if (hit === null || hit.startsWith('missed:')) {
+      const k2 = await killMidBatch(w, (await progress()).rows);
+      kills.push(`kill 2: mid-batch at ${k2.rows} rows (redelivered batch ${hit ?? 'none'} not caught)`);
+    } else {
+      kills.push(`kill 2: while redelivered batch ${hit} was active`);
+    }
+
+    // final life: stop producing, let everything drain
+    w = await startWorker();
+    await sleep(300);
+    producing = false;
+    await producer;
+    await waitUntil(
+      'the outbox and the persist queue to drain',
+      async () => {
+        const lens = await Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))));
+        const counts = await queue!.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
+        return lens.reduce((a, b) => a + b, 0) + Object.values(counts).reduce((a, b) => a + b, 0) === 0;
+      },
+      45_000,
+      100,
+    );
+    mark('drained');
+    console.info(
+      `[persist-kill] ${marks.join(' ')}; ${seeded} seeded + ${acked.size - seeded} live ops; ${kills.join('; ')}; ` +
+        `redelivered-duplicate batches logged: ${workers.map((x) => x.output().split('already persisted').length - 1).join('/')}`,
+    );
+
+    // ---- assertions
+    expect(failures).toEqual([]);
+    const [{ n: ledgerRows }] = await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`;
+    console.info(`[persist-kill] ledger rows ${ledgerRows} of ${acked.size} acknowledged`);
+    const failed = await queue.getFailed();
+    expect(failed.map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);
+
+    const ledger = await sql<Array<{ op_id: string; user_id: number; delta: number; n: number }>>`
+      SELECT op_id, min(user_id)::bigint AS user_id, sum(delta)::bigint AS delta, count(*)::int AS n
+      FROM ledger_entries GROUP BY op_id`;
+    expect(ledger.filter((r) => r.n !== 1), 'ledger rows per op').toEqual([]);
+    const inLedger = new Map(ledger.map((r) => [r.op_id, r]));
+    const missing = [...acked.keys()].filter((id) => !inLedger.has(id));
+    expect(missing, 'acknowledged ops missing from the ledger').toEqual([]);
+    expect(ledger.filter((r) => !acked.has(r.op_id)).map((r) => r.op_id), 'unacknowledged ledger rows').toEqual([]);
+    const wrong = [...acked].filter(([id, a]) => {
+      const row = inLedger.get(id)!;
+      return Number(row.user_id) !== a.userId || Number(row.delta) !== a.delta;
+    });
+    expect(wrong, 'ledger rows with another member or delta than acknowledged').toEqual([]);
+
+    const redemptionRows = await sql<Array<{ id: string }>>`SELECT id FROM redemptions`;
+    expect(redemptionRows.length).toBe(redeemed.size);
+    expect(new Set(redemptionRows.map((r) => r.id))).toEqual(redeemed);
+
+    const [{ audits }] = await sql<Array<{ audits: number }>>`
+      SELECT count(*)::int AS audits FROM audit_log WHERE action = 'points.grant'`;
+    expect(audits).toBe(MEMBERS);
+
+    const accounts = await sql<Array<{ user_id: number; available: number; total_earned: number }>>`
+      SELECT user_id, available, total_earned FROM point_accounts`;
+    const lots = await sql<Array<{ user_id: number; remaining: number }>>`
+      SELECT user_id, sum(remaining)::bigint AS remaining FROM point_lots GROUP BY user_id`;
+    const lotsBy = new Map(lots.map((l) => [Number(l.user_id), Number(l.remaining)]));
+    const accountBy = new Map(accounts.map((a) => [Number(a.user_id), a]));
+    const expected = new Map<number, number>();
+    for (const a of acked.values()) expected.set(a.userId, (expected.get(a.userId) ?? 0) + a.delta);
+    for (const m of members) {
+      const [avail, earned] = await redis.hmget(keys.account(m.id), 'avail', 'earned');
+      const row = accountBy.get(m.id)!;
+      expect({ member: m.id, redis: Number(avail), pg: Number(row.available), lots: lotsBy.get(m.id) }).toEqual({
+        member: m.id,
+        redis: expected.get(m.id),
+        pg: expected.get(m.id),
+        lots: expected.get(m.id),
+      });
+      expect(Number(row.total_earned)).toBe(Number(earned));
+    }
+  });
+});
