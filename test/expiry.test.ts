@@ -109,7 +109,7 @@ describe('expiry', () => {
     await new Promise((r) => setTimeout(r, 300));
 
     // small batches stretch the run out, so the kill lands in the middle of it
-    const env = childEnv(ctx.env, { EXPIRE_EVERY_MS: 100, EXPIRE_BATCH: 10, LOG_LEVEL: 'info' });
+    const env = childEnv(ctx.env, { EXPIRE_EVERY_MS: 100, EXPIRE_BATCH: 10, TASK_LOCK_MS: 1500, LOG_LEVEL: 'info' });
     const first = spawnTs('expire-1', 'workers/main.ts', ['--only', 'expire'], env);
     const ids = new Set(members.map((m) => m.id));
     const expiredSoFar = async () => {

@@ -7,7 +7,7 @@ import { ExpiryService } from '../src/expiry/service.ts';
 import type { Logger } from './logger.ts';
 import { startScheduledTask } from './scheduled-task.ts';
 
-export function startExpirer(o: { connection: Redis; keys: Keys; everyMs: number; batch: number; log: Logger }) {
+export function startExpirer(o: { connection: Redis; keys: Keys; everyMs: number; batch: number; lockMs?: number; log: Logger }) {
   const expiry = new ExpiryService({ redis: o.connection, keys: o.keys });
   return startScheduledTask({
     name: 'expire-lots',
@@ -15,6 +15,7 @@ export function startExpirer(o: { connection: Redis; keys: Keys; everyMs: number
     connection: o.connection,
     keys: o.keys,
     log: o.log,
+    lockMs: o.lockMs,
     run: async () => {
       const result = await expiry.expireDue({ batch: o.batch });
       if (result.members > 0) o.log.info(result, 'expired lots');

@@ -3,7 +3,7 @@
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
  * reservations), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
- * forward), push (notifications and broadcast fan-out). Scheduled roles run one at a time per
+ * forward), reminders (points about to expire, check-in), push (notifications and broadcast fan-out). Scheduled roles run one at a time per
  * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -24,9 +24,10 @@ import { startPersistWorker } from './persist.ts';
 import { startSweeper } from './sweeper.ts';
 import { startExpirer } from './expire.ts';
 import { startReconciler } from './reconcile.ts';
+import { startReminders } from './reminders.ts';
 import { startPushWorker } from './push.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'push'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -85,13 +86,14 @@ if (roles.includes('sweeper')) {
     keys,
     redemptions,
     everyMs: env.SWEEP_EVERY_MS,
+    lockMs: env.TASK_LOCK_MS,
     log,
   });
   closers.push(() => sweeper.close());
 }
 
 if (roles.includes('expire')) {
-  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, log });
+  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, lockMs: env.TASK_LOCK_MS, log });
   closers.push(() => expirer.close());
 }
 
@@ -107,9 +109,15 @@ if (roles.includes('reconcile')) {
     sql: db.sql,
     everyMs: env.RECONCILE_EVERY_MS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+    lockMs: env.TASK_LOCK_MS,
     log,
   });
   closers.push(() => reconciler.close());
+}
+
+if (roles.includes('reminders')) {
+  const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log });
+  closers.push(() => reminders.close());
 }
 
 onShutdown(async () => {

@@ -19,6 +19,7 @@ export async function startReconciler(o: {
   sql: Sql;
   everyMs: number;
   idempotencyTtlSeconds: number;
+  lockMs?: number;
   log: Logger;
 }) {
   const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
@@ -35,7 +36,7 @@ export async function startReconciler(o: {
     connection: o.connection,
     keys: o.keys,
     log: o.log,
-    lockMs: 120_000,
+    lockMs: o.lockMs,
     run: async () => {
       const rolled = await rollForward({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
         idempotencyTtlSeconds: o.idempotencyTtlSeconds,

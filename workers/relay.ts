@@ -32,6 +32,13 @@ export class Relay {
   private running = false;
   private loop?: Promise<void>;
   private readonly consumer: string;
+  /**
+   * Partitions whose last read was not relayed (a pass failed after XREADGROUP had delivered the
+   * entries, e.g. BullMQ refused the job under Redis OOM): those entries are pending under our
+   * name and a '>' read never returns them again, so the partition re-reads from '0' until its
+   * own pending list is empty — instead of waiting CLAIM_IDLE_MS for XAUTOCLAIM.
+   */
+  private readonly unrelayed = new Set<number>();
   relayed = 0;
 
   constructor(private readonly o: RelayOptions) {
@@ -94,23 +101,33 @@ export class Relay {
   private async relayPartition(p: number, from: '0' | '>', claim: boolean): Promise<number> {
     const { redis, keys, batch } = this.o;
     const stream = keys.outbox(p);
-    let entries: Array<[string, string[]]> = [];
-    if (claim) {
-      const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', batch)) as [
-        string,
-        Array<[string, string[]] | null>,
-      ];
-      entries = claimed[1].filter((e): e is [string, string[]] => e !== null);
+    const start = this.unrelayed.has(p) ? '0' : from;
+    try {
+      let entries: Array<[string, string[]]> = [];
+      if (claim) {
+        const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', batch)) as [
+          string,
+          Array<[string, string[]] | null>,
+        ];
+        entries = claimed[1].filter((e): e is [string, string[]] => e !== null);
+      }
+      if (entries.length === 0) {
+        const reply = (await redis.xreadgroup(
+          'GROUP', RELAY_GROUP, this.consumer, 'COUNT', batch, 'STREAMS', stream, start,
+        )) as StreamReply;
+        // a pending entry deleted meanwhile comes back as [id, null]: nothing to relay
+        entries = (reply?.[0]?.[1] ?? []).filter(([, fields]) => fields !== null);
+      }
+      if (entries.length === 0) {
+        if (start === '0') this.unrelayed.delete(p);
+        return 0;
+      }
+      await this.relay(p, entries);
+      return entries.length;
+    } catch (err) {
+      this.unrelayed.add(p);
+      throw err;
     }
-    if (entries.length === 0) {
-      const reply = (await redis.xreadgroup(
-        'GROUP', RELAY_GROUP, this.consumer, 'COUNT', batch, 'STREAMS', stream, from,
-      )) as StreamReply;
-      entries = reply?.[0]?.[1] ?? [];
-    }
-    if (entries.length === 0) return 0;
-    await this.relay(p, entries);
-    return entries.length;
   }
 
   private async relay(p: number, entries: Array<[string, string[]]>): Promise<void> {

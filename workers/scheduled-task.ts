@@ -1,8 +1,9 @@
 /**
  * A scheduled maintenance task: a BullMQ job scheduler (not an in-process timer) fires it every
  * `everyMs`; each task has its own queue so a process runs only the tasks it was started with.
- * A Redis lock (renewed while the run lasts) makes it one run at a time per task however many
- * worker processes are up — BullMQ alone would start the next run elsewhere if one overran.
+ * A Redis lock (renewed every third of its lifetime while the run lasts) makes it one run at a
+ * time per task however many worker processes are up — BullMQ alone would start the next run
+ * elsewhere if one overran. A holder killed mid-run blocks the task for at most the lock lifetime.
  */
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
@@ -43,7 +44,7 @@ export async function withTaskLock<R>(redis: Redis, keys: Keys, task: string, lo
 export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise<ScheduledTask> {
   const queueName = `task-${o.name}`;
   const prefix = o.keys.queuePrefix();
-  const lockMs = o.lockMs ?? 30_000;
+  const lockMs = o.lockMs ?? 10_000;
   const queue = new Queue(queueName, { connection: o.connection, prefix });
   await queue.upsertJobScheduler(o.name, { every: o.everyMs }, { name: o.name, opts: { removeOnComplete: 50, removeOnFail: 200 } });
   const worker = new Worker(

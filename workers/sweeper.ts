@@ -8,13 +8,14 @@ import type { RedemptionService } from '../src/redemptions/service.ts';
 import type { Logger } from './logger.ts';
 import { startScheduledTask } from './scheduled-task.ts';
 
-export function startSweeper(o: { connection: Redis; keys: Keys; redemptions: RedemptionService; everyMs: number; log: Logger }) {
+export function startSweeper(o: { connection: Redis; keys: Keys; redemptions: RedemptionService; everyMs: number; lockMs?: number; log: Logger }) {
   return startScheduledTask({
     name: 'sweep-reservations',
     everyMs: o.everyMs,
     connection: o.connection,
     keys: o.keys,
     log: o.log,
+    lockMs: o.lockMs,
     run: async () => {
       const result = await o.redemptions.sweep();
       if (result.confirmed + result.released > 0) o.log.info(result, 'settled expired reservations');

@@ -17,6 +17,12 @@ export function createDb(url: string, max = 10) {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
     },
     transform: { undefined: null },
+    // Reconnect delay after a failed connection: postgres.js grows it (shared by the pool, reset
+    // only by a successful connect) up to 20 s, so after an outage of a few seconds every query
+    // waited up to 20 s for the next attempt — API reads hung instead of failing, and persist
+    // workers resumed up to 20 s after Postgres was back. Capped at 1 s: BullMQ's job backoff is
+    // the retry policy for the workers, and a refused API read answers 503 at once.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
   });
   return { sql, close: () => sql.end({ timeout: 5 }) };
 }

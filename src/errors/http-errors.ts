@@ -66,7 +66,7 @@ function classify(err: FastifyError | DomainError | Error): { status: number; co
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, code: 'VALIDATION_FAILED', message: fe.message };
   }
-  if (isRedisUnavailable(err)) {
+  if (isRedisUnavailable(err) || isPostgresUnavailable(err)) {
     return { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable, retry shortly' };
   }
   return { status: 500, code: 'INTERNAL', message: 'Internal Server Error' };
@@ -83,6 +83,22 @@ function isRedisUnavailable(err: Error): boolean {
     m.includes('ECONNREFUSED') ||
     m.includes("Stream isn't writeable")
   );
+}
+
+/**
+ * Postgres unreachable (down, restarting, connection cut): postgres.js connection errors, socket
+ * errors, and the server's own shutdown / not-yet-up / connection-failure states (SQLSTATE 57P0x,
+ * class 08). Only the Postgres-backed routes (history, catalog, admin) hit it; retryable.
+ */
+const PG_UNAVAILABLE = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH',
+  '57P01', '57P02', '57P03',
+]);
+
+function isPostgresUnavailable(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (PG_UNAVAILABLE.has(code) || /^08[0-9A-Z]{3}$/.test(code));
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: Error): FastifyReply {
