@@ -3,6 +3,7 @@
  * close each app gracefully: in-flight requests finish, new ones are refused.
  */
 import cluster from 'node:cluster';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadEnv } from './config/env.ts';
 import { onShutdown } from './shutdown.ts';
@@ -28,6 +29,21 @@ if (env.API_PROCESSES > 1 && cluster.isPrimary) {
   });
 } else {
   const app = await buildApp(env);
-  onShutdown(() => app.close());
+  onShutdown(() => closeGracefully(app));
   await app.listen({ host: env.HOST, port: env.PORT });
+}
+
+/**
+ * app.close() stops accepting, lets requests in flight finish, then waits for every connection to
+ * end. server.close() reaps only the keep-alive connections idle at that moment: one whose request
+ * was in flight is idle only afterwards, and a client (a load balancer) holding it kept the process
+ * alive until keepAliveTimeout (72 s). Idle connections are reaped until the close completes.
+ */
+async function closeGracefully(app: FastifyInstance): Promise<void> {
+  const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(reaper);
+  }
 }

@@ -13,7 +13,8 @@ export interface PersistResult {
   duplicates: number;
 }
 
-export async function persistBatch(sql: Sql, ops: Op[], partition?: number): Promise<PersistResult> {
+/** `marks`: highest outbox stream id per partition in this batch (from the relay). */
+export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, string> = {}): Promise<PersistResult> {
   if (ops.length === 0) return { inserted: 0, duplicates: 0 };
   const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
   return sql.begin(async (tx) => {
@@ -30,7 +31,7 @@ export async function persistBatch(sql: Sql, ops: Op[], partition?: number): Pro
       ORDER BY t.op_id
       ON CONFLICT (op_id) DO NOTHING
       RETURNING op_id`;
-    if (partition !== undefined) await raiseWatermark(tx, partition, unique);
+    await raiseWatermarks(tx, marks);
     const fresh = new Set(rows.map((r) => r.op_id));
     const applied = unique.filter((o) => fresh.has(o.opId));
     if (applied.length > 0) {
@@ -119,17 +120,14 @@ async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {
     ON CONFLICT (op_id) DO NOTHING`;
 }
 
-/** Highest stream id of the batch: ids are "<ms>-<seq>", compared as a pair. */
-async function raiseWatermark(tx: Tx, partition: number, ops: Op[]): Promise<void> {
-  let top: [number, number] | null = null;
-  for (const o of ops) {
-    if (!o.sid) continue;
-    const [ms, seq] = o.sid.split('-').map(Number);
-    if (!top || ms > top[0] || (ms === top[0] && seq > top[1])) top = [ms, seq];
-  }
-  if (!top) return;
+/** Stream ids are "<ms>-<seq>" and only grow: keep the highest per partition. */
+async function raiseWatermarks(tx: Tx, marks: Record<number, string>): Promise<void> {
+  const parts = Object.keys(marks).map(Number).sort((a, b) => a - b);
+  if (parts.length === 0) return;
+  const ids = parts.map((p) => marks[p].split('-').map(Number));
   await tx`
-    INSERT INTO outbox_watermarks (partition, ms, seq) VALUES (${partition}, ${top[0]}, ${top[1]})
+    INSERT INTO outbox_watermarks (partition, ms, seq)
+    SELECT * FROM unnest(${parts}::int[], ${ids.map((i) => i[0])}::bigint[], ${ids.map((i) => i[1])}::bigint[])
     ON CONFLICT (partition) DO UPDATE SET ms = EXCLUDED.ms, seq = EXCLUDED.seq, updated_at = now()
     WHERE (EXCLUDED.ms, EXCLUDED.seq) > (outbox_watermarks.ms, outbox_watermarks.seq)`;
 }

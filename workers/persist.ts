@@ -21,10 +21,10 @@ export function startPersistWorker(o: {
   lockMs?: number;
 }) {
   const lockMs = o.lockMs ?? 30_000;
-  const worker = new Worker<{ ops: Op[]; partition?: number }>(
+  const worker = new Worker<{ ops: Op[]; marks?: Record<number, string> }>(
     PERSIST_QUEUE,
     async (job) => {
-      const result = await persistBatch(o.sql, job.data.ops, job.data.partition);
+      const result = await persistBatch(o.sql, job.data.ops, job.data.marks);
       if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
       return result;
     },

@@ -1,11 +1,15 @@
 /**
- * Relay: moves outbox entries (one stream per user partition) into BullMQ persist jobs, a batch
- * per job, and feeds earn ops into the leaderboards. An entry is acknowledged and deleted only
- * after its job is added; a relay that dies before that leaves the entries pending, and they are
- * re-read (its own pending on restart, a dead relay's via XAUTOCLAIM) — the job id and Postgres's
+ * Relay: moves outbox entries (one stream per user partition) into BullMQ persist jobs and feeds
+ * earn ops into the leaderboards. One pass reads every partition and makes ONE job of all it got,
+ * then lingers briefly when the pass was small, so that under live load jobs carry tens to
+ * hundreds of ops rather than a handful (a job costs several Redis scripts and a Postgres
+ * transaction whatever its size). An entry is acknowledged and deleted only after its job is
+ * added; a relay that dies before that leaves the entries pending, and they are re-read (its own
+ * pending on restart or reconnect, a dead relay's via XAUTOCLAIM) — the job id and Postgres's
  * unique op_id make the second delivery harmless. Entries are removed with XDEL after ack (never
  * MAXLEN/XTRIM, which on Redis < 8.2 drop unacked entries).
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
@@ -26,6 +30,13 @@ export interface RelayOptions {
   batch: number;
   log: Logger;
   consumer?: string;
+  /** After a pass smaller than half a batch, wait this long so the next job carries more. */
+  lingerMs?: number;
+}
+
+interface PartitionRead {
+  p: number;
+  entries: Array<[string, string[]]>;
 }
 
 export class Relay {
@@ -81,6 +92,7 @@ export class Relay {
         pendingFirst = false;
         idle = moved > 0 ? 1 : Math.min(idle * 2, 50);
         if (moved === 0) await sleep(idle);
+        else if (moved < this.o.batch / 2) await sleep(this.o.lingerMs ?? 0);
       } catch (err) {
         this.o.log.error({ err }, 'relay pass failed');
         await sleep(500);
@@ -89,23 +101,32 @@ export class Relay {
     this.o.redis.off('ready', onReady);
   }
 
-  /** One read over every partition; returns how many entries were relayed. */
+  /** One read over every partition, relayed as one job; returns how many entries were relayed. */
   async pass(from: '0' | '>' = '>', claim = false): Promise<number> {
     const { keys } = this.o;
-    const results = await Promise.all(
-      Array.from({ length: keys.partitions }, (_, p) => this.relayPartition(p, from, claim)),
+    const perPartition = Math.max(50, Math.ceil((this.o.batch * 2) / keys.partitions));
+    const reads = await Promise.all(
+      Array.from({ length: keys.partitions }, (_, p) => this.read(p, from, claim, perPartition)),
     );
-    return results.reduce((a, b) => a + b, 0);
+    const batches = reads.filter((r) => r.entries.length > 0);
+    if (batches.length === 0) return 0;
+    try {
+      await this.relay(batches);
+    } catch (err) {
+      for (const b of batches) this.unrelayed.add(b.p);
+      throw err;
+    }
+    return batches.reduce((n, b) => n + b.entries.length, 0);
   }
 
-  private async relayPartition(p: number, from: '0' | '>', claim: boolean): Promise<number> {
-    const { redis, keys, batch } = this.o;
+  private async read(p: number, from: '0' | '>', claim: boolean, count: number): Promise<PartitionRead> {
+    const { redis, keys } = this.o;
     const stream = keys.outbox(p);
     const start = this.unrelayed.has(p) ? '0' : from;
     try {
       let entries: Array<[string, string[]]> = [];
       if (claim) {
-        const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', batch)) as [
+        const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', count)) as [
           string,
           Array<[string, string[]] | null>,
         ];
@@ -113,32 +134,40 @@ export class Relay {
       }
       if (entries.length === 0) {
         const reply = (await redis.xreadgroup(
-          'GROUP', RELAY_GROUP, this.consumer, 'COUNT', batch, 'STREAMS', stream, start,
+          'GROUP', RELAY_GROUP, this.consumer, 'COUNT', count, 'STREAMS', stream, start,
         )) as StreamReply;
         // a pending entry deleted meanwhile comes back as [id, null]: nothing to relay
         entries = (reply?.[0]?.[1] ?? []).filter(([, fields]) => fields !== null);
       }
-      if (entries.length === 0) {
-        if (start === '0') this.unrelayed.delete(p);
-        return 0;
-      }
-      await this.relay(p, entries);
-      return entries.length;
+      if (entries.length === 0 && start === '0') this.unrelayed.delete(p);
+      return { p, entries };
     } catch (err) {
       this.unrelayed.add(p);
       throw err;
     }
   }
 
-  private async relay(p: number, entries: Array<[string, string[]]>): Promise<void> {
+  private async relay(batches: PartitionRead[]): Promise<void> {
     const { redis, keys, queue } = this.o;
-    const ids = entries.map(([id]) => id);
-    // each op carries its stream id, so Postgres can keep the per-partition watermark
-    const ops: Op[] = entries.map(([id, fields]) => ({ ...parseOp(fields[1]), sid: id }));
+    // each op carries its stream id; `marks` is the highest id per partition, for the watermark
+    const ops: Op[] = [];
+    const marks: Record<number, string> = {};
+    for (const b of batches) {
+      for (const [id, fields] of b.entries) ops.push({ ...parseOp(fields[1]), sid: id });
+      marks[b.p] = b.entries[b.entries.length - 1][0];
+    }
     await applyToBoards(redis, keys, ops);
-    await queue.add('persist', { ops, partition: p }, { ...PERSIST_JOB_OPTIONS, jobId: `p${p}_${ids[0]}_${ids.length}` });
-    await redis.multi().xack(keys.outbox(p), RELAY_GROUP, ...ids).xdel(keys.outbox(p), ...ids).exec();
-    this.relayed += ids.length;
+    // the same entries give the same id, so a relay re-adding them after a crash is ignored
+    const grouping = batches.map((b) => `${b.p}:${b.entries[0][0]}:${b.entries.length}`).join('|');
+    const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;
+    await queue.add('persist', { ops, marks }, { ...PERSIST_JOB_OPTIONS, jobId });
+    const ack = redis.multi();
+    for (const b of batches) {
+      const ids = b.entries.map(([id]) => id);
+      ack.xack(keys.outbox(b.p), RELAY_GROUP, ...ids).xdel(keys.outbox(b.p), ...ids);
+    }
+    await ack.exec();
+    this.relayed += ops.length;
   }
 }
 

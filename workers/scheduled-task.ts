@@ -54,7 +54,17 @@ export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise
       if (!outcome.ran) o.log.debug({ task: o.name }, 'previous run still going; skipped');
       return outcome;
     },
-    { connection: o.connection, prefix, concurrency: 1 },
+    {
+      connection: o.connection,
+      prefix,
+      concurrency: 1,
+      // The next run is scheduled when a run starts; a worker killed at that moment leaves the
+      // chain waiting for the stalled-job check, so that check runs on the task lock's scale.
+      // A run is safe to repeat, so a stalled run is always redelivered.
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+    },
   );
   worker.on('error', (err) => o.log.error({ err, task: o.name }, 'scheduled task error'));
   worker.on('failed', (_job, err) => o.log.warn({ err, task: o.name }, 'scheduled task run failed'));

@@ -33,6 +33,7 @@ export const EnvSchema = Type.Object({
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
   RELAY_BATCH: Int(500, 1, 5000),
+  RELAY_LINGER_MS: Int(20, 0, 1000),
   WORKER_CONCURRENCY: Int(4, 1, 256),
   SWEEP_EVERY_MS: Int(5_000, 100),
   EXPIRE_EVERY_MS: Int(60_000, 100),
