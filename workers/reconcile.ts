@@ -57,7 +57,14 @@ export async function startReconciler(o: {
         inflight: report.inflight,
         ms: report.ms,
       };
-      await o.connection.set(o.keys.reconcileReport(), JSON.stringify(summary));
+      await o.connection
+        .multi()
+        .set(o.keys.reconcileReport(), JSON.stringify(summary))
+        .hincrby(o.keys.reconcileTotals(), 'runs', 1)
+        .hincrby(o.keys.reconcileTotals(), 'drifting', summary.drifting)
+        .hincrby(o.keys.reconcileTotals(), 'stockDrift', summary.stockDrift)
+        .hincrby(o.keys.reconcileTotals(), 'negative', summary.negative)
+        .exec();
       const level = summary.drifting + summary.negative + summary.stockDrift + summary.mirrorDrift > 0 ? 'warn' : 'info';
       o.log[level](summary, 'reconcile finished');
       return summary;

@@ -45,6 +45,14 @@ export function registerMetrics(app: FastifyInstance, queue: Queue): void {
       gauge('pm_reconcile_stock_drift', 'Goods whose Redis stock differs from the record', r.stockDrift);
       gauge('pm_reconcile_duration_ms', 'Duration of the last reconcile', r.ms);
     }
+    const totals = await app.redis.hgetall(app.keys.reconcileTotals()).catch(() => ({}) as Record<string, string>);
+    const counter = (name: string, help: string, value: string | undefined) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${Number(value ?? 0)}`);
+    };
+    counter('pm_reconcile_runs_total', 'Reconcile runs', totals.runs);
+    counter('pm_reconcile_drift_found_total', 'Drifting accounts found (and repaired) by reconcile', totals.drifting);
+    counter('pm_reconcile_stock_drift_found_total', 'Drifting goods stock found (and repaired) by reconcile', totals.stockDrift);
+    counter('pm_reconcile_negative_found_total', 'Negative balances seen by reconcile', totals.negative);
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
 }

@@ -23,6 +23,7 @@
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
+ *     <P>:reconcile:totals           hash  runs, drifting, stockDrift, negative since the start
  *     <P>:q                           BullMQ prefix
  */
 export interface KeysOptions {
@@ -69,6 +70,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     goodsIndex: () => `${prefix}:goods:index`,
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,
+    reconcileTotals: () => `${prefix}:reconcile:totals`,
     queuePrefix: () => `${prefix}:q`,
   };
 }

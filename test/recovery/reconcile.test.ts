@@ -148,13 +148,14 @@ describe('reconcile', () => {
     });
     try {
       const deadline = Date.now() + 20_000;
-      while ((await ctx.redis.get(ctx.keys.reconcileReport())) === null && Date.now() < deadline) {
+      while (Number(await ctx.redis.hget(ctx.keys.reconcileTotals(), 'drifting')) < 1 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
       }
       const metrics = await ctx.app.inject({ url: '/metrics' });
       expect(metrics.statusCode).toBe(200);
-      expect(metrics.body).toMatch(/^pm_reconcile_drifting_members 1$/m);
-      expect(metrics.body).toMatch(/^pm_reconcile_lot_mismatches 1$/m);
+      expect(metrics.body).toMatch(/^pm_reconcile_drift_found_total 1$/m);
+      expect(metrics.body).toMatch(/^pm_reconcile_runs_total [1-9]\d*$/m);
+      expect(metrics.body).toMatch(/^pm_reconcile_drifting_members [01]$/m);
       expect(metrics.body).toMatch(/^pm_redis_behind_postgres 0$/m);
       expect(metrics.body).toMatch(/^pm_outbox_entries \d+$/m);
       expect(Number(await ctx.redis.hget(ctx.keys.account(members[0].id), 'avail'))).toBe(900);
