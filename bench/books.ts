@@ -1,0 +1,116 @@
+/**
+ * What the bench knows from the client side — the books every invariant is checked against —
+ * plus the store reads the checks compare them with (live Redis state, baseline tables).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../src/redis/keys.ts';
+import type { Sql } from '../src/db/client.ts';
+import type { Member } from './seed.ts';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
+
+export const equal = (name: string, actual: number, expected: number): Check =>
+  check(name, actual === expected, actual === expected ? String(actual) : `${actual}, expected ${expected}`);
+
+/** Cumulative over the whole run, warm-ups included: every accepted write changes the stores. */
+export class Books {
+  redemptions = 0;
+  pointsSpent = 0;
+  earns = 0;
+  earned = 0;
+  /** Accepted responses whose points disagree with price × quantity (or the rule's points). */
+  amountMismatches = 0;
+  baselineOrders = 0;
+  baselineSpent = 0;
+  readonly units = { redis: new Map<number, number>(), baseline: new Map<number, number>() };
+
+  constructor(readonly seededTotal: number) {}
+
+  redeemed(goodsId: number, quantity: number, spent: number, expected: number): void {
+    this.redemptions++;
+    this.pointsSpent += spent;
+    if (spent !== expected) this.amountMismatches++;
+    this.units.redis.set(goodsId, (this.units.redis.get(goodsId) ?? 0) + quantity);
+  }
+
+  baselineRedeemed(goodsId: number, quantity: number, cost: number): void {
+    this.baselineOrders++;
+    this.baselineSpent += cost;
+    this.units.baseline.set(goodsId, (this.units.baseline.get(goodsId) ?? 0) + quantity);
+  }
+
+  earnedPoints(delta: number, expected: number): void {
+    this.earns++;
+    this.earned += delta;
+    if (delta !== expected) this.amountMismatches++;
+  }
+
+  get redisTotal(): number {
+    return this.seededTotal - this.pointsSpent + this.earned;
+  }
+
+  get baselineTotal(): number {
+    return this.seededTotal - this.baselineSpent;
+  }
+
+  unitsOn(route: 'redis' | 'baseline', goodsIds: number[]): number {
+    return goodsIds.reduce((n, id) => n + (this.units[route].get(id) ?? 0), 0);
+  }
+}
+
+/** Live `avail` of every member, in member order. */
+export async function redisBalances(redis: Redis, keys: Keys, members: Member[]): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < members.length; i += 2000) {
+    const p = redis.pipeline();
+    for (const m of members.slice(i, i + 2000)) p.hget(keys.account(m.id), 'avail');
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      out.push(Number(v));
+    }
+  }
+  return out;
+}
+
+export const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+export async function redisStocks(redis: Redis, keys: Keys, goodsIds: number[]): Promise<number[]> {
+  const p = redis.pipeline();
+  for (const id of goodsIds) p.hget(keys.goods(id), 'stock');
+  return ((await p.exec()) ?? []).map(([err, v]) => {
+    if (err) throw err;
+    return Number(v);
+  });
+}
+
+export async function redisBought(redis: Redis, keys: Keys, goodsId: number): Promise<number[]> {
+  return (await redis.hvals(keys.bought(goodsId))).map(Number);
+}
+
+export async function openReservations(redis: Redis, keys: Keys, goodsIds: number[]): Promise<number> {
+  const p = redis.pipeline();
+  for (const id of goodsIds) p.hlen(keys.reservations(id));
+  return sum(((await p.exec()) ?? []).map(([, v]) => Number(v)));
+}
+
+export async function baselineState(sql: Sql, goodsIds: number[]) {
+  const [acct] = await sql<Array<{ total: number }>>`
+    SELECT COALESCE(SUM(available), 0)::bigint AS total FROM bench_baseline_accounts`;
+  const [goods] = await sql<Array<{ stock: number }>>`
+    SELECT COALESCE(SUM(stock), 0)::bigint AS stock FROM bench_baseline_goods WHERE id = ANY(${goodsIds}::bigint[])`;
+  const [orders] = await sql<Array<{ n: number; onGoods: number; maxPerUser: number }>>`
+    SELECT count(*)::bigint AS n,
+           count(*) FILTER (WHERE goods_id = ANY(${goodsIds}::bigint[]))::bigint AS "onGoods",
+           COALESCE((SELECT max(c) FROM (SELECT count(*) AS c FROM bench_baseline_orders
+                     WHERE goods_id = ANY(${goodsIds}::bigint[]) GROUP BY user_id, goods_id) x), 0)::bigint AS "maxPerUser"
+    FROM bench_baseline_orders`;
+  const [ledger] = await sql<Array<{ n: number; spent: number }>>`
+    SELECT count(*)::bigint AS n, COALESCE(-SUM(delta), 0)::bigint AS spent FROM bench_baseline_ledger`;
+  return { total: acct.total, stock: goods.stock, orders, ledger };
+}

@@ -1,0 +1,166 @@
+/**
+ * Results: ratios between scenarios, the console lines, and bench/results/latest.{json,md}
+ * (overwritten each run, so the repository holds only the last one).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Check } from './books.ts';
+import type { PersistRates, PersistStats } from './pipeline.ts';
+import { ROOT } from './processes.ts';
+import type { ScenarioResult } from './scenarios.ts';
+
+export interface SeedStats {
+  members: number;
+  insertSeconds: number;
+  grantSeconds: number;
+  grantsPerSec: number;
+  /** The grants' ops, queued before the workers started, persisted from a full backlog. */
+  persist: PersistRates;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  ok: boolean;
+  settings: Record<string, string | number>;
+  seed: SeedStats;
+  scenarios: ScenarioResult[];
+  ratios: Record<string, number>;
+  rssPeakMb: { api: number; workers: number };
+  final: Check[];
+}
+
+const RATIOS: Array<[string, string]> = [
+  ['flash', 'baseline-flash'],
+  ['redeem', 'baseline-redeem'],
+  ['flash', 'hello'],
+  ['redeem', 'hello'],
+];
+
+export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
+  const rps = new Map(scenarios.map((s) => [s.name, s.stats.reqPerSec]));
+  const out: Record<string, number> = {};
+  for (const [a, b] of RATIOS) {
+    const x = rps.get(a);
+    const y = rps.get(b);
+    if (x !== undefined && y) out[`${a}/${b}`] = Math.round((x / y) * 100) / 100;
+  }
+  return out;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+function rejectedCell(s: ScenarioResult): string {
+  const parts = Object.entries(s.stats.statuses)
+    .filter(([k]) => !k.startsWith('2'))
+    .map(([k, v]) => `${k} ${int(v)}`);
+  return parts.length > 0 ? `${int(s.stats.rejected)} (${parts.join(' · ')})` : int(s.stats.rejected);
+}
+
+function ratioCell(name: string, r: Record<string, number>): string {
+  const parts = Object.entries(r)
+    .filter(([k]) => k.startsWith(`${name}/`))
+    .map(([k, v]) => `${v}× ${k.split('/')[1]}`);
+  return parts.length > 0 ? parts.join(' · ') : '—';
+}
+
+const failed = (checks: Check[]) => checks.filter((c) => !c.ok);
+
+export function scenarioLine(s: ScenarioResult): string {
+  const st = s.stats;
+  const head =
+    `${s.name.padEnd(16)} ${int(st.reqPerSec).padStart(7)} req/s  p50 ${ms(st.latencyMs.p50)} ms  ` +
+    `p97.5 ${ms(st.latencyMs.p97_5)} ms  p99 ${ms(st.latencyMs.p99)} ms  ` +
+    `accepted ${int(st.accepted)}  rejected ${rejectedCell(s)}  invariants ${s.ok ? 'ok' : 'FAILED'}`;
+  const bad = failed(s.checks).map((c) => `\n    ✗ ${c.name}: ${c.detail}`);
+  return head + bad.join('');
+}
+
+export function markdown(r: BenchResults): string {
+  const lines: string[] = [];
+  const row = (cells: Array<string | number>) => lines.push(`| ${cells.join(' | ')} |`);
+  lines.push(`# Benchmark results — ${r.startedAt}`, '');
+  lines.push(
+    Object.entries(r.settings)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(' · '),
+    '',
+  );
+  lines.push(`Overall: **${r.ok ? 'all invariants hold' : 'INVARIANT FAILURES'}**`, '');
+  row(['scenario', 'req/s', 'p50 ms', 'p97.5 ms', 'p99 ms', 'accepted', 'rejected', 'invariant ok', 'ratio']);
+  row(Array(9).fill('---'));
+  for (const s of r.scenarios) {
+    const st = s.stats;
+    row([
+      s.name,
+      int(st.reqPerSec),
+      ms(st.latencyMs.p50),
+      ms(st.latencyMs.p97_5),
+      ms(st.latencyMs.p99),
+      int(st.accepted),
+      rejectedCell(s),
+      s.ok ? 'yes' : '**NO**',
+      ratioCell(s.name, r.ratios),
+    ]);
+  }
+
+  lines.push('', '## Persistence (workers) vs acceptance (API)', '');
+  lines.push(
+    'Rows are ledger_entries (one per accepted write), timed by Postgres. "until drained": from the start of ' +
+      'the measured load until the backlog was empty; "while writing": first to last batch.',
+    '',
+  );
+  row(['phase', 'accepted writes/s', 'rows persisted', 'rows/s until drained', 'rows/s while writing', 'peak rows/s (1 s)', 'drain lag after load s']);
+  row(Array(7).fill('---'));
+  const rates = (p: PersistRates) => [int(p.rows), int(p.busyRowsPerSec), int(p.peakRowsPerSec)];
+  const seed = rates(r.seed.persist);
+  row(['seed grants (backlog)', int(r.seed.grantsPerSec), seed[0], '—', seed[1], seed[2], '—']);
+  for (const s of r.scenarios) {
+    const p: PersistStats | undefined = s.persist;
+    if (!p) continue;
+    const [rows, busy, peak] = rates(p);
+    row([s.name, int(s.stats.accepted / Number(r.settings.durationS)), rows, int(p.rowsPerSec), busy, peak, p.lagAfterLoadS.toFixed(1)]);
+  }
+
+  lines.push('', '## CPU during the measured run (% of one core; 2 cores = 200%)', '');
+  lines.push(
+    'cpu / run-queue wait: time running, and time runnable but waiting for a core (main threads). ' +
+      '"other" is everything else on the machine (e.g. concurrent test runs).',
+    '',
+  );
+  row(['scenario', 'API', 'workers', 'Redis', 'Postgres', 'bench (autocannon)', 'other', 'machine']);
+  row(Array(8).fill('---'));
+  for (const s of r.scenarios) {
+    const { cpu: c, runQueueWait: w } = s.cpu;
+    const cell = (g: keyof typeof w) => `${c[g]} / ${w[g]}`;
+    row([s.name, cell('api'), cell('workers'), cell('redis'), cell('postgres'), cell('bench'), c.other, c.machine]);
+  }
+
+  lines.push('', `Peak RSS: API ${r.rssPeakMb.api.toFixed(0)} MB · workers ${r.rssPeakMb.workers.toFixed(0)} MB`, '');
+  lines.push(
+    `Seed: ${int(r.seed.members)} members inserted in ${r.seed.insertSeconds.toFixed(1)} s; ` +
+      `grants ${r.seed.grantSeconds.toFixed(1)} s (${int(r.seed.grantsPerSec)}/s).`,
+    '',
+  );
+
+  lines.push('## Invariant checks', '');
+  for (const s of r.scenarios) {
+    lines.push(`**${s.name}**${s.stats.resolvedAfterStop ? ` (${s.stats.resolvedAfterStop} writes in flight at stop, resolved by replaying their key)` : ''}`);
+    for (const c of s.checks) lines.push(`- ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+    lines.push('');
+  }
+  lines.push('**Postgres after drain**');
+  for (const c of r.final) lines.push(`- ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+export async function writeResults(r: BenchResults): Promise<string> {
+  const dir = join(ROOT, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'latest.json'), `${JSON.stringify(r, null, 2)}\n`);
+  const md = markdown(r);
+  await writeFile(join(dir, 'latest.md'), md);
+  return md;
+}

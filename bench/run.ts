@@ -1,0 +1,176 @@
+/**
+ * `npm run bench`: resets the bench database and Redis prefix, starts the API and the workers as
+ * child processes, seeds the members, goods and baseline tables, runs the scenarios, reconciles
+ * Postgres with what was accepted, and writes bench/results/latest.{json,md}. The children are
+ * stopped and the bench keys deleted on every exit path (success, error, a child crashing, ^C).
+ * Exit code 0 only when every invariant held.
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { createDb } from '../src/db/client.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { createKeys } from '../src/redis/keys.ts';
+import {
+  BENCH_PREFIX,
+  CONNECTIONS,
+  DURATION_S,
+  MEMBERS,
+  PROFILE_DIR,
+  SEED_POINTS,
+  WARMUP_S,
+  benchEnv,
+  childEnv,
+} from './config.ts';
+import { Books } from './books.ts';
+import { RssPeaks } from './monitor.ts';
+import { Pipeline } from './pipeline.ts';
+import { Child, freePort, waitForHttp } from './processes.ts';
+import { ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
+import * as scenarios from './scenarios.ts';
+import { createCatalog, deleteKeys, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
+import { verifyPersisted } from './verify.ts';
+
+const log = (msg: string) => console.log(`[bench] ${msg}`);
+
+const cleanups: Array<() => Promise<unknown>> = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of cleanups.reverse()) await c().catch((err) => console.error('[bench] cleanup:', err));
+  })();
+  return cleaning;
+}
+
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  log(`${what}: ${seconds.toFixed(1)} s`);
+  return { value, seconds };
+}
+
+async function main(): Promise<boolean> {
+  const startedAt = new Date().toISOString();
+  const port = await freePort();
+  const env = benchEnv(port);
+  const url = `http://127.0.0.1:${port}`;
+
+  await timed('reset database', () => resetDatabase(env));
+  const db = createDb(env.DATABASE_URL, 8);
+  const redis = createRedis(env.REDIS_URL, 'api');
+  const queueConnection = createRedis(env.REDIS_URL, 'worker');
+  const keys = createKeys({ prefix: BENCH_PREFIX, partitions: env.PARTITIONS });
+  cleanups.push(db.close, () => redis.quit(), () => queueConnection.quit());
+  await deleteKeys(redis, BENCH_PREFIX);
+  cleanups.push(() => deleteKeys(redis, BENCH_PREFIX));
+  await prepareDatabase(db.sql);
+  const pipeline = new Pipeline(redis, queueConnection, keys, db.sql);
+  cleanups.push(() => pipeline.close());
+
+  const deps = { redis, keys, sql: db.sql, env };
+  const members = await timed(`insert ${MEMBERS} members + sign tokens`, () => insertMembers(db.sql, env, MEMBERS));
+  const grants = await timed(`grant ${SEED_POINTS} points to each (PointsService.grant)`, () =>
+    grantAll(deps, members.value, SEED_POINTS),
+  );
+  const catalog = await timed('goods + baseline tables', async () => {
+    await seedBaselineAccounts(db.sql, members.value, SEED_POINTS);
+    return createCatalog(deps);
+  });
+
+  const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const api = new Child('api', ['src/server.ts'], childEnv(env), nodeArgs);
+  const workers = new Child('workers', ['workers/main.ts', '--only', 'relay,persist,sweeper'], childEnv(env), nodeArgs);
+  cleanups.push(() => Promise.all([api.stop(), workers.stop()]));
+  const rss = new RssPeaks({ api: api.pid, workers: workers.pid });
+  rss.start();
+
+  const run = async (): Promise<BenchResults> => {
+    await timed('api and workers up', async () => {
+      await waitForHttp(api, `${url}/health/live`);
+      await pipeline.waitForWorkers();
+    });
+    // the grants' ops waited in the outbox: the workers now persist a full backlog
+    await timed('grants persisted by the workers', () => pipeline.drain());
+    const seeded = await pipeline.persistedSince(0);
+
+    const world: scenarios.World = {
+      url,
+      members: members.value,
+      catalog: catalog.value,
+      books: new Books(MEMBERS * SEED_POINTS),
+      redis,
+      keys,
+      sql: db.sql,
+      pipeline,
+      roots: { api: api.pid, workers: workers.pid },
+    };
+    const results: scenarios.ScenarioResult[] = [];
+    for (const scenario of [
+      scenarios.hello,
+      scenarios.flash,
+      scenarios.baselineFlash,
+      scenarios.redeem,
+      scenarios.baselineRedeem,
+      scenarios.earn,
+      scenarios.balance,
+    ]) {
+      const result = await scenario(world);
+      results.push(result);
+      log(scenarioLine(result));
+    }
+    const final = (await timed('final reconciliation', () => verifyPersisted(world))).value;
+    for (const c of final) log(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+    rss.stop();
+    return {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      ok: results.every((r) => r.ok) && final.every((c) => c.ok),
+      settings: {
+        durationS: DURATION_S,
+        warmupS: WARMUP_S,
+        connections: CONNECTIONS,
+        pipelining: 1,
+        members: MEMBERS,
+        cores: os.cpus().length,
+        node: process.version,
+        apiProcesses: env.API_PROCESSES,
+        workerConcurrency: env.WORKER_CONCURRENCY,
+        databasePool: env.DATABASE_POOL,
+      },
+      seed: {
+        members: MEMBERS,
+        insertSeconds: members.seconds,
+        grantSeconds: grants.seconds,
+        grantsPerSec: MEMBERS / grants.seconds,
+        persist: seeded,
+      },
+      scenarios: results,
+      ratios: ratios(results),
+      rssPeakMb: rss.peakMb,
+      final,
+    };
+  };
+
+  const results = await Promise.race([run(), api.crashed, workers.crashed]);
+  console.log(`\n${await writeResults(results)}`);
+  log('wrote bench/results/latest.json and latest.md');
+  if (PROFILE_DIR) log(`CPU profiles of the API and the workers in ${PROFILE_DIR}`);
+  return results.ok;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+let code = 1;
+try {
+  code = (await main()) ? 0 : 1;
+} catch (err) {
+  if (!cleaning) console.error('[bench] failed:', err); // else: interrupted, children already gone
+} finally {
+  await cleanup();
+}
+process.exit(code);

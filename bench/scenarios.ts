@@ -1,0 +1,302 @@
+/**
+ * The seven scenarios. Each one: a warm-up run, then the measured run (CPU split sampled over
+ * it; Redis-path writes also metered for persistence until the workers drained), then its
+ * invariant checks against the live stores. The books are cumulative, so the checks hold for
+ * everything done so far, warm-ups included.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../src/redis/keys.ts';
+import type { Sql } from '../src/db/client.ts';
+import { DURATION_S, EARN_RULE, FLASH_STOCK, WARMUP_S } from './config.ts';
+import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
+import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
+import type { PersistStats, Pipeline } from './pipeline.ts';
+import type { Catalog, Member } from './seed.ts';
+import {
+  Books,
+  baselineState,
+  check,
+  equal,
+  redisBalances,
+  redisBought,
+  redisStocks,
+  sum,
+  type Check,
+} from './books.ts';
+
+export interface World {
+  url: string;
+  members: Member[];
+  catalog: Catalog;
+  books: Books;
+  redis: Redis;
+  keys: Keys;
+  sql: Sql;
+  pipeline: Pipeline;
+  roots: Roots;
+}
+
+export interface ScenarioResult {
+  name: string;
+  stats: LoadStats;
+  warmup: LoadStats;
+  checks: Check[];
+  ok: boolean;
+  cpu: CpuReport;
+  persist?: PersistStats;
+}
+
+interface Definition {
+  warm(): Promise<LoadStats>;
+  run(onStop: () => void): Promise<LoadStats>;
+  /** Status keys ('201', '409 SOLD_OUT') a correct run may produce. */
+  allowed: string[];
+  /** Meter persistence (and start from an empty backlog). */
+  persist?: boolean;
+  checks(stats: LoadStats): Promise<Check[]>;
+}
+
+async function measure(w: World, name: string, d: Definition): Promise<ScenarioResult> {
+  const warmup = await d.warm();
+  if (d.persist) await w.pipeline.drain();
+  let cpu: CpuReport | undefined;
+  const timed = () => {
+    const end = measureCpu(w.roots);
+    return d.run(() => (cpu = end()));
+  };
+  let stats: LoadStats;
+  let persist: PersistStats | undefined;
+  if (d.persist) ({ result: stats, persist } = await w.pipeline.meter(timed));
+  else stats = await timed();
+  const unexpected = Object.entries(stats.statuses).filter(([k]) => !d.allowed.includes(k));
+  const clean = unexpected.length === 0 && stats.errors === 0;
+  const checks = [
+    check(
+      'only expected statuses',
+      clean,
+      clean ? d.allowed.join(', ') : `unexpected ${JSON.stringify(Object.fromEntries(unexpected))}, ${stats.errors} transport errors`,
+    ),
+    ...(await d.checks(stats)),
+  ];
+  return { name, stats, warmup, checks, ok: checks.every((c) => c.ok), cpu: cpu!, persist };
+}
+
+/** Who asked for a flash item and who got it, by member index. */
+class FlashTally {
+  private readonly asked: Uint8Array;
+  private readonly won: Uint16Array;
+  constructor(n: number) {
+    this.asked = new Uint8Array(n);
+    this.won = new Uint16Array(n);
+  }
+  record(member: number, status: number): void {
+    if (status < 300 || status === 409) this.asked[member] = 1;
+    if (status < 300) this.won[member]++;
+  }
+  get demand(): number {
+    return sum(Array.from(this.asked));
+  }
+  get twice(): number {
+    return this.won.filter((n) => n > 1).length;
+  }
+}
+
+type Route = 'redis' | 'baseline';
+
+/**
+ * Waits until no other session of the bench database is busy. The baseline route checks its
+ * idempotency key before taking its locks, so a replay racing its still-running original would
+ * be answered as a new request (LIMIT_EXCEEDED, or a duplicate-key error) — not what it did.
+ */
+async function databaseIdle(sql: Sql): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (let quiet = 0; quiet < 2 && Date.now() < deadline; ) {
+    await sleep(250);
+    const [{ busy }] = await sql<Array<{ busy: number }>>`
+      SELECT count(*)::int AS busy FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`;
+    quiet = busy === 0 ? quiet + 1 : 0;
+  }
+}
+
+function redemptionSpec(w: World, route: Route, pick: () => number, tally?: FlashTally): LoadSpec {
+  return {
+    method: 'POST',
+    write: true,
+    settle: route === 'baseline' ? () => databaseIdle(w.sql) : undefined,
+    plan: (seq) => ({
+      member: seq % w.members.length,
+      path: route === 'redis' ? '/v1/redemptions' : '/bench/baseline/redeem',
+      body: { goodsId: pick(), quantity: 1 },
+    }),
+    onResult: (sent, status, body) => {
+      tally?.record(sent.member, status);
+      if (status >= 300) return;
+      const goodsId = sent.body!.goodsId as number;
+      const cost = w.catalog.price.get(goodsId)!;
+      if (route === 'redis') w.books.redeemed(goodsId, 1, (JSON.parse(body) as { pointsSpent: number }).pointsSpent, cost);
+      else w.books.baselineRedeemed(goodsId, 1, cost);
+    },
+  };
+}
+
+const load = (w: World, spec: LoadSpec, seconds: number, onStop?: () => void) =>
+  runLoad(w.url, w.members, spec, seconds, onStop);
+
+async function redisBalanceCheck(w: World): Promise<Check> {
+  return equal('Σ Redis balances = seeded − spent + earned', sum(await redisBalances(w.redis, w.keys, w.members)), w.books.redisTotal);
+}
+
+async function baselineChecks(w: World, goodsIds: number[]): Promise<{ state: Awaited<ReturnType<typeof baselineState>>; checks: Check[] }> {
+  const state = await baselineState(w.sql, goodsIds);
+  return {
+    state,
+    checks: [
+      equal('orders = accepted (all runs)', state.orders.n, w.books.baselineOrders),
+      equal('ledger rows = orders', state.ledger.n, state.orders.n),
+      equal('ledger spend = points spent', state.ledger.spent, w.books.baselineSpent),
+      equal('Σ balances = seeded − spent', state.total, w.books.baselineTotal),
+    ],
+  };
+}
+
+export function hello(w: World): Promise<ScenarioResult> {
+  return measure(w, 'hello', {
+    warm: () => runPlain(w.url, '/bench/hello', WARMUP_S),
+    run: (onStop) => runPlain(w.url, '/bench/hello', DURATION_S, onStop),
+    allowed: ['200'],
+    checks: async () => [],
+  });
+}
+
+export function flash(w: World): Promise<ScenarioResult> {
+  const { flash: id, warmFlash } = w.catalog;
+  const tally = new FlashTally(w.members.length);
+  return measure(w, 'flash', {
+    warm: () => load(w, redemptionSpec(w, 'redis', () => warmFlash), WARMUP_S),
+    run: (onStop) => load(w, redemptionSpec(w, 'redis', () => id, tally), DURATION_S, onStop),
+    allowed: ['201', '409 SOLD_OUT', '409 LIMIT_EXCEEDED'],
+    persist: true,
+    checks: async (stats) => {
+      const [stock] = await redisStocks(w.redis, w.keys, [id]);
+      const bought = await redisBought(w.redis, w.keys, id);
+      const gone = FLASH_STOCK - stock;
+      return [
+        check('accepted ≤ stock', stats.accepted <= FLASH_STOCK, `${stats.accepted} ≤ ${FLASH_STOCK}`),
+        equal('live stock = stock − accepted', stock, FLASH_STOCK - stats.accepted),
+        equal('units gone = min(stock, demand)', gone, Math.min(FLASH_STOCK, tally.demand)),
+        equal('members accepted twice', tally.twice, 0),
+        equal('Redis bought: members = accepted', bought.length, stats.accepted),
+        equal('Redis bought: members with > 1', bought.filter((n) => n > 1).length, 0),
+        await redisBalanceCheck(w),
+      ];
+    },
+  });
+}
+
+export function baselineFlash(w: World): Promise<ScenarioResult> {
+  const { flash: id, warmFlash } = w.catalog;
+  const tally = new FlashTally(w.members.length);
+  return measure(w, 'baseline-flash', {
+    warm: () => load(w, redemptionSpec(w, 'baseline', () => warmFlash), WARMUP_S),
+    run: (onStop) => load(w, redemptionSpec(w, 'baseline', () => id, tally), DURATION_S, onStop),
+    allowed: ['201', '200', '409 SOLD_OUT', '409 LIMIT_EXCEEDED'], // 200: replay of a committed order
+    checks: async (stats) => {
+      const { state, checks } = await baselineChecks(w, [id]);
+      return [
+        check('accepted ≤ stock', stats.accepted <= FLASH_STOCK, `${stats.accepted} ≤ ${FLASH_STOCK}`),
+        equal('stock row = stock − accepted', state.stock, FLASH_STOCK - stats.accepted),
+        equal('units gone = min(stock, demand)', FLASH_STOCK - state.stock, Math.min(FLASH_STOCK, tally.demand)),
+        equal('orders on item = accepted', state.orders.onGoods, stats.accepted),
+        equal('members accepted twice', tally.twice, 0),
+        check('orders per member ≤ 1', state.orders.maxPerUser <= 1, `max ${state.orders.maxPerUser}`),
+        ...checks,
+      ];
+    },
+  });
+}
+
+const randomItem = (items: number[]) => () => items[Math.floor(Math.random() * items.length)];
+
+export function redeem(w: World): Promise<ScenarioResult> {
+  const { items } = w.catalog;
+  const spec = redemptionSpec(w, 'redis', randomItem(items));
+  return measure(w, 'redeem', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['201'],
+    persist: true,
+    checks: async () => {
+      const stocks = await redisStocks(w.redis, w.keys, items);
+      const sold = sum(items.map((id, i) => w.catalog.initialStock.get(id)! - stocks[i]));
+      return [
+        equal('units sold = accepted units (all runs)', sold, w.books.unitsOn('redis', items)),
+        equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+        await redisBalanceCheck(w),
+      ];
+    },
+  });
+}
+
+export function baselineRedeem(w: World): Promise<ScenarioResult> {
+  const { items } = w.catalog;
+  const spec = redemptionSpec(w, 'baseline', randomItem(items));
+  return measure(w, 'baseline-redeem', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['201', '200'],
+    checks: async () => {
+      const { state, checks } = await baselineChecks(w, items);
+      const initial = sum(items.map((id) => w.catalog.initialStock.get(id)!));
+      return [equal('units sold = accepted units (all runs)', initial - state.stock, w.books.unitsOn('baseline', items)), ...checks];
+    },
+  });
+}
+
+export function earn(w: World): Promise<ScenarioResult> {
+  const spec: LoadSpec = {
+    method: 'POST',
+    write: true,
+    plan: (seq) => ({ member: seq % w.members.length, path: '/v1/points/earn', body: { action: EARN_RULE.action } }),
+    onResult: (_sent, status, body) => {
+      if (status === 200) w.books.earnedPoints((JSON.parse(body) as { delta: number }).delta, EARN_RULE.points);
+    },
+  };
+  return measure(w, 'earn', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['200'],
+    persist: true,
+    checks: async () => [
+      equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+      await redisBalanceCheck(w),
+    ],
+  });
+}
+
+export function balance(w: World): Promise<ScenarioResult> {
+  const seen = new Float64Array(w.members.length).fill(Number.NaN);
+  const spec: LoadSpec = {
+    method: 'GET',
+    write: false,
+    plan: (seq) => ({ member: seq % w.members.length, path: '/v1/me/points' }),
+    onResult: (sent, status, body) => {
+      if (status === 200) seen[sent.member] = (JSON.parse(body) as { available: number }).available;
+    },
+  };
+  return measure(w, 'balance', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['200'],
+    checks: async () => {
+      const live = await redisBalances(w.redis, w.keys, w.members);
+      const observed = live.filter((_, i) => !Number.isNaN(seen[i])).length;
+      const wrong = live.filter((v, i) => !Number.isNaN(seen[i]) && seen[i] !== v).length;
+      return [
+        check('answered balance = live balance', wrong === 0, `${wrong} wrong of ${observed} members observed`),
+        equal('Σ Redis balances = seeded − spent + earned', sum(live), w.books.redisTotal),
+      ];
+    },
+  });
+}

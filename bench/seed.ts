@@ -1,0 +1,119 @@
+/**
+ * Fresh bench state and its seed. Reset: the bench database is dropped and re-created
+ * (migrations, baseline tables, a cap-free earn rule) and the bench Redis prefix deleted. Seed:
+ * members inserted in bulk with one shared password hash, tokens signed with the API's secret,
+ * points granted through PointsService.grant (the real earn script, hydration included), goods
+ * created through GoodsService, and the same balances and goods mirrored into the baseline tables.
+ */
+import postgres from 'postgres';
+import { createSigner } from 'fast-jwt';
+import type { Redis } from 'ioredis';
+import type { Env } from '../src/config/env.ts';
+import type { Deps } from '../src/deps.ts';
+import type { Sql } from '../src/db/client.ts';
+import { migrateDatabase } from '../src/db/migrate.ts';
+import { createBaselineTables } from '../src/bench/routes.ts';
+import { hashPassword } from '../src/auth/service.ts';
+import { PointsService } from '../src/points/service.ts';
+import { RulesCache } from '../src/points/rules.ts';
+import { GoodsService } from '../src/goods/service.ts';
+import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
+
+export interface Member {
+  id: number;
+  /** Authorization header value. */
+  auth: string;
+}
+
+export interface Catalog {
+  flash: number;
+  /** Same shape as flash, sold out by the flash warm-up so the measured sale starts full. */
+  warmFlash: number;
+  items: number[];
+  price: Map<number, number>;
+  initialStock: Map<number, number>;
+}
+
+export async function resetDatabase(env: Env): Promise<void> {
+  const admin = new URL(env.DATABASE_URL);
+  admin.pathname = '/postgres';
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+  await migrateDatabase(env.DATABASE_URL);
+}
+
+/** Baseline tables and the bench earn rule; must run before the API starts (it caches rules). */
+export async function prepareDatabase(sql: Sql): Promise<void> {
+  await createBaselineTables(sql);
+  await sql`INSERT INTO earn_rules (action, points, daily_cap_count, daily_cap_points, expiry_days, trigger)
+            VALUES (${EARN_RULE.action}, ${EARN_RULE.points}, 0, 0, 365, 'action')`;
+}
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export async function insertMembers(sql: Sql, env: Env, n: number): Promise<Member[]> {
+  const hash = await hashPassword('bench-member-password');
+  const names = Array.from({ length: n }, (_, i) => `bench_${i}`);
+  const rows = await sql<Array<{ id: number; username: string }>>`
+    INSERT INTO users (username, email, password_hash, role)
+    SELECT u, u || '@bench.local', ${hash}, 'member' FROM unnest(${names}::text[]) AS u
+    RETURNING id, username`;
+  rows.sort((a, b) => a.id - b.id);
+  await sql`INSERT INTO point_accounts (user_id) SELECT unnest(${rows.map((r) => r.id)}::bigint[])`;
+  const sign = createSigner({ key: env.JWT_SECRET, algorithm: 'HS256', expiresIn: env.JWT_EXPIRES_IN });
+  return rows.map((r) => ({
+    id: r.id,
+    auth: `Bearer ${sign({ sub: String(r.id), role: 'member', username: r.username })}`,
+  }));
+}
+
+/** One admin grant per member (admin id 0), `parallel` at a time. */
+export async function grantAll(deps: Deps, members: Member[], amount: number, parallel = 500): Promise<void> {
+  const points = new PointsService(deps, new RulesCache(deps.sql));
+  for (let i = 0; i < members.length; i += parallel) {
+    await Promise.all(
+      members.slice(i, i + parallel).map((m) => points.grant(0, m.id, amount, 'bench seed', `bench-seed-${m.id}`)),
+    );
+  }
+}
+
+/** The flash items and the redeem items, in Postgres + Redis and mirrored in bench_baseline_goods. */
+export async function createCatalog(deps: Deps): Promise<Catalog> {
+  const goods = new GoodsService(deps);
+  const flashInput = { type: 'virtual', pointsPrice: FLASH_PRICE, stock: FLASH_STOCK, perUserLimit: 1 } as const;
+  const flash = await goods.create({ name: 'Flash item', ...flashInput }, 0);
+  const warmFlash = await goods.create({ name: 'Flash warm-up item', ...flashInput }, 0);
+  const items = await Promise.all(
+    Array.from({ length: REDEEM_ITEMS }, (_, i) =>
+      goods.create({ name: `Item ${i}`, type: 'physical', pointsPrice: 1 + (i % 50), stock: REDEEM_STOCK }, 0),
+    ),
+  );
+  const all = [flash, warmFlash, ...items];
+  await deps.sql`
+    INSERT INTO bench_baseline_goods (id, stock, price, per_user_limit)
+    SELECT * FROM unnest(${all.map((g) => g.id)}::bigint[], ${all.map((g) => g.stock)}::bigint[],
+                         ${all.map((g) => g.pointsPrice)}::bigint[], ${all.map((g) => g.perUserLimit)}::int[])`;
+  return {
+    flash: flash.id,
+    warmFlash: warmFlash.id,
+    items: items.map((g) => g.id),
+    price: new Map(all.map((g) => [g.id, g.pointsPrice])),
+    initialStock: new Map(all.map((g) => [g.id, g.stock])),
+  };
+}
+
+export async function seedBaselineAccounts(sql: Sql, members: Member[], amount: number): Promise<void> {
+  await sql`INSERT INTO bench_baseline_accounts (user_id, available)
+            SELECT unnest(${members.map((m) => m.id)}::bigint[]), ${amount}`;
+}
