@@ -1,0 +1,494 @@
+/**
+ * Fault: Redis out of memory (maxmemory-policy noeviction, maxmemory dropped below used memory).
+ * A private redis-server on its own port, so the shared one is never starved.
+ *
+ * What Redis 7.0 does (checked below, script by script): a script call is admitted; its first
+ * command that may grow memory (DENYOOM: SET, HSET, HINCRBY, ZADD, XADD, ...) is refused with OOM
+ * only if nothing was written before it. A script whose first write is a DENYOOM command therefore
+ * writes nothing; a script whose first write frees memory (ZREM, HDEL, DEL, PEXPIRE) runs to the
+ * end, including later DENYOOM writes. Either way no script is ever half-applied. MULTI blocks are
+ * refused entirely, even read-only ones.
+ *
+ * Through the API: every write answers 503 SERVICE_UNAVAILABLE with Retry-After and changes no key;
+ * a redemption whose reservation went through before memory ran out keeps it (settle needs a
+ * tombstone, which OOM refuses) until the sweeper releases it once memory is back; a charge whose
+ * first write frees a whole lot goes through even under OOM, and its op must still reach Postgres
+ * promptly afterwards. After memory is back, everything succeeds and reconcile finds no drift.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opIdFor } from '../../src/points/idempotency.ts';
+import { PERSIST_QUEUE, RELAY_GROUP } from '../../src/queues.ts';
+import { Reconciler } from '../../src/recovery/reconcile.ts';
+import { createRedis } from '../../src/redis/client.ts';
+import { createKeys, type Keys } from '../../src/redis/keys.ts';
+import { loadScripts } from '../../src/redis/scripts.ts';
+import { sleep, waitUntil } from '../crash/procs.ts';
+import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
+import { snapshotRedis, startPrivateRedis, type PrivateRedis } from './support.ts';
+
+const OOM = /^OOM command not allowed/;
+/** Keys that move on their own (BullMQ, rate-limit counters, task locks): not part of the domain state. */
+const NOT_STATE = ['q:', 'rl:', 'lock:'];
+
+let server: PrivateRedis;
+let ctx: TestContext;
+let pipeline: Pipeline;
+let queueConn: Redis;
+let queue: Queue;
+
+beforeAll(async () => {
+  server = await startPrivateRedis();
+  ctx = await createTestContext({
+    REDIS_URL: server.url,
+    // the rate limiter writes to Redis too: keep it in the path (it must skip on error)
+    RATE_LIMIT_ALLOWLIST: '',
+    RATE_LIMIT_MAX: 100_000,
+    RESERVATION_TIMEOUT_MS: 1000,
+  });
+  pipeline = await ctx.startPipeline(2);
+  queueConn = createRedis(server.url, 'worker');
+  queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
+});
+
+afterAll(async () => {
+  await server?.setOom(false).catch(() => {});
+  await queue?.close().catch(() => {});
+  queueConn?.disconnect();
+  await ctx?.close().catch((err) => console.error('context close', err));
+  await server?.stop();
+});
+
+// ------------------------------------------------------------------ every script under OOM
+
+const U = 7;
+const G = 3;
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 5, 15, 12);
+
+interface ScriptCase {
+  name: string;
+  script: string;
+  setup?: (r: Redis, k: Keys) => Promise<unknown>;
+  call: (r: Redis, k: Keys) => Promise<unknown>;
+  /** What Redis 7.0 does with it under OOM. */
+  outcome: 'refused' | 'completed';
+}
+
+async function account(r: Redis, k: Keys, avail: number, lots: Array<[id: string, remaining: number, expiresAt: number]>) {
+  await r.hset(k.account(U), 'avail', avail, 'earned', avail);
+  for (const [id, remaining, expiresAt] of lots) {
+    await r.zadd(k.lotsByExpiry(U), expiresAt, id);
+    await r.hset(k.lotRemaining(U), id, remaining);
+    await r.zadd(k.expiryIndexOf(U), 'LT', expiresAt, String(U));
+  }
+}
+const goods = (r: Redis, k: Keys) =>
+  r.hset(k.goods(G), 'stock', 10, 'price', 100, 'limit', 0, 'startsAt', 0, 'endsAt', 0, 'active', 1);
+async function heldReservation(r: Redis, k: Keys) {
+  await goods(r, k);
+  await r.hincrby(k.goods(G), 'stock', -1);
+  await r.hset(k.bought(G), String(U), 1);
+  await r.hset(k.reservations(G), 'op1', JSON.stringify({ u: U, q: 1, p: 100, t: 'tok', h: 'h1', d: NOW + 15_000 }));
+  await r.zadd(k.reservationDeadlines(G), NOW + 15_000, 'op1');
+}
+const earn = (r: Redis, k: Keys, caps: boolean) =>
+  r.pmEarn(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.op(U, 'e1'), k.dailyCap(U, 'share'), k.outboxOf(U), k.expiryIndexOf(U),
+    'e1', U, 10, caps ? 'share' : 'grant', '1', caps ? 5 : 0, caps ? 50 : 0, 365 * DAY, 'h1', 3600, NOW, '{}',
+  );
+const charge = (r: Redis, k: Keys, amount: number) =>
+  r.pmCharge(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.op(U, 'c1'), k.outboxOf(U),
+    'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }),
+  );
+
+const CASES: ScriptCase[] = [
+  { name: 'earn by rule (daily cap first)', script: 'earn', setup: (r, k) => account(r, k, 0, []), call: (r, k) => earn(r, k, true), outcome: 'refused' },
+  { name: 'earn without caps (grant)', script: 'earn', setup: (r, k) => account(r, k, 0, []), call: (r, k) => earn(r, k, false), outcome: 'refused' },
+  {
+    name: 'charge taking part of a lot',
+    script: 'charge',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => charge(r, k, 100),
+    outcome: 'refused',
+  },
+  {
+    // first write is ZREM of the emptied lot (frees memory), so the whole charge runs
+    name: 'charge emptying a lot',
+    script: 'charge',
+    setup: (r, k) => account(r, k, 100, [['L1', 100, NOW + DAY]]),
+    call: (r, k) => charge(r, k, 100),
+    outcome: 'completed',
+  },
+  {
+    name: 'charge refused for insufficient points (no write)',
+    script: 'charge',
+    setup: (r, k) => account(r, k, 50, [['L1', 50, NOW + DAY]]),
+    call: (r, k) => charge(r, k, 100),
+    outcome: 'completed',
+  },
+  {
+    name: 'reserve',
+    script: 'reserve',
+    setup: goods,
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok'),
+    outcome: 'refused',
+  },
+  {
+    name: 'reserve of a sold-out item (no write)',
+    script: 'reserve',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await r.hset(k.goods(G), 'stock', 0);
+    },
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok'),
+    outcome: 'completed',
+  },
+  {
+    name: 'confirm',
+    script: 'confirm',
+    setup: heldReservation,
+    call: (r, k) => r.pmConfirm(k.reservations(G), k.reservationDeadlines(G), 'op1', 'tok'),
+    outcome: 'completed',
+  },
+  {
+    name: 'release',
+    script: 'release',
+    setup: heldReservation,
+    call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', 'tok'),
+    outcome: 'refused',
+  },
+  { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.op(U, 'op1'), 'tok', 3600), outcome: 'refused' },
+  {
+    name: 'abort of a charged op (no write)',
+    script: 'abort',
+    setup: (r, k) => r.set(k.op(U, 'op1'), JSON.stringify({ opId: 'op1', kind: 'spend', t: 'tok', h: 'h1' }), 'EX', 3600),
+    call: (r, k) => r.pmAbort(k.op(U, 'op1'), 'tok', 3600),
+    outcome: 'completed',
+  },
+  {
+    name: 'hydrate',
+    script: 'hydrate',
+    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 'L1', 500, NOW + DAY),
+    outcome: 'refused',
+  },
+  { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10), outcome: 'refused' },
+  { name: 'restock', script: 'restock', setup: goods, call: (r, k) => r.pmRestock(k.goods(G), 5), outcome: 'refused' },
+  {
+    // first write is ZREM of the expired lot: the whole run goes through, XADD included
+    name: 'expire',
+    script: 'expire',
+    setup: (r, k) => account(r, k, 100, [['L1', 100, NOW - 1000]]),
+    call: (r, k) => r.pmExpire(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.outboxOf(U), k.expiryIndexOf(U), U, NOW),
+    outcome: 'completed',
+  },
+  {
+    name: 'leaderboard',
+    script: 'leaderboard',
+    call: (r, k) =>
+      r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardSeen('e1'), U, 10, 100, 100, 100, 100),
+    outcome: 'refused',
+  },
+  {
+    name: 'lock-extend',
+    script: 'lock-extend',
+    setup: (r, k) => r.set(k.taskLock('t'), 'tok', 'PX', 60_000),
+    call: (r, k) => r.pmLockExtend(k.taskLock('t'), 'tok', 120_000),
+    outcome: 'completed',
+  },
+  {
+    name: 'lock-release',
+    script: 'lock-release',
+    setup: (r, k) => r.set(k.taskLock('t'), 'tok', 'PX', 60_000),
+    call: (r, k) => r.pmLockRelease(k.taskLock('t'), 'tok'),
+    outcome: 'completed',
+  },
+  {
+    name: 'balance (read only)',
+    script: 'balance',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => r.pmBalance(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), 30 * DAY, NOW),
+    outcome: 'completed',
+  },
+];
+
+// ------------------------------------------------------------------ API helpers
+
+interface Member {
+  id: number;
+  token: string;
+}
+
+async function post(m: Member, url: string, key: string, payload: Record<string, unknown>) {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url,
+    headers: { authorization: `Bearer ${m.token}`, 'idempotency-key': key },
+    payload,
+  });
+  return { status: res.statusCode, body: res.json() as Record<string, unknown>, headers: res.headers };
+}
+const redeem = (m: Member, goodsId: number, key: string) => post(m, '/v1/redemptions', key, { goodsId, quantity: 1 });
+const earnShare = (m: Member, key: string) => post(m, '/v1/points/earn', key, { action: 'share' });
+const grant = (admin: Member, userId: number, amount: number, key: string) =>
+  post(admin, '/v1/admin/points/grant', key, { userId, amount, reason: 'oom test' });
+
+async function stateSnapshot() {
+  const [{ ledger, redemptions }] = await ctx.sql<Array<{ ledger: number; redemptions: number }>>`
+    SELECT (SELECT count(*) FROM ledger_entries)::int AS ledger, (SELECT count(*) FROM redemptions)::int AS redemptions`;
+  return { redis: await snapshotRedis(ctx.redis, ctx.keys.prefix, NOT_STATE), ledger, redemptions };
+}
+
+async function usedMemory(): Promise<number> {
+  const info = await server.admin.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+}
+
+/** Waits for fire-and-forget confirms: no reservation left on any of the goods. */
+async function noReservations(goodsIds: number[]) {
+  await waitUntil(
+    'confirms to land',
+    async () => (await Promise.all(goodsIds.map((g) => ctx.redis.hlen(ctx.keys.reservations(g))))).every((n) => n === 0),
+    5000,
+  );
+}
+
+let admin: Member;
+let members: Member[];
+let cold: Member;
+let g1: { id: number };
+let g2: { id: number };
+/** Requests refused during the OOM window, replayed with the same keys after it. */
+const refused: Array<() => Promise<{ status: number; body: Record<string, unknown> }>> = [];
+
+describe('Redis out of memory (noeviction)', () => {
+  it('every Lua script either refuses its first write (writing nothing) or runs to completion', { timeout: 60_000 }, async () => {
+    const r = ctx.redis;
+    const names = new Set(loadScripts().map((s) => s.name));
+    expect([...names].filter((n) => !CASES.some((c) => c.script === n)), 'scripts without an OOM case').toEqual([]);
+
+    const outcomes: Record<string, string> = {};
+    for (const [i, c] of CASES.entries()) {
+      const twinA = createKeys({ prefix: `${ctx.keys.prefix}x${i}a`, partitions: 4 });
+      const twinB = createKeys({ prefix: `${ctx.keys.prefix}x${i}b`, partitions: 4 });
+      await c.setup?.(r, twinA);
+      await c.setup?.(r, twinB);
+      // B runs with memory to spare: the reference result
+      const replyB = await c.call(r, twinB);
+      const snapB = await snapshotRedis(r, twinB.prefix);
+      const beforeA = await snapshotRedis(r, twinA.prefix);
+      let replyA: unknown;
+      let errA: Error | undefined;
+      await server.setOom(true);
+      try {
+        replyA = await c.call(r, twinA);
+      } catch (err) {
+        errA = err as Error;
+      } finally {
+        await server.setOom(false);
+      }
+      const afterA = await snapshotRedis(r, twinA.prefix);
+      if (errA) {
+        expect(errA.message, c.name).toMatch(OOM);
+        expect(afterA, `${c.name}: refused, so nothing may have changed`).toEqual(beforeA);
+        outcomes[c.name] = 'refused';
+      } else {
+        expect(replyA, c.name).toEqual(replyB);
+        expect(afterA, `${c.name}: ran under OOM, so it must have done all of its work`).toEqual(snapB);
+        outcomes[c.name] = 'completed';
+      }
+    }
+    expect(outcomes).toEqual(Object.fromEntries(CASES.map((c) => [c.name, c.outcome])));
+  });
+
+  it('answers every write with 503 SERVICE_UNAVAILABLE + Retry-After and changes nothing', { timeout: 60_000 }, async () => {
+    admin = await ctx.admin();
+    members = await ctx.createMembers(6);
+    [cold] = await ctx.createMembers(1); // never loaded into Redis: an earn must hydrate first
+    for (const m of members) await ctx.grant(m.id, 1000);
+    g1 = await ctx.createGoods({ pointsPrice: 100, stock: 20 });
+    g2 = await ctx.createGoods({ pointsPrice: 50, stock: 8, perUserLimit: 2 });
+    // some history: one redemption each, one earn each
+    for (const m of members) {
+      expect((await redeem(m, g1.id, 'before-1')).status).toBe(201);
+      expect((await earnShare(m, 'before-share')).status).toBe(200);
+    }
+    await noReservations([g1.id, g2.id]);
+    await pipeline.drain();
+
+    const before = await stateSnapshot();
+    await server.setOom(true);
+    const used = await usedMemory();
+    try {
+      const answers: Array<{ what: string; status: number; body: Record<string, unknown>; headers: Record<string, unknown> }> = [];
+      const track = async (what: string, call: () => ReturnType<typeof post>) => {
+        const res = await call();
+        answers.push({ what, ...res });
+        refused.push(call);
+        return res;
+      };
+      for (const m of members) {
+        await track(`redeem g1 ${m.id}`, () => redeem(m, g1.id, 'during-1'));
+        await track(`redeem g2 ${m.id}`, () => redeem(m, g2.id, 'during-2'));
+        await track(`earn ${m.id}`, () => earnShare(m, 'during-share'));
+        await track(`grant ${m.id}`, () => grant(admin, m.id, 250, `during-grant-${m.id}`));
+      }
+      await track('earn by a member not yet in Redis (hydration)', () => earnShare(cold, 'cold-share'));
+      await track('grant to a member not yet in Redis (hydration)', () => grant(admin, cold.id, 100, 'cold-grant'));
+
+      const wrong = answers.filter(
+        (a) => a.status !== 503 || a.body.code !== 'SERVICE_UNAVAILABLE' || a.headers['retry-after'] === undefined,
+      );
+      expect(wrong.map((a) => `${a.what}: ${a.status} ${JSON.stringify(a.body)}`), 'writes not answered 503 + Retry-After').toEqual([]);
+
+      // reads and replays need no memory: they keep working
+      const replay = await redeem(members[0], g1.id, 'before-1');
+      expect(replay.status).toBe(201);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      const balance = await ctx.app.inject({ method: 'GET', url: '/v1/me/points', headers: { authorization: `Bearer ${members[0].token}` } });
+      expect(balance.statusCode).toBe(200);
+      expect(balance.json().available).toBe(1000 - 100 + 10);
+
+      await sleep(300); // anything fire-and-forget would have landed by now
+      expect(await usedMemory(), 'still out of memory').toBeGreaterThan(1);
+      const after = await stateSnapshot();
+      expect(after, 'state after the refused writes').toEqual(before);
+      console.info(`[redis-oom] used_memory ${used} B against maxmemory 1 B: ${answers.length} writes refused with 503, state unchanged`);
+    } finally {
+      await server.setOom(false);
+    }
+  });
+
+  it('reserve ok, then OOM at charge: the reservation is held, then released by the sweeper once memory is back', { timeout: 60_000 }, async () => {
+    const { redis, keys, app } = ctx;
+    const [p, x] = await ctx.createMembers(2);
+    await ctx.grant(p.id, 1000); // one lot of 1000: a charge of 100 starts with HINCRBY (refused)
+    await ctx.grant(x.id, 100); // one lot of 100: a charge of 100 starts with ZREM (allowed)
+    const g3 = await ctx.createGoods({ pointsPrice: 100, stock: 5 });
+    await pipeline.drain();
+
+    // Fault injection: Redis runs out of memory between reserve and charge (the real script,
+    // against the real server, right after the real reserve).
+    // (Wrapping the service method, not the ioredis command: auto-pipelining re-enters commands.)
+    const realCharge = app.points.charge;
+    let armed = 0;
+    app.points.charge = async (...args: Parameters<typeof realCharge>) => {
+      if (armed > 0) {
+        armed--;
+        await server.setOom(true);
+      }
+      return realCharge.apply(app.points, args);
+    };
+    try {
+      const pOp = opIdFor(p.id, 'p-1');
+      const outboxes = async () => Promise.all(Array.from({ length: keys.partitions }, (_, i) => redis.xlen(keys.outbox(i))));
+      const outboxBefore = await outboxes();
+      const goodsState = async () => ({
+        stock: Number(await redis.hget(keys.goods(g3.id), 'stock')),
+        bought: await redis.hget(keys.bought(g3.id), String(p.id)),
+        reservations: Object.keys(await redis.hgetall(keys.reservations(g3.id))),
+        deadlines: await redis.zcard(keys.reservationDeadlines(g3.id)),
+        op: await redis.get(keys.op(p.id, pOp)),
+        avail: Number(await redis.hget(keys.account(p.id), 'avail')),
+        lots: await redis.hgetall(keys.lotRemaining(p.id)),
+      });
+      const pLots = await redis.hgetall(keys.lotRemaining(p.id));
+
+      armed = 1;
+      const first = await redeem(p, g3.id, 'p-1');
+      expect(first.status).toBe(503);
+      expect(first.body.code).toBe('SERVICE_UNAVAILABLE');
+      expect(first.headers['retry-after']).toBeDefined();
+      // settle could not write its tombstone, so the units stay reserved — but nothing is
+      // half-done: no charge, no op, the unit is held (not sold) under its deadline
+      const held = { stock: 4, bought: '1', reservations: [pOp], deadlines: 1, op: null, avail: 1000, lots: pLots };
+      expect(await goodsState()).toEqual(held);
+      expect(await outboxes()).toEqual(outboxBefore);
+
+      // the client retries while Redis is still full: same reservation, still refused, no change
+      const retry = await redeem(p, g3.id, 'p-1');
+      expect(retry.status).toBe(503);
+      expect(await goodsState()).toEqual(held);
+
+      // the sweeper cannot settle it under OOM either (abort's tombstone is refused) ...
+      await sleep(1100); // past the 1 s reservation deadline
+      await expect(app.redemptions.sweep()).rejects.toThrow(OOM);
+      expect(await goodsState()).toEqual(held);
+
+      // ... while a charge whose first write frees memory (it empties x's only lot) goes through
+      await server.setOom(false);
+      armed = 1;
+      const xOk = await redeem(x, g3.id, 'x-1');
+      expect(xOk.status).toBe(201);
+      expect(xOk.body.available).toBe(0);
+      // the relay reads it (XREADGROUP is allowed) but cannot enqueue it (BullMQ refuses): it
+      // stays pending under the relay's consumer name
+      const xPart = keys.partitionOf(x.id);
+      await waitUntil(
+        'the relay to pick up the op charged under OOM',
+        async () => Number(((await redis.xpending(keys.outbox(xPart), RELAY_GROUP)) as [number])[0]) > 0,
+        5000,
+      );
+      await sleep(700); // at least one failed relay attempt
+      expect(await redis.xlen(keys.outbox(xPart)), 'not relayed while OOM').toBe(outboxBefore[xPart] + 1);
+      expect(Number(await redis.hget(keys.goods(g3.id), 'stock'))).toBe(3);
+
+      // memory back: the sweeper releases p's reservation, the relay delivers x's op
+      await server.setOom(false);
+      expect(await app.redemptions.sweep()).toEqual({ confirmed: 0, released: 1 });
+      expect(await goodsState()).toEqual({
+        stock: 4,
+        bought: null,
+        reservations: [],
+        deadlines: 0,
+        op: expect.stringContaining('"kind":"aborted"'),
+        avail: 1000,
+        lots: pLots,
+      });
+      await pipeline.drain(10_000);
+      const xRows = await ctx.sql`SELECT id FROM redemptions WHERE user_id = ${x.id}`;
+      expect(xRows.map((r) => r.id)).toEqual([xOk.body.id]);
+
+      // p's retry with the same key now goes through on a fresh reservation
+      const again = await redeem(p, g3.id, 'p-1');
+      expect(again.status).toBe(201);
+      expect(again.body.available).toBe(900);
+      await noReservations([g3.id]);
+      expect(Number(await redis.hget(keys.goods(g3.id), 'stock'))).toBe(3);
+    } finally {
+      app.points.charge = realCharge;
+      await server.setOom(false);
+    }
+  });
+
+  it('recovers once memory is back: the refused requests succeed on retry and reconcile finds no drift', { timeout: 60_000 }, async () => {
+    await server.setOom(false);
+    const retried = await Promise.all(refused.map((call) => call()));
+    expect(retried.filter((r) => r.status !== 200 && r.status !== 201).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
+    expect(retried.filter((r) => r.body.code !== undefined)).toEqual([]);
+    await noReservations([g1.id, g2.id]);
+    await pipeline.drain(15_000);
+
+    expect((await queue.getFailed()).map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);
+    const reconcile = new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue });
+    const report = await reconcile.run({ repair: false, confirmDelayMs: 200 });
+    expect({
+      drifting: report.drifting,
+      negative: report.negative,
+      lotMismatch: report.lotMismatch,
+      mirrorDrift: report.mirrorDrift,
+      stockDrift: report.stockDrift,
+      inflight: report.inflight,
+    }).toEqual({ drifting: [], negative: [], lotMismatch: [], mirrorDrift: [], stockDrift: [], inflight: 0 });
+
+    // Redis balances = Postgres mirror, member by member
+    const rows = await ctx.sql<Array<{ userId: number; available: number }>>`
+      SELECT user_id AS "userId", available FROM point_accounts WHERE user_id = ANY(${[...members, cold].map((m) => m.id)}::bigint[])`;
+    for (const row of rows) {
+      expect(Number(await ctx.redis.hget(ctx.keys.account(row.userId), 'avail')), `member ${row.userId}`).toBe(row.available);
+    }
+    expect(rows.find((r) => r.userId === cold.id)?.available).toBe(10 + 100);
+  });
+});
