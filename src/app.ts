@@ -23,6 +23,7 @@ import goodsRoutes from './goods/routes.ts';
 import redemptionRoutes from './redemptions/routes.ts';
 import leaderboardRoutes from './leaderboards/routes.ts';
 import healthRoutes from './health/routes.ts';
+import adminJobRoutes from './admin/jobs-routes.ts';
 import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
@@ -71,6 +72,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(redemptionRoutes);
   await app.register(leaderboardRoutes);
   await app.register(healthRoutes);
+  await app.register(adminJobRoutes);
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);

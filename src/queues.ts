@@ -15,3 +15,6 @@ export const PERSIST_JOB_OPTIONS: JobsOptions = {
   removeOnComplete: { age: 3600, count: 50_000 },
   removeOnFail: { age: 7 * 86_400 },
 };
+
+/** Operator-triggered jobs (rebuild), run by the reconcile role. */
+export const ADMIN_JOBS_QUEUE = 'admin-jobs';

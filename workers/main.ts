@@ -110,6 +110,7 @@ if (roles.includes('reconcile')) {
     everyMs: env.RECONCILE_EVERY_MS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
     lockMs: env.TASK_LOCK_MS,
+    apiNoticeMs: env.LAG_CHECK_MS * 2 + 500,
     log,
   });
   closers.push(() => reconciler.close());

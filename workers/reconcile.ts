@@ -3,11 +3,13 @@
  * otherwise measures drift and repairs it (src/recovery/reconcile.ts). The last report is kept
  * in Redis (<prefix>:reconcile:last) for /metrics and operators.
  */
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
-import { PERSIST_QUEUE } from '../src/queues.ts';
+import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../src/queues.ts';
+import { rebuildWithApiUp } from '../src/recovery/admin-rebuild.ts';
+import { withTaskLock } from './scheduled-task.ts';
 import { Reconciler } from '../src/recovery/reconcile.ts';
 import { rollForward } from '../src/recovery/roll-forward.ts';
 import type { Logger } from './logger.ts';
@@ -20,6 +22,8 @@ export async function startReconciler(o: {
   everyMs: number;
   idempotencyTtlSeconds: number;
   lockMs?: number;
+  /** How long API processes take to see the maintenance flag (their LAG_CHECK_MS, plus margin). */
+  apiNoticeMs: number;
   log: Logger;
 }) {
   const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
@@ -70,8 +74,31 @@ export async function startReconciler(o: {
       return summary;
     },
   });
+  // operator-requested rebuilds, under the reconcile lock so the two never overlap
+  const adminJobs = new Worker(
+    ADMIN_JOBS_QUEUE,
+    async (job) => {
+      if (job.name !== 'rebuild') return null;
+      for (;;) {
+        const outcome = await withTaskLock(o.connection, o.keys, 'reconcile', o.lockMs ?? 10_000, () =>
+          rebuildWithApiUp({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
+            idempotencyTtlSeconds: o.idempotencyTtlSeconds,
+            apiNoticeMs: o.apiNoticeMs,
+          }),
+        );
+        if (outcome.ran) {
+          o.log.warn(outcome.result, 'admin rebuild finished');
+          return outcome.result;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+    { connection: o.connection, prefix: o.keys.queuePrefix(), concurrency: 1, lockDuration: 120_000 },
+  );
+  adminJobs.on('error', (err) => o.log.error({ err }, 'admin job worker error'));
   return {
     close: async () => {
+      await adminJobs.close();
       await task.close();
       await queue.close();
     },

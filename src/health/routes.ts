@@ -61,7 +61,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         queued = Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0);
       }
       const backlogOk = outbox + queued <= app.config.READY_MAX_BACKLOG;
-      const current = !app.redisLag.behind;
+      const current = !app.redisLag.behind && !app.redisLag.maintenance;
       const ok = redis.ok && postgres.ok && backlogOk && current;
       return reply.code(ok ? 200 : 503).send({
         status: ok ? 'ready' : 'not ready',

@@ -24,6 +24,7 @@
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
  *     <P>:reconcile:totals           hash  runs, drifting, stockDrift, negative since the start
+ *     <P>:maintenance                string set while an admin rebuild runs: API refuses writes
  *     <P>:q                           BullMQ prefix
  */
 export interface KeysOptions {
@@ -71,6 +72,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,
     reconcileTotals: () => `${prefix}:reconcile:totals`,
+    maintenance: () => `${prefix}:maintenance`,
     queuePrefix: () => `${prefix}:q`,
   };
 }

@@ -144,6 +144,7 @@ describe('reconcile', () => {
       sql: ctx.sql,
       everyMs: 200,
       idempotencyTtlSeconds: 3600,
+      apiNoticeMs: 300,
       log: createLogger('silent', 'test'),
     });
     try {

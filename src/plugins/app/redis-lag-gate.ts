@@ -1,5 +1,6 @@
 /**
- * Refuses writes while Redis is behind Postgres (restored from an older snapshot, failed over to
+ * Refuses writes while Redis is behind Postgres, or while an admin rebuild runs (maintenance
+ * flag in Redis), (restored from an older snapshot, failed over to
  * a lagging replica): answering from such a Redis could spend points already spent or sell stock
  * already sold. Checked at start and every LAG_CHECK_MS; while behind, /health/ready is 503 and
  * every mutating /v1 call is 503 SERVICE_UNAVAILABLE with Retry-After, until reconcile has rolled
@@ -11,7 +12,7 @@ import { redisLag } from '../../recovery/watermark.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redisLag: { behind: boolean; partitions: number[]; checkedAt: number; refresh(): Promise<void> };
+    redisLag: { behind: boolean; maintenance: boolean; partitions: number[]; checkedAt: number; refresh(): Promise<void> };
   }
 }
 
@@ -21,11 +22,13 @@ export default fp(
   async (app) => {
     const state = {
       behind: false,
+      maintenance: false,
       partitions: [] as number[],
       checkedAt: 0,
       async refresh() {
         try {
-          const lag = await redisLag(app.redis, app.keys, app.sql);
+          const [lag, flag] = await Promise.all([redisLag(app.redis, app.keys, app.sql), app.redis.get(app.keys.maintenance())]);
+          state.maintenance = flag !== null;
           state.partitions = lag.map((l) => l.partition);
           state.behind = lag.length > 0;
           state.checkedAt = Date.now();
@@ -42,7 +45,7 @@ export default fp(
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
     app.addHook('onRequest', async (request) => {
-      if (state.behind && WRITES.has(request.method) && request.url.startsWith('/v1/')) {
+      if ((state.behind || state.maintenance) && WRITES.has(request.method) && request.url.startsWith('/v1/')) {
         throw new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
       }
     });

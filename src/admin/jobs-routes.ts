@@ -1,0 +1,75 @@
+/**
+ * Admin jobs: POST /v1/admin/jobs/rebuild queues a rebuild of Redis from Postgres (run by the
+ * reconcile role while the API refuses writes); GET /v1/admin/jobs/:id reports its state.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Queue } from 'bullmq';
+import { DomainError } from '../errors/domain-error.ts';
+import { errors } from '../http/schemas.ts';
+import { ADMIN_JOBS_QUEUE } from '../queues.ts';
+
+const JobSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  failedReason: Type.Union([Type.String(), Type.Null()]),
+});
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const queue = new Queue(ADMIN_JOBS_QUEUE, {
+    connection: app.redis.duplicate({ enableAutoPipelining: false }),
+    prefix: app.keys.queuePrefix(),
+    skipWaitingForReady: true,
+  });
+  queue.on('error', () => {});
+  app.addHook('onClose', async () => queue.close());
+
+  app.post(
+    '/v1/admin/jobs/rebuild',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const job = await queue.add('rebuild', { requestedBy: request.userId }, {
+        jobId: `rebuild-${Date.now()}`,
+        attempts: 1,
+        removeOnComplete: { age: 7 * 86_400 },
+        removeOnFail: { age: 7 * 86_400 },
+      });
+      return reply.code(202).send({ id: String(job.id), state: await job.getState() });
+    },
+  );
+
+  app.get(
+    '/v1/admin/jobs/:id',
+    {
+      onRequest: app.requireAdmin,
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        params: Type.Object({ id: Type.String({ pattern: '^rebuild-[0-9]{1,15}$' }) }, { additionalProperties: false }),
+        response: { 200: JobSchema, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const job = await queue.getJob(request.params.id);
+      if (!job) throw new DomainError('NOT_FOUND', 'No such job');
+      return {
+        id: String(job.id),
+        name: job.name,
+        state: await job.getState(),
+        result: (job.returnvalue as Record<string, unknown> | null) ?? null,
+        failedReason: job.failedReason ?? null,
+      };
+    },
+  );
+};
+
+export default routes;
