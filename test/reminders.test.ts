@@ -1,0 +1,88 @@
+/**
+ * Reminders: points about to expire are announced 7, 3 and 1 day(s) ahead, each threshold once
+ * per member and expiry day even when two reminder runs race; the check-in reminder follows its
+ * rule.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opIdFor } from '../src/points/idempotency.ts';
+import { ReminderService } from '../src/reminders/service.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { createTestContext, type TestContext } from './support/context.ts';
+
+const DAY = 86_400_000;
+const T0 = 1_900_000_000_000;
+
+let ctx: TestContext;
+let runners: ReminderService[];
+beforeAll(async () => {
+  ctx = await createTestContext();
+  // two independent runners with their own connections, as two worker processes would have
+  runners = [0, 1].map(
+    () =>
+      new ReminderService({ sql: ctx.sql, redis: createRedis(ctx.env.REDIS_URL, 'worker'), keys: ctx.keys, pushes: ctx.app.pushes }),
+  );
+});
+afterAll(async () => ctx?.close());
+
+async function credit(userId: number, points: number, lifetimeMs: number, nowMs: number) {
+  const { redis, keys } = ctx;
+  const opId = opIdFor(userId, randomBytes(8).toString('hex'));
+  await ctx.app.points.hydrate(userId);
+  await redis.pmEarn(
+    keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.op(userId, opId),
+    keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
+    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}',
+  );
+}
+
+const remindersOf = (userId: number) =>
+  ctx.sql<Array<{ type: string; data: Record<string, string> }>>`
+    SELECT type, data FROM push_records WHERE user_id = ${userId} ORDER BY id`;
+
+describe('expiry reminders', () => {
+  it('sends 7, 3 and 1 day reminders once each, however many runs race', async () => {
+    const [a, b, c] = await ctx.createMembers(3);
+    await credit(a.id, 100, Math.round(6.5 * DAY), T0);
+    await credit(b.id, 40, 10 * DAY, T0); // due for the 7-day reminder only from T0 + 3 days
+    await credit(c.id, 30, Math.round(0.5 * DAY), T0); // first seen inside 1 day: only that reminder
+    await ctx.app.devices.register(a.id, 'android', `tok-${a.id}`);
+
+    for (const at of [T0, T0 + 1000, T0 + 4 * DAY, T0 + 4 * DAY + 5000, T0 + 6 * DAY, T0 + 6 * DAY + 1]) {
+      await Promise.all(runners.map((r) => r.run({ nowMs: at })));
+    }
+    const forA = await remindersOf(a.id);
+    expect(forA.map((r) => r.data.threshold)).toEqual(['7', '3', '1']);
+    expect(forA.every((r) => r.type === 'expiry-reminder' && r.data.points === '100')).toBe(true);
+    expect((await remindersOf(b.id)).map((r) => r.data.threshold)).toEqual(['7']);
+    expect((await remindersOf(c.id)).map((r) => r.data.threshold)).toEqual(['1']);
+    // the member with a device has a send job queued for each; the others got inbox records
+    const [{ pending }] = await ctx.sql`
+      SELECT count(*)::int AS pending FROM push_records WHERE user_id = ${a.id} AND status = 'pending'`;
+    expect(pending).toBe(3);
+  });
+
+  it('reminds members with a device to check in, once a day, unless they already did', async () => {
+    const [x, y] = await ctx.createMembers(2);
+    await ctx.app.devices.register(x.id, 'ios', `tok-${x.id}`);
+    await ctx.app.devices.register(y.id, 'web', `tok-${y.id}`);
+    const checkin = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/points/earn',
+      headers: { authorization: `Bearer ${y.token}`, 'idempotency-key': 'checkin-today' },
+      payload: { action: 'checkin' },
+    });
+    expect(checkin.statusCode).toBe(200);
+    await ctx.sql`UPDATE reminder_rules SET enabled = true, params = '{"hourUtc":0}' WHERE kind = 'checkin'`;
+    try {
+      await Promise.all(runners.map((r) => r.run()));
+      await runners[0].run();
+      const rows = await ctx.sql<Array<{ userId: number }>>`
+        SELECT user_id AS "userId" FROM push_records
+        WHERE type = 'checkin-reminder' AND user_id = ANY(${[x.id, y.id]}::bigint[])`;
+      expect(rows.map((r) => r.userId)).toEqual([x.id]);
+    } finally {
+      await ctx.sql`UPDATE reminder_rules SET enabled = false WHERE kind = 'checkin'`;
+    }
+  });
+});
