@@ -52,8 +52,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
 
   installValidation(app);
   installErrorHandlers(app);
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
   await app.register(config, { env });

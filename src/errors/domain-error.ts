@@ -34,7 +34,12 @@ export class DomainError extends Error {
   readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    // Business outcomes (sold out, limits) are thrown at flash-sale rates and never debugged by
+    // stack: skip capturing one, it is the costliest part of an Error.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'DomainError';
     this.code = code;
     this.details = details;

@@ -31,7 +31,17 @@ export interface RedeemResult {
 
 export type SettleOutcome = 'confirmed' | 'released';
 
+/**
+ * After a SOLD_OUT answer, the same process answers SOLD_OUT for that item without asking Redis
+ * for this long: in a flash sale nearly every request after the sell-out is one of those. It only
+ * ever refuses more, never sells more; a unit released or restocked inside the window is offered
+ * again once it passes.
+ */
+const SOLD_OUT_MEMO_MS = 25;
+
 export class RedemptionService {
+  private readonly soldOutUntil = new Map<number, number>();
+
   constructor(
     private readonly deps: Deps,
     private readonly points: PointsService,
@@ -47,6 +57,8 @@ export class RedemptionService {
       return { redemption: fromOp(prior), replayed: true };
     }
 
+    const memo = this.soldOutUntil.get(goodsId);
+    if (memo !== undefined && memo > Date.now()) throw scriptError(ScriptCode.SoldOut);
     const reservation = await this.reserve(userId, opId, goodsId, quantity, hash);
     let charged: { op: Op; replayed: boolean };
     try {
@@ -92,8 +104,9 @@ export class RedemptionService {
       reply = await call();
     }
     const code = Number(reply[0]);
+    if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
     if (code !== 1) throw scriptError(code);
-    return { token: String(reply[1]), unitPrice: Number(reply[2]), fresh: Number(reply[3]) === 1 };
+    return { token: String(reply[1]), unitPrice: Number(reply[2]) };
   }
 
   private confirm(goodsId: number, opId: string, token: string): Promise<number> {
