@@ -8,6 +8,7 @@ import { loadEnv } from '../src/config/env.ts';
 import { createDb } from '../src/db/client.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { createRedis } from '../src/redis/client.ts';
+import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { createKeys } from '../src/redis/keys.ts';
 import { rebuildFromPostgres } from '../src/recovery/rebuild.ts';
 import { ExpiryService } from '../src/expiry/service.ts';
@@ -28,14 +29,7 @@ const { sql, close } = createDb(url.toString(), 4);
 const redis = createRedis(base.REDIS_URL, 'worker');
 const keys = createKeys({ prefix: PREFIX, partitions: base.PARTITIONS });
 
-async function wipeRedis() {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
-}
+const wipeRedis = () => deleteKeys(redis, PREFIX);
 
 try {
   await wipeRedis();

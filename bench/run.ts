@@ -27,7 +27,8 @@ import { Pipeline } from './pipeline.ts';
 import { Child, freePort, waitForHttp } from './processes.ts';
 import { ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
 import * as scenarios from './scenarios.ts';
-import { createCatalog, deleteKeys, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
+import { deleteKeys } from '../src/redis/delete-prefix.ts';
+import { createCatalog, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
 import { verifyPersisted } from './verify.ts';
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);

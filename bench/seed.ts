@@ -18,6 +18,7 @@ import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { GoodsService } from '../src/goods/service.ts';
 import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
+import { deleteKeys } from '../src/redis/delete-prefix.ts';
 
 export interface Member {
   id: number;
@@ -51,15 +52,6 @@ export async function prepareDatabase(sql: Sql): Promise<void> {
   await createBaselineTables(sql);
   await sql`INSERT INTO earn_rules (action, points, daily_cap_count, daily_cap_points, expiry_days, trigger)
             VALUES (${EARN_RULE.action}, ${EARN_RULE.points}, 0, 0, 365, 'action')`;
-}
-
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 export async function insertMembers(sql: Sql, env: Env, n: number): Promise<Member[]> {

@@ -3,7 +3,7 @@
  * restocked (or released) after a sell-out are sold again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, type TestContext } from './support/context.ts';
+import { createTestContext, redeemAs, type TestContext } from './support/context.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -11,13 +11,7 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.close());
 
-const redeem = (token: string, goodsId: number, key: string) =>
-  ctx.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
-    payload: { goodsId, quantity: 1 },
-  });
+const redeem = (token: string, goodsId: number, key: string) => redeemAs(ctx, token, goodsId, key);
 
 describe('sold-out memo', () => {
   it('answers SOLD_OUT after a sell-out and sells a restocked unit once the window passes', async () => {

@@ -13,7 +13,7 @@ import { createRedis } from '../../src/redis/client.ts';
 import { Reconciler } from '../../src/recovery/reconcile.ts';
 import { rollForward } from '../../src/recovery/roll-forward.ts';
 import { redisLag } from '../../src/recovery/watermark.ts';
-import { createTestContext, type TestContext } from '../support/context.ts';
+import { createTestContext, redeemAs, type TestContext } from '../support/context.ts';
 import { redisServer, type RedisServer } from '../support/redis-server.ts';
 
 let server: RedisServer;
@@ -27,13 +27,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-const redeem = (token: string, goodsId: number, key: string) =>
-  ctx.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
-    payload: { goodsId, quantity: 1 },
-  });
+const redeem = (token: string, goodsId: number, key: string) => redeemAs(ctx, token, goodsId, key);
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;

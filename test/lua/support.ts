@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/redis/client.ts';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { REDIS_URL } from '../support/urls.ts';
+import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 
 export type Reply = Array<string | number | null>;
 
@@ -38,15 +39,6 @@ export function luaEnv(): LuaEnv {
       redis.disconnect();
     },
   };
-}
-
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
 }
 
 export interface EarnArgs {

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildFromPostgres } from '../../src/recovery/rebuild.ts';
-import { createTestContext, deleteKeys, type TestContext } from '../support/context.ts';
+import { deleteKeys } from '../../src/redis/delete-prefix.ts';
+import { createTestContext, redeemAs, type TestContext } from '../support/context.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -12,13 +13,7 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.close());
 
-const redeem = (token: string, goodsId: number, key: string, quantity = 1) =>
-  ctx.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
-    payload: { goodsId, quantity },
-  });
+const redeem = (token: string, goodsId: number, key: string) => redeemAs(ctx, token, goodsId, key);
 
 describe('rebuild from Postgres', () => {
   it('restores balances, lots, stock, limits, boards and replays after Redis is wiped', async () => {

@@ -9,7 +9,7 @@ import { createRedis } from '../../src/redis/client.ts';
 import { Reconciler } from '../../src/recovery/reconcile.ts';
 import { createLogger } from '../../workers/logger.ts';
 import { startReconciler } from '../../workers/reconcile.ts';
-import { createTestContext, type TestContext } from '../support/context.ts';
+import { createTestContext, redeemAs, type TestContext } from '../support/context.ts';
 
 let ctx: TestContext;
 let queue: Queue;
@@ -24,13 +24,7 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-const redeem = (token: string, goodsId: number, key: string) =>
-  ctx.app.inject({
-    method: 'POST',
-    url: '/v1/redemptions',
-    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
-    payload: { goodsId, quantity: 1 },
-  });
+const redeem = (token: string, goodsId: number, key: string) => redeemAs(ctx, token, goodsId, key);
 
 async function settledPopulation(n: number) {
   const pipeline = await ctx.startPipeline();

@@ -20,6 +20,7 @@ import { startPersistWorker } from '../../workers/persist.ts';
 import { createLogger } from '../../workers/logger.ts';
 import { inject } from 'vitest';
 import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
+import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 
 export interface TestContext {
   env: Env;
@@ -80,15 +81,6 @@ export async function dropTestDatabase(name: string): Promise<void> {
   } finally {
     await admin.end();
   }
-}
-
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 export async function createTestContext(overrides: Partial<Env> = {}): Promise<TestContext> {
@@ -187,4 +179,14 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
     },
   };
   return ctx;
+}
+
+/** POST /v1/redemptions through app.inject, as a member with a token. */
+export function redeemAs(ctx: TestContext, token: string, goodsId: number, key: string, quantity = 1) {
+  return ctx.app.inject({
+    method: 'POST',
+    url: '/v1/redemptions',
+    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
+    payload: { goodsId, quantity },
+  });
 }
