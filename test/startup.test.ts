@@ -7,7 +7,9 @@ import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
 import { assertNoEviction } from '../src/redis/client.ts';
+import { PG_ADMIN_URL, PG_BASE } from './support/urls.ts';
 
 const run = promisify(execFile);
 
@@ -36,6 +38,35 @@ async function startCommand(env: Record<string, string>) {
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
+});
+
+describe('migrate command', () => {
+  it('creates the database, applies migrations and bootstraps the admin, idempotently', async () => {
+    const name = `pm_t_${Math.floor(Date.now() / 1000)}_${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`;
+    const env = {
+      ...process.env,
+      DATABASE_URL: `${PG_BASE}/${name}`,
+      ADMIN_EMAIL: 'Boss@Example.com',
+      ADMIN_USERNAME: 'boss',
+      ADMIN_PASSWORD: 'boss-password-1',
+    };
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/migrate.ts'], { env, timeout: 60_000 });
+        expect(r.stdout).toMatch(/admin ready: boss@example\.com/);
+      }
+      const sql = postgres(env.DATABASE_URL, { max: 1, onnotice: () => {} });
+      const rows = await sql`SELECT username, role FROM users`;
+      const rules = await sql`SELECT action FROM earn_rules ORDER BY action`;
+      await sql.end();
+      expect(rows).toEqual([{ username: 'boss', role: 'admin' }]);
+      expect(rules.map((r) => r.action)).toEqual(['checkin', 'register', 'review', 'share']);
+    } finally {
+      const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
 });
 
 describe('start command', () => {

@@ -6,10 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuthService } from '../auth/service.ts';
-import { createDb } from '../db/client.ts';
 import { loadEnv } from '../config/env.ts';
 import { migrateDatabase } from '../db/migrate.ts';
+import { ensureAdminFromEnv } from './admin-bootstrap.ts';
 import { checkPostgres, checkRedis, oneLineErrors } from './preflight.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -19,12 +18,7 @@ await oneLineErrors(async () => {
   await checkRedis(env);
   await checkPostgres(env);
   await migrateDatabase(env.DATABASE_URL);
-  if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) {
-    const db = createDb(env.DATABASE_URL, 1);
-    const admin = await new AuthService(db.sql).ensureAdmin(env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
-    await db.close();
-    console.log(`admin ready: ${admin.email} (id ${admin.id})`);
-  }
+  await ensureAdminFromEnv(env);
 });
 
 const children: ChildProcess[] = [];
