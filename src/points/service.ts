@@ -169,14 +169,7 @@ export class PointsService {
 
   async balance(userId: number, horizonMs = 30 * DAY_MS): Promise<Balance> {
     const { head, lots } = await this.liveLots(userId, horizonMs);
-    const byDay = new Map<string, { date: string; points: number; expiresAt: string }>();
-    for (const lot of lots) {
-      const date = lot.expiresAt.slice(0, 10);
-      const day = byDay.get(date);
-      if (day) day.points += lot.remaining;
-      else byDay.set(date, { date, points: lot.remaining, expiresAt: lot.expiresAt });
-    }
-    return { ...head, expiring: [...byDay.values()] };
+    return { ...head, expiring: groupByDay(lots) };
   }
 
   /** The member's live lots (not expired), earliest expiry first. */
@@ -189,16 +182,7 @@ export class PointsService {
     const reply = await this.withHydration(userId, () =>
       redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizonMs, ''),
     );
-    const [, avail, earned, frozen, expired] = reply.map(Number);
-    const lots: Lot[] = [];
-    for (let i = 6; i < reply.length; i += 3) {
-      lots.push({
-        id: String(reply[i]),
-        remaining: Number(reply[i + 1]),
-        expiresAt: new Date(Number(reply[i + 2])).toISOString(),
-      });
-    }
-    return { head: { available: avail - expired, frozen, totalEarned: earned }, lots };
+    return parseBalanceReply(reply)!;
   }
 
   /**
@@ -231,6 +215,29 @@ export class PointsService {
     if (!(await this.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);
     return run();
   }
+}
+
+/** The balance script's reply as balance head and live lots (earliest first); null if not hydrated. */
+export function parseBalanceReply(reply: Reply): { head: Omit<Balance, 'expiring'>; lots: Lot[] } | null {
+  if (Number(reply[0]) !== 1) return null;
+  const [, avail, earned, frozen, expired] = reply.map(Number);
+  const lots: Lot[] = [];
+  for (let i = 6; i < reply.length; i += 3) {
+    lots.push({ id: String(reply[i]), remaining: Number(reply[i + 1]), expiresAt: new Date(Number(reply[i + 2])).toISOString() });
+  }
+  return { head: { available: avail - expired, frozen, totalEarned: earned }, lots };
+}
+
+/** Lots (earliest first) grouped by UTC expiry day: points summed, the day's earliest expiry. */
+export function groupByDay(lots: Lot[]): Balance['expiring'] {
+  const byDay = new Map<string, { date: string; points: number; expiresAt: string }>();
+  for (const lot of lots) {
+    const date = lot.expiresAt.slice(0, 10);
+    const day = byDay.get(date);
+    if (day) day.points += lot.remaining;
+    else byDay.set(date, { date, points: lot.remaining, expiresAt: lot.expiresAt });
+  }
+  return [...byDay.values()];
 }
 
 /** Turns a script reply {1, opJson, replayed} | {negative code, ...} into a result or an error. */

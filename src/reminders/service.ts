@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { PushService } from '../push/service.ts';
+import { groupByDay, parseBalanceReply } from '../points/service.ts';
 
 const DAY = 86_400_000;
 
@@ -49,20 +50,13 @@ export class ReminderService {
     const { redis, keys } = this.d;
     const horizon = Math.max(...days) * DAY;
     const reply = await redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizon, now);
-    if (Number(reply[0]) !== 1) return 0;
-    const byDay = new Map<string, { points: number; first: number }>();
-    for (let i = 6; i < reply.length; i += 3) {
-      const expiresAt = Number(reply[i + 2]);
-      const day = new Date(expiresAt).toISOString().slice(0, 10);
-      const entry = byDay.get(day) ?? { points: 0, first: expiresAt };
-      entry.points += Number(reply[i + 1]);
-      entry.first = Math.min(entry.first, expiresAt);
-      byDay.set(day, entry);
-    }
+    const live = parseBalanceReply(reply);
+    if (!live) return 0;
+    const thresholds = [...days].sort((a, b) => a - b);
     let sent = 0;
-    for (const [day, { points, first }] of byDay) {
-      const left = first - now;
-      const threshold = [...days].sort((a, b) => a - b).find((d) => left <= d * DAY);
+    for (const { date: day, points, expiresAt } of groupByDay(live.lots)) {
+      const left = Date.parse(expiresAt) - now;
+      const threshold = thresholds.find((d) => left <= d * DAY);
       if (threshold === undefined || points <= 0) continue;
       const r = await this.d.pushes.enqueue(userId, {
         type: 'expiry-reminder',
