@@ -12,7 +12,7 @@ import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { createKeys } from '../src/redis/keys.ts';
 import { rebuildFromPostgres } from '../src/recovery/rebuild.ts';
 import { ExpiryService } from '../src/expiry/service.ts';
-import { opIdFor } from '../src/points/idempotency.ts';
+import { newOpId } from '../src/points/idempotency.ts';
 
 const MEMBERS = Number(process.env.LIFECYCLE_MEMBERS ?? 100_000);
 const DB = 'points_mall_lifecycle';
@@ -56,11 +56,11 @@ try {
     await Promise.all(
       ids.slice(i, i + 2000).map(async (uid) => {
         await redis.hset(keys.account(uid), 'avail', 0, 'earned', 0);
-        const opId = opIdFor(uid, 'life');
+        const opId = newOpId();
         await redis.pmEarn(
-          keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.op(uid, opId),
+          keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.idem(uid, opId),
           keys.dailyCap(uid, 'grant'), keys.outboxOf(uid), keys.expiryIndexOf(uid),
-          opId, uid, 50, 'grant', '0', 0, 0, 1000, 'h', 600, past, '{}',
+          opId, uid, 50, 'grant', '0', 0, 0, 1000, 'h', 600, past, '{}', opId,
         );
       }),
     );

@@ -5,13 +5,16 @@
 -- KEYS[1] acct  KEYS[2] lotz  KEYS[3] loth  KEYS[4] outbox  KEYS[5] expiry index of the partition
 -- ARGV[1] userId  ARGV[2] now override ms ('' = Redis TIME)
 -- Returns {1, points expired, lots expired, next expiry ms or 0}
+--@include args
 --@include now
+argPos(ARGV[1], 'userId')
 local uid = ARGV[1]
+local nowArg = argNow(ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[5], uid)
   return { 1, 0, 0, 0 }
 end
-local now = nowMs(ARGV[2])
+local now = nowMs(nowArg)
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES')
 local points, touched = 0, {}
 for i = 1, #due, 2 do

@@ -5,6 +5,13 @@
 -- ARGV[1] price  ARGV[2] per-user limit (0 none)  ARGV[3] startsAt ms (0 none)
 -- ARGV[4] endsAt ms (0 none)  ARGV[5] active 1|0  ARGV[6] initial stock
 -- Returns the live stock
+--@include args
+argPos(ARGV[1], 'price')
+argInt(ARGV[2], 'limit')
+argInt(ARGV[3], 'startsAt')
+argInt(ARGV[4], 'endsAt')
+if ARGV[5] ~= '0' and ARGV[5] ~= '1' then badArg('active') end
+argInt(ARGV[6], 'stock')
 redis.call('HSET', KEYS[1], 'price', ARGV[1], 'limit', ARGV[2], 'startsAt', ARGV[3],
   'endsAt', ARGV[4], 'active', ARGV[5])
 redis.call('HSETNX', KEYS[1], 'stock', ARGV[6])

@@ -4,6 +4,16 @@
 -- KEYS[1] acct  KEYS[2] lotz  KEYS[3] loth  KEYS[4] expiry index of the partition
 -- ARGV[1] userId  ARGV[2] avail  ARGV[3] earned  ARGV[4..] lot triples: lotId, remaining, expiresAt
 -- Returns 1 hydrated | 0 already present
+--@include args
+argPos(ARGV[1], 'userId')
+argSigned(ARGV[2], 'avail')
+argInt(ARGV[3], 'earned')
+if (#ARGV - 3) % 3 ~= 0 then badArg('lots') end
+for i = 4, #ARGV, 3 do
+  argStr(ARGV[i], 'lotId')
+  argInt(ARGV[i + 1], 'remaining')
+  argInt(ARGV[i + 2], 'expiresAt')
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'avail', ARGV[2], 'earned', ARGV[3])
 for i = 4, #ARGV, 3 do

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExpiryService } from '../src/expiry/service.ts';
-import { opIdFor } from '../src/points/idempotency.ts';
+import { newOpId } from '../src/points/idempotency.ts';
 import { childEnv, killAll, spawnTs, waitUntil } from './crash/procs.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
@@ -26,12 +26,12 @@ afterAll(async () => {
 /** Credits a lot with an explicit lifetime and clock, through the real earn script. */
 async function credit(userId: number, points: number, lifetimeMs: number, nowMs?: number) {
   const { redis, keys, env } = ctx;
-  const opId = opIdFor(userId, randomBytes(8).toString('hex'));
+  const opId = newOpId();
   await ctx.app.points.hydrate(userId);
   const reply = await redis.pmEarn(
-    keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.op(userId, opId),
+    keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.idem(userId, opId),
     keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
-    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', env.IDEMPOTENCY_TTL_SECONDS, nowMs ?? '', '{}',
+    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', env.IDEMPOTENCY_TTL_SECONDS, nowMs ?? '', '{}', opId,
   );
   expect(Number(reply[0])).toBe(1);
   return opId;

@@ -40,7 +40,7 @@ describe('leaderboards', () => {
     expect(none.json()).toEqual({ rank: null, points: 0, topPercent: null });
 
     // a relay that re-applies the same ops after a crash changes nothing
-    const raw = await ctx.redis.get(ctx.keys.op(a.id, (await ctx.sql`SELECT op_id FROM ledger_entries WHERE user_id = ${a.id} LIMIT 1`)[0].op_id));
+    const raw = await ctx.redis.get(ctx.keys.idem(a.id, (await ctx.sql`SELECT idem_key FROM ledger_entries WHERE user_id = ${a.id} LIMIT 1`)[0].idem_key));
     expect(await applyToBoards(ctx.redis, ctx.keys, [parseOp(raw!)])).toBe(0);
     const again = await ctx.app.inject({ url: '/v1/leaderboards/all' });
     expect(again.json().items[0].points).toBe(60);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opIdFor } from '../src/points/idempotency.ts';
+import { newOpId } from '../src/points/idempotency.ts';
 import { ReminderService } from '../src/reminders/service.ts';
 import { createRedis } from '../src/redis/client.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
@@ -27,12 +27,12 @@ afterAll(async () => ctx?.close());
 
 async function credit(userId: number, points: number, lifetimeMs: number, nowMs: number) {
   const { redis, keys } = ctx;
-  const opId = opIdFor(userId, randomBytes(8).toString('hex'));
+  const opId = newOpId();
   await ctx.app.points.hydrate(userId);
   await redis.pmEarn(
-    keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.op(userId, opId),
+    keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.idem(userId, opId),
     keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
-    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}',
+    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}', opId,
   );
 }
 

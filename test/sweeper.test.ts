@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opIdFor, requestHash } from '../src/points/idempotency.ts';
+import { keyHash, newOpId, requestHash } from '../src/points/idempotency.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 let ctx: TestContext;
@@ -16,15 +16,16 @@ afterAll(async () => ctx?.close());
 
 async function reserveOnly(userId: number, goodsId: number, key: string) {
   const { redis, keys, env } = ctx;
-  const opId = opIdFor(userId, key);
+  const opId = newOpId();
+  const kh = keyHash(key);
   const hash = requestHash('redeem', { goodsId, quantity: 1 });
   const token = randomBytes(8).toString('hex');
   const reply = await redis.pmReserve(
     keys.goods(goodsId), keys.bought(goodsId), keys.reservations(goodsId), keys.reservationDeadlines(goodsId),
-    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token,
+    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh,
   );
   expect(Number(reply[0])).toBe(1);
-  return { opId, hash, token };
+  return { opId, kh, hash, token };
 }
 
 describe('reservation sweeper', () => {
@@ -32,14 +33,14 @@ describe('reservation sweeper', () => {
     const [m] = await ctx.createMembers(1);
     await ctx.grant(m.id, 500);
     const g = await ctx.createGoods({ pointsPrice: 100, stock: 3, perUserLimit: 1 });
-    const { opId, hash, token } = await reserveOnly(m.id, g.id, 'crashed-before-charge');
+    const { opId, kh, hash, token } = await reserveOnly(m.id, g.id, 'crashed-before-charge');
     expect(Number(await ctx.redis.hget(ctx.keys.goods(g.id), 'stock'))).toBe(2);
 
     expect(await ctx.app.redemptions.sweep(-60_000)).toEqual({ confirmed: 0, released: 1 });
     expect(Number(await ctx.redis.hget(ctx.keys.goods(g.id), 'stock'))).toBe(3);
     expect(await ctx.redis.hget(ctx.keys.bought(g.id), String(m.id))).toBeNull();
 
-    await expect(ctx.app.points.charge(m.id, opId, hash, 100, token, { goodsId: g.id, quantity: 1 })).rejects.toMatchObject({
+    await expect(ctx.app.points.charge(m.id, opId, kh, hash, 100, token, { goodsId: g.id, quantity: 1 })).rejects.toMatchObject({
       code: 'RESERVATION_EXPIRED',
     });
     expect((await ctx.app.points.balance(m.id)).available).toBe(500);
@@ -59,8 +60,8 @@ describe('reservation sweeper', () => {
     const [m] = await ctx.createMembers(1);
     await ctx.grant(m.id, 500);
     const g = await ctx.createGoods({ pointsPrice: 100, stock: 3 });
-    const { opId, hash, token } = await reserveOnly(m.id, g.id, 'crashed-before-confirm');
-    await ctx.app.points.charge(m.id, opId, hash, 100, token, { goodsId: g.id, quantity: 1, bizType: 'redemption', bizId: String(g.id) });
+    const { opId, kh, hash, token } = await reserveOnly(m.id, g.id, 'crashed-before-confirm');
+    await ctx.app.points.charge(m.id, opId, kh, hash, 100, token, { goodsId: g.id, quantity: 1, bizType: 'redemption', bizId: String(g.id) });
 
     expect(await ctx.app.redemptions.sweep(-60_000)).toEqual({ confirmed: 1, released: 0 });
     expect(Number(await ctx.redis.hget(ctx.keys.goods(g.id), 'stock'))).toBe(2);

@@ -7,27 +7,31 @@
  */
 import type { Sql, Tx } from '../src/db/client.ts';
 import { lotsOf, type Op } from '../src/points/op.ts';
+import { findConflicts, recordConflicts, type OpConflict } from '../src/recovery/op-conflicts.ts';
 
 export interface PersistResult {
   inserted: number;
   duplicates: number;
+  /** Duplicates whose op id was already taken by ANOTHER op: alarms (src/recovery/op-conflicts.ts). */
+  conflicts: number;
+  conflictList?: OpConflict[];
 }
 
 /** `marks`: highest outbox stream id per partition in this batch (from the relay). */
 export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, string> = {}): Promise<PersistResult> {
-  if (ops.length === 0) return { inserted: 0, duplicates: 0 };
+  if (ops.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0 };
   const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
   return sql.begin(async (tx) => {
     const rows = await tx<Array<{ op_id: string }>>`
-      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, request_hash, created_at)
-      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, t.h, to_timestamp(t.at / 1000.0)
+      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, request_hash, idem_key, created_at)
+      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, t.h, t.k, to_timestamp(t.at / 1000.0)
       FROM unnest(
         ${unique.map((o) => o.opId)}::text[], ${unique.map((o) => o.userId)}::bigint[],
         ${unique.map((o) => o.delta)}::bigint[], ${unique.map((o) => o.balanceAfter)}::bigint[],
         ${unique.map((o) => o.kind)}::text[], ${unique.map((o) => o.bizType)}::text[],
         ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.h ?? null)}::text[],
-        ${unique.map((o) => o.at)}::bigint[]
-      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, h, at)
+        ${unique.map((o) => o.k ?? null)}::text[], ${unique.map((o) => o.at)}::bigint[]
+      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, h, k, at)
       ORDER BY t.op_id
       ON CONFLICT (op_id) DO NOTHING
       RETURNING op_id`;
@@ -40,7 +44,14 @@ export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, st
       await insertRedemptions(tx, applied);
       await insertAudits(tx, applied);
     }
-    return { inserted: applied.length, duplicates: ops.length - applied.length };
+    const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));
+    await recordConflicts(tx, conflicts);
+    return {
+      inserted: applied.length,
+      duplicates: ops.length - applied.length,
+      conflicts: conflicts.length,
+      ...(conflicts.length > 0 ? { conflictList: conflicts } : {}),
+    };
   });
 }
 

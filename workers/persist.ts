@@ -24,7 +24,10 @@ export function startPersistWorker(o: {
   const worker = new Worker<{ ops: Op[]; marks?: Record<number, string> }>(
     PERSIST_QUEUE,
     async (job) => {
-      const result = await persistBatch(o.sql, job.data.ops, job.data.marks);
+      const { conflictList, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks);
+      if (conflictList) {
+        o.log.error({ jobId: job.id, conflicts: conflictList }, 'ALARM: op ids already persisted with other content (op_conflicts)');
+      }
       if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
       return result;
     },

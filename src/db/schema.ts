@@ -67,6 +67,8 @@ export const ledgerEntries = pgTable(
     bizId: text('biz_id'),
     // the request hash of the op, so a rebuilt Redis can answer retries of acknowledged ops
     requestHash: text('request_hash'),
+    // hash of the Idempotency-Key that produced the op, so a rebuilt Redis restores its record
+    idemKey: text('idem_key'),
     createdAt: ts('created_at').notNull(),
     persistedAt: ts('persisted_at').notNull().defaultNow(),
   },
@@ -195,4 +197,16 @@ export const outboxWatermarks = pgTable('outbox_watermarks', {
   ms: num('ms').notNull(),
   seq: num('seq').notNull(),
   updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * Ops whose id reached Postgres a second time with other content: an op Redis applied that the
+ * ledger's dedupe on op_id would otherwise drop without a trace. Never expected (op ids are
+ * random); each row is an alarm (logged, counted on /metrics as pm_persist_op_conflicts_total).
+ */
+export const opConflicts = pgTable('op_conflicts', {
+  opId: text('op_id').primaryKey(),
+  incoming: jsonb('incoming').notNull(),
+  existing: jsonb('existing').notNull(),
+  detectedAt: ts('detected_at').notNull().defaultNow(),
 });

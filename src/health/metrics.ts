@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
+import { countOpConflicts } from '../recovery/op-conflicts.ts';
 
 interface ReconcileSummary {
   at: number;
@@ -53,6 +54,10 @@ export function registerMetrics(app: FastifyInstance, queue: Queue): void {
     counter('pm_reconcile_drift_found_total', 'Drifting accounts found (and repaired) by reconcile', totals.drifting);
     counter('pm_reconcile_stock_drift_found_total', 'Drifting goods stock found (and repaired) by reconcile', totals.stockDrift);
     counter('pm_reconcile_negative_found_total', 'Negative balances seen by reconcile', totals.negative);
+    const conflicts = await countOpConflicts(app.sql).catch(() => null);
+    if (conflicts !== null) {
+      counter('pm_persist_op_conflicts_total', 'Op ids that reached Postgres again carrying another op (alarm: see op_conflicts)', String(conflicts));
+    }
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
 }

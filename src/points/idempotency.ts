@@ -1,8 +1,12 @@
 /**
- * Idempotency keys: op id = f(member, key), so a retry lands on the same op record; the request
- * hash (route + canonical body) tells a replay from a key reused for another request.
+ * Idempotency keys (Stripe's semantics): the key maps, through the member's idempotency record,
+ * to the op it produced; the op id itself is random. While the record lives (IDEMPOTENCY_TTL_SECONDS)
+ * a retry replays the first answer; once it has expired, the same key is a new request with a new,
+ * unrelated op id — never an id derived from (member, key), which Postgres's dedupe on op id
+ * would silently drop. The request hash (route + canonical body) tells a replay from a key reused
+ * for another request.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DomainError } from '../errors/domain-error.ts';
 
 const KEY_PATTERN = /^[A-Za-z0-9_\-:.]{1,128}$/;
@@ -18,8 +22,27 @@ export function requireIdempotencyKey(header: string | string[] | undefined): st
   return key;
 }
 
-export function opIdFor(userId: number, key: string): string {
-  return createHash('sha256').update(`${userId}\u0000${key}`).digest('hex').slice(0, 32);
+/**
+ * Names a key's record inside its owner's slot. `scope` separates records that share an owner
+ * but not a namespace (an admin's grant keys live in the target member's slot).
+ */
+export function keyHash(key: string, scope = ''): string {
+  return createHash('sha256').update(`${scope}\u0000${key}`).digest('hex').slice(0, 32);
+}
+
+/** A fresh op id: 128 random bits, hex. */
+export function newOpId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** A fresh exchange number: PM + 20 Crockford base32 characters (100 random bits), not derived from the id. */
+export function newExchangeNo(): string {
+  const bytes = randomBytes(20);
+  let out = 'PM';
+  for (const b of bytes) out += CROCKFORD[b & 31];
+  return out;
 }
 
 export function requestHash(route: string, body: Record<string, unknown>): string {

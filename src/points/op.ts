@@ -15,6 +15,8 @@ export interface Op {
   bizId: string;
   at: number;
   h: string;
+  /** Hash of the Idempotency-Key that produced the op (names its idempotency record). */
+  k?: string;
   expiresAt?: number;
   lots?: LotTouch[] | Record<string, never>;
   goodsId?: number;

@@ -5,7 +5,7 @@
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import type { Deps } from '../deps.ts';
-import { opIdFor, requestHash } from './idempotency.ts';
+import { keyHash, newOpId, requestHash } from './idempotency.ts';
 import { parseOp, type Op } from './op.ts';
 import type { RulesCache } from './rules.ts';
 
@@ -44,21 +44,19 @@ export class PointsService {
     if (!rule || !rule.enabled || rule.trigger !== 'action') {
       throw new DomainError('RULE_NOT_FOUND', `No enabled earn rule for action "${action}"`);
     }
-    const opId = opIdFor(userId, idempotencyKey);
     const hash = requestHash('earn', { action });
-    return this.credit(userId, opId, hash, rule.points, action, String(rule.id), {
+    return this.credit(userId, keyHash(idempotencyKey), hash, rule.points, action, String(rule.id), {
       capCount: rule.dailyCapCount,
       capPoints: rule.dailyCapPoints,
       expiryMs: rule.expiryDays * DAY_MS,
     });
   }
 
-  /** The sign-up bonus: one deterministic op id per member, so it applies at most once. */
+  /** The sign-up bonus: one fixed key per member, so it applies at most once while its record lives. */
   async signupBonus(userId: number): Promise<OpResult | null> {
     const rule = this.rules.get('register');
     if (!rule || !rule.enabled) return null;
-    const opId = opIdFor(userId, 'signup:register');
-    return this.credit(userId, opId, requestHash('signup', {}), rule.points, 'register', String(rule.id), {
+    return this.credit(userId, keyHash('register', 'signup'), requestHash('signup', {}), rule.points, 'register', String(rule.id), {
       capCount: 0,
       capPoints: 0,
       expiryMs: rule.expiryDays * DAY_MS,
@@ -69,18 +67,17 @@ export class PointsService {
   async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const hash = requestHash('grant', { userId, amount, reason });
-    // The key belongs to the admin: claim it as the admin's own op record for that key (where
-    // earn and redemptions keep theirs), so reusing it for another member, another amount or
-    // another endpoint is caught even though the op lives in the target member's slot.
-    const claimKey = keys.op(adminId, opIdFor(adminId, idempotencyKey));
+    // The key belongs to the admin: claim it in the admin's own record for that key (where earn
+    // and redemptions keep theirs), so reusing it for another member, another amount or another
+    // endpoint is caught even though the op lives in the target member's slot.
+    const claimKey = keys.idem(adminId, keyHash(idempotencyKey));
     const claim = JSON.stringify({ kind: 'claim', h: hash });
     const claimed = await redis.set(claimKey, claim, 'EX', env.IDEMPOTENCY_TTL_SECONDS, 'NX');
     if (claimed === null && (await redis.get(claimKey)) !== claim) {
       throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
     }
-    const opId = opIdFor(adminId, `grant:${idempotencyKey}`);
     try {
-      return await this.credit(userId, opId, hash, amount, 'grant', String(adminId), {
+      return await this.credit(userId, keyHash(idempotencyKey, `grant:${adminId}`), hash, amount, 'grant', String(adminId), {
         capCount: 0,
         capPoints: 0,
         expiryMs: env.LOT_EXPIRY_DAYS * DAY_MS,
@@ -95,7 +92,7 @@ export class PointsService {
 
   private async credit(
     userId: number,
-    opId: string,
+    kh: string,
     hash: string,
     points: number,
     bizType: string,
@@ -103,12 +100,13 @@ export class PointsService {
     o: { capCount: number; capPoints: number; expiryMs: number; extra?: Record<string, unknown> },
   ): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
+    const opId = newOpId();
     const reply = await this.withHydration(userId, () =>
       redis.pmEarn(
         keys.account(userId),
         keys.lotsByExpiry(userId),
         keys.lotRemaining(userId),
-        keys.op(userId, opId),
+        keys.idem(userId, kh),
         keys.dailyCap(userId, bizType),
         keys.outboxOf(userId),
         keys.expiryIndexOf(userId),
@@ -124,6 +122,7 @@ export class PointsService {
         env.IDEMPOTENCY_TTL_SECONDS,
         '',
         JSON.stringify(o.extra ?? {}),
+        kh,
       ),
     );
     return opResult(reply);
@@ -133,6 +132,7 @@ export class PointsService {
   async charge(
     userId: number,
     opId: string,
+    kh: string,
     hash: string,
     amount: number,
     token: string,
@@ -144,7 +144,8 @@ export class PointsService {
         keys.account(userId),
         keys.lotsByExpiry(userId),
         keys.lotRemaining(userId),
-        keys.op(userId, opId),
+        keys.idem(userId, kh),
+        keys.opRef(userId, opId),
         keys.outboxOf(userId),
         opId,
         userId,
@@ -154,17 +155,30 @@ export class PointsService {
         '',
         token,
         JSON.stringify(extra),
+        kh,
       ),
     );
     return opResult(reply);
   }
 
-  /** The stored op for (member, op id), or null when none (a sweeper tombstone counts as none). */
-  async findOp(userId: number, opId: string): Promise<Op | null> {
-    const raw = await this.deps.redis.get(this.deps.keys.op(userId, opId));
+  /**
+   * What the member's key holds: the op it produced, or null when it is free (never used, expired,
+   * or only a sweeper tombstone). A key an admin claimed for a grant comes back as {kind:'claim', h}.
+   */
+  async findByKey(userId: number, kh: string): Promise<Op | { kind: 'claim'; h: string } | null> {
+    const raw = await this.deps.redis.get(this.deps.keys.idem(userId, kh));
     if (raw === null) return null;
-    const op = parseOp(raw);
-    return (op.kind as string) === 'aborted' ? null : op;
+    const rec = JSON.parse(raw) as Op | { kind: 'aborted' | 'claim'; h: string };
+    return rec.kind === 'aborted' ? null : (rec as Op | { kind: 'claim'; h: string });
+  }
+
+  /** A member's own redemption op by id while its record lives; the owner is part of the key name. */
+  async findOwnOpById(userId: number, opId: string): Promise<Op | null> {
+    const { redis, keys } = this.deps;
+    const kh = await redis.get(keys.opRef(userId, opId));
+    if (kh === null) return null;
+    const op = await this.findByKey(userId, kh);
+    return op && op.kind !== 'claim' && (op as Op).opId === opId ? (op as Op) : null;
   }
 
   async balance(userId: number, horizonMs = 30 * DAY_MS): Promise<Balance> {

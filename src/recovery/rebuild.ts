@@ -7,7 +7,6 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
-import { exchangeNoFor } from '../redemptions/service.ts';
 import { advanceStreams } from './watermark.ts';
 
 const PAGE = 2000;
@@ -104,30 +103,43 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number>
   return goods.length;
 }
 
-/** Op records of recent ops, so a client retrying an acknowledged op gets a replay. */
+/**
+ * Idempotency records of recent ops (and the by-id references of redemptions), so a client
+ * retrying an acknowledged op gets a replay. Paged by ledger id.
+ */
 async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: number): Promise<number> {
-  const rows = await sql<
-    Array<{ opId: string; userId: number; kind: string; delta: number; balanceAfter: number; bizType: string; bizId: string | null;
-            h: string | null; at: number; goodsId: number | null; quantity: number | null; exchangeNo: string | null }>
-  >`
-    SELECT l.op_id AS "opId", l.user_id AS "userId", l.kind, l.delta, l.balance_after AS "balanceAfter",
-           l.biz_type AS "bizType", l.biz_id AS "bizId", l.request_hash AS h,
-           (extract(epoch FROM l.created_at) * 1000)::bigint AS at,
-           r.goods_id AS "goodsId", r.quantity, r.exchange_no AS "exchangeNo"
-    FROM ledger_entries l LEFT JOIN redemptions r ON r.op_id = l.op_id
-    WHERE l.request_hash IS NOT NULL AND l.created_at > now() - make_interval(secs => ${ttlSeconds})`;
-  const tx = redis.pipeline();
-  for (const r of rows) {
-    const op = {
-      opId: r.opId, kind: r.kind, userId: r.userId, delta: r.delta, balanceAfter: r.balanceAfter,
-      available: r.balanceAfter, bizType: r.bizType, bizId: r.bizId ?? '', at: r.at, h: r.h,
-      ...(r.goodsId !== null ? { goodsId: r.goodsId, quantity: r.quantity, exchangeNo: r.exchangeNo ?? exchangeNoFor(r.opId) } : {}),
-    };
-    const left = Math.max(1, Math.ceil(ttlSeconds - (Date.now() - r.at) / 1000));
-    tx.set(keys.op(r.userId, r.opId), JSON.stringify(op), 'EX', left);
+  let after = 0;
+  let count = 0;
+  for (;;) {
+    const rows = await sql<
+      Array<{ id: number; opId: string; userId: number; kind: string; delta: number; balanceAfter: number; bizType: string;
+              bizId: string | null; h: string | null; k: string; at: number; goodsId: number | null; quantity: number | null;
+              exchangeNo: string | null }>
+    >`
+      SELECT l.id, l.op_id AS "opId", l.user_id AS "userId", l.kind, l.delta, l.balance_after AS "balanceAfter",
+             l.biz_type AS "bizType", l.biz_id AS "bizId", l.request_hash AS h, l.idem_key AS k,
+             round(extract(epoch FROM l.created_at) * 1000)::bigint AS at,
+             r.goods_id AS "goodsId", r.quantity, r.exchange_no AS "exchangeNo"
+      FROM ledger_entries l LEFT JOIN redemptions r ON r.op_id = l.op_id
+      WHERE l.idem_key IS NOT NULL AND l.created_at > now() - make_interval(secs => ${ttlSeconds}) AND l.id > ${after}
+      ORDER BY l.id LIMIT ${PAGE}`;
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1].id;
+    const tx = redis.pipeline();
+    for (const r of rows) {
+      const op = {
+        opId: r.opId, kind: r.kind, userId: r.userId, delta: r.delta, balanceAfter: r.balanceAfter,
+        available: r.balanceAfter, bizType: r.bizType, bizId: r.bizId ?? '', at: r.at, h: r.h, k: r.k,
+        ...(r.goodsId !== null ? { goodsId: r.goodsId, quantity: r.quantity, exchangeNo: r.exchangeNo } : {}),
+      };
+      const left = Math.max(1, Math.ceil(ttlSeconds - (Date.now() - r.at) / 1000));
+      tx.set(keys.idem(r.userId, r.k), JSON.stringify(op), 'EX', left);
+      if (r.goodsId !== null) tx.set(keys.opRef(r.userId, r.opId), r.k, 'EX', left);
+    }
+    await tx.exec();
+    count += rows.length;
   }
-  await tx.exec();
-  return rows.length;
+  return count;
 }
 
 /** Period boards from rule earns in the ledger (grants do not count), current buckets only. */

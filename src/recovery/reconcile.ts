@@ -25,6 +25,7 @@ import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
 import { inflightOps } from './inflight.ts';
+import type { Hold } from '../redemptions/service.ts';
 
 export interface MemberDrift {
   userId: number;
@@ -235,11 +236,12 @@ export class Reconciler {
       ]);
       if (stockRaw === null) continue;
       let reserved = 0;
-      for (const [opId, raw] of Object.entries(reservations)) {
-        const r = JSON.parse(raw) as { u: number; q: number; t: string };
-        const op = await redis.get(keys.op(r.u, opId));
+      for (const raw of Object.values(reservations)) {
+        const r = JSON.parse(raw) as Hold;
+        const op = await redis.get(keys.idem(r.u, r.k));
+        const charged = op !== null && (JSON.parse(op) as Op).opId === r.o && (JSON.parse(op) as Op).t === r.t;
         // a charged reservation's units are already counted as sold (persisted or in flight)
-        if (op === null || (JSON.parse(op) as Op).t !== r.t) reserved += r.q;
+        if (!charged) reserved += r.q;
       }
       const expected = g.totalStock - sold - flying.reduce((s, o) => s + Number(o.quantity), 0) - reserved;
       out.set(g.id, { redis: Number(stockRaw), expected });

@@ -9,7 +9,7 @@ import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import type { Deps } from '../deps.ts';
 import type { GoodsService } from '../goods/service.ts';
-import { opIdFor, requestHash } from '../points/idempotency.ts';
+import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 
@@ -49,42 +49,46 @@ export class RedemptionService {
   ) {}
 
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string): Promise<RedeemResult> {
-    const opId = opIdFor(userId, idempotencyKey);
+    const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity });
-    const prior = await this.points.findOp(userId, opId);
+    const prior = await this.points.findByKey(userId, kh);
     if (prior) {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
-      return { redemption: fromOp(prior), replayed: true };
+      return { redemption: fromOp(prior as Op), replayed: true };
     }
 
     const memo = this.soldOutUntil.get(goodsId);
     if (memo !== undefined && memo > Date.now()) throw scriptError(ScriptCode.SoldOut);
-    const reservation = await this.reserve(userId, opId, goodsId, quantity, hash);
+    // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
+    // key share the first one's hold and op id (the reserve script keys holds by member and key).
+    const reservation = await this.reserve(userId, kh, goodsId, quantity, hash);
+    const { opId } = reservation;
     let charged: { op: Op; replayed: boolean };
     try {
-      charged = await this.points.charge(userId, opId, hash, reservation.unitPrice * quantity, reservation.token, {
+      charged = await this.points.charge(userId, opId, kh, hash, reservation.unitPrice * quantity, reservation.token, {
         goodsId,
         quantity,
-        exchangeNo: exchangeNoFor(opId),
+        exchangeNo: newExchangeNo(),
         bizType: 'redemption',
         bizId: String(goodsId),
       });
     } catch (err) {
-      await this.settle(goodsId, userId, opId, reservation.token);
+      await this.settle(goodsId, userId, opId, kh, reservation.token);
       throw err;
     }
-    if (charged.op.t === reservation.token) {
+    if (charged.op.opId === opId && charged.op.t === reservation.token) {
       // The answer does not wait for confirm: if it is lost, the sweeper confirms after the deadline.
-      this.confirm(goodsId, opId, reservation.token).catch(() => {});
+      this.confirm(goodsId, holdId(userId, kh), reservation.token).catch(() => {});
     } else {
-      // A retry raced an earlier attempt that was charged with another reservation: give ours back.
-      await this.settle(goodsId, userId, opId, reservation.token);
+      // A concurrent attempt with the same key was charged first: give our units back.
+      await this.settle(goodsId, userId, opId, kh, reservation.token);
     }
     return { redemption: fromOp(charged.op), replayed: charged.replayed };
   }
 
-  private async reserve(userId: number, opId: string, goodsId: number, quantity: number, hash: string) {
+  private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string) {
     const { redis, keys, env } = this.deps;
+    const opId = newOpId();
     const call = () =>
       redis.pmReserve(
         keys.goods(goodsId),
@@ -98,6 +102,7 @@ export class RedemptionService {
         env.RESERVATION_TIMEOUT_MS,
         '',
         randomBytes(8).toString('hex'),
+        kh,
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) {
@@ -106,32 +111,35 @@ export class RedemptionService {
     const code = Number(reply[0]);
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
     if (code !== 1) throw scriptError(code);
-    return { token: String(reply[1]), unitPrice: Number(reply[2]) };
+    return { token: String(reply[1]), unitPrice: Number(reply[2]), opId: String(reply[4]) };
   }
 
-  private confirm(goodsId: number, opId: string, token: string): Promise<number> {
+  private confirm(goodsId: number, hold: string, token: string): Promise<number> {
     const { redis, keys } = this.deps;
-    return redis.pmConfirm(keys.reservations(goodsId), keys.reservationDeadlines(goodsId), opId, token);
+    return redis.pmConfirm(keys.reservations(goodsId), keys.reservationDeadlines(goodsId), hold, token);
   }
 
   /**
-   * Settles a reservation whose charge is unknown: a tombstone in the user slot makes any later
-   * charge with this token fail, so the outcome is final — confirmed if the op was charged with
-   * this token, released otherwise.
+   * Settles a reservation whose charge is unknown: a tombstone in the member's record makes any
+   * later charge with this token fail, so the outcome is final — confirmed if the key's op is this
+   * op charged with this token, released otherwise.
    */
-  async settle(goodsId: number, userId: number, opId: string, token: string): Promise<SettleOutcome> {
+  async settle(goodsId: number, userId: number, opId: string, kh: string, token: string): Promise<SettleOutcome> {
     const { redis, keys, env } = this.deps;
-    const abort = await redis.pmAbort(keys.op(userId, opId), token, env.IDEMPOTENCY_TTL_SECONDS);
-    if (Number(abort[0]) === 1 && (JSON.parse(String(abort[1])) as Op).t === token) {
-      await this.confirm(goodsId, opId, token);
-      return 'confirmed';
+    const abort = await redis.pmAbort(keys.idem(userId, kh), token, env.IDEMPOTENCY_TTL_SECONDS);
+    if (Number(abort[0]) === 1) {
+      const op = JSON.parse(String(abort[1])) as Op;
+      if (op.opId === opId && op.t === token) {
+        await this.confirm(goodsId, holdId(userId, kh), token);
+        return 'confirmed';
+      }
     }
     await redis.pmRelease(
       keys.goods(goodsId),
       keys.bought(goodsId),
       keys.reservations(goodsId),
       keys.reservationDeadlines(goodsId),
-      opId,
+      holdId(userId, kh),
       token,
     );
     return 'released';
@@ -153,8 +161,8 @@ export class RedemptionService {
           await redis.zrem(keys.reservationDeadlines(gid), due[i]);
           continue;
         }
-        const r = JSON.parse(raw) as { u: number; t: string };
-        counts[await this.settle(Number(gid), r.u, due[i], r.t)]++;
+        const r = JSON.parse(raw) as Hold;
+        counts[await this.settle(Number(gid), r.u, r.o, r.k, r.t)]++;
       }
     }
     return counts;
@@ -167,7 +175,7 @@ export class RedemptionService {
              status, created_at AS "createdAt"
       FROM redemptions WHERE id = ${id} AND user_id = ${userId}`;
     if (row) return { ...row, createdAt: row.createdAt.toISOString() };
-    const op = await this.points.findOp(userId, id);
+    const op = await this.points.findOwnOpById(userId, id);
     if (op && op.kind === 'spend' && op.bizType === 'redemption') {
       const { available: _available, ...rest } = fromOp(op);
       return rest;
@@ -193,14 +201,27 @@ export class RedemptionService {
   }
 }
 
-export function exchangeNoFor(opId: string): string {
-  return `PM${opId.slice(0, 20).toUpperCase()}`;
+/** A reservation as the reserve script stores it, under holdId(u, k). */
+export interface Hold {
+  u: number;
+  k: string;
+  o: string;
+  q: number;
+  p: number;
+  t: string;
+  h: string;
+  d: number;
+}
+
+/** Holds belong to (member, Idempotency-Key): the reservations hash field. */
+export function holdId(userId: number, kh: string): string {
+  return `${userId}:${kh}`;
 }
 
 function fromOp(op: Op): Redemption {
   return {
     id: op.opId,
-    exchangeNo: op.exchangeNo ?? exchangeNoFor(op.opId),
+    exchangeNo: String(op.exchangeNo),
     goodsId: Number(op.goodsId),
     quantity: Number(op.quantity),
     pointsSpent: -op.delta,

@@ -6,8 +6,11 @@
  *     <P>:{u<p>}:acct:<uid>          hash  avail, earned                         (live balance)
  *     <P>:{u<p>}:lotz:<uid>          zset  lotId -> expiresAt ms                 (spend order)
  *     <P>:{u<p>}:loth:<uid>          hash  lotId -> remaining points
- *     <P>:{u<p>}:op:<opId>           string JSON op result (idempotency record, TTL); for a key an
- *                                    admin used on a grant, {kind:'claim', h} in the admin's slot
+ *     <P>:{u<p>}:idem:<uid>:<kh>     string idempotency record of (member, key): the op JSON that key
+ *                                    produced (TTL), a sweeper tombstone {kind:'aborted'}, or for a
+ *                                    key an admin used on a grant {kind:'claim', h} in the admin's slot.
+ *                                    kh = hash of the key; the op id inside is random
+ *     <P>:{u<p>}:opref:<uid>:<opId>  string kh of a redemption's record: lookup by id, owner in the name
  *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
@@ -56,7 +59,8 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     account: (uid: number | string) => `${u(uid)}:acct:${uid}`,
     lotsByExpiry: (uid: number | string) => `${u(uid)}:lotz:${uid}`,
     lotRemaining: (uid: number | string) => `${u(uid)}:loth:${uid}`,
-    op: (uid: number | string, opId: string) => `${u(uid)}:op:${opId}`,
+    idem: (uid: number | string, keyHash: string) => `${u(uid)}:idem:${uid}:${keyHash}`,
+    opRef: (uid: number | string, opId: string) => `${u(uid)}:opref:${uid}:${opId}`,
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,

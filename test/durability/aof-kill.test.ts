@@ -57,7 +57,7 @@ describe('Redis killed -9 under load with AOF (appendfsync always)', () => {
     expect(failures).toBeGreaterThan(0);
 
     // every acknowledged op survived the crash
-    for (const a of acked) expect(await ctx.app.points.findOp(a.member, a.id)).not.toBeNull();
+    for (const a of acked) expect(await ctx.app.points.findOwnOpById(a.member, a.id)).not.toBeNull();
     await pipeline.drain(60_000);
     const rows = await ctx.sql<Array<{ id: string }>>`SELECT id FROM redemptions`;
     const persisted = new Set(rows.map((r) => r.id));

@@ -18,7 +18,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opIdFor } from '../../src/points/idempotency.ts';
+import { keyHash } from '../../src/points/idempotency.ts';
 import { PERSIST_QUEUE, RELAY_GROUP } from '../../src/queues.ts';
 import { Reconciler } from '../../src/recovery/reconcile.ts';
 import { createRedis } from '../../src/redis/client.ts';
@@ -90,18 +90,18 @@ async function heldReservation(r: Redis, k: Keys) {
   await goods(r, k);
   await r.hincrby(k.goods(G), 'stock', -1);
   await r.hset(k.bought(G), String(U), 1);
-  await r.hset(k.reservations(G), 'op1', JSON.stringify({ u: U, q: 1, p: 100, t: 'tok', h: 'h1', d: NOW + 15_000 }));
+  await r.hset(k.reservations(G), 'op1', JSON.stringify({ u: U, q: 1, p: 100, t: 'tok', h: 'h1', k: 'op1', d: NOW + 15_000 }));
   await r.zadd(k.reservationDeadlines(G), NOW + 15_000, 'op1');
 }
 const earn = (r: Redis, k: Keys, caps: boolean) =>
   r.pmEarn(
-    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.op(U, 'e1'), k.dailyCap(U, 'share'), k.outboxOf(U), k.expiryIndexOf(U),
-    'e1', U, 10, caps ? 'share' : 'grant', '1', caps ? 5 : 0, caps ? 50 : 0, 365 * DAY, 'h1', 3600, NOW, '{}',
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'e1'), k.dailyCap(U, 'share'), k.outboxOf(U), k.expiryIndexOf(U),
+    'e1', U, 10, caps ? 'share' : 'grant', '1', caps ? 5 : 0, caps ? 50 : 0, 365 * DAY, 'h1', 3600, NOW, '{}', 'e1',
   );
 const charge = (r: Redis, k: Keys, amount: number) =>
   r.pmCharge(
-    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.op(U, 'c1'), k.outboxOf(U),
-    'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }),
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'c1'), k.opRef(U, 'c1'), k.outboxOf(U),
+    'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }), 'c1',
   );
 
 const CASES: ScriptCase[] = [
@@ -133,7 +133,7 @@ const CASES: ScriptCase[] = [
     name: 'reserve',
     script: 'reserve',
     setup: goods,
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok'),
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1'),
     outcome: 'refused',
   },
   {
@@ -143,7 +143,7 @@ const CASES: ScriptCase[] = [
       await goods(r, k);
       await r.hset(k.goods(G), 'stock', 0);
     },
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok'),
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1'),
     outcome: 'completed',
   },
   {
@@ -160,12 +160,12 @@ const CASES: ScriptCase[] = [
     call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', 'tok'),
     outcome: 'refused',
   },
-  { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.op(U, 'op1'), 'tok', 3600), outcome: 'refused' },
+  { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.idem(U, 'op1'), 'tok', 3600), outcome: 'refused' },
   {
     name: 'abort of a charged op (no write)',
     script: 'abort',
-    setup: (r, k) => r.set(k.op(U, 'op1'), JSON.stringify({ opId: 'op1', kind: 'spend', t: 'tok', h: 'h1' }), 'EX', 3600),
-    call: (r, k) => r.pmAbort(k.op(U, 'op1'), 'tok', 3600),
+    setup: (r, k) => r.set(k.idem(U, 'op1'), JSON.stringify({ opId: 'op1', kind: 'spend', t: 'tok', h: 'h1' }), 'EX', 3600),
+    call: (r, k) => r.pmAbort(k.idem(U, 'op1'), 'tok', 3600),
     outcome: 'completed',
   },
   {
@@ -382,7 +382,7 @@ describe('Redis out of memory (noeviction)', () => {
       return realCharge.apply(app.points, args);
     };
     try {
-      const pOp = opIdFor(p.id, 'p-1');
+      const pOp = keyHash('p-1');
       const outboxes = async () => Promise.all(Array.from({ length: keys.partitions }, (_, i) => redis.xlen(keys.outbox(i))));
       const outboxBefore = await outboxes();
       const goodsState = async () => ({
@@ -390,7 +390,7 @@ describe('Redis out of memory (noeviction)', () => {
         bought: await redis.hget(keys.bought(g3.id), String(p.id)),
         reservations: Object.keys(await redis.hgetall(keys.reservations(g3.id))),
         deadlines: await redis.zcard(keys.reservationDeadlines(g3.id)),
-        op: await redis.get(keys.op(p.id, pOp)),
+        op: await redis.get(keys.idem(p.id, pOp)),
         avail: Number(await redis.hget(keys.account(p.id), 'avail')),
         lots: await redis.hgetall(keys.lotRemaining(p.id)),
       });
@@ -403,7 +403,7 @@ describe('Redis out of memory (noeviction)', () => {
       expect(first.headers['retry-after']).toBeDefined();
       // settle could not write its tombstone, so the units stay reserved — but nothing is
       // half-done: no charge, no op, the unit is held (not sold) under its deadline
-      const held = { stock: 4, bought: '1', reservations: [pOp], deadlines: 1, op: null, avail: 1000, lots: pLots };
+      const held = { stock: 4, bought: '1', reservations: [`${p.id}:${pOp}`], deadlines: 1, op: null, avail: 1000, lots: pLots };
       expect(await goodsState()).toEqual(held);
       expect(await outboxes()).toEqual(outboxBefore);
 

@@ -76,12 +76,13 @@ describe('reserve', () => {
     const gid = await goods({ price: 120, stock: 10 });
     const opId = op();
     const reply = await reserve(env.redis, env.keys, { gid, opId, uid: 42, qty: 3, now: T0, token: 'tok', hash: 'hh', timeoutMs: 15_000 });
-    expect(reply).toEqual([1, 'tok', 120, 1]);
+    expect(reply).toEqual([1, 'tok', 120, 1, opId]);
     const s = await goodsState(env.redis, env.keys, gid);
     expect(s.goods.stock).toBe('7');
     expect(s.bought).toEqual({ '42': '3' });
-    expect(parse(s.reservations[opId])).toEqual({ u: 42, q: 3, p: 120, t: 'tok', h: 'hh', d: T0 + 15_000 });
-    expect(s.deadlines).toEqual([opId, String(T0 + 15_000)]);
+    // the hold belongs to (member, key): concurrent attempts with one key share it and its op id
+    expect(parse(s.reservations[`42:${opId}`])).toEqual({ u: 42, k: opId, o: opId, q: 3, p: 120, t: 'tok', h: 'hh', d: T0 + 15_000 });
+    expect(s.deadlines).toEqual([`42:${opId}`, String(T0 + 15_000)]);
   });
 
   it('reserves exactly the last units in stock', async () => {
@@ -149,13 +150,13 @@ describe('reserve', () => {
   it('re-reserving with the same op id and hash returns the same token and fresh=0 without a second decrement', async () => {
     const gid = await goods({ price: 30, stock: 10, limit: 2 });
     const opId = op();
-    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 9, qty: 2, now: T0, token: 'first' })).toEqual([1, 'first', 30, 1]);
+    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 9, qty: 2, now: T0, token: 'first' })).toEqual([1, 'first', 30, 1, opId]);
     const before = await snapshot(env.redis, env.prefix);
     // even past the limit, sold out or after the sale: the reservation already exists
     await env.redis.hset(env.keys.goods(gid), 'active', '0');
     const again = await reserve(env.redis, env.keys, { gid, opId, uid: 9, qty: 2, now: T0 + HOUR, token: 'second' });
     await env.redis.hset(env.keys.goods(gid), 'active', '1');
-    expect(again).toEqual([1, 'first', 30, 0]);
+    expect(again).toEqual([1, 'first', 30, 0, opId]);
     expect(await snapshot(env.redis, env.prefix)).toEqual(before);
   });
 
@@ -180,8 +181,8 @@ describe('release', () => {
     const s = await goodsState(env.redis, env.keys, gid);
     expect(s.goods.stock).toBe('9');
     expect(s.bought).toEqual({ '3': '1' });
-    expect(Object.keys(s.reservations)).toEqual([kept]);
-    expect(s.deadlines).toEqual([kept, String(T0 + 30_000)]);
+    expect(Object.keys(s.reservations)).toEqual([`3:${kept}`]);
+    expect(s.deadlines).toEqual([`3:${kept}`, String(T0 + 30_000)]);
   });
 
   it("drops the member's bought field when it reaches zero", async () => {
@@ -217,7 +218,7 @@ describe('release', () => {
     const opId = op();
     await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 1, now: T0, token: 'one' });
     await release(env.redis, env.keys, gid, opId, 'one');
-    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 1, now: T0, token: 'two' })).toEqual([1, 'two', 100, 1]);
+    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 1, now: T0, token: 'two' })).toEqual([1, 'two', 100, 1, opId]);
   });
 });
 
@@ -260,7 +261,7 @@ describe('confirm', () => {
     await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 2, now: T0, token: 'tk' });
     await confirm(env.redis, env.keys, gid, opId, 'tk');
     // documents the script's contract: after confirm the reservation is gone, so a bare reserve is fresh
-    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 2, now: T0, token: 'tk2' })).toEqual([1, 'tk2', 100, 1]);
+    expect(await reserve(env.redis, env.keys, { gid, opId, uid: 3, qty: 2, now: T0, token: 'tk2' })).toEqual([1, 'tk2', 100, 1, opId]);
   });
 });
 
@@ -292,7 +293,7 @@ describe('saga: reserve → charge → confirm / abort → release', () => {
     const opId = op('saga');
     await reserve(env.redis, env.keys, { gid, opId, uid, qty: 2, now: T0, token: 'tk' });
     expect(await abort(env.redis, env.keys, uid, opId, 'tk')).toEqual([0]);
-    expect(parse(await env.redis.get(env.keys.op(uid, opId)))).toEqual({ kind: 'aborted', t: 'tk' });
+    expect(parse(await env.redis.get(env.keys.idem(uid, opId)))).toEqual({ kind: 'aborted', t: 'tk' });
     expect(await release(env.redis, env.keys, gid, opId, 'tk')).toBe(1);
     expect(await env.redis.hget(env.keys.goods(gid), 'stock')).toBe('5');
     expect(await charge(env.redis, env.keys, { uid, opId, amount: 80, now: T0, token: 'tk' })).toEqual([-5]);

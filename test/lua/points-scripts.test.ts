@@ -85,6 +85,7 @@ describe('earn', () => {
       at: T0,
       expiresAt: T0 + 3 * DAY,
       h: 'hash-1',
+      k: opId,
       actorId: 99,
       reason: 'welcome',
     });
@@ -108,8 +109,8 @@ describe('earn', () => {
     const uid = await member();
     const opId = op('earn');
     const reply = await earn(env.redis, env.keys, { uid, opId, points: 7, lifetimeMs: DAY, now: T0, ttlS: 600 });
-    expect(await env.redis.get(env.keys.op(uid, opId))).toBe(reply[1]);
-    const ttl = await env.redis.ttl(env.keys.op(uid, opId));
+    expect(await env.redis.get(env.keys.idem(uid, opId))).toBe(reply[1]);
+    const ttl = await env.redis.ttl(env.keys.idem(uid, opId));
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
   });
@@ -147,7 +148,7 @@ describe('earn', () => {
     const opId = op('c');
     expect(await earn(env.redis, env.keys, { ...capped, opId, now: T0 + 2 * HOUR })).toEqual([-3, 2, 20]);
     expect(await snapshot(env.redis, env.prefix)).toEqual(before);
-    expect(await env.redis.exists(env.keys.op(uid, opId))).toBe(0);
+    expect(await env.redis.exists(env.keys.idem(uid, opId))).toBe(0);
     const s = await userState(env.redis, env.keys, uid);
     expect(s.acct.avail).toBe('20');
     expect(s.outboxLen).toBe(outbox0 + 2);
@@ -288,13 +289,16 @@ describe('charge', () => {
       at: T0,
       t: 'tok-1',
       h: 'h-spend',
+      k: opId,
       goodsId: 4,
       quantity: 3,
       exchangeNo: 'PMX',
       bizType: 'redemption',
       bizId: '4',
     });
-    expect(await env.redis.get(env.keys.op(uid, opId))).toBe(reply[1]);
+    expect(await env.redis.get(env.keys.idem(uid, opId))).toBe(reply[1]);
+    // the by-id reference names the key's record, under the member's own id
+    expect(await env.redis.get(env.keys.opRef(uid, opId))).toBe(opId);
     expect(await lastOutboxEntry(uid)).toBe(reply[1]);
     expect(await env.redis.xlen(env.keys.outboxOf(uid))).toBe(outbox0 + 1);
   });
@@ -336,7 +340,7 @@ describe('charge', () => {
     const before = await snapshot(env.redis, env.prefix);
     expect(await charge(env.redis, env.keys, { uid, opId, amount: 51, now: T0, token: 'tk' })).toEqual([-4, 50]);
     expect(await snapshot(env.redis, env.prefix)).toEqual(before);
-    expect(await env.redis.exists(env.keys.op(uid, opId))).toBe(0);
+    expect(await env.redis.exists(env.keys.idem(uid, opId))).toBe(0);
     expect(await env.redis.xlen(env.keys.outboxOf(uid))).toBe(outbox0);
   });
 
@@ -386,7 +390,7 @@ describe('charge', () => {
     expect(reply[0]).toBe(1);
     expect(reply[2]).toBe(0);
     expect(parse(reply[1])).toMatchObject({ t: 'new', delta: -10 });
-    expect(await env.redis.get(env.keys.op(uid, opId))).toBe(reply[1]);
+    expect(await env.redis.get(env.keys.idem(uid, opId))).toBe(reply[1]);
     // the late charge of the aborted reservation now replays the op (charged with the other token)
     expect(await charge(env.redis, env.keys, { uid, opId, amount: 10, now: T0, token: 'old' })).toEqual([1, reply[1], 1]);
   });
@@ -399,7 +403,7 @@ describe('charge', () => {
     const opId = op('spend');
     expect(await abort(env.redis, env.keys, uid, opId, 'A')).toEqual([0]);
     expect(await abort(env.redis, env.keys, uid, opId, 'B')).toEqual([0]);
-    expect(parse(await env.redis.get(env.keys.op(uid, opId)))).toEqual({ kind: 'aborted', t: 'B', old: ['A'] });
+    expect(parse(await env.redis.get(env.keys.idem(uid, opId)))).toEqual({ kind: 'aborted', t: 'B', old: ['A'] });
     const before = await snapshot(env.redis, env.prefix);
     expect(await charge(env.redis, env.keys, { uid, opId, amount: 10, now: T0, token: 'A' })).toEqual([-5]);
     expect(await charge(env.redis, env.keys, { uid, opId, amount: 10, now: T0, token: 'B' })).toEqual([-5]);
@@ -415,20 +419,20 @@ describe('abort', () => {
     const charged = await charge(env.redis, env.keys, { uid, opId, amount: 10, now: T0, token: 'tk' });
     expect(await abort(env.redis, env.keys, uid, opId, 'tk')).toEqual([1, charged[1]]);
     expect(await abort(env.redis, env.keys, uid, opId, 'other')).toEqual([1, charged[1]]);
-    expect(await env.redis.get(env.keys.op(uid, opId))).toBe(charged[1]);
+    expect(await env.redis.get(env.keys.idem(uid, opId))).toBe(charged[1]);
   });
 
   it("writes a tombstone {kind:'aborted', t} with the TTL when nothing was charged", async () => {
     const uid = nextId();
     const opId = op('spend');
     expect(await abort(env.redis, env.keys, uid, opId, 'tk', 900)).toEqual([0]);
-    expect(parse(await env.redis.get(env.keys.op(uid, opId)))).toEqual({ kind: 'aborted', t: 'tk' });
-    const ttl = await env.redis.ttl(env.keys.op(uid, opId));
+    expect(parse(await env.redis.get(env.keys.idem(uid, opId)))).toEqual({ kind: 'aborted', t: 'tk' });
+    const ttl = await env.redis.ttl(env.keys.idem(uid, opId));
     expect(ttl).toBeGreaterThan(890);
     expect(ttl).toBeLessThanOrEqual(900);
     // aborting again is harmless
     expect(await abort(env.redis, env.keys, uid, opId, 'tk', 900)).toEqual([0]);
-    expect(parse(await env.redis.get(env.keys.op(uid, opId)))).toMatchObject({ kind: 'aborted', t: 'tk' });
+    expect(parse(await env.redis.get(env.keys.idem(uid, opId)))).toMatchObject({ kind: 'aborted', t: 'tk' });
   });
 
   it('a tombstone does not block earn or the replay bookkeeping of another op id', async () => {
@@ -562,7 +566,7 @@ describe('op record TTL', () => {
     const uid = await member([{ id: 'p', remaining: 100, expiresAt: T0 + DAY }]);
     const opId = op('spend');
     await charge(env.redis, env.keys, { uid, opId, amount: 1, now: T0, token: 'tk', ttlS: OP_TTL_S });
-    const ttl = await env.redis.ttl(env.keys.op(uid, opId));
+    const ttl = await env.redis.ttl(env.keys.idem(uid, opId));
     expect(ttl).toBeGreaterThan(OP_TTL_S - 10);
     expect(ttl).toBeLessThanOrEqual(OP_TTL_S);
   });

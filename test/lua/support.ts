@@ -54,6 +54,8 @@ export interface EarnArgs {
   capPoints?: number;
   ttlS?: number;
   extra?: Record<string, unknown>;
+  /** Key hash naming the idempotency record; the op id by default. */
+  kh?: string;
 }
 
 export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
@@ -62,7 +64,7 @@ export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
     keys.account(a.uid),
     keys.lotsByExpiry(a.uid),
     keys.lotRemaining(a.uid),
-    keys.op(a.uid, a.opId),
+    keys.idem(a.uid, a.kh ?? a.opId),
     keys.dailyCap(a.uid, bizType),
     keys.outboxOf(a.uid),
     keys.expiryIndexOf(a.uid),
@@ -78,6 +80,7 @@ export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
     a.ttlS ?? OP_TTL_S,
     a.now,
     JSON.stringify(a.extra ?? {}),
+    a.kh ?? a.opId,
   );
 }
 
@@ -90,6 +93,7 @@ export interface ChargeArgs {
   hash?: string;
   ttlS?: number;
   extra?: Record<string, unknown>;
+  kh?: string;
 }
 
 export function charge(redis: Redis, keys: Keys, a: ChargeArgs): Promise<Reply> {
@@ -97,7 +101,8 @@ export function charge(redis: Redis, keys: Keys, a: ChargeArgs): Promise<Reply> 
     keys.account(a.uid),
     keys.lotsByExpiry(a.uid),
     keys.lotRemaining(a.uid),
-    keys.op(a.uid, a.opId),
+    keys.idem(a.uid, a.kh ?? a.opId),
+    keys.opRef(a.uid, a.opId),
     keys.outboxOf(a.uid),
     a.opId,
     a.uid,
@@ -107,11 +112,12 @@ export function charge(redis: Redis, keys: Keys, a: ChargeArgs): Promise<Reply> 
     a.now,
     a.token,
     JSON.stringify(a.extra ?? {}),
+    a.kh ?? a.opId,
   );
 }
 
 export function abort(redis: Redis, keys: Keys, uid: number, opId: string, token: string, ttlS = OP_TTL_S): Promise<Reply> {
-  return redis.pmAbort(keys.op(uid, opId), token, ttlS);
+  return redis.pmAbort(keys.idem(uid, opId), token, ttlS);
 }
 
 export interface ReserveArgs {
@@ -123,6 +129,7 @@ export interface ReserveArgs {
   token: string;
   hash?: string;
   timeoutMs?: number;
+  kh?: string;
 }
 
 export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply> {
@@ -138,15 +145,24 @@ export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply
     a.timeoutMs ?? 30_000,
     a.now,
     a.token,
+    a.kh ?? a.opId,
   );
 }
 
-export function confirm(redis: Redis, keys: Keys, gid: number | string, opId: string, token: string): Promise<number> {
-  return redis.pmConfirm(keys.reservations(gid), keys.reservationDeadlines(gid), opId, token);
+/** The hold (reservations hash field, "<userId>:<keyHash>") whose op id is opId, or a name no hold has. */
+export async function holdOf(redis: Redis, keys: Keys, gid: number | string, opId: string): Promise<string> {
+  const holds = await redis.hgetall(keys.reservations(gid));
+  const found = Object.entries(holds).find(([, raw]) => (JSON.parse(raw) as { o: string }).o === opId);
+  return found ? found[0] : `none:${opId}`;
 }
 
-export function release(redis: Redis, keys: Keys, gid: number | string, opId: string, token: string): Promise<number> {
-  return redis.pmRelease(keys.goods(gid), keys.bought(gid), keys.reservations(gid), keys.reservationDeadlines(gid), opId, token);
+export async function confirm(redis: Redis, keys: Keys, gid: number | string, opId: string, token: string): Promise<number> {
+  return redis.pmConfirm(keys.reservations(gid), keys.reservationDeadlines(gid), await holdOf(redis, keys, gid, opId), token);
+}
+
+export async function release(redis: Redis, keys: Keys, gid: number | string, opId: string, token: string): Promise<number> {
+  const hold = await holdOf(redis, keys, gid, opId);
+  return redis.pmRelease(keys.goods(gid), keys.bought(gid), keys.reservations(gid), keys.reservationDeadlines(gid), hold, token);
 }
 
 export interface GoodsArgs {

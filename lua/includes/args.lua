@@ -1,0 +1,42 @@
+-- Argument checks. Every script validates all of its arguments before its first write, so a bad
+-- value (a caller's bug) aborts with a BAD_ARGUMENT error reply and nothing written.
+local MAX_INT = 9007199254740991
+
+local function badArg(name)
+  error({ err = 'BAD_ARGUMENT ' .. name })
+end
+
+-- An integer in [min, 2^53-1]; min defaults to 0.
+local function argInt(v, name, min)
+  local n = tonumber(v)
+  if n == nil or n ~= math.floor(n) or n < (min or 0) or n > MAX_INT then badArg(name) end
+  return n
+end
+
+local function argPos(v, name)
+  return argInt(v, name, 1)
+end
+
+-- Any integer, negative included (a persisted balance may be below zero after a repair).
+local function argSigned(v, name)
+  local n = tonumber(v)
+  if n == nil or n ~= math.floor(n) or n < -MAX_INT or n > MAX_INT then badArg(name) end
+  return n
+end
+
+local function argStr(v, name)
+  if v == nil or v == '' then badArg(name) end
+  return v
+end
+
+local function argJson(v, name)
+  local ok, t = pcall(cjson.decode, v)
+  if not ok or type(t) ~= 'table' then badArg(name) end
+  return t
+end
+
+-- The optional clock override: '' means Redis TIME.
+local function argNow(v)
+  if v == nil or v == '' then return '' end
+  return argInt(v, 'now', 0)
+end

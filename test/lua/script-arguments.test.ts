@@ -1,0 +1,106 @@
+/**
+ * Issue 6, item 16: scripts do not trust their callers. Every script validates every argument
+ * before its first write: a bad value (a caller's bug) is a BAD_ARGUMENT error reply and leaves
+ * Redis exactly as it was — never a script that fails half-way after a write.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../src/redis/keys.ts';
+import { DAY, T0, goodsSet, hydrateLots, luaEnv, snapshot, type LuaEnv } from './support.ts';
+
+let env: LuaEnv;
+beforeAll(() => {
+  env = luaEnv();
+});
+afterAll(async () => env?.close());
+
+const U = 41;
+const G = 7;
+
+type Call = (r: Redis, k: Keys) => Promise<unknown>;
+
+const earnArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = ['op1', U, 10, 'share', '1', 0, 0, DAY, 'h', 3600, T0, '{}', 'kh1'];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const earn = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmEarn(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh1'), k.dailyCap(U, 'share'), k.outboxOf(U), k.expiryIndexOf(U), ...earnArgs(over));
+
+const chargeArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = ['op2', U, 10, 'h', 3600, T0, 'tok', '{"goodsId":7}', 'kh2'];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const charge = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmCharge(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh2'), k.opRef(U, 'op2'), k.outboxOf(U), ...chargeArgs(over));
+
+const reserveArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = ['op3', U, 1, 'h', 15_000, T0, 'tok', 'kh3'];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const reserve = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), ...reserveArgs(over));
+
+const CASES: Array<[string, Call]> = [
+  ['earn: points not a number (failed after the lot write before)', earn({ 2: 'abc' })],
+  ['earn: zero points', earn({ 2: 0 })],
+  ['earn: negative points', earn({ 2: -5 })],
+  ['earn: fractional points', earn({ 2: 1.5 })],
+  ['earn: lot lifetime not a number', earn({ 7: 'x' })],
+  ['earn: negative cap', earn({ 5: -1 })],
+  ['earn: empty op id', earn({ 0: '' })],
+  ['earn: user id not a number', earn({ 1: 'u' })],
+  ['earn: TTL zero', earn({ 9: 0 })],
+  ['earn: clock not a number', earn({ 10: 'soon' })],
+  ['earn: extra fields not JSON', earn({ 11: '{nope' })],
+  ['earn: extra fields a JSON string', earn({ 11: '"s"' })],
+  ['earn: empty key hash', earn({ 12: '' })],
+  ['charge: amount not a number', charge({ 2: 'abc' })],
+  ['charge: negative amount (a credit in disguise)', charge({ 2: -50 })],
+  ['charge: empty token', charge({ 6: '' })],
+  ['charge: extra fields not JSON', charge({ 7: 'x' })],
+  ['charge: TTL not a number', charge({ 4: 'forever' })],
+  ['reserve: quantity not a number', reserve({ 2: 'two' })],
+  ['reserve: negative quantity (a restock in disguise)', reserve({ 2: -3 })],
+  ['reserve: timeout zero', reserve({ 4: 0 })],
+  ['reserve: empty token', reserve({ 6: '' })],
+  ['reserve: empty key hash', reserve({ 7: '' })],
+  ['abort: empty token', (r, k) => r.pmAbort(k.idem(U, 'kh4'), '', 3600)],
+  ['abort: TTL not a number', (r, k) => r.pmAbort(k.idem(U, 'kh4'), 'tok', 'x')],
+  ['confirm: empty hold', (r, k) => r.pmConfirm(k.reservations(G), k.reservationDeadlines(G), '', 'tok')],
+  ['release: empty token', (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), `${U}:held`, '')],
+  ['balance: horizon not a number', (r, k) => r.pmBalance(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), 'x', T0)],
+  ['expire: user id not a number', (r, k) => r.pmExpire(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.outboxOf(U), k.expiryIndexOf(U), 'u', T0)],
+  ['expire: clock not a number', (r, k) => r.pmExpire(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.outboxOf(U), k.expiryIndexOf(U), U, 'now')],
+  ['goods-set: price zero', (r, k) => r.pmGoodsSet(k.goods(G), 0, 0, 0, 0, 1, 5)],
+  ['goods-set: active neither 0 nor 1', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 'yes', 5)],
+  ['goods-set: negative stock', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, -1)],
+  ['hydrate: lot triple cut short', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 10)],
+  ['hydrate: lot remaining not a number', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 'x', T0)],
+  ['lock-extend: TTL not a number', (r, k) => r.pmLockExtend(k.taskLock('t'), 'tok', 'x')],
+  ['lock-release: empty token', (r, k) => r.pmLockRelease(k.taskLock('t'), '')],
+];
+
+describe('every script validates its arguments before its first write', () => {
+  beforeAll(async () => {
+    // state the scripts would write to: a member with lots, an item on sale, a held reservation
+    await hydrateLots(env.redis, env.keys, U, [{ id: 'lot', remaining: 500, expiresAt: T0 + DAY }]);
+    await goodsSet(env.redis, env.keys, G, { price: 10, stock: 5 });
+    await env.redis.hset(env.keys.reservations(G), `${U}:held`, JSON.stringify({ u: U, k: 'held', o: 'o', q: 1, p: 10, t: 'tok', h: 'h', d: T0 }));
+  });
+
+  for (const [name, call] of CASES) {
+    it(`refuses ${name} with BAD_ARGUMENT and writes nothing`, async () => {
+      const before = await snapshot(env.redis, env.prefix);
+      await expect(call(env.redis, env.keys)).rejects.toThrow(/BAD_ARGUMENT/);
+      expect(await snapshot(env.redis, env.prefix)).toEqual(before);
+    });
+  }
+
+  it('still runs with valid arguments (the checks refuse only what is wrong)', async () => {
+    const reply = (await earn({})(env.redis, env.keys)) as unknown[];
+    expect(reply[0]).toBe(1);
+  });
+});
