@@ -13,7 +13,9 @@ export const PERSIST_JOB_OPTIONS: JobsOptions = {
   // Completed ids are kept an hour so a relay re-adding the same batch is ignored; after that
   // Postgres's unique op_id is the duplicate guard.
   removeOnComplete: { age: 3600, count: 50_000 },
-  removeOnFail: { age: 7 * 86_400 },
+  // A batch that used up its attempts is parked, never removed: its ops exist nowhere else
+  // (src/persistence/parked.ts).
+  removeOnFail: false,
 };
 
 /** Operator-triggered jobs (rebuild), run by the reconcile role. */

@@ -4,11 +4,22 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
 import { ExpiryService } from '../src/expiry/service.ts';
+import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
-import { startScheduledTask } from './scheduled-task.ts';
+import { gatedRun, startScheduledTask } from './scheduled-task.ts';
 
-export function startExpirer(o: { connection: Redis; keys: Keys; everyMs: number; batch: number; lockMs?: number; log: Logger }) {
-  const expiry = new ExpiryService({ redis: o.connection, keys: o.keys });
+/** `writer`: the process's gated script connection; `connection`: BullMQ's. */
+export function startExpirer(o: {
+  connection: Redis;
+  writer: Redis;
+  gate: RedisGate;
+  keys: Keys;
+  everyMs: number;
+  batch: number;
+  lockMs?: number;
+  log: Logger;
+}) {
+  const expiry = new ExpiryService({ redis: o.writer, keys: o.keys });
   return startScheduledTask({
     name: 'expire-lots',
     everyMs: o.everyMs,
@@ -16,10 +27,10 @@ export function startExpirer(o: { connection: Redis; keys: Keys; everyMs: number
     keys: o.keys,
     log: o.log,
     lockMs: o.lockMs,
-    run: async () => {
+    run: gatedRun(o.gate, async () => {
       const result = await expiry.expireDue({ batch: o.batch });
       if (result.members > 0) o.log.info(result, 'expired lots');
       return result;
-    },
+    }),
   });
 }

@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { loadEnv } from '../src/config/env.ts';
 import { createDb } from '../src/db/client.ts';
-import { assertNoEviction, createRedis } from '../src/redis/client.ts';
+import { assertNoEviction, createRedis, redisReady } from '../src/redis/client.ts';
+import { gateWrites, RedisGate } from '../src/recovery/redis-gate.ts';
 import { createKeys } from '../src/redis/keys.ts';
 import { GoodsService } from '../src/goods/service.ts';
 import { PointsService } from '../src/points/service.ts';
@@ -57,9 +58,24 @@ await assertNoEviction(redis);
 const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1));
 const closers: Array<() => Promise<unknown>> = [];
 
+// Every role that writes to Redis goes through one write gate, closed until this Redis is
+// verified against Postgres and again whenever a watched connection drops (src/recovery/redis-gate.ts).
+const writer = createRedis(env.REDIS_URL, 'writer');
+await redisReady(writer);
+const gate = new RedisGate({ redis: writer, keys, sql: db.sql, log });
+gate.watch(writer);
+gateWrites(writer, gate);
+await gate.check();
+gate.start(env.LAG_CHECK_MS);
+closers.push(async () => gate.stop());
+
 if (roles.includes('relay')) {
   const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
-  const relay = new Relay({ redis: createRedis(env.REDIS_URL, 'worker'), keys, queue, batch: env.RELAY_BATCH, lingerMs: env.RELAY_LINGER_MS, log });
+  const relayConn = createRedis(env.REDIS_URL, 'writer');
+  await redisReady(relayConn);
+  gate.watch(relayConn);
+  gateWrites(relayConn, gate);
+  const relay = new Relay({ redis: relayConn, keys, queue, gate, batch: env.RELAY_BATCH, lingerMs: env.RELAY_LINGER_MS, log });
   await relay.start();
   closers.push(async () => {
     await relay.stop();
@@ -78,13 +94,14 @@ if (roles.includes('persist')) {
   closers.push(() => worker.close());
 }
 if (roles.includes('sweeper')) {
-  const deps = { redis, keys, sql: db.sql, env };
+  const deps = { redis: writer, keys, sql: db.sql, env };
   const points = new PointsService(deps, new RulesCache(db.sql));
   const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
   const sweeper = await startSweeper({
     connection: createRedis(env.REDIS_URL, 'worker'),
     keys,
     redemptions,
+    gate,
     everyMs: env.SWEEP_EVERY_MS,
     lockMs: env.TASK_LOCK_MS,
     log,
@@ -93,7 +110,7 @@ if (roles.includes('sweeper')) {
 }
 
 if (roles.includes('expire')) {
-  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, lockMs: env.TASK_LOCK_MS, log });
+  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, lockMs: env.TASK_LOCK_MS, log });
   closers.push(() => expirer.close());
 }
 
@@ -103,8 +120,13 @@ if (roles.includes('push')) {
 }
 
 if (roles.includes('reconcile')) {
+  const raw = createRedis(env.REDIS_URL, 'writer');
+  await redisReady(raw);
   const reconciler = await startReconciler({
     connection: createRedis(env.REDIS_URL, 'worker'),
+    writer,
+    raw,
+    gate,
     keys,
     sql: db.sql,
     everyMs: env.RECONCILE_EVERY_MS,

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../src/db/client.ts';
 import type { Op } from '../src/points/op.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
-import { persistBatch } from './persist-batch.ts';
+import { persistBatch } from '../src/persistence/persist-batch.ts';
 import type { Logger } from './logger.ts';
 
 export function startPersistWorker(o: {
@@ -21,10 +21,10 @@ export function startPersistWorker(o: {
   lockMs?: number;
 }) {
   const lockMs = o.lockMs ?? 30_000;
-  const worker = new Worker<{ ops: Op[]; marks?: Record<number, string> }>(
+  const worker = new Worker<{ ops: Op[]; marks?: Record<number, string>; runId?: string }>(
     PERSIST_QUEUE,
     async (job) => {
-      const { conflictList, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks);
+      const { conflictList, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks, job.data.runId);
       if (conflictList) {
         o.log.error({ jobId: job.id, conflicts: conflictList }, 'ALARM: op ids already persisted with other content (op_conflicts)');
       }

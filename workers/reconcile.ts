@@ -1,7 +1,7 @@
 /**
- * Reconcile role: on its schedule, first rolls Redis forward if it came back behind Postgres,
- * otherwise measures drift and repairs it (src/recovery/reconcile.ts). The last report is kept
- * in Redis (<prefix>:reconcile:last) for /metrics and operators.
+ * Reconcile role: on its schedule, rolls Redis forward if it came back behind Postgres, otherwise
+ * measures drift and repairs it (src/recovery/reconcile-task.ts); also runs operator-requested
+ * rebuilds. The last report is kept in Redis (<prefix>:reconcile:last) for /metrics and operators.
  */
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -9,14 +9,19 @@ import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../src/queues.ts';
 import { rebuildWithApiUp } from '../src/recovery/admin-rebuild.ts';
-import { withTaskLock } from './scheduled-task.ts';
-import { Reconciler } from '../src/recovery/reconcile.ts';
-import { rollForward } from '../src/recovery/roll-forward.ts';
+import { reconcileOnce } from '../src/recovery/reconcile-task.ts';
+import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
-import { startScheduledTask } from './scheduled-task.ts';
+import { startScheduledTask, withTaskLock } from './scheduled-task.ts';
 
 export async function startReconciler(o: {
+  /** BullMQ's connection */
   connection: Redis;
+  /** the process's gated script connection */
+  writer: Redis;
+  /** a connection outside the gate, for roll-forward and admin rebuilds */
+  raw: Redis;
+  gate: RedisGate;
   keys: Keys;
   sql: Sql;
   everyMs: number;
@@ -27,13 +32,7 @@ export async function startReconciler(o: {
   log: Logger;
 }) {
   const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
-  const reconciler = new Reconciler({
-    sql: o.sql,
-    redis: o.connection,
-    keys: o.keys,
-    queue,
-    log: (msg, data) => o.log.warn(data, msg),
-  });
+  const deps = { sql: o.sql, writer: o.writer, raw: o.raw, keys: o.keys, queue, gate: o.gate, log: o.log };
   const task = await startScheduledTask({
     name: 'reconcile',
     everyMs: o.everyMs,
@@ -41,38 +40,7 @@ export async function startReconciler(o: {
     keys: o.keys,
     log: o.log,
     lockMs: o.lockMs,
-    run: async () => {
-      const rolled = await rollForward({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
-        idempotencyTtlSeconds: o.idempotencyTtlSeconds,
-      });
-      if (rolled.lagging > 0) {
-        o.log.warn(rolled, 'Redis was behind Postgres: rolled forward');
-        return { rolledForward: rolled };
-      }
-      const report = await reconciler.run();
-      const summary = {
-        at: Date.now(),
-        members: report.members,
-        drifting: report.drifting.length,
-        negative: report.negative.length,
-        lotMismatch: report.lotMismatch.length,
-        mirrorDrift: report.mirrorDrift.length,
-        stockDrift: report.stockDrift.length,
-        inflight: report.inflight,
-        ms: report.ms,
-      };
-      await o.connection
-        .multi()
-        .set(o.keys.reconcileReport(), JSON.stringify(summary))
-        .hincrby(o.keys.reconcileTotals(), 'runs', 1)
-        .hincrby(o.keys.reconcileTotals(), 'drifting', summary.drifting)
-        .hincrby(o.keys.reconcileTotals(), 'stockDrift', summary.stockDrift)
-        .hincrby(o.keys.reconcileTotals(), 'negative', summary.negative)
-        .exec();
-      const level = summary.drifting + summary.negative + summary.stockDrift + summary.mirrorDrift > 0 ? 'warn' : 'info';
-      o.log[level](summary, 'reconcile finished');
-      return summary;
-    },
+    run: () => reconcileOnce(deps, { idempotencyTtlSeconds: o.idempotencyTtlSeconds }),
   });
   // operator-requested rebuilds, under the reconcile lock so the two never overlap
   const adminJobs = new Worker(
@@ -81,7 +49,7 @@ export async function startReconciler(o: {
       if (job.name !== 'rebuild') return null;
       for (;;) {
         const outcome = await withTaskLock(o.connection, o.keys, 'reconcile', o.lockMs ?? 10_000, () =>
-          rebuildWithApiUp({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
+          rebuildWithApiUp({ sql: o.sql, redis: o.raw, keys: o.keys, queue }, {
             idempotencyTtlSeconds: o.idempotencyTtlSeconds,
             apiNoticeMs: o.apiNoticeMs,
           }),

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
+import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import { parseOp, type Op } from '../src/points/op.ts';
 import { applyToBoards } from '../src/leaderboards/apply.ts';
 import { PERSIST_JOB_OPTIONS, RELAY_GROUP } from '../src/queues.ts';
@@ -32,6 +33,11 @@ export interface RelayOptions {
   consumer?: string;
   /** After a pass smaller than half a batch, wait this long so the next job carries more. */
   lingerMs?: number;
+  /**
+   * The process's Redis write gate: the relay moves nothing while it is closed (a Redis not yet
+   * verified after a restart), and stamps each job with the Redis lifetime it read from.
+   */
+  gate: RedisGate;
 }
 
 interface PartitionRead {
@@ -86,6 +92,10 @@ export class Relay {
     this.o.redis.on('ready', onReady);
     while (this.running) {
       try {
+        if (!this.o.gate.writable && (await this.o.gate.check()) !== 'verified') {
+          await sleep(200);
+          continue;
+        }
         const claimNow = Date.now() - lastClaim > CLAIM_IDLE_MS / 3;
         if (claimNow) lastClaim = Date.now();
         const moved = await this.pass(pendingFirst ? '0' : '>', claimNow);
@@ -160,7 +170,8 @@ export class Relay {
     // the same entries give the same id, so a relay re-adding them after a crash is ignored
     const grouping = batches.map((b) => `${b.p}:${b.entries[0][0]}:${b.entries.length}`).join('|');
     const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;
-    await queue.add('persist', { ops, marks }, { ...PERSIST_JOB_OPTIONS, jobId });
+    this.o.gate.assertWritable();
+    await queue.add('persist', { ops, marks, runId: this.o.gate.runId }, { ...PERSIST_JOB_OPTIONS, jobId });
     const ack = redis.multi();
     for (const b of batches) {
       const ids = b.entries.map(([id]) => id);

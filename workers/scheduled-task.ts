@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
+import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
 
 export interface ScheduledTaskOptions<R> {
@@ -39,6 +40,17 @@ export async function withTaskLock<R>(redis: Redis, keys: Keys, task: string, lo
     clearInterval(renew);
     await redis.pmLockRelease(key, token).catch(() => {});
   }
+}
+
+/**
+ * A run that writes to Redis goes ahead only through an open write gate (checked afresh if it is
+ * closed): a task must not write to a Redis not yet verified after a restart.
+ */
+export function gatedRun<R>(gate: RedisGate, run: () => Promise<R>): () => Promise<R | { skipped: string }> {
+  return async () => {
+    if (!gate.writable && (await gate.check()) !== 'verified') return { skipped: `Redis writes closed: ${gate.reason}` };
+    return run();
+  };
 }
 
 export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise<ScheduledTask> {

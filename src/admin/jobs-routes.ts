@@ -19,7 +19,7 @@ const JobSchema = Type.Object({
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const queue = new Queue(ADMIN_JOBS_QUEUE, {
-    connection: app.redis.duplicate({ enableAutoPipelining: false }),
+    connection: app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true }),
     prefix: app.keys.queuePrefix(),
     skipWaitingForReady: true,
   });

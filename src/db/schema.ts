@@ -210,3 +210,45 @@ export const opConflicts = pgTable('op_conflicts', {
   existing: jsonb('existing').notNull(),
   detectedAt: ts('detected_at').notNull().defaultNow(),
 });
+
+/**
+ * Outbox stream ids persisted, appended by each persist batch (one row per partition it carried).
+ * Append-only, so concurrent batches never wait on a shared row; the reconcile role folds them
+ * into outbox_watermarks. The persisted watermark of a partition is the highest of both.
+ */
+export const outboxMarks = pgTable(
+  'outbox_marks',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    partition: integer('partition').notNull(),
+    ms: num('ms').notNull(),
+    seq: num('seq').notNull(),
+  },
+  (t) => [index('outbox_marks_partition_id').on(t.partition, t.ms.desc(), t.seq.desc())],
+);
+
+/**
+ * Redis lifetimes verified against the record: a row per (re)start of Redis found not behind
+ * Postgres (or rolled forward), with its run_id and the stream ids it had then (baseline). Writers
+ * serve only a Redis whose run_id and epoch key match the latest row (src/recovery/redis-epoch.ts).
+ * A row with `behind` set is an alarm: ops from an older lifetime were persisted after this one
+ * was verified, so Redis must be rolled forward again.
+ */
+export const redisEpochs = pgTable('redis_epochs', {
+  epoch: bigint('epoch', { mode: 'number' }).primaryKey(),
+  runId: text('run_id').notNull(),
+  replId: text('repl_id').notNull(),
+  baseline: jsonb('baseline').notNull(),
+  behind: boolean('behind').notNull().default(false),
+  reason: text('reason'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/**
+ * Reconcile's fencing token: each run takes the next one; a repair commits only while its run's
+ * token is still the latest, so a stalled run that overlaps a newer one repairs nothing more.
+ */
+export const reconcileFence = pgTable('reconcile_fence', {
+  id: integer('id').primaryKey(),
+  token: bigint('token', { mode: 'number' }).notNull(),
+});

@@ -4,6 +4,7 @@
  */
 import { DomainError } from '../errors/domain-error.ts';
 import type { Deps } from '../deps.ts';
+import { persistedSold, stockFromRecord } from './stock.ts';
 
 export interface GoodsInput {
   name: string;
@@ -148,12 +149,10 @@ export class GoodsService {
     return this.syncToRedis(row, await this.durableStock(row));
   }
 
-  /** Stock as Postgres knows it: everything ever stocked minus everything persisted as sold. */
+  /** Stock as Postgres knows it (src/goods/stock.ts). */
   private async durableStock(row: GoodsRow): Promise<number> {
-    const [{ sold }] = await this.deps.sql<Array<{ sold: number }>>`
-      SELECT COALESCE(SUM(quantity), 0)::bigint AS sold FROM redemptions
-      WHERE goods_id = ${row.id} AND status <> 'cancelled'`;
-    return row.totalStock - sold;
+    const sold = await persistedSold(this.deps.sql, [row.id]);
+    return stockFromRecord(row.totalStock, sold.get(row.id) ?? 0);
   }
 
   private async syncToRedis(row: GoodsRow, initialStock: number): Promise<number> {

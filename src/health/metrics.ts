@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import { countOpConflicts } from '../recovery/op-conflicts.ts';
+import { countParked } from '../persistence/parked.ts';
 
 interface ReconcileSummary {
   at: number;
@@ -33,7 +34,10 @@ export function registerMetrics(app: FastifyInstance, queue: Queue): void {
     for (const [state, n] of Object.entries(counts)) {
       lines.push(`pm_persist_jobs{state="${state}"} ${n}`);
     }
-    gauge('pm_redis_behind_postgres', '1 while Redis is behind the persisted record (writes refused)', app.redisLag.behind ? 1 : 0);
+    gauge('pm_redis_behind_postgres', '1 while Redis is behind the persisted record (writes refused)', app.redisGate.state === 'behind' ? 1 : 0);
+    gauge('pm_redis_write_gate_open', '1 while this process may write to Redis (verified against Postgres)', app.redisGate.writable ? 1 : 0);
+    const parked = await countParked(queue).catch(() => null);
+    if (parked !== null) gauge('pm_persist_parked_batches', 'Persist batches that used up their attempts, kept until retried', parked);
     const raw = await app.redis.get(app.keys.reconcileReport()).catch(() => null);
     if (raw) {
       const r = JSON.parse(raw) as ReconcileSummary;

@@ -1,6 +1,6 @@
 /**
- * /health/live (the process answers), /health/ready (Redis, Postgres, persistence backlog, Redis
- * not behind Postgres) and /metrics.
+ * /health/live (the process answers), /health/ready (Redis, Postgres, persistence backlog, the
+ * Redis write gate open and no rebuild running) and /metrics.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -12,7 +12,7 @@ const CheckSchema = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const queue = new Queue(PERSIST_QUEUE, {
-    connection: app.redis.duplicate({ enableAutoPipelining: false }),
+    connection: app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true }),
     prefix: app.keys.queuePrefix(),
     skipWaitingForReady: true,
   });
@@ -33,7 +33,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     redis: CheckSchema,
     postgres: CheckSchema,
     backlog: Type.Object({ outbox: Type.Integer(), queued: Type.Integer(), ok: Type.Boolean() }),
-    redisCurrent: Type.Object({ ok: Type.Boolean(), laggingPartitions: Type.Array(Type.Integer()) }),
+    redisCurrent: Type.Object({
+      ok: Type.Boolean(),
+      state: Type.Union([Type.Literal('unverified'), Type.Literal('verified'), Type.Literal('behind')]),
+      maintenance: Type.Boolean(),
+      reason: Type.String(),
+      laggingPartitions: Type.Array(Type.Integer()),
+    }),
   });
 
   app.get(
@@ -61,14 +67,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         queued = Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0);
       }
       const backlogOk = outbox + queued <= app.config.READY_MAX_BACKLOG;
-      const current = !app.redisLag.behind && !app.redisLag.maintenance;
+      const gate = app.redisGate;
+      const current = gate.writable && !app.maintenance.on;
       const ok = redis.ok && postgres.ok && backlogOk && current;
       return reply.code(ok ? 200 : 503).send({
         status: ok ? 'ready' : 'not ready',
         redis,
         postgres,
         backlog: { outbox, queued, ok: backlogOk },
-        redisCurrent: { ok: current, laggingPartitions: app.redisLag.partitions },
+        redisCurrent: {
+          ok: current,
+          state: gate.state,
+          maintenance: app.maintenance.on,
+          reason: gate.reason,
+          laggingPartitions: gate.lag.map((l) => l.partition),
+        },
       });
     },
   );

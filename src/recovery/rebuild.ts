@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
 import { advanceStreams } from './watermark.ts';
+import { recordEpoch } from './redis-epoch.ts';
+import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 
 const PAGE = 2000;
 const DAY_S = 86_400;
@@ -67,21 +69,23 @@ export async function rebuildFromPostgres(
   result.goods = await rebuildGoods(sql, redis, keys);
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
   result.boardEntries = await rebuildBoards(sql, redis, keys);
-  // the streams start again from what Postgres has persisted, so Redis no longer counts as behind
+  // the streams start again from what Postgres has persisted, and this Redis is recorded as the
+  // verified lifetime: write gates open again (src/recovery/redis-epoch.ts)
   await advanceStreams(redis, keys, sql);
+  await recordEpoch({ sql, redis, keys });
   result.ms = Date.now() - started;
   return result;
 }
 
 async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
-  const goods = await sql<
-    Array<{ id: number; pointsPrice: number; perUserLimit: number | null; startsAt: Date | null; endsAt: Date | null; active: boolean; stock: number }>
+  const rows = await sql<
+    Array<{ id: number; pointsPrice: number; perUserLimit: number | null; startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number }>
   >`
-    SELECT g.id, g.points_price AS "pointsPrice", g.per_user_limit AS "perUserLimit", g.starts_at AS "startsAt",
-           g.ends_at AS "endsAt", g.active, g.total_stock - COALESCE(s.sold, 0) AS stock
-    FROM goods g
-    LEFT JOIN (SELECT goods_id, SUM(quantity)::bigint AS sold FROM redemptions WHERE status <> 'cancelled'
-               GROUP BY goods_id) s ON s.goods_id = g.id`;
+    SELECT id, points_price AS "pointsPrice", per_user_limit AS "perUserLimit", starts_at AS "startsAt",
+           ends_at AS "endsAt", active, total_stock AS "totalStock"
+    FROM goods`;
+  const sold = await persistedSold(sql, rows.map((g) => g.id));
+  const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
   const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
     SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
     WHERE status <> 'cancelled' GROUP BY goods_id, user_id`;

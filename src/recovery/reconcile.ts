@@ -4,28 +4,35 @@
  *   balance:  Redis avail = Σ persisted ledger deltas + Σ deltas of ops still in flight
  *   lots:     Σ Redis lot remainders = Redis avail; no balance below zero
  *   mirror:   point_accounts.available = Σ persisted ledger deltas
- *   stock:    Redis stock = stocked − persisted sold − in-flight sold − reserved and not charged
+ *   stock:    Redis stock = stocked − sold − held and not charged
  *
- * A difference is only believed when two measurements taken apart agree (an op landing between
- * reads can make one measurement look wrong). Repair rule (docs/architecture.md):
+ * Every comparison is made as of one Redis instant T, read atomically with the values it judges
+ * (TIME inside the same MULTI, per slot): ops stamped before T count, later ones do not, and
+ * anything stamped exactly T is left for the next measurement. A difference is only believed
+ * when two measurements taken apart agree. Repair rule (docs/architecture.md):
  *   Redis balance disagrees with its own lots, and the lots agree with the record → the balance
  *     field was damaged: it is set back to the record ('corrected');
  *   otherwise Redis is the live truth for acknowledged ops — members were answered from it — so
- *     the record is brought to it with an `adjust` ledger entry (biz_type 'reconcile'), whichever
- *     way the difference goes ('adjusted'). Redis *behind* Postgres (restored from an older
- *     snapshot, failover) is not a per-member drift: it is detected globally by the outbox
- *     watermark and repaired by rolling Redis forward (src/recovery/roll-forward.ts) before the
- *     API serves writes again.
+ *     the record is brought to it with an `adjust` ledger entry (biz_type 'reconcile') whose lots
+ *     follow Redis's lots, so lots keep adding up and adjusted points expire ('adjusted'); done
+ *     only for a member with nothing persisted after T and nothing in flight ('deferred'
+ *     otherwise, to a quieter run);
+ *   a member with ops in a parked persist batch is never adjusted ('parked'): Postgres is owed
+ *     those ops, and the batch must be retried, not papered over;
  *   point_accounts differs from its ledger → recomputed from the ledger;
- *   stock differs → Redis stock is moved to the expected value.
+ *   stock differs → Redis stock is moved to the expected value, only if it is still what was
+ *     measured (compare-and-set).
+ * Repairs are fenced: each run takes a token (reconcile_fence) and a repair commits only while its
+ * token is the latest, so a stalled run overlapping a newer one repairs nothing twice.
  */
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
-import { inflightOps } from './inflight.ts';
 import type { Hold } from '../redemptions/service.ts';
+import { persistedSold, stockFromRecord } from '../goods/stock.ts';
+import { inflightOps, type Inflight } from './inflight.ts';
 
 export interface MemberDrift {
   userId: number;
@@ -34,7 +41,7 @@ export interface MemberDrift {
   drift: number;
   inflightOpIds: string[];
   recentOpIds: string[];
-  repaired: 'corrected' | 'adjusted' | 'none';
+  repaired: 'corrected' | 'adjusted' | 'deferred' | 'parked' | 'fenced' | 'none';
 }
 
 export interface ReconcileReport {
@@ -43,20 +50,34 @@ export interface ReconcileReport {
   negative: number[];
   lotMismatch: number[];
   mirrorDrift: Array<{ userId: number; mirror: number; ledger: number }>;
-  stockDrift: Array<{ goodsId: number; redis: number; expected: number }>;
+  stockDrift: Array<{ goodsId: number; redis: number; expected: number; repaired: boolean }>;
+  /** members left alone because some of their ops sit in a parked persist batch */
+  parked: number[];
   inflight: number;
   ms: number;
 }
 
+type LiveLot = { remaining: number; expiresAt: number };
+
+interface LiveAccount {
+  avail: number;
+  lots: number;
+  at: number;
+  /** lot id -> remaining and expiry, when measured in detail */
+  detail?: Map<string, LiveLot>;
+}
+
 interface Measure {
-  redis: Map<number, { avail: number; lots: number; at: number }>;
+  redis: Map<number, LiveAccount>;
   expected: Map<number, number>;
-  inflight: Map<string, Op>;
+  inflight: Inflight;
 }
 
 const PAGE = 2000;
 
 export class Reconciler {
+  private token = 0;
+
   constructor(
     private readonly d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue; log?: (msg: string, data: object) => void },
   ) {}
@@ -64,8 +85,10 @@ export class Reconciler {
   async run(o: { repair?: boolean; confirmDelayMs?: number } = {}): Promise<ReconcileReport> {
     const started = Date.now();
     const repair = o.repair ?? true;
+    const delay = () => new Promise((r) => setTimeout(r, o.confirmDelayMs ?? 500));
+    this.token = await takeToken(this.d.sql);
     const report: ReconcileReport = {
-      members: 0, drifting: [], negative: [], lotMismatch: [], mirrorDrift: [], stockDrift: [], inflight: 0, ms: 0,
+      members: 0, drifting: [], negative: [], lotMismatch: [], mirrorDrift: [], stockDrift: [], parked: [], inflight: 0, ms: 0,
     };
     const suspects: number[] = [];
     let after = 0;
@@ -81,10 +104,10 @@ export class Reconciler {
       for (const r of rows) {
         if (r.mirror === r.ledger) continue;
         report.mirrorDrift.push(r);
-        if (repair) await this.d.sql.begin((tx) => recomputeMirror(tx, r.userId));
+        if (repair) await this.fenced((tx) => recomputeMirror(tx, r.userId));
       }
-      const m = await this.measure(rows.map((r) => r.userId));
-      report.inflight = Math.max(report.inflight, [...m.inflight.values()].length);
+      const m = await this.measure(rows.map((r) => r.userId), false);
+      report.inflight = Math.max(report.inflight, m.inflight.ops.size);
       for (const [uid, live] of m.redis) {
         if (live.avail < 0) report.negative.push(uid);
         if (live.lots !== live.avail) report.lotMismatch.push(uid);
@@ -92,10 +115,10 @@ export class Reconciler {
       }
     }
     if (suspects.length > 0) {
-      await new Promise((r) => setTimeout(r, o.confirmDelayMs ?? 500));
-      const first = await this.measure(suspects);
-      await new Promise((r) => setTimeout(r, o.confirmDelayMs ?? 500));
-      const second = await this.measure(suspects);
+      await delay();
+      const first = await this.measure(suspects, false);
+      await delay();
+      const second = await this.measure(suspects, true);
       for (const uid of suspects) {
         const a = first.redis.get(uid);
         const b = second.redis.get(uid);
@@ -103,21 +126,32 @@ export class Reconciler {
         const d1 = a.avail - (first.expected.get(uid) ?? 0);
         const d2 = b.avail - (second.expected.get(uid) ?? 0);
         if (d1 === 0 || d1 !== d2) continue;
-        report.drifting.push(await this.describe(uid, b, second, repair));
+        const item = await this.describe(uid, b, second, repair);
+        if (item.repaired === 'parked') report.parked.push(uid);
+        report.drifting.push(item);
       }
     }
-    report.stockDrift = await this.checkStock(repair, o.confirmDelayMs ?? 500);
+    report.stockDrift = await this.checkStock(repair, delay);
     report.ms = Date.now() - started;
     return report;
   }
 
+  /** Runs a repair in a transaction that holds the fence: refused once a newer run has started. */
+  private async fenced<R>(fn: (tx: Tx) => Promise<R>): Promise<R | null> {
+    let out: R | null = null;
+    await this.d.sql.begin(async (tx) => {
+      const [row] = await tx<Array<{ token: number }>>`SELECT token FROM reconcile_fence WHERE id = 1 FOR UPDATE`;
+      if (row && row.token === this.token) out = await fn(tx);
+    });
+    return out;
+  }
+
   /**
-   * Redis balances and lot sums, read atomically per partition together with Redis TIME (T), then
-   * what Postgres + in-flight ops say as of T: ops stamped before T count, later ones do not, and
-   * a member with an op stamped exactly T is left out of this measurement (before or after the
-   * read cannot be told apart within a millisecond).
+   * Redis balances and lots, read atomically per partition together with Redis TIME (T), then
+   * what Postgres + in-flight ops say as of T. The in-flight ops are read after every T, so an op
+   * stamped before T is in an outbox, a job or the ledger by then.
    */
-  private async measure(userIds: number[]): Promise<Measure> {
+  private async measure(userIds: number[], detail: boolean): Promise<Measure> {
     const { redis, keys, sql } = this.d;
     const byPartition = new Map<number, number[]>();
     for (const uid of userIds) {
@@ -126,24 +160,38 @@ export class Reconciler {
       if (list) list.push(uid);
       else byPartition.set(p, [uid]);
     }
-    const live = new Map<number, { avail: number; lots: number; at: number }>();
+    const live = new Map<number, LiveAccount>();
     await Promise.all(
       [...byPartition.values()].map(async (uids) => {
         const tx = redis.multi().time();
-        for (const uid of uids) tx.hget(keys.account(uid), 'avail').hvals(keys.lotRemaining(uid));
+        for (const uid of uids) {
+          tx.hget(keys.account(uid), 'avail').hgetall(keys.lotRemaining(uid));
+          if (detail) tx.zrange(keys.lotsByExpiry(uid), 0, -1, 'WITHSCORES');
+        }
         const res = (await tx.exec()) ?? [];
         const [sec, usec] = res[0][1] as [string, string];
         const at = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+        const width = detail ? 3 : 2;
         uids.forEach((uid, i) => {
-          const avail = res[1 + i * 2][1] as string | null;
+          const avail = res[1 + i * width][1] as string | null;
           if (avail === null) return; // not loaded in Redis: hydrated from Postgres on first use
-          const lots = (res[2 + i * 2][1] as string[]).reduce((sum, v) => sum + Number(v), 0);
-          live.set(uid, { avail: Number(avail), lots, at });
+          const remaining = res[2 + i * width][1] as Record<string, string>;
+          const lots = Object.values(remaining).reduce((sum, v) => sum + Number(v), 0);
+          const account: LiveAccount = { avail: Number(avail), lots, at };
+          if (detail) {
+            const z = res[3 + i * width][1] as string[];
+            const expiries = new Map<string, number>();
+            for (let j = 0; j < z.length; j += 2) expiries.set(z[j], Number(z[j + 1]));
+            account.detail = new Map(
+              Object.entries(remaining).map(([id, rem]) => [id, { remaining: Number(rem), expiresAt: expiries.get(id) ?? 0 }]),
+            );
+          }
+          live.set(uid, account);
         });
       }),
     );
     const inflight = await inflightOps(redis, keys, this.d.queue);
-    const flying = [...inflight.values()].filter((op) => live.has(op.userId));
+    const flying = [...inflight.ops.values()].filter((op) => live.has(op.userId));
     const ids = [...live.keys()];
     const ledger = await sql<Array<{ userId: number; total: number; ties: number }>>`
       SELECT u.id AS "userId",
@@ -167,87 +215,157 @@ export class Reconciler {
     return { redis: live, expected, inflight };
   }
 
-  private async describe(uid: number, live: { avail: number; lots: number; at: number }, m: Measure, repair: boolean): Promise<MemberDrift> {
-    const redisAvail = live.avail;
+  private async describe(uid: number, live: LiveAccount, m: Measure, repair: boolean): Promise<MemberDrift> {
     const expected = m.expected.get(uid) ?? 0;
-    const drift = redisAvail - expected;
-    const inflightOpIds = [...m.inflight.values()].filter((o) => o.userId === uid).map((o) => o.opId);
+    const drift = live.avail - expected;
+    const mine = [...m.inflight.ops.values()].filter((o) => o.userId === uid);
     const recent = await this.d.sql<Array<{ opId: string }>>`
       SELECT op_id AS "opId" FROM ledger_entries WHERE user_id = ${uid} ORDER BY created_at DESC, id DESC LIMIT 10`;
     const item: MemberDrift = {
-      userId: uid, redis: redisAvail, expected, drift, inflightOpIds, recentOpIds: recent.map((r) => r.opId), repaired: 'none',
+      userId: uid, redis: live.avail, expected, drift, inflightOpIds: mine.map((o) => o.opId),
+      recentOpIds: recent.map((r) => r.opId), repaired: 'none',
     };
-    if (repair) {
+    if ([...m.inflight.parked.values()].some((o) => o.userId === uid)) {
+      item.repaired = 'parked';
+    } else if (repair) {
       if (live.lots === expected) {
-        await this.d.redis.hincrby(this.d.keys.account(uid), 'avail', -drift);
-        item.repaired = 'corrected';
+        const done = await this.fenced(async () =>
+          this.d.redis.pmRepairBalance(this.d.keys.account(uid), live.avail, expected),
+        );
+        item.repaired = done === 1 ? 'corrected' : done === null ? 'fenced' : 'deferred';
+      } else if (mine.length > 0) {
+        item.repaired = 'deferred';
       } else {
-        item.repaired = await this.adjustRecord(uid, drift, live.at);
+        item.repaired = (await this.adjustRecord(uid, drift, live)) ?? 'fenced';
       }
     }
     this.d.log?.('balance drift', item);
     return item;
   }
 
-  /** Postgres lost acknowledged ops: record the difference so the ledger matches what members saw. */
-  private async adjustRecord(uid: number, drift: number, at: number): Promise<'adjusted'> {
-    const opId = `adj${Date.now().toString(36)}${uid}`;
-    await this.d.sql.begin(async (tx) => {
-      await tx`INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, created_at)
-               VALUES (${opId}, ${uid}, ${drift}, 0, 'adjust', 'reconcile', null, to_timestamp(${at} / 1000.0))`;
+  /**
+   * Postgres lost acknowledged ops: record the difference so the ledger matches what members saw,
+   * and make the member's Postgres lots equal Redis's lots as of T (the lost ops' lots). Only for a
+   * member with nothing persisted at or after T (checked under the account's row lock, which every
+   * persist batch of this member takes) — then Postgres's lots are exactly the lots as of T.
+   */
+  private async adjustRecord(uid: number, drift: number, live: LiveAccount): Promise<'adjusted' | 'deferred' | null> {
+    const at = live.at;
+    const lots = live.detail ?? new Map<string, LiveLot>();
+    const opId = `adj-${this.token}-${uid}`;
+    return this.fenced(async (tx) => {
+      await tx`SELECT 1 FROM point_accounts WHERE user_id = ${uid} FOR UPDATE`;
+      const [{ later }] = await tx<Array<{ later: boolean }>>`
+        SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE user_id = ${uid} AND created_at >= to_timestamp(${at} / 1000.0)) AS later`;
+      if (later) return 'deferred' as const;
+      const inserted = await tx`
+        INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, created_at)
+        VALUES (${opId}, ${uid}, ${drift}, 0, 'adjust', 'reconcile', null, to_timestamp(${at} / 1000.0))
+        ON CONFLICT (op_id) DO NOTHING`;
+      if (inserted.count === 0) return 'adjusted' as const;
+      const ids = [...lots.keys()].sort();
+      await tx`
+        UPDATE point_lots SET remaining = 0
+        WHERE user_id = ${uid} AND remaining <> 0 AND NOT (id = ANY(${ids}::text[]))`;
+      if (ids.length > 0) {
+        const v = ids.map((id) => lots.get(id)!);
+        await tx`
+          INSERT INTO point_lots (id, user_id, amount, remaining, expires_at)
+          SELECT t.id, ${uid}, t.remaining, t.remaining, to_timestamp(t.expires_at / 1000.0)
+          FROM unnest(${ids}::text[], ${v.map((l) => l.remaining)}::bigint[], ${v.map((l) => l.expiresAt)}::bigint[])
+            AS t(id, remaining, expires_at)
+          ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining`;
+      }
       const after = await recomputeMirror(tx, uid);
       await tx`UPDATE ledger_entries SET balance_after = ${after} WHERE op_id = ${opId}`;
       await tx`INSERT INTO audit_log (op_id, action, target_type, target_id, data)
-               VALUES (${opId}, 'reconcile.adjust', 'user', ${String(uid)}, ${JSON.stringify({ drift })}::jsonb)`;
+               VALUES (${opId}, 'reconcile.adjust', 'user', ${String(uid)},
+                       ${JSON.stringify({ drift, lots: Object.fromEntries(lots) })}::jsonb)`;
+      return 'adjusted' as const;
     });
-    return 'adjusted';
   }
 
-  private async checkStock(repair: boolean, confirmDelayMs: number) {
-    const first = await this.measureStock(await inflightOps(this.d.redis, this.d.keys, this.d.queue));
+  private async checkStock(repair: boolean, delay: () => Promise<unknown>): Promise<ReconcileReport['stockDrift']> {
+    const first = await this.measureStock();
     const suspects = [...first].filter(([, v]) => v.redis !== v.expected).map(([id]) => id);
     if (suspects.length === 0) return [];
-    await new Promise((r) => setTimeout(r, confirmDelayMs));
-    const second = await this.measureStock(await inflightOps(this.d.redis, this.d.keys, this.d.queue), suspects);
+    await delay();
+    const second = await this.measureStock(suspects);
     const drift: ReconcileReport['stockDrift'] = [];
     for (const id of suspects) {
       const a = first.get(id)!;
       const b = second.get(id);
       if (!b || a.redis - a.expected !== b.redis - b.expected) continue;
-      drift.push({ goodsId: id, redis: b.redis, expected: b.expected });
-      if (repair) await this.d.redis.hincrby(this.d.keys.goods(id), 'stock', b.expected - b.redis);
+      let repaired = false;
+      if (repair && !b.parked) {
+        const applied = await this.fenced(() => this.d.redis.pmRepairStock(this.d.keys.goods(id), b.redis, b.expected - b.redis));
+        repaired = applied !== null && applied >= 0;
+      }
+      drift.push({ goodsId: id, redis: b.redis, expected: b.expected, repaired });
+      this.d.log?.('stock drift', { goodsId: id, redis: b.redis, expected: b.expected, repaired });
     }
     return drift;
   }
 
-  private async measureStock(inflight: Map<string, Op>, only?: number[]) {
+  /**
+   * Each item's stock judged at one Redis instant T: stock, holds and TIME read atomically in the
+   * goods slot; a hold present at T counts as held unless its charge is stamped before T (then
+   * its units are counted sold); sold = persisted redemptions stamped before T plus spends in
+   * flight stamped before T. A sale in progress therefore never looks like drift.
+   */
+  private async measureStock(only?: number[]) {
     const { sql, redis, keys } = this.d;
     const goods = await sql<Array<{ id: number; totalStock: number }>>`
       SELECT id, total_stock AS "totalStock" FROM goods ${only ? sql`WHERE id = ANY(${only}::bigint[])` : sql``}`;
-    const out = new Map<number, { redis: number; expected: number }>();
+    const snap = new Map<number, { at: number; stock: number; held: number; ambiguous: boolean }>();
     for (const g of goods) {
-      const flying = [...inflight.values()].filter((o) => o.kind === 'spend' && Number(o.goodsId) === g.id);
-      const [{ sold }] = await sql<Array<{ sold: number }>>`
-        SELECT COALESCE(SUM(quantity), 0)::bigint AS sold FROM redemptions
-        WHERE goods_id = ${g.id} AND status <> 'cancelled' AND NOT (op_id = ANY(${flying.map((o) => o.opId)}::text[]))`;
-      const [stockRaw, reservations] = await Promise.all([
-        redis.hget(keys.goods(g.id), 'stock'),
-        redis.hgetall(keys.reservations(g.id)),
-      ]);
+      const res = (await redis.multi().time().hget(keys.goods(g.id), 'stock').hvals(keys.reservations(g.id)).exec()) ?? [];
+      const [sec, usec] = res[0][1] as [string, string];
+      const at = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      const stockRaw = res[1][1] as string | null;
       if (stockRaw === null) continue;
-      let reserved = 0;
-      for (const raw of Object.values(reservations)) {
-        const r = JSON.parse(raw) as Hold;
-        const op = await redis.get(keys.idem(r.u, r.k));
-        const charged = op !== null && (JSON.parse(op) as Op).opId === r.o && (JSON.parse(op) as Op).t === r.t;
-        // a charged reservation's units are already counted as sold (persisted or in flight)
-        if (!charged) reserved += r.q;
+      let held = 0;
+      let ambiguous = false;
+      for (const raw of res[2][1] as string[]) {
+        const h = JSON.parse(raw) as Hold;
+        const rec = await redis.get(keys.idem(h.u, h.k));
+        const op = rec === null ? null : (JSON.parse(rec) as Op);
+        const charged = op !== null && op.opId === h.o && op.t === h.t;
+        if (charged && op.at === at) ambiguous = true;
+        // charged before T: its units are counted as sold (persisted or in flight)
+        if (!(charged && op.at < at)) held += h.q;
       }
-      const expected = g.totalStock - sold - flying.reduce((s, o) => s + Number(o.quantity), 0) - reserved;
-      out.set(g.id, { redis: Number(stockRaw), expected });
+      snap.set(g.id, { at, stock: Number(stockRaw), held, ambiguous });
+    }
+    const inflight = await inflightOps(redis, keys, this.d.queue);
+    const spends = [...inflight.ops.values()].filter((o) => o.kind === 'spend' && o.goodsId !== undefined);
+    const ids = [...snap.keys()];
+    const sold = await persistedSold(sql, ids, {
+      beforeMs: new Map(ids.map((id) => [id, snap.get(id)!.at])),
+      excludeOpIds: spends.map((o) => o.opId),
+    });
+    const out = new Map<number, { redis: number; expected: number; parked: boolean }>();
+    for (const g of goods) {
+      const s = snap.get(g.id);
+      if (!s || s.ambiguous) continue;
+      const mine = spends.filter((o) => Number(o.goodsId) === g.id);
+      if (mine.some((o) => o.at === s.at)) continue;
+      const flyingSold = mine.filter((o) => o.at < s.at).reduce((n, o) => n + Number(o.quantity), 0);
+      const expected = stockFromRecord(g.totalStock, (sold.get(g.id) ?? 0) + flyingSold) - s.held;
+      const parked = mine.some((o) => inflight.parked.has(o.opId));
+      out.set(g.id, { redis: s.stock, expected, parked });
     }
     return out;
   }
+}
+
+/** The next fencing token: a run's repairs commit only while it is the latest. */
+async function takeToken(sql: Sql): Promise<number> {
+  const [{ token }] = await sql<Array<{ token: number }>>`
+    INSERT INTO reconcile_fence (id, token) VALUES (1, 1)
+    ON CONFLICT (id) DO UPDATE SET token = reconcile_fence.token + 1
+    RETURNING token`;
+  return token;
 }
 
 /**
@@ -262,3 +380,4 @@ async function recomputeMirror(tx: Tx, uid: number): Promise<number> {
     WHERE user_id = ${uid} RETURNING available AS after`;
   return after;
 }
+

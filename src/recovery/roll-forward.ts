@@ -1,38 +1,47 @@
 /**
  * Roll forward: brings a Redis that came back behind Postgres up to the durable record.
- *   1. let the relay and persist workers drain what the restored Redis still had in flight
- *      (those ops are real: they were acknowledged before the snapshot);
- *   2. rebuild members, goods, op records and boards from Postgres, which now holds every op;
- *   3. move each outbox stream's id up to the persisted watermark, which ends the lag.
- * Writes are refused (API not ready) from detection until step 3.
+ *   1. persist what the restored Redis still holds in flight (outbox entries and persist jobs):
+ *      those ops were acknowledged before the snapshot and are real; Postgres's unique op_id drops
+ *      the ones it already has. Done here, not by waiting for the relay and persist workers, which
+ *      are closed to writes themselves until Redis is verified;
+ *   2. rebuild members, goods, idempotency records and boards from Postgres, which now holds every
+ *      op, move each outbox stream's id up to the persisted watermark, and record the rebuilt
+ *      Redis as a verified epoch, which reopens the write gates.
+ * Writes stay refused everywhere from detection until then.
  */
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
+import { persistBatch } from '../persistence/persist-batch.ts';
 import { inflightOps } from './inflight.ts';
 import { rebuildFromPostgres, type RebuildResult } from './rebuild.ts';
-import { redisLag } from './watermark.ts';
+import { latestEpoch } from './redis-epoch.ts';
 
 export interface RollForwardResult {
-  lagging: number;
-  drainedMs: number;
-  rebuild?: RebuildResult;
+  inflightPersisted: number;
+  rebuild: RebuildResult;
+  epoch: number;
+  ms: number;
 }
 
+const CHUNK = 1000;
+
+/** `redis` must be a connection outside the write gate: it is the gate that is closed. */
 export async function rollForward(
   d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
-  o: { idempotencyTtlSeconds: number; drainTimeoutMs?: number },
+  o: { idempotencyTtlSeconds: number },
 ): Promise<RollForwardResult> {
-  const lag = await redisLag(d.redis, d.keys, d.sql);
-  if (lag.length === 0) return { lagging: 0, drainedMs: 0 };
   const started = Date.now();
-  const deadline = started + (o.drainTimeoutMs ?? 120_000);
-  while ((await inflightOps(d.redis, d.keys, d.queue)).size > 0) {
-    if (Date.now() > deadline) throw new Error('roll-forward: in-flight ops did not drain; are the relay and persist workers running?');
-    await new Promise((r) => setTimeout(r, 100));
+  // parked batches included: their ops are owed to Postgres as much as any; if one cannot be
+  // persisted now either, the roll-forward fails (writes stay closed) rather than rebuild without it
+  const inflight = [...(await inflightOps(d.redis, d.keys, d.queue)).ops.values()];
+  let inflightPersisted = 0;
+  for (let i = 0; i < inflight.length; i += CHUNK) {
+    inflightPersisted += (await persistBatch(d.sql, inflight.slice(i, i + CHUNK))).inserted;
   }
-  const drainedMs = Date.now() - started;
+  // the rebuild ends by recording the rebuilt Redis as the verified epoch
   const rebuild = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds });
-  return { lagging: lag.length, drainedMs, rebuild };
+  const epoch = (await latestEpoch(d.sql))!.epoch;
+  return { inflightPersisted, rebuild, epoch, ms: Date.now() - started };
 }

@@ -1,23 +1,62 @@
 /**
- * Redis connections. The API's connection fails fast (a request must not hang on a dead Redis)
- * and auto-pipelines concurrent requests; worker connections retry forever, as BullMQ requires.
+ * Redis connections. Connections that run write scripts ('api', 'writer') fail fast and never
+ * resend a command across a reconnect: a write must not reach a restarted Redis before the write
+ * gate has checked it (src/recovery/redis-gate.ts), which also sends write scripts only while the
+ * connection is ready (so none waits in the offline queue). The offline queue itself stays on:
+ * with it off, ioredis's auto-pipelining throws "Stream isn't writeable" out of a timer (an
+ * uncaught exception) when a pipeline runs during a reconnect. The API's connection
+ * auto-pipelines concurrent requests. BullMQ's connections ('worker') retry forever, as BullMQ
+ * requires.
  */
 import { Redis } from 'ioredis';
 import { registerScripts } from './scripts.ts';
 
-export type RedisRole = 'api' | 'worker';
+export type RedisRole = 'api' | 'writer' | 'worker';
 
 export function createRedis(url: string, role: RedisRole): Redis {
+  const writes = role !== 'worker';
   const redis = new Redis(url, {
-    maxRetriesPerRequest: role === 'api' ? 1 : null,
+    maxRetriesPerRequest: writes ? 1 : null,
     enableAutoPipelining: role === 'api',
     enableOfflineQueue: true,
+    autoResendUnfulfilledCommands: !writes,
     lazyConnect: false,
   });
   // connection errors surface on the commands that hit them; ioredis reconnects on its own
   redis.on('error', () => {});
+  if (writes) redis.on('close', () => rejectUnanswered(redis));
   registerScripts(redis);
   return redis;
+}
+
+type CommandDeque = { length: number; shift(): { command: { reject(err: Error): void } } | undefined };
+
+/**
+ * ioredis keeps the commands that were in flight when a connection closed (prevCommandQueue) and,
+ * with autoResendUnfulfilledCommands off, discards them at the reconnect without settling their
+ * promises: a request awaiting one would hang forever. Fail them as the closed connection they
+ * met instead (a 503 at the API; the client retries with its Idempotency-Key). ioredis assigns
+ * the queue before it emits 'close'.
+ */
+function rejectUnanswered(redis: Redis): void {
+  const queue = (redis as unknown as { prevCommandQueue?: CommandDeque | null }).prevCommandQueue;
+  for (let item = queue?.shift(); item; item = queue?.shift()) item.command.reject(new Error('Connection is closed.'));
+}
+
+/** Resolves once the connection is ready; rejects after `timeoutMs` saying where Redis was expected. */
+export function redisReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis at ${redis.options.host}:${redis.options.port} not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
 }
 
 /** Redis must never evict: an evicted balance or reservation would be silent data loss. */

@@ -28,6 +28,8 @@
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
  *     <P>:reconcile:totals           hash  runs, drifting, stockDrift, negative since the start
  *     <P>:maintenance                string set while an admin rebuild runs: API refuses writes
+ *     <P>:epoch                      string the Redis lifetime verified against Postgres (redis_epochs):
+ *                                    writers serve only while it and Redis's run_id match the record
  *     <P>:q                           BullMQ prefix
  */
 export interface KeysOptions {
@@ -77,6 +79,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     reconcileReport: () => `${prefix}:reconcile:last`,
     reconcileTotals: () => `${prefix}:reconcile:totals`,
     maintenance: () => `${prefix}:maintenance`,
+    epoch: () => `${prefix}:epoch`,
     queuePrefix: () => `${prefix}:q`,
   };
 }

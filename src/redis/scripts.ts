@@ -29,6 +29,8 @@ declare module 'ioredis' {
     pmLockRelease(...args: Arg[]): Result<number, Context>;
     pmExpire(...args: Arg[]): Result<number[], Context>;
     pmLockExtend(...args: Arg[]): Result<number, Context>;
+    pmRepairStock(...args: Arg[]): Result<number, Context>;
+    pmRepairBalance(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -47,6 +49,8 @@ const COMMANDS: Record<string, string> = {
   'lock-release': 'pmLockRelease',
   expire: 'pmExpire',
   'lock-extend': 'pmLockExtend',
+  'repair-stock': 'pmRepairStock',
+  'repair-balance': 'pmRepairBalance',
 };
 
 export function readScript(file: string): string {

@@ -93,10 +93,11 @@ describe('persist worker killed mid-batch', () => {
     // ---- the relay runs in process for the whole test
     const log = createLogger('silent', 'crash-relay');
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
-    const relayConn = createRedis(ctx.env.REDIS_URL, 'worker');
+    const relayConn = createRedis(ctx.env.REDIS_URL, 'writer');
     conns.push(queueConn, relayConn);
     queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
-    relay = new Relay({ redis: relayConn, keys, queue, batch: ctx.env.RELAY_BATCH, log, consumer: 'crash-relay' });
+    const gate = await ctx.gateFor(relayConn);
+    relay = new Relay({ redis: relayConn, keys, queue, gate, batch: ctx.env.RELAY_BATCH, log, consumer: 'crash-relay' });
     await relay.start();
 
     // ---- a producer keeps acknowledging new redemptions while the worker crashes

@@ -160,6 +160,20 @@ const CASES: ScriptCase[] = [
     call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', 'tok'),
     outcome: 'refused',
   },
+  {
+    name: 'repair-stock',
+    script: 'repair-stock',
+    setup: (r, k) => goods(r, k),
+    call: (r, k) => r.pmRepairStock(k.goods(G), 10, 1),
+    outcome: 'refused',
+  },
+  {
+    name: 'repair-balance',
+    script: 'repair-balance',
+    setup: (r, k) => account(r, k, 100, []),
+    call: (r, k) => r.pmRepairBalance(k.account(U), 100, 90),
+    outcome: 'refused',
+  },
   { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.idem(U, 'op1'), 'tok', 3600), outcome: 'refused' },
   {
     name: 'abort of a charged op (no write)',

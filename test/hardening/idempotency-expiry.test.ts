@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { persistBatch } from '../../workers/persist-batch.ts';
+import { persistBatch } from '../../src/persistence/persist-batch.ts';
 import { countOpConflicts } from '../../src/recovery/op-conflicts.ts';
 import { createTestContext, redeemAs, type Pipeline, type TestContext } from '../support/context.ts';
 import { bearer } from '../api/helpers.ts';

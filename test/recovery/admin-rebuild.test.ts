@@ -36,7 +36,7 @@ describe('admin rebuild job', () => {
     expect(member.statusCode).toBe(403);
 
     const role = await startReconciler({
-      connection: createRedis(ctx.env.REDIS_URL, 'worker'),
+      ...(await ctx.roleConnections()),
       keys: ctx.keys,
       sql: ctx.sql,
       everyMs: 60_000,
@@ -64,7 +64,7 @@ describe('admin rebuild job', () => {
       const job = (await ctx.app.inject({ url: `/v1/admin/jobs/${id}`, headers: auth })).json();
       expect(job.result.members).toBeGreaterThanOrEqual(21);
       await new Promise((r) => setTimeout(r, 300));
-      expect(ctx.app.redisLag.maintenance).toBe(false);
+      expect(ctx.app.maintenance.on).toBe(false);
       expect((await ctx.app.points.balance(members[0].id)).available).toBe(500);
       expect((await ctx.app.inject({ url: '/health/ready' })).statusCode).toBe(200);
     } finally {

@@ -133,7 +133,7 @@ describe('reconcile', () => {
     const { pipeline, members } = await settledPopulation(5);
     await ctx.redis.hincrby(ctx.keys.account(members[0].id), 'avail', 7);
     const role = await startReconciler({
-      connection: createRedis(ctx.env.REDIS_URL, 'worker'),
+      ...(await ctx.roleConnections()),
       keys: ctx.keys,
       sql: ctx.sql,
       everyMs: 200,

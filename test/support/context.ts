@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { buildApp } from '../../src/app.ts';
 import { loadEnv, type Env } from '../../src/config/env.ts';
 import { createDb, type Sql } from '../../src/db/client.ts';
-import { createRedis } from '../../src/redis/client.ts';
+import { createRedis, redisReady } from '../../src/redis/client.ts';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { hashPassword } from '../../src/auth/service.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
@@ -21,6 +21,7 @@ import { createLogger } from '../../workers/logger.ts';
 import { inject } from 'vitest';
 import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
+import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
 
 export interface TestContext {
   env: Env;
@@ -35,6 +36,10 @@ export interface TestContext {
   grant(userId: number, amount: number): Promise<void>;
   createGoods(body: Record<string, unknown>): Promise<{ id: number; stock: number; pointsPrice: number }>;
   startPipeline(concurrency?: number, opts?: { lockMs?: number }): Promise<Pipeline>;
+  /** A write gate over `conn` (a 'writer' connection), checked once, as a worker process holds one. */
+  gateFor(conn: Redis): Promise<RedisGate>;
+  /** The connections and gate a worker role gets from workers/main.ts (for startReconciler & co). */
+  roleConnections(): Promise<{ connection: Redis; writer: Redis; raw: Redis; gate: RedisGate }>;
   close(): Promise<void>;
 }
 
@@ -92,6 +97,8 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
   const redis = createRedis(env.REDIS_URL, 'worker');
   const keys = createKeys({ prefix, partitions: env.PARTITIONS });
   const pipelines: Pipeline[] = [];
+  const gates: RedisGate[] = [];
+  const extraConns: Redis[] = [];
 
   const ctx: TestContext = {
     env,
@@ -131,10 +138,11 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
       const log = createLogger('silent', 'test');
       const queueConn = createRedis(env.REDIS_URL, 'worker');
       const workerConn = createRedis(env.REDIS_URL, 'worker');
-      const relayConn = createRedis(env.REDIS_URL, 'worker');
+      const relayConn = createRedis(env.REDIS_URL, 'writer');
+      const gate = await ctx.gateFor(relayConn);
       const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
       queue.on('error', () => {}); // tests that restart Redis see connection errors; the relay retries
-      const relay = new Relay({ redis: relayConn, keys, queue, batch: env.RELAY_BATCH, log, consumer: 'test' });
+      const relay = new Relay({ redis: relayConn, keys, queue, gate, batch: env.RELAY_BATCH, log, consumer: 'test' });
       await relay.start();
       const worker: Worker = startPersistWorker({
         connection: workerConn,
@@ -160,6 +168,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
           }
         },
         async stop() {
+          gate.stop();
           await relay.stop();
           await worker.close();
           await queue.close();
@@ -169,8 +178,29 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
       pipelines.push(pipeline);
       return pipeline;
     },
+    async gateFor(conn) {
+      await redisReady(conn);
+      const gate = new RedisGate({ redis: conn, keys, sql: db.sql });
+      gate.watch(conn);
+      gateWrites(conn, gate);
+      gate.start(env.LAG_CHECK_MS);
+      gates.push(gate);
+      await gate.check();
+      return gate;
+    },
+    async roleConnections() {
+      const connection = createRedis(env.REDIS_URL, 'worker');
+      const writer = createRedis(env.REDIS_URL, 'writer');
+      const raw = createRedis(env.REDIS_URL, 'writer');
+      extraConns.push(connection, writer, raw);
+      await Promise.all([redisReady(writer), redisReady(raw)]);
+      const gate = await ctx.gateFor(writer);
+      return { connection, writer, raw, gate };
+    },
     async close() {
+      for (const g of gates) g.stop();
       for (const p of pipelines) await p.stop().catch(() => {});
+      for (const c of extraConns) c.disconnect();
       await app.close();
       await deleteKeys(redis, prefix);
       redis.disconnect();

@@ -21,7 +21,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const connection = app.redis.duplicate({ enableAutoPipelining: false });
+    const connection = app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true });
     const prefix = app.keys.queuePrefix();
     const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection, prefix, skipWaitingForReady: true });
     const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection, prefix, skipWaitingForReady: true });

@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { assertNoEviction, createRedis } from '../../redis/client.ts';
+import { assertNoEviction, createRedis, redisReady } from '../../redis/client.ts';
 import { createKeys, type Keys } from '../../redis/keys.ts';
 
 declare module 'fastify' {
@@ -20,6 +20,7 @@ export default fp(
     app.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect());
     });
+    await redisReady(redis);
     await assertNoEviction(redis);
     app.decorate('redis', redis);
     app.decorate('keys', createKeys({ prefix: app.config.REDIS_PREFIX, partitions: app.config.PARTITIONS }));

@@ -5,9 +5,10 @@
  * (a redelivered job, a relay re-adding after a crash) changes nothing the second time.
  * Account and lot updates are sums, so batches may be applied in any order.
  */
-import type { Sql, Tx } from '../src/db/client.ts';
-import { lotsOf, type Op } from '../src/points/op.ts';
-import { findConflicts, recordConflicts, type OpConflict } from '../src/recovery/op-conflicts.ts';
+import type { Sql, Tx } from '../db/client.ts';
+import { lotsOf, type Op } from '../points/op.ts';
+import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
+import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
 
 export interface PersistResult {
   inserted: number;
@@ -17,42 +18,51 @@ export interface PersistResult {
   conflictList?: OpConflict[];
 }
 
-/** `marks`: highest outbox stream id per partition in this batch (from the relay). */
-export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, string> = {}): Promise<PersistResult> {
+/**
+ * `marks`: highest outbox stream id per partition in this batch; `runId`: the Redis lifetime the
+ * relay read it from (both from the relay).
+ */
+export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, string> = {}, runId?: string): Promise<PersistResult> {
   if (ops.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0 };
+  return sql.begin((tx) => writeBatch(tx, ops, marks, runId));
+}
+
+/** The batch's statements inside the caller's transaction. */
+export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string> = {}, runId?: string): Promise<PersistResult> {
   const unique = [...new Map(ops.map((o) => [o.opId, o])).values()].sort((a, b) => (a.opId < b.opId ? -1 : 1));
-  return sql.begin(async (tx) => {
-    const rows = await tx<Array<{ op_id: string }>>`
-      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, request_hash, idem_key, created_at)
-      SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, t.h, t.k, to_timestamp(t.at / 1000.0)
-      FROM unnest(
-        ${unique.map((o) => o.opId)}::text[], ${unique.map((o) => o.userId)}::bigint[],
-        ${unique.map((o) => o.delta)}::bigint[], ${unique.map((o) => o.balanceAfter)}::bigint[],
-        ${unique.map((o) => o.kind)}::text[], ${unique.map((o) => o.bizType)}::text[],
-        ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.h ?? null)}::text[],
-        ${unique.map((o) => o.k ?? null)}::text[], ${unique.map((o) => o.at)}::bigint[]
-      ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, h, k, at)
-      ORDER BY t.op_id
-      ON CONFLICT (op_id) DO NOTHING
-      RETURNING op_id`;
-    await raiseWatermarks(tx, marks);
-    const fresh = new Set(rows.map((r) => r.op_id));
-    const applied = unique.filter((o) => fresh.has(o.opId));
-    if (applied.length > 0) {
-      await applyAccounts(tx, applied);
-      await applyLots(tx, applied);
-      await insertRedemptions(tx, applied);
-      await insertAudits(tx, applied);
-    }
-    const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));
-    await recordConflicts(tx, conflicts);
-    return {
-      inserted: applied.length,
-      duplicates: ops.length - applied.length,
-      conflicts: conflicts.length,
-      ...(conflicts.length > 0 ? { conflictList: conflicts } : {}),
-    };
-  });
+  // shared: batches never wait for each other; a Redis verification (exclusive) waits for them
+  await holdEpochShared(tx);
+  const rows = await tx<Array<{ op_id: string }>>`
+    INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, biz_id, request_hash, idem_key, created_at)
+    SELECT t.op_id, t.user_id, t.delta, t.balance_after, t.kind, t.biz_type, t.biz_id, t.h, t.k, to_timestamp(t.at / 1000.0)
+    FROM unnest(
+      ${unique.map((o) => o.opId)}::text[], ${unique.map((o) => o.userId)}::bigint[],
+      ${unique.map((o) => o.delta)}::bigint[], ${unique.map((o) => o.balanceAfter)}::bigint[],
+      ${unique.map((o) => o.kind)}::text[], ${unique.map((o) => o.bizType)}::text[],
+      ${unique.map((o) => o.bizId)}::text[], ${unique.map((o) => o.h ?? null)}::text[],
+      ${unique.map((o) => o.k ?? null)}::text[], ${unique.map((o) => o.at)}::bigint[]
+    ) AS t(op_id, user_id, delta, balance_after, kind, biz_type, biz_id, h, k, at)
+    ORDER BY t.op_id
+    ON CONFLICT (op_id) DO NOTHING
+    RETURNING op_id`;
+  await appendMarks(tx, marks);
+  if (runId) await checkLifetime(tx, runId, marks);
+  const fresh = new Set(rows.map((r) => r.op_id));
+  const applied = unique.filter((o) => fresh.has(o.opId));
+  if (applied.length > 0) {
+    await applyAccounts(tx, applied);
+    await applyLots(tx, applied);
+    await insertRedemptions(tx, applied);
+    await insertAudits(tx, applied);
+  }
+  const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));
+  await recordConflicts(tx, conflicts);
+  return {
+    inserted: applied.length,
+    duplicates: ops.length - applied.length,
+    conflicts: conflicts.length,
+    ...(conflicts.length > 0 ? { conflictList: conflicts } : {}),
+  };
 }
 
 async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
@@ -131,14 +141,16 @@ async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {
     ON CONFLICT (op_id) DO NOTHING`;
 }
 
-/** Stream ids are "<ms>-<seq>" and only grow: keep the highest per partition. */
-async function raiseWatermarks(tx: Tx, marks: Record<number, string>): Promise<void> {
+/**
+ * The batch's highest stream id per partition, appended (never upserted: every relay job covers
+ * every partition, and an upserted row per partition made concurrent batches wait on each other's
+ * commit). The reconcile role folds these rows into outbox_watermarks.
+ */
+async function appendMarks(tx: Tx, marks: Record<number, string>): Promise<void> {
   const parts = Object.keys(marks).map(Number).sort((a, b) => a - b);
   if (parts.length === 0) return;
   const ids = parts.map((p) => marks[p].split('-').map(Number));
   await tx`
-    INSERT INTO outbox_watermarks (partition, ms, seq)
-    SELECT * FROM unnest(${parts}::int[], ${ids.map((i) => i[0])}::bigint[], ${ids.map((i) => i[1])}::bigint[])
-    ON CONFLICT (partition) DO UPDATE SET ms = EXCLUDED.ms, seq = EXCLUDED.seq, updated_at = now()
-    WHERE (EXCLUDED.ms, EXCLUDED.seq) > (outbox_watermarks.ms, outbox_watermarks.seq)`;
+    INSERT INTO outbox_marks (partition, ms, seq)
+    SELECT * FROM unnest(${parts}::int[], ${ids.map((i) => i[0])}::bigint[], ${ids.map((i) => i[1])}::bigint[])`;
 }

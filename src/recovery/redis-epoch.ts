@@ -1,0 +1,155 @@
+/**
+ * Is this Redis safe to write to? A Redis restored from an older snapshot, failed over to a
+ * lagging replica, or flushed has gone back in time: serving writes from it would spend points
+ * already spent. Stream ids cannot tell once anyone has written (XADD * moves them past the
+ * persisted watermark at the first write), so the verdict rests on what a write cannot move:
+ *
+ *   - Redis's identity: its run_id (new at every start) and replication id (new at a failover);
+ *   - an epoch number kept both in Redis (<P>:epoch) and in Postgres (redis_epochs).
+ *
+ * A Redis whose identity and epoch match the latest verified row is the one verified before: it
+ * has not restarted, so it cannot have lost anything. Anything else (new run_id, missing or older
+ * epoch key) is verified afresh, before any writer touches it: under an exclusive Postgres lock
+ * that waits for every persist batch in flight, each partition's stream must have reached what
+ * Postgres persisted; then a new epoch row is recorded with the streams' ids as its baseline.
+ * Otherwise Redis is behind and stays closed to writes until it is rolled forward.
+ *
+ * A persist batch relayed from an older Redis lifetime and committed after a newer one was verified
+ * (a worker that held it through the restart) is checked against the baseline: if it carries ops
+ * the verified Redis never had, the epoch is marked behind — an alarm that closes writes again.
+ */
+import type { Redis } from 'ioredis';
+import type { Sql, Tx } from '../db/client.ts';
+import type { Keys } from '../redis/keys.ts';
+import { compareIds, redisLag, streamIds, type Lag } from './watermark.ts';
+
+/** Advisory lock: persist batches hold it shared, a verification exclusive. */
+export const EPOCH_LOCK = 7_311_009;
+
+export interface RedisIdentity {
+  runId: string;
+  replId: string;
+  epoch: number | null;
+}
+
+export interface EpochRow {
+  epoch: number;
+  runId: string;
+  replId: string;
+  baseline: Record<string, string>;
+  behind: boolean;
+  reason: string | null;
+}
+
+export type Verdict =
+  | { status: 'verified'; runId: string; epoch: number }
+  | { status: 'behind'; reason: string; lag: Lag[] };
+
+function infoField(info: string, field: string): string {
+  const m = new RegExp(`^${field}:(\\S+)`, 'm').exec(info);
+  if (!m) throw new Error(`Redis INFO has no ${field}`);
+  return m[1];
+}
+
+export async function redisIdentity(redis: Redis, keys: Keys): Promise<RedisIdentity> {
+  const [server, replication, epoch] = await Promise.all([
+    redis.info('server'),
+    redis.info('replication'),
+    redis.get(keys.epoch()),
+  ]);
+  return {
+    runId: infoField(server, 'run_id'),
+    replId: infoField(replication, 'master_replid'),
+    epoch: epoch === null ? null : Number(epoch),
+  };
+}
+
+export async function latestEpoch(sql: Sql | Tx): Promise<EpochRow | null> {
+  const [row] = await sql<EpochRow[]>`
+    SELECT epoch, run_id AS "runId", repl_id AS "replId", baseline, behind, reason
+    FROM redis_epochs ORDER BY epoch DESC LIMIT 1`;
+  return row ?? null;
+}
+
+const matches = (row: EpochRow | null, id: RedisIdentity) =>
+  row !== null && !row.behind && row.runId === id.runId && row.replId === id.replId && row.epoch === id.epoch;
+
+/**
+ * The verdict for Redis as it is now. `known` is the identity this process verified last: when
+ * Redis still has it, Postgres being unreachable does not close writes (the hot path must not
+ * depend on Postgres, and a Redis that never restarted cannot have gone back in time). Throws when
+ * no verdict can be reached (Redis or Postgres unreachable for a Redis not known): callers treat
+ * that as not writable.
+ */
+export async function verifyRedis(
+  d: { redis: Redis; keys: Keys; sql: Sql },
+  known?: { runId: string; epoch: number },
+): Promise<Verdict> {
+  const id = await redisIdentity(d.redis, d.keys);
+  let latest: EpochRow | null;
+  try {
+    latest = await latestEpoch(d.sql);
+  } catch (err) {
+    if (known && known.runId === id.runId && known.epoch === id.epoch) return { status: 'verified', ...known };
+    throw err;
+  }
+  if (matches(latest, id)) return { status: 'verified', runId: id.runId, epoch: id.epoch! };
+  if (latest?.behind) return { status: 'behind', reason: latest.reason ?? 'marked behind', lag: [] };
+  return d.sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${EPOCH_LOCK})`;
+    // another process may have verified this Redis while we waited for the lock
+    const again = await latestEpoch(tx);
+    const now = await redisIdentity(d.redis, d.keys);
+    if (matches(again, now)) return { status: 'verified' as const, runId: now.runId, epoch: now.epoch! };
+    if (again?.behind) return { status: 'behind' as const, reason: again.reason ?? 'marked behind', lag: [] };
+    const lag = await redisLag(d.redis, d.keys, tx);
+    if (lag.length > 0) {
+      return { status: 'behind' as const, reason: `Redis streams behind the persisted record on ${lag.length} partition(s)`, lag };
+    }
+    const epoch = await insertEpoch(tx, d.redis, d.keys, now, again);
+    return { status: 'verified' as const, runId: now.runId, epoch };
+  });
+}
+
+/**
+ * Records the current Redis as verified (after a roll-forward or rebuild made it match Postgres):
+ * a new epoch row with the streams' ids as baseline, and the epoch key in Redis.
+ */
+export async function recordEpoch(d: { redis: Redis; keys: Keys; sql: Sql }): Promise<number> {
+  return d.sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${EPOCH_LOCK})`;
+    return insertEpoch(tx, d.redis, d.keys, await redisIdentity(d.redis, d.keys), await latestEpoch(tx));
+  });
+}
+
+async function insertEpoch(tx: Tx, redis: Redis, keys: Keys, id: RedisIdentity, prev: EpochRow | null): Promise<number> {
+  const epoch = (prev?.epoch ?? 0) + 1;
+  const baseline = await streamIds(redis, keys);
+  await tx`INSERT INTO redis_epochs (epoch, run_id, repl_id, baseline)
+           VALUES (${epoch}, ${id.runId}, ${id.replId}, ${JSON.stringify(baseline)}::jsonb)`;
+  // set before the commit: should the commit fail, Redis carries an epoch Postgres does not, which
+  // only means the next check verifies it again
+  await redis.set(keys.epoch(), String(epoch));
+  return epoch;
+}
+
+/** Every persist batch holds the epoch lock shared, so a verification sees it committed or not started. */
+export async function holdEpochShared(tx: Tx): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock_shared(${EPOCH_LOCK})`;
+}
+
+/**
+ * A batch relayed from the Redis lifetime `runId`: if a newer lifetime has been verified since and
+ * this batch carries stream ids beyond that lifetime's baseline, the verified Redis never had these
+ * ops — it is behind. The batch is still persisted (acknowledged ops are never dropped); the epoch
+ * is marked behind, which closes writes until Redis is rolled forward.
+ */
+export async function checkLifetime(tx: Tx, runId: string, marks: Record<number, string>): Promise<void> {
+  const latest = await latestEpoch(tx);
+  if (!latest || latest.runId === runId || latest.behind) return;
+  const beyond = Object.entries(marks).filter(([p, id]) => compareIds(id, latest.baseline[p] ?? '0-0') > 0);
+  if (beyond.length === 0) return;
+  await tx`UPDATE redis_epochs SET behind = true,
+             reason = ${`ops of an earlier Redis lifetime (${runId}) persisted after epoch ${latest.epoch} was verified`}
+           WHERE epoch = ${latest.epoch}`;
+}
