@@ -3,9 +3,11 @@
  * tiers: external (config, redis, db, jwt, rate-limit, swagger), app (domain services), routes.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Env } from './config/env.ts';
+import { parseTrustProxy, proxyTrustFn } from './config/addresses.ts';
 import { installErrorHandlers } from './errors/http-errors.ts';
 import { installValidation } from './http/validation.ts';
 import config from './plugins/external/config.ts';
@@ -28,11 +30,26 @@ import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
 
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Callers can send any X-Request-Id: it is taken only from a peer TRUST_PROXY trusts (and only a
+ * short printable one, as it lands in every log line); otherwise we mint one.
+ */
+function requestIdFrom(trust: ReturnType<typeof proxyTrustFn>) {
+  return (req: IncomingMessage): string => {
+    const given = req.headers['x-request-id'];
+    if (trust && typeof given === 'string' && REQUEST_ID.test(given) && trust(req.socket.remoteAddress ?? '', 0)) return given;
+    return randomUUID();
+  };
+}
+
 export interface BuildOptions {
   logger?: boolean;
 }
 
 export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const trust = proxyTrustFn(parseTrustProxy(env.TRUST_PROXY));
   const app = Fastify({
     logger:
       opts.logger === false
@@ -41,10 +58,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
             level: env.LOG_LEVEL,
             redact: ['req.headers.authorization', 'req.headers.cookie'],
           },
-    // Only a trusted proxy may name the request id; otherwise we mint one.
-    requestIdHeader: env.TRUST_PROXY ? 'x-request-id' : false,
-    genReqId: () => randomUUID(),
-    trustProxy: env.TRUST_PROXY,
+    requestIdHeader: false,
+    genReqId: requestIdFrom(trust),
+    trustProxy: trust,
     bodyLimit: 64 * 1024,
     // per-request logs only at debug: at flash-sale rates they would cost more than the work
     logController: new LogController({ disableRequestLogging: env.LOG_LEVEL !== 'debug' && env.LOG_LEVEL !== 'trace' }),

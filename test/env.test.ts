@@ -1,6 +1,36 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EnvError, loadEnv } from '../src/config/env.ts';
-import { isAllowed, parseAllowList } from '../src/plugins/external/rate-limit.ts';
+import { EnvError, loadEnv, type Env } from '../src/config/env.ts';
+import { isListed, parseAddressList } from '../src/config/addresses.ts';
+
+/** The EnvError message loadEnv throws for this input; fails the test when it does not throw. */
+function envError(source: Record<string, string>, overrides: Partial<Env> = {}): string {
+  let caught: unknown;
+  try {
+    loadEnv(source, overrides);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'loadEnv accepted the environment').toBeInstanceOf(EnvError);
+  return (caught as EnvError).message;
+}
+
+const names = (message: string, variable: string) => new RegExp(`\\b${variable}\\b`).test(message);
+
+const SECRET = 'k3Jq9v0xY7tR2mW8pL5sN1cB6hF4dG0aZ-eU_iO';
+const PROD = { NODE_ENV: 'production', JWT_SECRET: SECRET };
+
+/** KEY=value lines of .env.example (the file operators copy to .env); optional ones are commented out. */
+function envExample(opts: { commented?: boolean } = {}): Record<string, string> {
+  const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  const out: Record<string, string> = {};
+  const line = opts.commented ? /^#\s*([A-Z_][A-Z0-9_]*)=(.*)$/ : /^([A-Z_][A-Z0-9_]*)=(.*)$/;
+  for (const raw of text.split('\n')) {
+    const m = line.exec(raw.trim());
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
 
 describe('environment schema', () => {
   it('fills defaults and coerces numbers and booleans from strings', () => {
@@ -8,33 +38,129 @@ describe('environment schema', () => {
     expect(env).toMatchObject({ PORT: 4000, BENCH_ROUTES: true, PARTITIONS: 32, REDIS_PREFIX: 'pm', LOT_EXPIRY_DAYS: 365 });
   });
 
-  it('names every invalid variable', () => {
-    expect(() => loadEnv({ PORT: 'abc', PARTITIONS: '0', LOG_LEVEL: 'loud' })).toThrow(EnvError);
-    try {
-      loadEnv({ PORT: 'abc' });
-    } catch (err) {
-      expect((err as Error).message).toMatch(/PORT/);
-    }
-  });
-
-  it('rejects a short JWT secret and the default secret in production', () => {
-    expect(() => loadEnv({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET/);
-    expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET must be set/);
+  it('names every invalid variable, and only those', () => {
+    const message = envError({ PORT: 'abc', PARTITIONS: '0', LOG_LEVEL: 'loud', HOST: '0.0.0.0' });
+    for (const v of ['PORT', 'PARTITIONS', 'LOG_LEVEL']) expect(names(message, v), `${v} in "${message}"`).toBe(true);
+    expect(names(message, 'HOST'), message).toBe(false);
+    expect(names(envError({ PORT: 'abc' }), 'PORT')).toBe(true);
   });
 });
 
-describe('rate-limit allow-list', () => {
-  it('matches addresses and CIDR ranges, v4-mapped v6 included', () => {
-    const list = parseAllowList('127.0.0.1, 10.1.0.0/16, ::1');
-    expect(isAllowed(list, '127.0.0.1')).toBe(true);
-    expect(isAllowed(list, '::ffff:127.0.0.1')).toBe(true);
-    expect(isAllowed(list, '10.1.200.3')).toBe(true);
-    expect(isAllowed(list, '10.2.0.1')).toBe(false);
-    expect(isAllowed(list, '::1')).toBe(true);
-    expect(isAllowed(list, '192.168.1.1')).toBe(false);
+describe('secrets', () => {
+  it('refuses a JWT secret shorter than 32 characters in every NODE_ENV', () => {
+    for (const NODE_ENV of ['development', 'test', 'production']) {
+      expect(names(envError({ NODE_ENV, JWT_SECRET: 'short' }), 'JWT_SECRET'), NODE_ENV).toBe(true);
+    }
   });
 
-  it('refuses an entry that is not an address', () => {
-    expect(() => parseAllowList('localhost')).toThrow(/RATE_LIMIT_ALLOWLIST/);
+  it('only development falls back to a built-in JWT secret; any other NODE_ENV must set JWT_SECRET', () => {
+    expect(loadEnv({}).JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+    expect(loadEnv({ NODE_ENV: 'development' }).JWT_SECRET).toBe(loadEnv({}).JWT_SECRET);
+    for (const NODE_ENV of ['test', 'production', 'staging']) {
+      expect(envError({ NODE_ENV }), NODE_ENV).toMatch(/JWT_SECRET.*missing/);
+      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET }).JWT_SECRET).toBe(SECRET);
+    }
+    expect(loadEnv({ NODE_ENV: 'test' }, { JWT_SECRET: SECRET }).JWT_SECRET).toBe(SECRET);
+  });
+
+  it('production refuses the known secrets: the development default, the .env.example placeholder, the old compose default', () => {
+    const known = [
+      loadEnv({}).JWT_SECRET,
+      envExample().JWT_SECRET,
+      'change-me-to-a-long-random-secret-string',
+    ];
+    for (const JWT_SECRET of known) {
+      expect(JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+      expect(envError({ NODE_ENV: 'production', JWT_SECRET }), JWT_SECRET).toMatch(/JWT_SECRET.*(known|public)/);
+      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET }).JWT_SECRET).toBe(JWT_SECRET);
+    }
+    expect(envError({ NODE_ENV: 'production' })).toMatch(/JWT_SECRET.*missing/);
+  });
+
+  it('production refuses an admin password shorter than 12 characters or a known one; development does not', () => {
+    expect(envError({ ...PROD, ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'elevenchars' })).toMatch(/ADMIN_PASSWORD.*12/);
+    for (const ADMIN_PASSWORD of ['change-me-admin', envExample().ADMIN_PASSWORD]) {
+      expect(envError({ ...PROD, ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD }), ADMIN_PASSWORD).toMatch(/ADMIN_PASSWORD.*known/);
+    }
+    expect(loadEnv({ ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'short' }).ADMIN_PASSWORD).toBe('short');
+  });
+
+  it('production refuses the .env.example webhook secret placeholder', () => {
+    const WEBHOOK_SECRET = envExample({ commented: true }).WEBHOOK_SECRET;
+    expect(WEBHOOK_SECRET.length).toBeGreaterThanOrEqual(16);
+    const webhook = { PUSH_TRANSPORT: 'webhook', WEBHOOK_URL: 'https://hooks.example.com/push' };
+    expect(envError({ ...PROD, ...webhook, WEBHOOK_SECRET })).toMatch(/WEBHOOK_SECRET.*known/);
+    expect(loadEnv({ ...PROD, ...webhook, WEBHOOK_SECRET: 'a-real-webhook-secret-0123' }).WEBHOOK_SECRET).toBe('a-real-webhook-secret-0123');
+  });
+
+  it('production starts with a long random secret and a strong admin password', () => {
+    const env = loadEnv({ ...PROD, ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'correct horse battery' });
+    expect(env).toMatchObject({ NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery' });
+  });
+
+  it('every secret .env.example sets is a placeholder production refuses, and replacing them is enough', () => {
+    const example = envExample();
+    const message = envError({ ...example, NODE_ENV: 'production' });
+    for (const v of ['JWT_SECRET', 'ADMIN_PASSWORD']) expect(names(message, v), message).toBe(true);
+    const filled = { ...example, NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery' };
+    expect(loadEnv(filled).NODE_ENV).toBe('production');
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  it('defaults to false and takes a hop count or a list of proxy addresses and CIDRs', () => {
+    expect(loadEnv({}).TRUST_PROXY).toBe('false');
+    expect(loadEnv({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe('2');
+    expect(loadEnv({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.7,::1' }).TRUST_PROXY).toBe('10.0.0.0/8, 192.0.2.7,::1');
+  });
+
+  it('refuses true, saying to give a hop count or the proxy addresses instead', () => {
+    const message = envError({ TRUST_PROXY: 'true' });
+    expect(names(message, 'TRUST_PROXY')).toBe(true);
+    expect(message).toMatch(/every hop/);
+    expect(message).toMatch(/number of proxies/);
+    expect(message).toMatch(/CIDR/);
+  });
+
+  it('refuses a hop count below 1 and entries that are not addresses, naming the entry', () => {
+    expect(envError({ TRUST_PROXY: '0' })).toMatch(/TRUST_PROXY/);
+    expect(envError({ TRUST_PROXY: '-1' })).toMatch(/TRUST_PROXY/);
+    expect(envError({ TRUST_PROXY: '10.0.0.0/8,proxy.internal' })).toMatch(/TRUST_PROXY.*proxy\.internal/);
+    expect(envError({ TRUST_PROXY: '10.0.0.0/33' })).toMatch(/TRUST_PROXY.*10\.0\.0\.0\/33/);
+  });
+});
+
+describe('unsafe combinations', () => {
+  it('refuses an idempotency TTL the sweeper could outlive, naming every variable involved', () => {
+    const message = envError({ IDEMPOTENCY_TTL_SECONDS: '60', RESERVATION_TIMEOUT_MS: '50000' });
+    for (const v of ['IDEMPOTENCY_TTL_SECONDS', 'RESERVATION_TIMEOUT_MS', 'SWEEP_EVERY_MS', 'TASK_LOCK_MS']) {
+      expect(names(message, v), `${v} in "${message}"`).toBe(true);
+    }
+    // 60 s = 45 s + 5 s + 10 s: equal is refused too
+    expect(envError({ IDEMPOTENCY_TTL_SECONDS: '60', RESERVATION_TIMEOUT_MS: '45000' })).toMatch(/IDEMPOTENCY_TTL_SECONDS/);
+    expect(envError({ IDEMPOTENCY_TTL_SECONDS: '60', SWEEP_EVERY_MS: '60000' })).toMatch(/SWEEP_EVERY_MS/);
+    expect(envError({ IDEMPOTENCY_TTL_SECONDS: '60', TASK_LOCK_MS: '60000' })).toMatch(/TASK_LOCK_MS/);
+  });
+
+  it('accepts the defaults and a TTL just above the sweeper bound', () => {
+    expect(loadEnv({}).IDEMPOTENCY_TTL_SECONDS).toBe(86_400);
+    expect(loadEnv({ IDEMPOTENCY_TTL_SECONDS: '60', RESERVATION_TIMEOUT_MS: '44999' }).IDEMPOTENCY_TTL_SECONDS).toBe(60);
+  });
+});
+
+describe('address lists (RATE_LIMIT_ALLOWLIST, TRUST_PROXY)', () => {
+  it('matches addresses and CIDR ranges, v4-mapped v6 included', () => {
+    const list = parseAddressList('127.0.0.1, 10.1.0.0/16, ::1');
+    expect(isListed(list, '127.0.0.1')).toBe(true);
+    expect(isListed(list, '::ffff:127.0.0.1')).toBe(true);
+    expect(isListed(list, '10.1.200.3')).toBe(true);
+    expect(isListed(list, '10.2.0.1')).toBe(false);
+    expect(isListed(list, '::1')).toBe(true);
+    expect(isListed(list, '192.168.1.1')).toBe(false);
+  });
+
+  it('refuses an entry that is not an address, at start', () => {
+    expect(() => parseAddressList('localhost')).toThrow(/localhost/);
+    expect(envError({ RATE_LIMIT_ALLOWLIST: '127.0.0.1,localhost' })).toMatch(/RATE_LIMIT_ALLOWLIST.*localhost/);
   });
 });

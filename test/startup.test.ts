@@ -12,6 +12,8 @@ import { assertNoEviction } from '../src/redis/client.ts';
 import { PG_ADMIN_URL, PG_BASE } from './support/urls.ts';
 
 const run = promisify(execFile);
+// vitest runs with NODE_ENV=test, where JWT_SECRET has no built-in value
+const JWT_SECRET = 'startup-test-secret-0123456789abcdef';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -25,7 +27,7 @@ async function freePort(): Promise<number> {
 async function startCommand(env: Record<string, string>) {
   try {
     const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/start.ts'], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, JWT_SECRET, ...env },
       timeout: 30_000,
     });
     return { code: 0, stderr: r.stderr };
@@ -45,6 +47,7 @@ describe('migrate command', () => {
     const name = `pm_t_${Math.floor(Date.now() / 1000)}_${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`;
     const env = {
       ...process.env,
+      JWT_SECRET,
       DATABASE_URL: `${PG_BASE}/${name}`,
       ADMIN_EMAIL: 'Boss@Example.com',
       ADMIN_USERNAME: 'boss',

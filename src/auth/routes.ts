@@ -1,9 +1,13 @@
 /**
- * POST /v1/auth/register, POST /v1/auth/login.
+ * POST /v1/auth/register, POST /v1/auth/login. Both take an attempt slot (src/auth/attempts.ts)
+ * before hashing a password: the hash is the expensive part, and guessing is what is limited.
  */
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { DomainError, type ErrorCode } from '../errors/domain-error.ts';
 import { errors } from '../http/schemas.ts';
+import { AuthAttempts } from './attempts.ts';
 import type { User } from './service.ts';
 
 export const UserSchema = Type.Object({
@@ -32,7 +36,13 @@ export const LoginBodySchema = Type.Object(
 
 const SessionSchema = Type.Object({ user: UserSchema, accessToken: Type.String() });
 
+function refuse(reply: FastifyReply, code: ErrorCode, message: string, retryAfterSeconds: number): never {
+  reply.header('retry-after', String(retryAfterSeconds));
+  throw new DomainError(code, `${message}, retry in ${retryAfterSeconds} s`);
+}
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const attempts = new AuthAttempts(app.redis, app.keys, app.config, app.exemptFromIpLimits);
   const issue = (user: User) => ({
     user,
     accessToken: app.jwt.sign({ sub: String(user.id), role: user.role, username: user.username }),
@@ -44,12 +54,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         body: RegisterBodySchema,
-        response: { 201: SessionSchema, ...errors(400, 409) },
+        response: { 201: SessionSchema, ...errors(400, 409, 429) },
       },
     },
     async (request, reply) => {
       const { username, email, password } = request.body;
-      const user = await app.authService.register(username, email, password);
+      const slot = await attempts.register(request.ip);
+      if (!slot.ok) refuse(reply, 'RATE_LIMITED', 'Too many registrations from this address', slot.retryAfterSeconds);
+      const user = await app.authService.register(username, email, password).catch(async (err: unknown) => {
+        // refused input (a taken email) keeps the slot: probing for accounts is what it limits
+        if (!(err instanceof DomainError)) await slot.release();
+        throw err;
+      });
       await app.points.hydrate(user.id);
       await app.points.signupBonus(user.id);
       return reply.code(201).send(issue(user));
@@ -58,9 +74,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/v1/auth/login',
-    { schema: { tags: ['auth'], body: LoginBodySchema, response: { 200: SessionSchema, ...errors(400, 401) } } },
-    async (request) => {
-      const user = await app.authService.login(request.body.email, request.body.password);
+    { schema: { tags: ['auth'], body: LoginBodySchema, response: { 200: SessionSchema, ...errors(400, 401, 429) } } },
+    async (request, reply) => {
+      const { email, password } = request.body;
+      const slot = await attempts.login(request.ip, email);
+      if (!slot.ok) refuse(reply, 'TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins', slot.retryAfterSeconds);
+      const user = await app.authService.login(email, password).catch(async (err: unknown) => {
+        // only a wrong password keeps its slot; an outage is not a guess
+        if (!(err instanceof DomainError && err.code === 'INVALID_CREDENTIALS')) await slot.release();
+        throw err;
+      });
+      await slot.release();
       return issue(user);
     },
   );

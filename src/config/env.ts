@@ -1,9 +1,12 @@
 /**
  * Process configuration: one TypeBox schema validated once at boot. Every env variable the
- * system reads is declared here (the README's table mirrors it).
+ * system reads is declared here (the README's table mirrors it). Besides each variable's own
+ * shape, loadEnv refuses what is unsafe as a whole: public secrets in production, a proxy trust
+ * that lets clients pick their address, and settings whose combination can oversell.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { parseAddressList, parseTrustProxy } from './addresses.ts';
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max });
@@ -19,7 +22,8 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
   REDIS_PREFIX: Type.String({ default: 'pm', pattern: '^[a-zA-Z0-9_-]+$' }),
   PARTITIONS: Int(16, 1, 1024),
-  JWT_SECRET: Type.String({ default: 'dev-only-secret-change-me-0123456789', minLength: 32 }),
+  // no default here: loadEnv supplies DEV_JWT_SECRET in development only
+  JWT_SECRET: Type.String({ minLength: 32 }),
   JWT_EXPIRES_IN: Type.String({ default: '1d' }),
   ADMIN_EMAIL: Type.Optional(Type.String()),
   ADMIN_PASSWORD: Type.Optional(Type.String()),
@@ -27,7 +31,12 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Int(600, 1),
   RATE_LIMIT_WINDOW_MS: Int(60_000, 1000),
   RATE_LIMIT_ALLOWLIST: Type.String({ default: '' }),
-  TRUST_PROXY: Bool(false),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  LOGIN_FAILS_PER_IP: Int(100, 1),
+  LOGIN_FAILS_PER_ACCOUNT: Int(10, 1),
+  LOGIN_WINDOW_MS: Int(900_000, 1000),
+  REGISTER_PER_IP: Int(10, 1),
+  REGISTER_WINDOW_MS: Int(3_600_000, 1000),
   RESERVATION_TIMEOUT_MS: Int(15_000, 1000),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
@@ -70,6 +79,23 @@ export type Env = Static<typeof EnvSchema>;
 
 export class EnvError extends Error {}
 
+/** Signs tokens when NODE_ENV is development and JWT_SECRET is unset, so a fresh clone starts. */
+const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789';
+
+const GENERATE = 'generate one with `openssl rand -base64 48`';
+
+/**
+ * Values anyone can read (this repository, its docs, .env.example, older compose files). Each
+ * would let a stranger sign an admin token or log in as the admin: refused in production.
+ */
+const KNOWN_SECRETS: Record<'JWT_SECRET' | 'ADMIN_PASSWORD' | 'WEBHOOK_SECRET', readonly string[]> = {
+  JWT_SECRET: [DEV_JWT_SECRET, 'replace-with-the-output-of-openssl-rand-base64-48', 'change-me-to-a-long-random-secret-string'],
+  ADMIN_PASSWORD: ['change-me-admin', 'replace-with-a-long-admin-password'],
+  WEBHOOK_SECRET: ['replace-with-the-webhook-hmac-secret'],
+};
+
+const MIN_PRODUCTION_ADMIN_PASSWORD = 12;
+
 /** Reads, defaults, coerces and validates; throws EnvError naming every bad variable. */
 export function loadEnv(source: Record<string, string | undefined> = process.env, overrides: Partial<Env> = {}): Env {
   const picked: Record<string, unknown> = {};
@@ -78,19 +104,76 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     if (v !== undefined && v !== '') picked[key] = v;
   }
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, picked));
-  const merged = { ...(converted as object), ...overrides };
-  const errors = [...Value.Errors(EnvSchema, merged)];
-  if (errors.length > 0) {
-    const lines = errors.map((e) => `${e.path.slice(1) || '(root)'}: ${e.message}`);
-    throw new EnvError(`invalid environment: ${lines.join('; ')}`);
+  const merged: Record<string, unknown> = { ...(converted as object), ...overrides };
+  const problems: string[] = [];
+  if (merged.JWT_SECRET === undefined) {
+    if (merged.NODE_ENV === 'development') merged.JWT_SECRET = DEV_JWT_SECRET;
+    else problems.push(`JWT_SECRET is missing: it is required unless NODE_ENV is development (${GENERATE})`);
+  }
+  const invalid = new Set<string>();
+  for (const e of Value.Errors(EnvSchema, merged)) {
+    const name = e.path.slice(1) || '(root)';
+    if (name === 'JWT_SECRET' && merged.JWT_SECRET === undefined) continue;
+    invalid.add(name);
+    problems.push(`${name}: ${e.message}`);
   }
   const env = merged as Env;
-  if (env.NODE_ENV === 'production' && env.JWT_SECRET === EnvSchema.properties.JWT_SECRET.default) {
-    throw new EnvError('invalid environment: JWT_SECRET must be set in production');
+  const valid = (...names: Array<keyof Env>) => names.every((n) => !invalid.has(n));
+  problems.push(...addressProblems(merged), ...productionProblems(env));
+  if (valid('IDEMPOTENCY_TTL_SECONDS', 'RESERVATION_TIMEOUT_MS', 'SWEEP_EVERY_MS', 'TASK_LOCK_MS')) {
+    problems.push(...unsafeCombinations(env));
   }
-  const missing = missingPushSettings(env);
-  if (missing.length > 0) throw new EnvError(`invalid environment: PUSH_TRANSPORT needs ${missing.join(', ')}`);
+  if (valid('PUSH_TRANSPORT')) problems.push(...missingPushSettings(env));
+  if (problems.length > 0) throw new EnvError(`invalid environment: ${problems.join('; ')}`);
   return env;
+}
+
+function addressProblems(env: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const check = (name: string, parse: (spec: string) => unknown) => {
+    const spec = env[name];
+    if (typeof spec !== 'string') return;
+    try {
+      parse(spec);
+    } catch (err) {
+      out.push(`${name}: ${(err as Error).message}`);
+    }
+  };
+  check('TRUST_PROXY', parseTrustProxy);
+  check('RATE_LIMIT_ALLOWLIST', parseAddressList);
+  return out;
+}
+
+function productionProblems(env: Env): string[] {
+  if (env.NODE_ENV !== 'production') return [];
+  const out: string[] = [];
+  for (const [name, known] of Object.entries(KNOWN_SECRETS) as Array<[keyof typeof KNOWN_SECRETS, readonly string[]]>) {
+    const value = env[name];
+    if (typeof value === 'string' && known.includes(value)) {
+      out.push(`${name} is a known public value (a default or a placeholder): set your own in production (${GENERATE})`);
+    }
+  }
+  if (typeof env.ADMIN_PASSWORD === 'string' && env.ADMIN_PASSWORD.length < MIN_PRODUCTION_ADMIN_PASSWORD) {
+    out.push(`ADMIN_PASSWORD must be at least ${MIN_PRODUCTION_ADMIN_PASSWORD} characters in production`);
+  }
+  return out;
+}
+
+/**
+ * The sweeper settles an expired reservation by reading its op record: found means charged
+ * (confirm), absent means never charged (release the units). A record that expires before the
+ * sweeper gets there turns a paid reservation into released units: an oversell. The latest the
+ * sweeper gets there is the reservation timeout, plus one sweep interval, plus a task lock left by
+ * a killed sweeper.
+ */
+function unsafeCombinations(env: Env): string[] {
+  const settledWithinMs = env.RESERVATION_TIMEOUT_MS + env.SWEEP_EVERY_MS + env.TASK_LOCK_MS;
+  if (env.IDEMPOTENCY_TTL_SECONDS * 1000 > settledWithinMs) return [];
+  return [
+    `IDEMPOTENCY_TTL_SECONDS (${env.IDEMPOTENCY_TTL_SECONDS} s) must be longer than RESERVATION_TIMEOUT_MS + ` +
+      `SWEEP_EVERY_MS + TASK_LOCK_MS (${settledWithinMs} ms): op records must outlive the sweeper's deadline, or it ` +
+      'releases reservations that were paid for',
+  ];
 }
 
 /** A transport named in PUSH_TRANSPORT cannot start without its credentials; say so at boot. */
@@ -102,5 +185,6 @@ const PUSH_SETTINGS: Record<string, Array<keyof Env>> = {
 
 function missingPushSettings(env: Env): string[] {
   const named = env.PUSH_TRANSPORT.split(',');
-  return named.flatMap((t) => (PUSH_SETTINGS[t] ?? []).filter((k) => env[k] === undefined));
+  const missing = named.flatMap((t) => (PUSH_SETTINGS[t] ?? []).filter((k) => env[k] === undefined));
+  return missing.length > 0 ? [`PUSH_TRANSPORT needs ${missing.join(', ')}`] : [];
 }

@@ -23,6 +23,11 @@
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
  *     <P>:{lb}:seen:<opId>           string marker: this op already counted (TTL)
  *   Global (single-key commands only)
+ *     <P>:auth:login:ip:<ip>         zset  attempt id -> ms: failed logins from an IP in the window
+ *                                    (plus attempts still being checked); src/auth/attempts.ts
+ *     <P>:auth:login:acct:<h>        zset  the same per account, h = sha256(lower-cased email) 32 hex
+ *                                    (no addresses in key names)
+ *     <P>:auth:register:ip:<ip>      zset  attempt id -> ms: registrations from an IP in the window
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
@@ -32,6 +37,8 @@
  *                                    writers serve only while it and Redis's run_id match the record
  *     <P>:q                           BullMQ prefix
  */
+import { createHash } from 'node:crypto';
+
 export interface KeysOptions {
   prefix: string;
   partitions: number;
@@ -74,6 +81,10 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
     boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
+    loginFailsByIp: (ip: string) => `${prefix}:auth:login:ip:${ip}`,
+    loginFailsByAccount: (email: string) =>
+      `${prefix}:auth:login:acct:${createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 32)}`,
+    registrationsByIp: (ip: string) => `${prefix}:auth:register:ip:${ip}`,
     goodsIndex: () => `${prefix}:goods:index`,
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,

@@ -53,10 +53,16 @@ export interface Pipeline {
 let sharedHash: Promise<string> | undefined;
 const memberHash = () => (sharedHash ??= hashPassword('member-password'));
 
+/**
+ * NODE_ENV=test like vitest itself: outside development there is no built-in JWT secret, so each
+ * file signs with its own (children started with childEnv get the same one).
+ */
 export function envFor(dbName: string, prefix: string, overrides: Partial<Env> = {}): Env {
   return loadEnv(
     {},
     {
+      NODE_ENV: 'test',
+      JWT_SECRET: randomBytes(32).toString('base64url'),
       DATABASE_URL: dbUrl(dbName),
       REDIS_URL,
       REDIS_PREFIX: prefix,

@@ -3,33 +3,24 @@
  * authenticated and by IP otherwise. Addresses in RATE_LIMIT_ALLOWLIST (IPs or CIDRs, comma
  * separated) bypass limits — load testers run from one address.
  */
-import { BlockList, isIP } from 'node:net';
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../../errors/domain-error.ts';
+import { isListed, parseAddressList } from '../../config/addresses.ts';
 
-export function parseAllowList(spec: string): BlockList {
-  const list = new BlockList();
-  for (const raw of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [addr, bits] = raw.split('/');
-    const family = isIP(addr) === 6 ? 'ipv6' : isIP(addr) === 4 ? 'ipv4' : null;
-    if (!family) throw new Error(`RATE_LIMIT_ALLOWLIST: "${raw}" is not an IP or CIDR`);
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True for addresses in RATE_LIMIT_ALLOWLIST: exempt from every per-IP limit. */
+    exemptFromIpLimits: (ip: string) => boolean;
   }
-  return list;
-}
-
-export function isAllowed(list: BlockList, ip: string): boolean {
-  const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  const family = isIP(v4mapped) === 6 ? 'ipv6' : 'ipv4';
-  return isIP(v4mapped) !== 0 && list.check(v4mapped, family);
 }
 
 export default fp(
   async (app) => {
-    const allow = parseAllowList(app.config.RATE_LIMIT_ALLOWLIST);
+    const allow = parseAddressList(app.config.RATE_LIMIT_ALLOWLIST);
+    const exempt = (ip: string) => isListed(allow, ip);
+    app.decorate('exemptFromIpLimits', exempt);
     await app.register(rateLimit, {
       global: true,
       hook: 'preHandler',
@@ -38,7 +29,7 @@ export default fp(
       redis: app.redis,
       nameSpace: `${app.config.REDIS_PREFIX}:rl:`,
       skipOnError: true,
-      allowList: (request: FastifyRequest) => isAllowed(allow, request.ip),
+      allowList: (request: FastifyRequest) => exempt(request.ip),
       keyGenerator: (request: FastifyRequest) => (request.userId ? `u${request.userId}` : `ip${request.ip}`),
       errorResponseBuilder: (_req, ctx) =>
         new DomainError('RATE_LIMITED', `Rate limit exceeded, retry in ${Math.ceil(ctx.ttl / 1000)} s`),
