@@ -54,7 +54,7 @@ const log = createLogger(env.LOG_LEVEL, roles.join('+'));
 const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
 const redis = createRedis(env.REDIS_URL, 'worker');
 await assertNoEviction(redis);
-const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1));
+const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1), env);
 const closers: Array<() => Promise<unknown>> = [];
 
 if (roles.includes('relay')) {

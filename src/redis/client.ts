@@ -1,15 +1,19 @@
 /**
- * Redis connections. The API's connection fails fast (a request must not hang on a dead Redis)
- * and auto-pipelines concurrent requests; worker connections retry forever, as BullMQ requires.
+ * Redis connections. The API's connection fails fast (a request must not hang on a dead or
+ * stalled Redis) and auto-pipelines concurrent requests; worker connections retry forever and
+ * wait as long as a command takes, as BullMQ requires (its blocking commands would trip a timeout).
  */
 import { Redis } from 'ioredis';
 import { registerScripts } from './scripts.ts';
 
 export type RedisRole = 'api' | 'worker';
 
-export function createRedis(url: string, role: RedisRole): Redis {
+export function createRedis(url: string, role: RedisRole, o: { commandTimeoutMs?: number } = {}): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: role === 'api' ? 1 : null,
+    // A stalled Redis (paused, swapping, a slow script) answers nothing and closes nothing; without
+    // a per-command bound a request hangs until the client gives up. Its rejection is a 503.
+    commandTimeout: role === 'api' ? o.commandTimeoutMs : undefined,
     enableAutoPipelining: role === 'api',
     enableOfflineQueue: true,
     lazyConnect: false,
