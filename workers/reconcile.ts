@@ -84,6 +84,7 @@ export async function startReconciler(o: {
           rebuildWithApiUp({ sql: o.sql, redis: o.connection, keys: o.keys, queue }, {
             idempotencyTtlSeconds: o.idempotencyTtlSeconds,
             apiNoticeMs: o.apiNoticeMs,
+            flagTtlMs: o.lockMs ?? 10_000,
           }),
         );
         if (outcome.ran) {
