@@ -62,6 +62,48 @@ describe('expiry reminders', () => {
     expect(pending).toBe(3);
   });
 
+  it('reminds each due member once when members and lots span several pages, every read bounded', async () => {
+    const PAGE = 2;
+    const T1 = T0 + 100 * DAY; // every lot of the test above has expired by then
+    const paged = new ReminderService({
+      sql: ctx.sql, redis: createRedis(ctx.env.REDIS_URL, 'worker'), keys: ctx.keys, pushes: ctx.app.pushes, pageSize: PAGE,
+    });
+    // five members of one partition: its expiry index holds more than two pages
+    const pool = await ctx.createMembers(60);
+    const partition = ctx.keys.partitionOf(pool[0].id);
+    const due = pool.filter((m) => ctx.keys.partitionOf(m.id) === partition).slice(0, 5);
+    expect(due).toHaveLength(5);
+    for (const m of due) await credit(m.id, 10, 2 * DAY, T1);
+    // one of them with lots over several pages, all expiring on one day
+    for (let i = 0; i < 2 * PAGE + 1; i++) await credit(due[0].id, 1, 2 * DAY + i, T1);
+
+    const monitor = await ctx.redis.monitor();
+    const reads: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const key = args[1] ?? '';
+      if (/^z(rev)?range/i.test(args[0]) && key.startsWith(`${ctx.keys.prefix}:`) && /:(expidx|lotz:)/.test(key)) reads.push(args);
+    });
+    try {
+      await paged.run({ nowMs: T1 + 1000 });
+      await paged.run({ nowMs: T1 + 2000 });
+    } finally {
+      monitor.disconnect();
+    }
+
+    for (const m of due) {
+      const sent = await remindersOf(m.id);
+      expect(sent.map((r) => r.data.threshold)).toEqual(['3']);
+      expect(sent[0].data.points).toBe(m === due[0] ? String(10 + 2 * PAGE + 1) : '10');
+    }
+    expect(reads.some((a) => a[1].endsWith(':expidx'))).toBe(true);
+    expect(reads.some((a) => a[1].includes(':lotz:'))).toBe(true);
+    for (const args of reads) {
+      const limit = args.findIndex((a) => a.toUpperCase() === 'LIMIT');
+      expect(limit, args.join(' ')).toBeGreaterThan(0);
+      expect(Number(args[limit + 2]), args.join(' ')).toBeLessThanOrEqual(PAGE + 1);
+    }
+  });
+
   it('reminds members with a device to check in, once a day, unless they already did', async () => {
     const [x, y] = await ctx.createMembers(2);
     await ctx.app.devices.register(x.id, 'ios', `tok-${x.id}`);
