@@ -4,10 +4,13 @@
  * rule.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { opIdFor } from '../src/points/idempotency.ts';
 import { ReminderService } from '../src/reminders/service.ts';
 import { createRedis } from '../src/redis/client.ts';
+import { waitUntil } from './crash/procs.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 const DAY = 86_400_000;
@@ -34,6 +37,31 @@ async function credit(userId: number, points: number, lifetimeMs: number, nowMs:
     keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
     opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}',
   );
+}
+
+/**
+ * Every command Redis executes from now on (scripts' own calls included), as argument lists:
+ * MONITOR on a raw socket, since ioredis's monitor mode can trip over its own command queue.
+ */
+async function monitorRedis(): Promise<{ commands(): string[][]; stop(): void }> {
+  const url = new URL(ctx.env.REDIS_URL);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  await once(socket, 'connect');
+  let buf = '';
+  const lines: string[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    const parts = buf.split('\r\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  socket.write('MONITOR\r\n');
+  await waitUntil('MONITOR to start', async () => lines.includes('+OK'), 5_000, 10);
+  return {
+    commands: () =>
+      lines.filter((l) => l.startsWith('+') && l !== '+OK').map((l) => [...l.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1])),
+    stop: () => socket.destroy(),
+  };
 }
 
 const remindersOf = (userId: number) =>
@@ -77,18 +105,17 @@ describe('expiry reminders', () => {
     // one of them with lots over several pages, all expiring on one day
     for (let i = 0; i < 2 * PAGE + 1; i++) await credit(due[0].id, 1, 2 * DAY + i, T1);
 
-    const monitor = await ctx.redis.monitor();
-    const reads: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      const key = args[1] ?? '';
-      if (/^z(rev)?range/i.test(args[0]) && key.startsWith(`${ctx.keys.prefix}:`) && /:(expidx|lotz:)/.test(key)) reads.push(args);
-    });
+    const monitor = await monitorRedis();
     try {
       await paged.run({ nowMs: T1 + 1000 });
       await paged.run({ nowMs: T1 + 2000 });
     } finally {
-      monitor.disconnect();
+      monitor.stop();
     }
+    const reads = monitor.commands().filter((args) => {
+      const key = args[1] ?? '';
+      return /^z(rev)?range/i.test(args[0]) && key.startsWith(`${ctx.keys.prefix}:`) && /:(expidx|lotz:)/.test(key);
+    });
 
     for (const m of due) {
       const sent = await remindersOf(m.id);
