@@ -4,10 +4,13 @@
  * rule.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newOpId } from '../src/points/idempotency.ts';
 import { ReminderService } from '../src/reminders/service.ts';
 import { createRedis } from '../src/redis/client.ts';
+import { waitUntil } from './crash/procs.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 const DAY = 86_400_000;
@@ -36,6 +39,31 @@ async function credit(userId: number, points: number, lifetimeMs: number, nowMs:
   );
 }
 
+/**
+ * Every command Redis executes from now on (scripts' own calls included), as argument lists:
+ * MONITOR on a raw socket, since ioredis's monitor mode can trip over its own command queue.
+ */
+async function monitorRedis(): Promise<{ commands(): string[][]; stop(): void }> {
+  const url = new URL(ctx.env.REDIS_URL);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  await once(socket, 'connect');
+  let buf = '';
+  const lines: string[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    const parts = buf.split('\r\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  socket.write('MONITOR\r\n');
+  await waitUntil('MONITOR to start', async () => lines.includes('+OK'), 5_000, 10);
+  return {
+    commands: () =>
+      lines.filter((l) => l.startsWith('+') && l !== '+OK').map((l) => [...l.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1])),
+    stop: () => socket.destroy(),
+  };
+}
+
 const remindersOf = (userId: number) =>
   ctx.sql<Array<{ type: string; data: Record<string, string> }>>`
     SELECT type, data FROM push_records WHERE user_id = ${userId} ORDER BY id`;
@@ -60,6 +88,47 @@ describe('expiry reminders', () => {
     const [{ pending }] = await ctx.sql`
       SELECT count(*)::int AS pending FROM push_records WHERE user_id = ${a.id} AND status = 'pending'`;
     expect(pending).toBe(3);
+  });
+
+  it('reminds each due member once when members and lots span several pages, every read bounded', async () => {
+    const PAGE = 2;
+    const T1 = T0 + 100 * DAY; // every lot of the test above has expired by then
+    const paged = new ReminderService({
+      sql: ctx.sql, redis: createRedis(ctx.env.REDIS_URL, 'worker'), keys: ctx.keys, pushes: ctx.app.pushes, pageSize: PAGE,
+    });
+    // five members of one partition: its expiry index holds more than two pages
+    const pool = await ctx.createMembers(60);
+    const partition = ctx.keys.partitionOf(pool[0].id);
+    const due = pool.filter((m) => ctx.keys.partitionOf(m.id) === partition).slice(0, 5);
+    expect(due).toHaveLength(5);
+    for (const m of due) await credit(m.id, 10, 2 * DAY, T1);
+    // one of them with lots over several pages, all expiring on one day
+    for (let i = 0; i < 2 * PAGE + 1; i++) await credit(due[0].id, 1, 2 * DAY + i, T1);
+
+    const monitor = await monitorRedis();
+    try {
+      await paged.run({ nowMs: T1 + 1000 });
+      await paged.run({ nowMs: T1 + 2000 });
+    } finally {
+      monitor.stop();
+    }
+    const reads = monitor.commands().filter((args) => {
+      const key = args[1] ?? '';
+      return /^z(rev)?range/i.test(args[0]) && key.startsWith(`${ctx.keys.prefix}:`) && /:(expidx|lotz:)/.test(key);
+    });
+
+    for (const m of due) {
+      const sent = await remindersOf(m.id);
+      expect(sent.map((r) => r.data.threshold)).toEqual(['3']);
+      expect(sent[0].data.points).toBe(m === due[0] ? String(10 + 2 * PAGE + 1) : '10');
+    }
+    expect(reads.some((a) => a[1].endsWith(':expidx'))).toBe(true);
+    expect(reads.some((a) => a[1].includes(':lotz:'))).toBe(true);
+    for (const args of reads) {
+      const limit = args.findIndex((a) => a.toUpperCase() === 'LIMIT');
+      expect(limit, args.join(' ')).toBeGreaterThan(0);
+      expect(Number(args[limit + 2]), args.join(' ')).toBeLessThanOrEqual(PAGE + 1);
+    }
   });
 
   it('reminds members with a device to check in, once a day, unless they already did', async () => {

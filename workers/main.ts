@@ -55,7 +55,7 @@ const log = createLogger(env.LOG_LEVEL, roles.join('+'));
 const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
 const redis = createRedis(env.REDIS_URL, 'worker');
 await assertNoEviction(redis);
-const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1));
+const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1), env);
 const closers: Array<() => Promise<unknown>> = [];
 
 // Every role that writes to Redis goes through one write gate, closed until this Redis is

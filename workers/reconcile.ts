@@ -52,6 +52,7 @@ export async function startReconciler(o: {
           rebuildWithApiUp({ sql: o.sql, redis: o.raw, keys: o.keys, queue }, {
             idempotencyTtlSeconds: o.idempotencyTtlSeconds,
             apiNoticeMs: o.apiNoticeMs,
+            flagTtlMs: o.lockMs ?? 10_000,
           }),
         );
         if (outcome.ran) {

@@ -8,7 +8,7 @@ import { PreflightError } from './preflight.ts';
 
 export async function ensureAdminFromEnv(env: Env): Promise<void> {
   if (!env.ADMIN_EMAIL || !env.ADMIN_PASSWORD) return;
-  const db = createDb(env.DATABASE_URL, 1);
+  const db = createDb(env.DATABASE_URL, 1, env);
   try {
     const admin = await new AuthService(db.sql)
       .ensureAdmin(env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD)

@@ -13,7 +13,7 @@ await oneLineErrors(async () => {
   const env = loadEnv();
   await checkRedis(env);
   await checkPostgres(env);
-  const db = createDb(env.DATABASE_URL, 2);
+  const db = createDb(env.DATABASE_URL, 2, env);
   const redis = createRedis(env.REDIS_URL, 'worker');
   try {
     const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });

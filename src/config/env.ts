@@ -73,6 +73,12 @@ export const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
+  // Bounds: a slow query, a lock wait or a stalled Redis fails within these instead of hanging
+  // (0 turns a Postgres timeout off); registering a device beyond the cap drops the oldest
+  DATABASE_STATEMENT_TIMEOUT_MS: Int(30_000, 0),
+  DATABASE_LOCK_TIMEOUT_MS: Int(5_000, 0),
+  REDIS_COMMAND_TIMEOUT_MS: Int(2_000, 10),
+  MAX_DEVICES_PER_MEMBER: Int(10, 1, 1000),
 });
 
 export type Env = Static<typeof EnvSchema>;

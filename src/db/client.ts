@@ -4,14 +4,29 @@
  * parsers, so the migrator gets its own connection (src/db/migrate.ts) and this one stays plain.
  */
 import postgres from 'postgres';
+import { EnvSchema, type Env } from '../config/env.ts';
 
 export type Sql = postgres.Sql;
 export type Tx = postgres.TransactionSql;
 
-export function createDb(url: string, max = 10) {
+export type DbTimeouts = Pick<Env, 'DATABASE_STATEMENT_TIMEOUT_MS' | 'DATABASE_LOCK_TIMEOUT_MS'>;
+
+const DEFAULT_TIMEOUTS: DbTimeouts = {
+  DATABASE_STATEMENT_TIMEOUT_MS: EnvSchema.properties.DATABASE_STATEMENT_TIMEOUT_MS.default,
+  DATABASE_LOCK_TIMEOUT_MS: EnvSchema.properties.DATABASE_LOCK_TIMEOUT_MS.default,
+};
+
+export function createDb(url: string, max = 10, timeouts: DbTimeouts = DEFAULT_TIMEOUTS) {
   const sql = postgres(url, {
     max,
     onnotice: () => {},
+    // Sent in the startup message, so every connection of the pool (reconnects included) carries
+    // them: a query stuck behind a lock or a runaway plan fails (55P03 / 57014, answered 503 by the
+    // API, retried by BullMQ in the workers) instead of holding a pool slot and its caller forever.
+    connection: {
+      statement_timeout: timeouts.DATABASE_STATEMENT_TIMEOUT_MS,
+      lock_timeout: timeouts.DATABASE_LOCK_TIMEOUT_MS,
+    },
     // int8 columns hold points and ids well inside 2^53: read them as numbers, not strings
     types: {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },

@@ -1,5 +1,5 @@
 /**
- * A member's push devices: register (idempotent), list, remove.
+ * A member's push devices: register (idempotent; at most MAX_DEVICES_PER_MEMBER), list, remove.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -11,7 +11,7 @@ export const DeviceSchema = Type.Object({
   id: Type.Integer(),
   platform: PlatformSchema,
   token: Type.String(),
-  createdAt: Type.String({ format: 'date-time' }),
+  createdAt: Type.String({ format: 'date-time', description: 'when the device was last registered' }),
 });
 
 export const RegisterDeviceBodySchema = Type.Object(

@@ -1,7 +1,9 @@
 /**
  * A member's push devices (platform + provider token). A token identifies one app install, so
  * (platform, token) is unique: registering a token another member had moves it to the caller —
- * the app was signed into another account — and registering it again changes nothing.
+ * the app was signed into another account — and registering it again refreshes its registration
+ * time. A member keeps at most `maxPerMember` devices (every push fans out to all of them):
+ * registering one more removes the member's least recently registered device.
  */
 import type { Sql } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
@@ -19,14 +21,25 @@ type DeviceRow = Omit<Device, 'createdAt'> & { createdAt: Date };
 const toDevice = (r: DeviceRow): Device => ({ ...r, createdAt: r.createdAt.toISOString() });
 
 export class DeviceService {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly o: { maxPerMember: number },
+  ) {}
 
   async register(userId: number, platform: Platform, token: string): Promise<Device> {
-    const [row] = await this.sql<DeviceRow[]>`
-      INSERT INTO devices (user_id, platform, token) VALUES (${userId}, ${platform}, ${token})
-      ON CONFLICT (platform, token) DO UPDATE SET user_id = EXCLUDED.user_id
-      RETURNING id, platform, token, created_at AS "createdAt"`;
-    return toDevice(row);
+    return this.sql.begin(async (tx) => {
+      // one registration per member at a time, or two racing ones could each keep the cap and
+      // together exceed it; the member's row is the lock (it exists: the token came from it)
+      await tx`SELECT 1 FROM users WHERE id = ${userId} FOR NO KEY UPDATE`;
+      const [row] = await tx<DeviceRow[]>`
+        INSERT INTO devices (user_id, platform, token) VALUES (${userId}, ${platform}, ${token})
+        ON CONFLICT (platform, token) DO UPDATE SET user_id = EXCLUDED.user_id, created_at = now()
+        RETURNING id, platform, token, created_at AS "createdAt"`;
+      await tx`
+        DELETE FROM devices WHERE user_id = ${userId} AND id NOT IN (
+          SELECT id FROM devices WHERE user_id = ${userId} ORDER BY created_at DESC, id DESC LIMIT ${this.o.maxPerMember})`;
+      return toDevice(row);
+    });
   }
 
   async list(userId: number): Promise<Device[]> {

@@ -67,7 +67,7 @@ function classify(err: FastifyError | DomainError | Error): { status: number; co
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, code: 'VALIDATION_FAILED', message: fe.message };
   }
-  if (isRedisUnavailable(err) || isPostgresUnavailable(err)) {
+  if (isRedisUnavailable(err) || isPostgresUnavailable(err) || isTimeout(err)) {
     return { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable, retry shortly' };
   }
   return { status: 500, code: 'INTERNAL', message: 'Internal Server Error' };
@@ -100,6 +100,18 @@ const PG_UNAVAILABLE = new Set([
 function isPostgresUnavailable(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && (PG_UNAVAILABLE.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+}
+
+/**
+ * A bound ran out: Postgres cancelled a statement past DATABASE_STATEMENT_TIMEOUT_MS (57014) or a
+ * lock wait past DATABASE_LOCK_TIMEOUT_MS (55P03), or Redis did not answer within
+ * REDIS_COMMAND_TIMEOUT_MS. Overload or contention, not a bug in the request: 503 with
+ * Retry-After. A Redis command that timed out may still run later: a retry with the same
+ * Idempotency-Key then replays it instead of applying it twice.
+ */
+function isTimeout(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === '57014' || code === '55P03' || err.message === 'Command timed out';
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: Error): FastifyReply {

@@ -20,10 +20,11 @@ export const BalanceSchema = Type.Object({
   ),
 });
 
-const LotsSchema = Type.Object({
+const LotsPageSchema = Type.Object({
   items: Type.Array(
     Type.Object({ id: Type.String(), remaining: Type.Integer(), expiresAt: Type.String({ format: 'date-time' }) }),
   ),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
 const LedgerPageSchema = Type.Object({
@@ -71,9 +72,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/me/lots',
     {
       onRequest: app.authenticate,
-      schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: LotsSchema, ...errors(401) } },
+      schema: {
+        tags: ['points'],
+        security: [{ bearer: [] }],
+        description: 'Live lots, earliest expiry first, in pages of `limit`; pass `nextCursor` back as `cursor`.',
+        querystring: PageQuerySchema,
+        response: { 200: LotsPageSchema, ...errors(400, 401) },
+      },
     },
-    async (request) => ({ items: await app.points.lots(request.userId) }),
+    async (request) => app.points.lots(request.userId, request.query),
   );
 
   app.get(

@@ -6,6 +6,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import type { Deps } from '../deps.ts';
 import { keyHash, newOpId, requestHash } from './idempotency.ts';
+import { decodeLotCursor, encodeLotCursor, liveLotsPage } from './lots.ts';
 import { parseOp, type Op } from './op.ts';
 import type { RulesCache } from './rules.ts';
 
@@ -186,9 +187,13 @@ export class PointsService {
     return { ...head, expiring: groupByDay(lots) };
   }
 
-  /** The member's live lots (not expired), earliest expiry first. */
-  async lots(userId: number): Promise<Lot[]> {
-    return (await this.liveLots(userId, 100 * 365 * DAY_MS)).lots;
+  /** One page of the member's live lots (not expired), earliest expiry first. */
+  async lots(userId: number, page: { limit: number; cursor?: string }): Promise<{ items: Lot[]; nextCursor: string | null }> {
+    const after = page.cursor === undefined ? null : decodeLotCursor(page.cursor);
+    // a zero horizon lists no lots: the script only hydrates a missing account and reads Redis TIME
+    const { now } = await this.liveLots(userId, 0);
+    const { lots, next } = await liveLotsPage(this.deps.redis, this.deps.keys, userId, { now, after, limit: page.limit });
+    return { items: lots, nextCursor: next && encodeLotCursor(next) };
   }
 
   private async liveLots(userId: number, horizonMs: number) {
@@ -196,7 +201,7 @@ export class PointsService {
     const reply = await this.withHydration(userId, () =>
       redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizonMs, ''),
     );
-    return parseBalanceReply(reply)!;
+    return { ...parseBalanceReply(reply)!, now: Number(reply[5]) };
   }
 
   /**

@@ -3,7 +3,14 @@
  * writes (they see it within LAG_CHECK_MS), in-flight ops drain into Postgres, then Redis is
  * rebuilt from Postgres and the flag is cleared. Runs under the reconcile task's lock so the two
  * never overlap.
+ *
+ * The flag lives `flagTtlMs` (TASK_LOCK_MS) and a heartbeat renews it every third of that while
+ * the rebuild runs, so a rebuild whose process dies blocks writes for at most that long, not for
+ * an hour. A flag that lapsed anyway (the process stalled past its TTL) may have let writes in
+ * after the drain, which the rebuild would overwrite: it is set again at once and the job fails,
+ * saying to run it again.
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Sql } from '../db/client.ts';
@@ -13,10 +20,22 @@ import { rebuildFromPostgres, type RebuildResult } from './rebuild.ts';
 
 export async function rebuildWithApiUp(
   d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
-  o: { idempotencyTtlSeconds: number; apiNoticeMs: number; drainTimeoutMs?: number },
+  o: { idempotencyTtlSeconds: number; apiNoticeMs: number; flagTtlMs: number; drainTimeoutMs?: number },
 ): Promise<RebuildResult> {
   const flag = d.keys.maintenance();
-  await d.redis.set(flag, String(Date.now()), 'EX', 3600);
+  const token = randomBytes(12).toString('hex');
+  await d.redis.set(flag, token, 'PX', o.flagTtlMs);
+  let lapsed = false;
+  const renew = async () => {
+    if ((await d.redis.pmLockExtend(flag, token, o.flagTtlMs)) === 1) return;
+    lapsed = true;
+    await d.redis.set(flag, token, 'PX', o.flagTtlMs);
+  };
+  // a failed renewal (Redis unreachable) is retried by the next beat; the rebuild's own commands fail meanwhile
+  let beat: Promise<void> = Promise.resolve();
+  const heartbeat = setInterval(() => {
+    beat = renew().catch(() => {});
+  }, Math.floor(o.flagTtlMs / 3));
   try {
     // writes already inside a script finish; after this every API process has seen the flag
     await new Promise((r) => setTimeout(r, o.apiNoticeMs));
@@ -34,8 +53,17 @@ export async function rebuildWithApiUp(
           `(${parkedJobs.slice(0, 5).join(', ')}); retry them first (POST /v1/admin/persist/parked/retry)`,
       );
     }
-    return await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds });
+    const result = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds });
+    if (lapsed) {
+      throw new Error(
+        `rebuild: the maintenance flag lapsed while it ran (stalled past ${o.flagTtlMs} ms, TASK_LOCK_MS), so writes may ` +
+          'have slipped in and been overwritten; run the rebuild again',
+      );
+    }
+    return result;
   } finally {
-    await d.redis.del(flag);
+    clearInterval(heartbeat);
+    await beat; // a renewal in flight must not set the flag again after it is cleared
+    await d.redis.pmLockRelease(flag, token).catch(() => {});
   }
 }

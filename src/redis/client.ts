@@ -5,18 +5,21 @@
  * connection is ready (so none waits in the offline queue). The offline queue itself stays on:
  * with it off, ioredis's auto-pipelining throws "Stream isn't writeable" out of a timer (an
  * uncaught exception) when a pipeline runs during a reconnect. The API's connection
- * auto-pipelines concurrent requests. BullMQ's connections ('worker') retry forever, as BullMQ
- * requires.
+ * auto-pipelines concurrent requests and bounds each command (a stalled Redis answers nothing and
+ * closes nothing: without a bound a request hangs; the rejection is a 503). BullMQ's connections
+ * ('worker') retry forever and wait as long as a command takes, as BullMQ requires.
  */
 import { Redis } from 'ioredis';
 import { registerScripts } from './scripts.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
-export function createRedis(url: string, role: RedisRole): Redis {
+export function createRedis(url: string, role: RedisRole, o: { commandTimeoutMs?: number } = {}): Redis {
   const writes = role !== 'worker';
   const redis = new Redis(url, {
     maxRetriesPerRequest: writes ? 1 : null,
+    // BullMQ's blocking commands would trip a timeout: only the API's commands are bounded
+    commandTimeout: role === 'api' ? o.commandTimeoutMs : undefined,
     enableAutoPipelining: role === 'api',
     enableOfflineQueue: true,
     autoResendUnfulfilledCommands: !writes,

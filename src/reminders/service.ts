@@ -3,15 +3,19 @@
  * and, when enabled, a daily check-in nudge (reminder_rules 'checkin'). Due members are found
  * through the expiry index (no scan of all members). Each reminder carries a dedupe key, and
  * push_records.dedupe_key is unique, so a reminder is recorded at most once per member, expiry
- * day and threshold — however many reminder runs race.
+ * day and threshold — however many reminder runs race. Members, their lots and device owners are
+ * read in bounded pages, so a run's memory does not grow with the number of members or lots.
  */
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { PushService } from '../push/service.ts';
-import { groupByDay, parseBalanceReply } from '../points/service.ts';
+import { groupByDay, type Balance } from '../points/service.ts';
+import { liveLotsPage } from '../points/lots.ts';
+import { zsetPageAfter, type ZPosition } from '../redis/zset-page.ts';
 
 const DAY = 86_400_000;
+const PAGE = 500;
 
 interface Rules {
   expiry: { enabled: boolean; days: number[] };
@@ -25,7 +29,11 @@ export interface ReminderRunResult {
 }
 
 export class ReminderService {
-  constructor(private readonly d: { sql: Sql; redis: Redis; keys: Keys; pushes: PushService }) {}
+  private readonly page: number;
+
+  constructor(private readonly d: { sql: Sql; redis: Redis; keys: Keys; pushes: PushService; pageSize?: number }) {
+    this.page = d.pageSize ?? PAGE;
+  }
 
   async run(o: { nowMs?: number } = {}): Promise<ReminderRunResult> {
     const now = o.nowMs ?? (await this.redisNow());
@@ -34,9 +42,13 @@ export class ReminderService {
     if (rules.expiry.enabled && rules.expiry.days.length > 0) {
       const horizon = Math.max(...rules.expiry.days) * DAY;
       for (let p = 0; p < this.d.keys.partitions; p++) {
-        const due = await this.d.redis.zrangebyscore(this.d.keys.expiryIndex(p), `(${now}`, now + horizon);
-        result.members += due.length;
-        for (const uid of due) result.expiryReminders += await this.remindExpiry(Number(uid), now, rules.expiry.days);
+        let after: ZPosition | null = null;
+        do {
+          const due = await zsetPageAfter(this.d.redis, this.d.keys.expiryIndex(p), { min: now, max: now + horizon, after, count: this.page });
+          result.members += due.length;
+          for (const { member } of due) result.expiryReminders += await this.remindExpiry(Number(member), now, rules.expiry.days);
+          after = due.length === this.page ? due[due.length - 1] : null;
+        } while (after);
       }
     }
     if (rules.checkin.enabled && new Date(now).getUTCHours() >= rules.checkin.hourUtc) {
@@ -48,13 +60,21 @@ export class ReminderService {
   /** One reminder per expiry day: the tightest threshold already reached, if not sent before. */
   private async remindExpiry(userId: number, now: number, days: number[]): Promise<number> {
     const { redis, keys } = this.d;
-    const horizon = Math.max(...days) * DAY;
-    const reply = await redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), horizon, now);
-    const live = parseBalanceReply(reply);
-    if (!live) return 0;
+    const until = now + Math.max(...days) * DAY;
+    const byDay = new Map<string, Balance['expiring'][number]>();
+    let after: ZPosition | null = null;
+    do {
+      const page = await liveLotsPage(redis, keys, userId, { now, until, after, limit: this.page });
+      for (const day of groupByDay(page.lots)) {
+        const known = byDay.get(day.date);
+        if (known) known.points += day.points;
+        else byDay.set(day.date, day);
+      }
+      after = page.next;
+    } while (after);
     const thresholds = [...days].sort((a, b) => a - b);
     let sent = 0;
-    for (const { date: day, points, expiresAt } of groupByDay(live.lots)) {
+    for (const { date: day, points, expiresAt } of byDay.values()) {
       const left = Date.parse(expiresAt) - now;
       const threshold = thresholds.find((d) => left <= d * DAY);
       if (threshold === undefined || points <= 0) continue;
@@ -79,7 +99,7 @@ export class ReminderService {
     let after = 0;
     for (;;) {
       const rows = await sql<Array<{ userId: number }>>`
-        SELECT DISTINCT user_id AS "userId" FROM devices WHERE user_id > ${after} ORDER BY user_id LIMIT 1000`;
+        SELECT DISTINCT user_id AS "userId" FROM devices WHERE user_id > ${after} ORDER BY user_id LIMIT ${this.page}`;
       if (rows.length === 0) break;
       after = rows[rows.length - 1].userId;
       const days = await Promise.all(rows.map((r) => redis.hget(keys.dailyCap(r.userId, 'checkin'), 'day')));

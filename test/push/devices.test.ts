@@ -1,13 +1,16 @@
 /**
  * Devices API: a member registers, lists and removes push devices; registration is idempotent
- * and moves a token to whoever registers it last; bad input is a 400, another member's device a 404.
+ * and moves a token to whoever registers it last; a member keeps at most MAX_DEVICES_PER_MEMBER,
+ * the least recently registered going first; bad input is a 400, another member's device a 404.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context.ts';
 
+const CAP = 4;
+
 let ctx: TestContext;
 beforeAll(async () => {
-  ctx = await createTestContext();
+  ctx = await createTestContext({ MAX_DEVICES_PER_MEMBER: CAP });
 });
 afterAll(async () => ctx?.close());
 
@@ -36,8 +39,37 @@ describe('devices API', () => {
     const first = await registerAs(m.token, { platform: 'android', token: 'same-token' });
     const again = await registerAs(m.token, { platform: 'android', token: 'same-token' });
     expect(again.statusCode).toBe(201);
-    expect(again.json()).toEqual(first.json());
+    const { createdAt, ...same } = again.json();
+    expect(same).toEqual({ id: first.json().id, platform: 'android', token: 'same-token' });
+    // registering again counts as registering: the device is now the most recent one
+    expect(Date.parse(createdAt)).toBeGreaterThanOrEqual(Date.parse(first.json().createdAt));
     expect(await listOf(m.token)).toHaveLength(1);
+  });
+
+  it('keeps at most MAX_DEVICES_PER_MEMBER devices, dropping the least recently registered', async () => {
+    const [m, other] = await ctx.createMembers(2);
+    const ids: number[] = [];
+    for (let i = 0; i < CAP; i++) ids.push((await registerAs(m.token, { platform: 'ios', token: `cap-${m.id}-${i}` })).json().id);
+    // device 0 registers again, so device 1 is now the least recently registered
+    await registerAs(m.token, { platform: 'ios', token: `cap-${m.id}-0` });
+    const extra = await registerAs(m.token, { platform: 'android', token: `cap-${m.id}-extra` });
+    expect(extra.statusCode).toBe(201);
+    const kept = (await listOf(m.token)).map((d) => d.id).sort((a, b) => a - b);
+    expect(kept).toEqual([ids[0], ids[2], ids[3], extra.json().id].sort((a, b) => a - b));
+    // another member's devices are not touched
+    await registerAs(other.token, { platform: 'web', token: `cap-${other.id}` });
+    expect(await listOf(m.token)).toHaveLength(CAP);
+    expect(await listOf(other.token)).toHaveLength(1);
+  });
+
+  it('holds the cap when registrations race', async () => {
+    const [m] = await ctx.createMembers(1);
+    const answers = await Promise.all(
+      Array.from({ length: CAP * 3 }, (_, i) => registerAs(m.token, { platform: 'web', token: `race-${m.id}-${i}` })),
+    );
+    expect(answers.every((r) => r.statusCode === 201)).toBe(true);
+    const [{ n }] = await ctx.sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM devices WHERE user_id = ${m.id}`;
+    expect(n).toBe(CAP);
   });
 
   it('moves a token to the member who registers it last', async () => {

@@ -12,7 +12,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const handle = createDb(app.config.DATABASE_URL, app.config.DATABASE_POOL);
+    const handle = createDb(app.config.DATABASE_URL, app.config.DATABASE_POOL, app.config);
     app.decorate('sql', handle.sql);
     app.addHook('onClose', async () => handle.close());
   },

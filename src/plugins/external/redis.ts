@@ -16,7 +16,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const redis = createRedis(app.config.REDIS_URL, 'api');
+    const redis = createRedis(app.config.REDIS_URL, 'api', { commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS });
     app.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect());
     });
