@@ -3,7 +3,6 @@
  * 1–100 (default 20) and an opaque `cursor`: every live lot exactly once across pages, expired
  * ones never, lots spent between two pages shift nothing, and a bad limit or cursor is a 400.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newOpId } from '../../src/points/idempotency.ts';
 import { createTestContext, redeemAs, type TestContext } from '../support/context.ts';
