@@ -59,7 +59,7 @@ const closers: Array<() => Promise<unknown>> = [];
 
 if (roles.includes('relay')) {
   const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
-  const relay = new Relay({ redis: createRedis(env.REDIS_URL, 'worker'), keys, queue, batch: env.RELAY_BATCH, lingerMs: env.RELAY_LINGER_MS, log });
+  const relay = new Relay({ redis: createRedis(env.REDIS_URL, 'worker'), keys, queue, batch: env.RELAY_BATCH, lingerMs: env.RELAY_LINGER_MS, claimIdleMs: env.RELAY_CLAIM_IDLE_MS, log });
   await relay.start();
   closers.push(async () => {
     await relay.stop();
