@@ -23,7 +23,7 @@ const PRICE = 100;
 const STOCK = 280; // of 300 requests: the last ones sell out
 const IN_FLIGHT = 150; // concurrent requests, kept topped up
 const KILL_AFTER_RESERVED = 60; // units reserved (taken from stock in Redis) before the kill
-const MAX_KILLS = 4; // tries to land a kill with reservations held
+const MAX_KILLS = 4; // tries to land a kill with requests in flight and reservations held
 
 let ctx: TestContext;
 let port: number;
@@ -127,7 +127,9 @@ describe('API killed with redemptions in flight', () => {
       return out;
     };
 
+    let inFlight = 0;
     const send = async (a: Attempt): Promise<void> => {
+      inFlight++;
       try {
         const res = await fetch(`${base}/v1/redemptions`, {
           method: 'POST',
@@ -147,13 +149,16 @@ describe('API killed with redemptions in flight', () => {
       } catch (err) {
         const e = err as Error & { cause?: { code?: string } };
         a.error = e.cause?.code ?? e.message;
+      } finally {
+        inFlight--;
       }
     };
 
     // ---- round 1: 300 requests, 150 in flight at any time; SIGKILL once the API has reserved 60
-    // units and holds reservations (watched in Redis: client-side answers arrive in bursts, too
-    // late to time the kill). A kill that lands in a moment with none held is not the case under
-    // test: the API is restarted, the requests go on, and it is killed again.
+    // units, holds reservations and has requests in hand (watched in Redis and at the client:
+    // answers arrive in bursts, too late to time the kill). A kill that cuts off no request or
+    // leaves no reservation held is not the case under test: the API is restarted, the requests
+    // go on, and it is killed again.
     const attempts: Attempt[] = members.flatMap((m) =>
       Array.from({ length: PER_MEMBER }, (_, i) => ({ userId: m.id, token: m.token, key: `crash-r${i}` })),
     );
@@ -166,8 +171,9 @@ describe('API killed with redemptions in flight', () => {
     let held: Held[] = [];
     const lives: string[] = [];
     let sweptAtKill = { confirmed: 0, released: 0 };
-    for (let life = 1; held.length === 0; life++) {
-      if (life > MAX_KILLS) throw new Error(`no kill landed with reservations held in ${MAX_KILLS} tries: ${lives.join('; ')}`);
+    let cutOff = 0;
+    for (let life = 1; held.length === 0 || cutOff === 0; life++) {
+      if (life > MAX_KILLS) throw new Error(`no kill landed with requests in flight and reservations held in ${MAX_KILLS} tries: ${lives.join('; ')}`);
       if (life > 1) api = await startApi(`api#${life}`);
       let killed = false;
       let sendersDone = false;
@@ -182,11 +188,12 @@ describe('API killed with redemptions in flight', () => {
       // the first kill waits for the sale to be well under way; a retry kills at the first hold
       const enough = life === 1 ? KILL_AFTER_RESERVED : 0;
       await waitUntil(
-        `${api.name} to hold reservations after reserving ${enough} units`,
+        `${api.name} to hold reservations with requests in hand, after reserving ${enough} units`,
         async () => {
           if (sendersDone) throw new Error(`every request was answered before a kill landed with reservations held: ${lives.join('; ')}`);
           const stock = await stockNow();
           if (stockAtStart - stock < enough && stock > 0) return false;
+          if (inFlight < IN_FLIGHT / 10) return false;
           if ((await redis.hlen(keys.reservations(goods.id))) === 0) return false;
           killed = true; // senders stop taking new requests
           await api.kill9();
@@ -199,11 +206,11 @@ describe('API killed with redemptions in flight', () => {
       sweptAtKill = countSwept();
       held = await heldReservations(goods.id);
       await senders;
-      lives.push(`${api.name}: ${held.length} reservations held after the kill`);
+      cutOff = attempts.filter((a) => a.status === undefined && a.error !== undefined).length;
+      lives.push(`${api.name}: ${held.length} reservations held after the kill, ${cutOff} requests cut off so far`);
     }
     expect(held.length, 'reservations held by the killed API').toBeGreaterThan(0);
     const acked1 = attempts.filter((a) => a.status === 201).length;
-    const cutOff = attempts.filter((a) => a.status === undefined && a.error !== undefined).length;
     const unanswered = attempts.filter((a) => a.status === undefined);
     expect(cutOff, 'requests cut off by the kill').toBeGreaterThan(0);
 
