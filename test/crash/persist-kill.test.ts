@@ -138,31 +138,7 @@ describe('persist worker killed mid-batch', () => {
       mark(`${w.name} up`);
       return w;
     };
-    const progress = async () => {
-      const [p] = await sql<Array<{ rows: number; open: number }>>`
-        SELECT (SELECT count(*) FROM ledger_entries)::int AS rows,
-               (SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()
-                   AND state IN ('active', 'idle in transaction')
-                   AND query NOT ILIKE '%pg_stat_activity%')::int AS open`;
-      return p;
-    };
-    /** Waits for ledger rows beyond `after` and a write transaction in progress, then SIGKILLs. */
-    const killMidBatch = async (w: Child, after: number) =>
-      waitUntil(
-        `${w.name} to be writing a batch`,
-        async () => {
-          const p = await progress();
-          if (p.rows > after && p.open > 0) {
-            await w.kill9();
-            mark(`${w.name} killed`);
-            return p;
-          }
-          return null;
-        },
-        25_000,
-        5,
-      );
+    const ledgerRows = async () => (await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`)[0].n;
     const qp = `${keys.queuePrefix()}:${PERSIST_QUEUE}`;
     const kills: string[] = [];
 
@@ -200,11 +176,11 @@ describe('persist worker killed mid-batch', () => {
     const k1 = await waitUntil(
       `${w.name} to be inside the target batch, with other batches written`,
       async () => {
-        const [ghosts, p] = await Promise.all([blockedByHolder(), progress()]);
-        if (ghosts.length === 0 || p.rows === 0) return null;
+        const [ghosts, rows] = await Promise.all([blockedByHolder(), ledgerRows()]);
+        if (ghosts.length === 0 || rows === 0) return null;
         await w.kill9();
         mark(`${w.name} killed`);
-        return { ghosts, rows: p.rows, state: await targetState() };
+        return { ghosts, rows, state: await targetState() };
       },
       30_000,
       5,
@@ -253,14 +229,12 @@ describe('persist worker killed mid-batch', () => {
     );
     mark('drained');
     console.info(
-      `[persist-kill] ${marks.join(' ')}; ${seeded} seeded + ${acked.size - seeded} live ops; ${kills.join('; ')}; ` +
+      `[persist-kill] ${marks.join(' ')}; ${seeded} seeded + ${acked.size - seeded} live ops, ${await ledgerRows()} ledger rows; ${kills.join('; ')}; ` +
         `redelivered-duplicate batches logged: ${workers.map((x) => x.output().split('already persisted').length - 1).join('/')}`,
     );
 
     // ---- assertions
     expect(failures).toEqual([]);
-    const [{ n: ledgerRows }] = await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`;
-    console.info(`[persist-kill] ledger rows ${ledgerRows} of ${acked.size} acknowledged`);
     const targetEnd = await targetState();
     expect(targetEnd, 'the target batch was redelivered after both kills, then completed').toMatchObject({ active: false, finished: true });
     expect(targetEnd.stalled).toBeGreaterThanOrEqual(2);
