@@ -75,7 +75,16 @@ if (roles.includes('relay')) {
   await redisReady(relayConn);
   gate.watch(relayConn);
   gateWrites(relayConn, gate);
-  const relay = new Relay({ redis: relayConn, keys, queue, gate, batch: env.RELAY_BATCH, lingerMs: env.RELAY_LINGER_MS, log });
+  const relay = new Relay({
+    redis: relayConn,
+    keys,
+    queue,
+    gate,
+    batch: env.RELAY_BATCH,
+    lingerMs: env.RELAY_LINGER_MS,
+    claimIdleMs: env.RELAY_CLAIM_IDLE_MS,
+    log,
+  });
   await relay.start();
   closers.push(async () => {
     await relay.stop();

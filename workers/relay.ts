@@ -5,7 +5,8 @@
  * hundreds of ops rather than a handful (a job costs several Redis scripts and a Postgres
  * transaction whatever its size). An entry is acknowledged and deleted only after its job is
  * added; a relay that dies before that leaves the entries pending, and they are re-read (its own
- * pending on restart or reconnect, a dead relay's via XAUTOCLAIM) — the job id and Postgres's
+ * pending on restart or reconnect, a dead relay's via XAUTOCLAIM once they have been idle
+ * `claimIdleMs`, RELAY_CLAIM_IDLE_MS) — the job id and Postgres's
  * unique op_id make the second delivery harmless. Entries are removed with XDEL after ack (never
  * MAXLEN/XTRIM, which on Redis < 8.2 drop unacked entries).
  */
@@ -20,6 +21,7 @@ import { applyToBoards } from '../src/leaderboards/apply.ts';
 import { PERSIST_JOB_OPTIONS, RELAY_GROUP } from '../src/queues.ts';
 import type { Logger } from './logger.ts';
 
+/** Default idle time after which another relay's pending entries are claimed (XAUTOCLAIM). */
 const CLAIM_IDLE_MS = 30_000;
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
@@ -38,6 +40,11 @@ export interface RelayOptions {
    * verified after a restart), and stamps each job with the Redis lifetime it read from.
    */
   gate: RedisGate;
+  /**
+   * Entries pending this long under another consumer (a relay that died) are claimed. It must
+   * exceed how long a live relay holds a pass, or live relays take each other's entries.
+   */
+  claimIdleMs?: number;
 }
 
 interface PartitionRead {
@@ -49,17 +56,19 @@ export class Relay {
   private running = false;
   private loop?: Promise<void>;
   private readonly consumer: string;
+  private readonly claimIdleMs: number;
   /**
    * Partitions whose last read was not relayed (a pass failed after XREADGROUP had delivered the
    * entries, e.g. BullMQ refused the job under Redis OOM): those entries are pending under our
    * name and a '>' read never returns them again, so the partition re-reads from '0' until its
-   * own pending list is empty — instead of waiting CLAIM_IDLE_MS for XAUTOCLAIM.
+   * own pending list is empty — instead of waiting claimIdleMs for XAUTOCLAIM.
    */
   private readonly unrelayed = new Set<number>();
   relayed = 0;
 
   constructor(private readonly o: RelayOptions) {
     this.consumer = o.consumer ?? `relay-${hostname()}`;
+    this.claimIdleMs = o.claimIdleMs ?? CLAIM_IDLE_MS;
   }
 
   async start(): Promise<void> {
@@ -96,7 +105,7 @@ export class Relay {
           await sleep(200);
           continue;
         }
-        const claimNow = Date.now() - lastClaim > CLAIM_IDLE_MS / 3;
+        const claimNow = Date.now() - lastClaim > this.claimIdleMs / 3;
         if (claimNow) lastClaim = Date.now();
         const moved = await this.pass(pendingFirst ? '0' : '>', claimNow);
         pendingFirst = false;
@@ -136,7 +145,7 @@ export class Relay {
     try {
       let entries: Array<[string, string[]]> = [];
       if (claim) {
-        const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', count)) as [
+        const claimed = (await redis.xautoclaim(stream, RELAY_GROUP, this.consumer, this.claimIdleMs, '0', 'COUNT', count)) as [
           string,
           Array<[string, string[]] | null>,
         ];

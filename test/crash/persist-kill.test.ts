@@ -1,16 +1,20 @@
 /**
  * Crash test: the persist worker is a real process (workers/main.ts --only persist) and is
- * SIGKILLed twice while it writes batches to Postgres — first mid-transaction, then while it
- * re-writes a batch redelivered from the first crash (the second stall of one job) — while the
- * relay (in process) keeps turning new ops into jobs. After a final restart and drain, every op the
- * services acknowledged must be in the ledger exactly once, and every derived table must agree
- * with Redis.
+ * SIGKILLed twice inside the same batch's Postgres transaction — first on its first delivery,
+ * then on its redelivery after the first crash (the job's second stall) — while the relay (in
+ * process) keeps turning new ops into jobs and other batches keep being written. Both kills are
+ * placed, not hoped for: the test holds an uncommitted insert of that batch's op ids, so a worker
+ * writing it blocks inside its INSERT until the test lets go. After a final restart and drain,
+ * every op the services acknowledged must be in the ledger exactly once, and every derived table
+ * must agree with Redis.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/client.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
+import type { ReservedSql } from 'postgres';
+import type { Op } from '../../src/points/op.ts';
 import { Relay } from '../../workers/relay.ts';
 import { createLogger } from '../../workers/logger.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
@@ -29,12 +33,22 @@ let relay: Relay | undefined;
 let producing = false;
 let producer: Promise<void> | undefined;
 const conns: Redis[] = [];
+/** The test's own transaction holding the target batch's op ids (released by the test or afterAll). */
+let holder: ReservedSql | undefined;
+
+interface PersistJob {
+  ops: Op[];
+}
 
 beforeAll(async () => {
   ctx = await createTestContext({ RELAY_BATCH: 60 });
 });
 
 afterAll(async () => {
+  if (holder) {
+    await holder`ROLLBACK`.catch(() => {});
+    holder.release();
+  }
   producing = false;
   await producer?.catch(() => {});
   await killAll();
@@ -45,7 +59,7 @@ afterAll(async () => {
 });
 
 describe('persist worker killed mid-batch', () => {
-  it('loses and duplicates nothing across two SIGKILLs, one of them on a redelivered batch', { timeout: 85_000 }, async () => {
+  it('loses and duplicates nothing across two SIGKILLs inside one batch, the second while its redelivery is being written', { timeout: 85_000 }, async () => {
     const { keys, redis, sql, app } = ctx;
     const t0 = Date.now();
     const marks: string[] = [];
@@ -125,75 +139,83 @@ describe('persist worker killed mid-batch', () => {
       mark(`${w.name} up`);
       return w;
     };
-    const progress = async () => {
-      const [p] = await sql<Array<{ rows: number; open: number }>>`
-        SELECT (SELECT count(*) FROM ledger_entries)::int AS rows,
-               (SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()
-                   AND state IN ('active', 'idle in transaction')
-                   AND query NOT ILIKE '%pg_stat_activity%')::int AS open`;
-      return p;
-    };
-    /** Waits for ledger rows beyond `after` and a write transaction in progress, then SIGKILLs. */
-    const killMidBatch = async (w: Child, after: number) =>
-      waitUntil(
-        `${w.name} to be writing a batch`,
-        async () => {
-          const p = await progress();
-          if (p.rows > after && p.open > 0) {
-            await w.kill9();
-            mark(`${w.name} killed`);
-            return p;
-          }
-          return null;
-        },
-        25_000,
-        5,
-      );
+    const ledgerRows = async () => (await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`)[0].n;
     const qp = `${keys.queuePrefix()}:${PERSIST_QUEUE}`;
     const kills: string[] = [];
 
-    // 1: kill while the first batches are being written
-    let w = await startWorker();
-    const k1 = await killMidBatch(w, 0);
-    const orphaned = (await queue.getActive()).map((j) => j.id!);
-    kills.push(`kill 1: ${k1.rows} ledger rows, ${orphaned.length} jobs left active (${orphaned.join(', ')})`);
+    // ---- the batch both kills land in. The test holds an uncommitted insert of that batch's op
+    // ids in a transaction of its own: a worker writing the batch blocks inside its INSERT
+    // (Postgres waits for the holder to end before it can decide the ON CONFLICT), so a SIGKILL
+    // sent while it is blocked lands mid-transaction of exactly that batch. Other batches carry
+    // other op ids and keep flowing.
+    await waitUntil('the relay to queue every seeded op', async () => relay!.relayed >= seeded, 20_000, 20);
+    const waiting = (await queue.getWaiting()).filter((j) => (j.data as PersistJob).ops.length > 0);
+    expect(waiting.length, 'persist jobs queued before the worker starts').toBeGreaterThan(1);
+    const target = waiting.reduce((a, b) => ((a.data as PersistJob).ops.length <= (b.data as PersistJob).ops.length ? a : b));
+    const targetOps = (target.data as PersistJob).ops;
+    holder = await sql.reserve();
+    await holder`BEGIN`;
+    const [{ pid: holderPid }] = await holder<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+    await holder`
+      INSERT INTO ledger_entries (op_id, user_id, delta, balance_after, kind, biz_type, created_at)
+      SELECT t.op_id, t.user_id, 0, 0, 'adjust', 'persist-kill-holder', now()
+      FROM unnest(${targetOps.map((o) => o.opId)}::text[], ${targetOps.map((o) => o.userId)}::bigint[]) AS t(op_id, user_id)`;
+    const blockedByHolder = async () =>
+      (
+        await sql<Array<{ pid: number }>>`
+          SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND ${holderPid}::int = ANY(pg_blocking_pids(pid))`
+      ).map((r) => r.pid);
+    const targetState = async () => {
+      const r = await redis.multi().hget(`${qp}:${target.id}`, 'stc').lpos(`${qp}:active`, target.id!).hget(`${qp}:${target.id}`, 'finishedOn').exec();
+      return { stalled: Number(r?.[0]?.[1] ?? 0), active: r?.[1]?.[1] !== null, finished: r?.[2]?.[1] !== null };
+    };
+    mark(`target ${target.id} (${targetOps.length} ops) held`);
 
-    // 2: restart; kill again while a batch orphaned by kill 1 is being re-written (redelivered
-    // once the dead worker's lock lapses), or mid-batch if it slipped past the poll
+    // 1: kill while the target batch is mid-transaction, after other batches were written
+    let w = await startWorker();
+    const k1 = await waitUntil(
+      `${w.name} to be inside the target batch, with other batches written`,
+      async () => {
+        const [ghosts, rows] = await Promise.all([blockedByHolder(), ledgerRows()]);
+        if (ghosts.length === 0 || rows === 0) return null;
+        await w.kill9();
+        mark(`${w.name} killed`);
+        return { ghosts, rows, state: await targetState() };
+      },
+      30_000,
+      5,
+    );
+    kills.push(`kill 1: ${k1.rows} ledger rows, target ${JSON.stringify(k1.state)}, backends left blocked ${k1.ghosts.join(',')}`);
+    expect(k1.state, 'kill 1 left the target batch active, written by nobody').toEqual({ stalled: 0, active: true, finished: false });
+
+    // 2: restart; once the dead worker's lock lapses the target batch is redelivered (its stalled
+    // counter goes to 1) and the new worker blocks inside it in turn: kill it there
     w = await startWorker();
-    let hit: string | null = null;
-    if (orphaned.length > 0) {
-      hit = await waitUntil(
-        'a redelivered batch to be active',
-        async () => {
-          let finished = 0;
-          for (const id of orphaned) {
-            const r = await redis.multi().hget(`${qp}:${id}`, 'stc').lpos(`${qp}:active`, id).hget(`${qp}:${id}`, 'finishedOn').exec();
-            const stc = Number(r?.[0]?.[1] ?? 0);
-            if (stc >= 1 && r?.[1]?.[1] !== null) {
-              await w.kill9();
-              mark(`${w.name} killed`);
-              return id;
-            }
-            if (r?.[2]?.[1]) finished++;
-          }
-          return finished === orphaned.length ? `missed:${orphaned.join(',')}` : null;
-        },
-        25_000,
-        1,
-      );
-    }
-    if (hit === null || hit.startsWith('missed:')) {
-      const k2 = await killMidBatch(w, (await progress()).rows);
-      kills.push(`kill 2: mid-batch at ${k2.rows} rows (redelivered batch ${hit ?? 'none'} not caught)`);
-    } else {
-      kills.push(`kill 2: while redelivered batch ${hit} was active`);
-    }
+    const k2 = await waitUntil(
+      `${w.name} to be inside the redelivered target batch`,
+      async () => {
+        const state = await targetState();
+        if (state.stalled < 1 || !state.active) return null;
+        const writers = (await blockedByHolder()).filter((pid) => !k1.ghosts.includes(pid));
+        if (writers.length === 0) return null;
+        await w.kill9();
+        mark(`${w.name} killed`);
+        return { writers, state };
+      },
+      30_000,
+      5,
+    );
+    kills.push(`kill 2: inside the redelivered target (${JSON.stringify(k2.state)}, writer backends ${k2.writers.join(',')})`);
+    expect(k2.state, 'kill 2 landed while the redelivered batch was being written').toEqual({ stalled: 1, active: true, finished: false });
+    await holder`ROLLBACK`;
+    holder.release();
+    holder = undefined;
 
     // final life: stop producing, let everything drain
     w = await startWorker();
-    await sleep(300);
+    const roundAtRestart = producerRound;
+    await waitUntil('live redemptions alongside the last worker', async () => producerRound >= roundAtRestart + 2, 10_000);
     producing = false;
     await producer;
     await waitUntil(
@@ -208,14 +230,15 @@ describe('persist worker killed mid-batch', () => {
     );
     mark('drained');
     console.info(
-      `[persist-kill] ${marks.join(' ')}; ${seeded} seeded + ${acked.size - seeded} live ops; ${kills.join('; ')}; ` +
+      `[persist-kill] ${marks.join(' ')}; ${seeded} seeded + ${acked.size - seeded} live ops, ${await ledgerRows()} ledger rows; ${kills.join('; ')}; ` +
         `redelivered-duplicate batches logged: ${workers.map((x) => x.output().split('already persisted').length - 1).join('/')}`,
     );
 
     // ---- assertions
     expect(failures).toEqual([]);
-    const [{ n: ledgerRows }] = await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`;
-    console.info(`[persist-kill] ledger rows ${ledgerRows} of ${acked.size} acknowledged`);
+    const targetEnd = await targetState();
+    expect(targetEnd, 'the target batch was redelivered after both kills, then completed').toMatchObject({ active: false, finished: true });
+    expect(targetEnd.stalled).toBeGreaterThanOrEqual(2);
     const failed = await queue.getFailed();
     expect(failed.map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);
 

@@ -17,7 +17,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keyHash } from '../../src/points/idempotency.ts';
 import { PERSIST_QUEUE, RELAY_GROUP } from '../../src/queues.ts';
 import { Reconciler } from '../../src/recovery/reconcile.ts';
@@ -40,6 +40,15 @@ let queue: Queue;
 
 beforeAll(async () => {
   server = await startPrivateRedis();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+// each test gets its own database, key prefix and pipeline: any one of them runs alone (-t)
+beforeEach(async () => {
+  await server.setOom(false);
   ctx = await createTestContext({
     REDIS_URL: server.url,
     // the rate limiter writes to Redis too: keep it in the path (it must skip on error)
@@ -52,12 +61,11 @@ beforeAll(async () => {
   queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await server?.setOom(false).catch(() => {});
   await queue?.close().catch(() => {});
   queueConn?.disconnect();
   await ctx?.close().catch((err) => console.error('context close', err));
-  await server?.stop();
 });
 
 // ------------------------------------------------------------------ every script under OOM
@@ -269,13 +277,59 @@ async function noReservations(goodsIds: number[]) {
   );
 }
 
-let admin: Member;
-let members: Member[];
-let cold: Member;
-let g1: { id: number };
-let g2: { id: number };
-/** Requests refused during the OOM window, replayed with the same keys after it. */
-const refused: Array<() => Promise<{ status: number; body: Record<string, unknown> }>> = [];
+type Call = () => ReturnType<typeof post>;
+
+interface OomWindow {
+  members: Member[];
+  /** A member never loaded into Redis: an earn must hydrate first. */
+  cold: Member;
+  goodsIds: number[];
+  /** Every write tried while out of memory, with its answer; `call` replays it with the same key. */
+  answers: Array<{ what: string; status: number; body: Record<string, unknown>; headers: Record<string, unknown>; call: Call }>;
+  /** Domain state (Redis keys, ledger and redemption counts) just before memory ran out. */
+  before: Awaited<ReturnType<typeof stateSnapshot>>;
+}
+
+/**
+ * Members with some history (a redemption and an earn each, persisted), then every kind of write
+ * — redemptions, earns, grants, hydrations — tried while Redis is out of memory. `whileOom` runs
+ * before memory comes back; memory is back when this resolves.
+ */
+async function writesUnderOom(whileOom: (w: OomWindow) => Promise<void> = async () => {}): Promise<OomWindow> {
+  const admin = await ctx.admin();
+  const members = await ctx.createMembers(6);
+  const [cold] = await ctx.createMembers(1);
+  for (const m of members) await ctx.grant(m.id, 1000);
+  const g1 = await ctx.createGoods({ pointsPrice: 100, stock: 20 });
+  const g2 = await ctx.createGoods({ pointsPrice: 50, stock: 8, perUserLimit: 2 });
+  for (const m of members) {
+    expect((await redeem(m, g1.id, 'before-1')).status).toBe(201);
+    expect((await earnShare(m, 'before-share')).status).toBe(200);
+  }
+  await noReservations([g1.id, g2.id]);
+  await pipeline.drain();
+
+  const w: OomWindow = { members, cold, goodsIds: [g1.id, g2.id], answers: [], before: await stateSnapshot() };
+  await server.setOom(true);
+  try {
+    const track = async (what: string, call: Call) => {
+      const res = await call();
+      w.answers.push({ what, ...res, call });
+    };
+    for (const m of members) {
+      await track(`redeem g1 ${m.id}`, () => redeem(m, g1.id, 'during-1'));
+      await track(`redeem g2 ${m.id}`, () => redeem(m, g2.id, 'during-2'));
+      await track(`earn ${m.id}`, () => earnShare(m, 'during-share'));
+      await track(`grant ${m.id}`, () => grant(admin, m.id, 250, `during-grant-${m.id}`));
+    }
+    await track('earn by a member not yet in Redis (hydration)', () => earnShare(cold, 'cold-share'));
+    await track('grant to a member not yet in Redis (hydration)', () => grant(admin, cold.id, 100, 'cold-grant'));
+    await whileOom(w);
+  } finally {
+    await server.setOom(false);
+  }
+  return w;
+}
 
 describe('Redis out of memory (noeviction)', () => {
   it('every Lua script either refuses its first write (writing nothing) or runs to completion', { timeout: 60_000 }, async () => {
@@ -318,47 +372,15 @@ describe('Redis out of memory (noeviction)', () => {
   });
 
   it('answers every write with 503 SERVICE_UNAVAILABLE + Retry-After and changes nothing', { timeout: 60_000 }, async () => {
-    admin = await ctx.admin();
-    members = await ctx.createMembers(6);
-    [cold] = await ctx.createMembers(1); // never loaded into Redis: an earn must hydrate first
-    for (const m of members) await ctx.grant(m.id, 1000);
-    g1 = await ctx.createGoods({ pointsPrice: 100, stock: 20 });
-    g2 = await ctx.createGoods({ pointsPrice: 50, stock: 8, perUserLimit: 2 });
-    // some history: one redemption each, one earn each
-    for (const m of members) {
-      expect((await redeem(m, g1.id, 'before-1')).status).toBe(201);
-      expect((await earnShare(m, 'before-share')).status).toBe(200);
-    }
-    await noReservations([g1.id, g2.id]);
-    await pipeline.drain();
-
-    const before = await stateSnapshot();
-    await server.setOom(true);
-    const used = await usedMemory();
-    try {
-      const answers: Array<{ what: string; status: number; body: Record<string, unknown>; headers: Record<string, unknown> }> = [];
-      const track = async (what: string, call: () => ReturnType<typeof post>) => {
-        const res = await call();
-        answers.push({ what, ...res });
-        refused.push(call);
-        return res;
-      };
-      for (const m of members) {
-        await track(`redeem g1 ${m.id}`, () => redeem(m, g1.id, 'during-1'));
-        await track(`redeem g2 ${m.id}`, () => redeem(m, g2.id, 'during-2'));
-        await track(`earn ${m.id}`, () => earnShare(m, 'during-share'));
-        await track(`grant ${m.id}`, () => grant(admin, m.id, 250, `during-grant-${m.id}`));
-      }
-      await track('earn by a member not yet in Redis (hydration)', () => earnShare(cold, 'cold-share'));
-      await track('grant to a member not yet in Redis (hydration)', () => grant(admin, cold.id, 100, 'cold-grant'));
-
+    await writesUnderOom(async ({ members, goodsIds, answers, before }) => {
+      const used = await usedMemory();
       const wrong = answers.filter(
         (a) => a.status !== 503 || a.body.code !== 'SERVICE_UNAVAILABLE' || a.headers['retry-after'] === undefined,
       );
       expect(wrong.map((a) => `${a.what}: ${a.status} ${JSON.stringify(a.body)}`), 'writes not answered 503 + Retry-After').toEqual([]);
 
       // reads and replays need no memory: they keep working
-      const replay = await redeem(members[0], g1.id, 'before-1');
+      const replay = await redeem(members[0], goodsIds[0], 'before-1');
       expect(replay.status).toBe(201);
       expect(replay.headers['idempotent-replayed']).toBe('true');
       const balance = await ctx.app.inject({ method: 'GET', url: '/v1/me/points', headers: { authorization: `Bearer ${members[0].token}` } });
@@ -370,9 +392,7 @@ describe('Redis out of memory (noeviction)', () => {
       const after = await stateSnapshot();
       expect(after, 'state after the refused writes').toEqual(before);
       console.info(`[redis-oom] used_memory ${used} B against maxmemory 1 B: ${answers.length} writes refused with 503, state unchanged`);
-    } finally {
-      await server.setOom(false);
-    }
+    });
   });
 
   it('reserve ok, then OOM at charge: the reservation is held, then released by the sweeper once memory is back', { timeout: 60_000 }, async () => {
@@ -478,11 +498,12 @@ describe('Redis out of memory (noeviction)', () => {
   });
 
   it('recovers once memory is back: the refused requests succeed on retry and reconcile finds no drift', { timeout: 60_000 }, async () => {
-    await server.setOom(false);
-    const retried = await Promise.all(refused.map((call) => call()));
+    const { members, cold, goodsIds, answers } = await writesUnderOom();
+    expect(answers.filter((a) => a.status !== 503).map((a) => a.what), 'writes that went through under OOM').toEqual([]);
+    const retried = await Promise.all(answers.map((a) => a.call()));
     expect(retried.filter((r) => r.status !== 200 && r.status !== 201).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
     expect(retried.filter((r) => r.body.code !== undefined)).toEqual([]);
-    await noReservations([g1.id, g2.id]);
+    await noReservations(goodsIds);
     await pipeline.drain(15_000);
 
     expect((await queue.getFailed()).map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);

@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { Agent } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keyHash } from '../../src/points/idempotency.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
 import { createRedis } from '../../src/redis/client.ts';
@@ -30,6 +30,7 @@ const GRANT = 100_000;
 const PRICE = 10;
 const CLIENTS = 40;
 const SIGTERM_AFTER = 150; // answers before the signal
+const STOCK = 1_000_000;
 
 let ctx: TestContext;
 let port: number;
@@ -37,16 +38,17 @@ let queueConn: Redis | undefined;
 let queue: Queue | undefined;
 const agents: Agent[] = [];
 
-beforeAll(async () => {
+// each test gets its own database, key prefix and port: either runs alone (-t)
+beforeEach(async () => {
   ctx = await createTestContext();
   port = await freePort();
   queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
   queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await killAll();
-  for (const a of agents) a.destroy();
+  for (const a of agents.splice(0)) a.destroy();
   await queue?.close().catch(() => {});
   queueConn?.disconnect();
   await ctx?.close();
@@ -58,10 +60,18 @@ interface Sent extends HttpResult {
   group: 'in-flight' | 'late';
 }
 
-/** Every op the services acknowledged, by op id (grants, 201 redemptions). */
-const acked = new Map<string, { userId: number; kind: 'grant' | 'redeem' }>();
-let members: Array<{ id: number; token: string }>;
-let goodsId: number;
+type Acked = Map<string, { userId: number; kind: 'grant' | 'redeem' }>;
+
+/** Members with GRANT points each (the grants' op ids go into `acked`) and one goods item. */
+async function seed(acked?: Acked) {
+  const members = await ctx.createMembers(MEMBERS);
+  for (const m of members) {
+    const { op } = await ctx.app.points.grant(0, m.id, GRANT, 'sigterm', `seed-${m.id}`);
+    acked?.set(op.opId, { userId: m.id, kind: 'grant' });
+  }
+  const goodsId = (await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK })).id;
+  return { members, goodsId };
+}
 
 async function exitOf(child: Child, timeoutMs: number): Promise<{ code: number | null; signal: string | null; ms: number }> {
   const t = Date.now();
@@ -74,12 +84,7 @@ async function exitOf(child: Child, timeoutMs: number): Promise<{ code: number |
 describe('SIGTERM', () => {
   it('API: in-flight requests complete, later ones are refused, nothing is cut off, and the process exits promptly', { timeout: 85_000 }, async () => {
     const { keys, redis } = ctx;
-    members = await ctx.createMembers(MEMBERS);
-    for (const m of members) {
-      const { op } = await ctx.app.points.grant(0, m.id, GRANT, 'sigterm', `seed-${m.id}`);
-      acked.set(op.opId, { userId: m.id, kind: 'grant' });
-    }
-    goodsId = (await ctx.createGoods({ pointsPrice: PRICE, stock: 1_000_000 })).id;
+    const { members, goodsId } = await seed();
 
     const api = spawnTs('api', 'src/server.ts', [], childEnv(ctx.env, { HOST: '127.0.0.1', PORT: port, API_PROCESSES: 1, LOG_LEVEL: 'warn' }));
     await waitUntil(
@@ -174,13 +179,12 @@ describe('SIGTERM', () => {
     // every 201 was confirmed before the process exited (confirm is sent before the answer)
     expect(await redis.hlen(keys.reservations(goodsId)), 'reservations left unconfirmed').toBe(0);
     expect(await redis.zcard(keys.reservationDeadlines(goodsId))).toBe(0);
-
-    for (const s of sent.filter((x) => x.status === 201)) acked.set(String(s.body!.id), { userId: s.userId, kind: 'redeem' });
   });
 
   it('workers: in-flight batches finish on SIGTERM, a restarted worker drains the rest, nothing lost or duplicated', { timeout: 85_000 }, async () => {
     const { keys, redis, sql } = ctx;
-    expect(members, 'the API test ran first').toBeDefined();
+    const acked: Acked = new Map();
+    const { members, goodsId } = await seed(acked);
     // a bigger backlog, straight through the services (the outbox is not being relayed yet)
     for (let round = 0; round < 40; round++) {
       await Promise.all(
@@ -265,6 +269,6 @@ describe('SIGTERM', () => {
     }
     expect(mismatched).toEqual([]);
     const stock = Number(await redis.hget(keys.goods(goodsId), 'stock'));
-    expect(stock + n).toBe(1_000_000);
+    expect(stock + n).toBe(STOCK);
   });
 });

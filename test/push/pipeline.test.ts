@@ -12,6 +12,14 @@ import { startPushWorker } from '../../workers/push.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
 import { rsaKeys, serviceAccountJson, startHttpStub, waitFor, type Stub } from './stubs.ts';
 
+/**
+ * Retry backoff base, and how late a retry may come after its backoff elapsed (queue pick-up plus
+ * one send to the stub). The slack stays below the base so that the bounds of consecutive retries
+ * do not overlap: a fixed delay cannot pass for a growing one.
+ */
+const BACKOFF_MS = 400;
+const BACKOFF_SLACK_MS = 350;
+
 let ctx: TestContext;
 let stub: Stub;
 let worker: ReturnType<typeof startPushWorker>;
@@ -35,7 +43,7 @@ beforeAll(async () => {
     FCM_SERVICE_ACCOUNT_JSON: serviceAccountJson(rsaKeys().privateKey, `${stub.url}/token`),
     FCM_BASE_URL: stub.url,
     PUSH_ATTEMPTS: 3,
-    PUSH_BACKOFF_MS: 100,
+    PUSH_BACKOFF_MS: BACKOFF_MS,
   });
   worker = startPushWorker({
     env: ctx.env,
@@ -167,9 +175,15 @@ describe('push pipeline', () => {
 
     const tries = sendsTo('flaky-1').map((r) => r.at);
     expect(tries).toHaveLength(3);
+    // exponential from PUSH_BACKOFF_MS: the base, then twice the base; never early (10 ms of timer
+    // granularity), and late by at most the slack
     const gaps = [tries[1] - tries[0], tries[2] - tries[1]];
-    expect(gaps[0]).toBeGreaterThanOrEqual(90);
-    expect(gaps[1]).toBeGreaterThanOrEqual(190);
+    const within = (gap: number, backoff: number) => gap >= backoff - 10 && gap <= backoff + BACKOFF_SLACK_MS;
+    expect({ gaps, first: within(gaps[0], BACKOFF_MS), second: within(gaps[1], 2 * BACKOFF_MS) }).toEqual({
+      gaps,
+      first: true,
+      second: true,
+    });
 
     const dead = await ctx.app.inject({ method: 'GET', url: '/v1/admin/pushes?status=dead', headers: auth(admin.token) });
     expect(dead.statusCode).toBe(200);
