@@ -11,7 +11,8 @@
  * anything stamped exactly T is left for the next measurement. A difference is only believed
  * when two measurements taken apart agree. Repair rule (docs/architecture.md):
  *   Redis balance disagrees with its own lots, and the lots agree with the record → the balance
- *     field was damaged: it is set back to the record ('corrected');
+ *     field was damaged: it is moved back by the drift, only while avail − lots is still exactly
+ *     that drift (atomic in the script), so it holds under live traffic and applies once ('corrected');
  *   otherwise Redis is the live truth for acknowledged ops — members were answered from it — so
  *     the record is brought to it with an `adjust` ledger entry (biz_type 'reconcile') whose lots
  *     follow Redis's lots, so lots keep adding up and adjusted points expire ('adjusted'); done
@@ -230,7 +231,7 @@ export class Reconciler {
     } else if (repair) {
       if (live.lots === expected) {
         const done = await this.fenced(async () =>
-          this.d.redis.pmRepairBalance(this.d.keys.account(uid), live.avail, expected),
+          this.d.redis.pmRepairBalance(this.d.keys.account(uid), this.d.keys.lotRemaining(uid), drift),
         );
         item.repaired = done === 1 ? 'corrected' : done === null ? 'fenced' : 'deferred';
       } else if (mine.length > 0) {

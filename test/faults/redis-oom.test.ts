@@ -178,8 +178,8 @@ const CASES: ScriptCase[] = [
   {
     name: 'repair-balance',
     script: 'repair-balance',
-    setup: (r, k) => account(r, k, 100, []),
-    call: (r, k) => r.pmRepairBalance(k.account(U), 100, 90),
+    setup: (r, k) => account(r, k, 110, [['L1', 100, NOW + DAY]]),
+    call: (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 10),
     outcome: 'refused',
   },
   { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.idem(U, 'op1'), 'tok', 3600), outcome: 'refused' },

@@ -79,6 +79,10 @@ const CASES: Array<[string, Call]> = [
   ['goods-set: negative stock', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, -1)],
   ['hydrate: lot triple cut short', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 10)],
   ['hydrate: lot remaining not a number', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 'x', T0)],
+  ['repair-stock: measured stock not a number', (r, k) => r.pmRepairStock(k.goods(G), 'x', 1)],
+  ['repair-stock: zero correction', (r, k) => r.pmRepairStock(k.goods(G), 5, 0)],
+  ['repair-balance: drift not a number', (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 'x')],
+  ['repair-balance: zero drift', (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 0)],
   ['lock-extend: TTL not a number', (r, k) => r.pmLockExtend(k.taskLock('t'), 'tok', 'x')],
   ['lock-release: empty token', (r, k) => r.pmLockRelease(k.taskLock('t'), '')],
 ];
