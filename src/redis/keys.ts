@@ -18,7 +18,9 @@
  *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
- *     <P>:{lb}:seen:<opId>           string marker: this op already counted (TTL)
+ *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
+ *                                    already on the boards and still pending in the relay group
+ *                                    (trimmed below the oldest pending entry, so in-flight only)
  *   Global (single-key commands only)
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
@@ -67,7 +69,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     reservations: (gid: number | string) => `${g(gid)}:res`,
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
-    boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
+    boardApplied: (partition: number) => `${prefix}:{lb}:applied:${partition}`,
     goodsIndex: () => `${prefix}:goods:index`,
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,
