@@ -12,7 +12,8 @@
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
  *   Goods slot {g<id>}
- *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active
+ *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
+ *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
  *     <P>:{g<id>}:res                hash  opId -> reservation JSON
  *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
