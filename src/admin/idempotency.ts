@@ -14,6 +14,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { requestHash, requireIdempotencyKey } from '../points/idempotency.ts';
@@ -84,7 +85,7 @@ export async function runAdminWrite<W, A = W>(
     const written = await op.write(tx);
     const settled = op.after === undefined;
     await tx`
-      UPDATE admin_idempotency_keys SET body = ${tx.json(written as never)}, settled = ${settled}
+      UPDATE admin_idempotency_keys SET body = ${tx.json(written as postgres.JSONValue)}, settled = ${settled}
       WHERE actor_id = ${actorId} AND idem_key = ${key}`;
     // the admin's dead keys go with the next write; SKIP LOCKED: a key being taken over is not waited for
     await tx`
@@ -97,10 +98,10 @@ export async function runAdminWrite<W, A = W>(
 
   const answer = await op.after(stored.body as W);
   // a concurrent replay may have settled first: every attempt answers what was stored
-  const [won] = await sql<Array<{ body: unknown }>>`
-    UPDATE admin_idempotency_keys SET body = ${sql.json(answer as never)}, settled = true
+  const [won] = await sql`
+    UPDATE admin_idempotency_keys SET body = ${sql.json(answer as postgres.JSONValue)}, settled = true
     WHERE actor_id = ${actorId} AND idem_key = ${key} AND NOT settled
-    RETURNING body`;
+    RETURNING 1`;
   const body = won
     ? answer
     : (await sql<Array<{ body: A }>>`
