@@ -90,7 +90,7 @@ export class GoodsService {
               ${input.endsAt ?? null}, ${input.active ?? true})
       RETURNING id`;
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.create', 'goods', ${String(g.id)}, ${JSON.stringify(input)}::jsonb)`;
+             VALUES (${actorId}, 'goods.create', 'goods', ${String(g.id)}, ${tx.json({ ...input })})`;
     return g;
   }
 
@@ -107,7 +107,7 @@ export class GoodsService {
         starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active}, updated_at = now()
       WHERE id = ${id}`;
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.update', 'goods', ${String(id)}, ${JSON.stringify(patch)}::jsonb)`;
+             VALUES (${actorId}, 'goods.update', 'goods', ${String(id)}, ${tx.json({ ...patch })})`;
     return { id };
   }
 
@@ -122,7 +122,7 @@ export class GoodsService {
     await this.publish(tx, current);
     await tx`UPDATE goods SET total_stock = total_stock + ${quantity}, updated_at = now() WHERE id = ${id}`;
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.restock', 'goods', ${String(id)}, ${JSON.stringify({ quantity })}::jsonb)`;
+             VALUES (${actorId}, 'goods.restock', 'goods', ${String(id)}, ${tx.json({ quantity })})`;
     return { id };
   }
 
