@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
 import { parseOp, type Op } from '../src/points/op.ts';
-import { applyToBoards, forgetSettled } from '../src/leaderboards/apply.ts';
+import { applyToBoards, countsOnBoards, forgetSettled } from '../src/leaderboards/apply.ts';
 import { PERSIST_JOB_OPTIONS, RELAY_GROUP } from '../src/queues.ts';
 import type { Logger } from './logger.ts';
 
@@ -167,8 +167,9 @@ export class Relay {
     await ack.exec();
     this.relayed += ops.length;
     // the boards' dedupe only needs entries that can still come back: forget the settled ones
-    // (if this fails, the next pass over the partition forgets them; nothing is counted twice)
-    await forgetSettled(redis, keys, batches.map((b) => b.p)).catch((err: Error) =>
+    // (if this fails, the next pass with earns there forgets them; nothing is counted twice)
+    const withEarns = batches.filter((_, i) => perPartition[i].some(countsOnBoards)).map((b) => b.p);
+    await forgetSettled(redis, keys, withEarns).catch((err: Error) =>
       this.o.log.warn({ err }, 'relay: could not trim the leaderboard dedupe sets'),
     );
   }
