@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Check } from './books.ts';
+import type { MemoryReport } from './memory.ts';
 import type { PersistRates, PersistStats } from './pipeline.ts';
 import { ROOT } from './processes.ts';
 import type { ScenarioResult } from './scenarios.ts';
@@ -27,6 +28,7 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
   ratios: Record<string, number>;
   rssPeakMb: { api: number; workers: number };
+  memory: MemoryReport;
   final: Check[];
 }
 
@@ -75,6 +77,15 @@ export function scenarioLine(s: ScenarioResult): string {
     `accepted ${int(st.accepted)}  rejected ${rejectedCell(s)}  invariants ${s.ok ? 'ok' : 'FAILED'}`;
   const bad = failed(s.checks).map((c) => `\n    ✗ ${c.name}: ${c.detail}`);
   return head + bad.join('');
+}
+
+export function memoryLine(m: MemoryReport): string {
+  const d = m.boardDedupe;
+  return (
+    `Redis memory: ${int(m.bytesPer1000Writes)} bytes per 1,000 accepted writes (used_memory ` +
+    `${int(m.usedBeforeBytes)} → ${int(m.usedAfterBytes)} over ${int(m.acceptedWrites)} writes); ` +
+    `leaderboard dedupe after drain: ${int(d.entries)} entries in ${d.keys} sets, ${int(d.bytes)} bytes`
+  );
 }
 
 export function markdown(r: BenchResults): string {
@@ -138,6 +149,11 @@ export function markdown(r: BenchResults): string {
   }
 
   lines.push('', `Peak RSS: API ${r.rssPeakMb.api.toFixed(0)} MB · workers ${r.rssPeakMb.workers.toFixed(0)} MB`, '');
+  lines.push(
+    `${memoryLine(r.memory)}. The total includes op records (kept IDEMPOTENCY_TTL_SECONDS for replays) ` +
+      'and completed persist jobs (kept an hour).',
+    '',
+  );
   lines.push(
     `Seed: ${int(r.seed.members)} members inserted in ${r.seed.insertSeconds.toFixed(1)} s; ` +
       `grants ${r.seed.grantSeconds.toFixed(1)} s (${int(r.seed.grantsPerSec)}/s).`,

@@ -22,10 +22,11 @@ import {
   childEnv,
 } from './config.ts';
 import { Books } from './books.ts';
+import { memoryReport, usedMemory } from './memory.ts';
 import { RssPeaks } from './monitor.ts';
 import { Pipeline } from './pipeline.ts';
 import { Child, freePort, waitForHttp } from './processes.ts';
-import { ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
+import { memoryLine, ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
 import * as scenarios from './scenarios.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { createCatalog, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
@@ -93,6 +94,7 @@ async function main(): Promise<boolean> {
     // the grants' ops waited in the outbox: the workers now persist a full backlog
     await timed('grants persisted by the workers', () => pipeline.drain());
     const seeded = await pipeline.persistedSince(0);
+    const usedBefore = await usedMemory(redis);
 
     const world: scenarios.World = {
       url,
@@ -121,6 +123,8 @@ async function main(): Promise<boolean> {
     }
     const final = (await timed('final reconciliation', () => verifyPersisted(world))).value;
     for (const c of final) log(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+    const memory = await memoryReport(redis, keys, usedBefore, results);
+    log(memoryLine(memory));
     rss.stop();
     return {
       startedAt,
@@ -148,6 +152,7 @@ async function main(): Promise<boolean> {
       scenarios: results,
       ratios: ratios(results),
       rssPeakMb: rss.peakMb,
+      memory,
       final,
     };
   };

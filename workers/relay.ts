@@ -17,7 +17,7 @@ import type { Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import { parseOp, type Op } from '../src/points/op.ts';
-import { applyToBoards } from '../src/leaderboards/apply.ts';
+import { applyToBoards, countsOnBoards, forgetSettled } from '../src/leaderboards/apply.ts';
 import { PERSIST_JOB_OPTIONS, RELAY_GROUP } from '../src/queues.ts';
 import type { Logger } from './logger.ts';
 
@@ -169,13 +169,11 @@ export class Relay {
   private async relay(batches: PartitionRead[]): Promise<void> {
     const { redis, keys, queue } = this.o;
     // each op carries its stream id; `marks` is the highest id per partition, for the watermark
-    const ops: Op[] = [];
+    const perPartition = batches.map((b) => b.entries.map(([id, fields]): Op => ({ ...parseOp(fields[1]), sid: id })));
+    const ops = perPartition.flat();
     const marks: Record<number, string> = {};
-    for (const b of batches) {
-      for (const [id, fields] of b.entries) ops.push({ ...parseOp(fields[1]), sid: id });
-      marks[b.p] = b.entries[b.entries.length - 1][0];
-    }
-    await applyToBoards(redis, keys, ops);
+    for (const b of batches) marks[b.p] = b.entries[b.entries.length - 1][0];
+    await Promise.all(batches.map((b, i) => applyToBoards(redis, keys, b.p, perPartition[i])));
     // the same entries give the same id, so a relay re-adding them after a crash is ignored
     const grouping = batches.map((b) => `${b.p}:${b.entries[0][0]}:${b.entries.length}`).join('|');
     const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;
@@ -188,6 +186,12 @@ export class Relay {
     }
     await ack.exec();
     this.relayed += ops.length;
+    // the boards' dedupe only needs entries that can still come back: forget the settled ones
+    // (if this fails, the next pass with earns there forgets them; nothing is counted twice)
+    const withEarns = batches.filter((_, i) => perPartition[i].some(countsOnBoards)).map((b) => b.p);
+    await forgetSettled(redis, keys, withEarns).catch((err: Error) =>
+      this.o.log.warn({ err }, 'relay: could not trim the leaderboard dedupe sets'),
+    );
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * Admin jobs: POST /v1/admin/jobs/rebuild queues a rebuild of Redis from Postgres (run by the
- * reconcile role while the API refuses writes); GET /v1/admin/jobs/:id reports its state.
+ * reconcile role while the API refuses writes; once per Idempotency-Key); GET /v1/admin/jobs/:id
+ * reports its state.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Queue } from 'bullmq';
 import { DomainError } from '../errors/domain-error.ts';
+import { AdminIdempotencyHeadersSchema, adminWrite } from './idempotency.ts';
 import { errors } from '../http/schemas.ts';
 import { ADMIN_JOBS_QUEUE } from '../queues.ts';
 
@@ -33,18 +35,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
-        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(401, 403) },
+        headers: AdminIdempotencyHeadersSchema,
+        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(400, 401, 403, 422) },
       },
     },
-    async (request, reply) => {
-      const job = await queue.add('rebuild', { requestedBy: request.userId }, {
-        jobId: `rebuild-${Date.now()}`,
-        attempts: 1,
-        removeOnComplete: { age: 7 * 86_400 },
-        removeOnFail: { age: 7 * 86_400 },
-      });
-      return reply.code(202).send({ id: String(job.id), state: await job.getState() });
-    },
+    async (request, reply) =>
+      // the job id is fixed with the key; a replay re-adds the same id, which BullMQ ignores while
+      // the job is kept (7 days, longer than any key lives)
+      adminWrite(request, reply, 202, {
+        write: async () => ({ id: `rebuild-${Date.now()}` }),
+        after: async ({ id }) => {
+          const job = await queue.add('rebuild', { requestedBy: request.userId }, {
+            jobId: id,
+            attempts: 1,
+            removeOnComplete: { age: 7 * 86_400 },
+            removeOnFail: { age: 7 * 86_400 },
+          });
+          return { id, state: await job.getState() };
+        },
+      }),
   );
 
   app.get(

@@ -12,6 +12,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   serial,
   text,
   timestamp,
@@ -252,3 +253,25 @@ export const reconcileFence = pgTable('reconcile_fence', {
   id: integer('id').primaryKey(),
   token: bigint('token', { mode: 'number' }).notNull(),
 });
+
+/**
+ * Idempotency keys of admin writes (goods, restocks, jobs, push retries, broadcasts), written in
+ * the same transaction as the write with its answer (src/admin/idempotency.ts): a retry replays
+ * the answer, a concurrent duplicate waits on the primary key and then replays. `settled` is
+ * false while the Redis steps that follow the commit have not been seen to complete; a replay
+ * runs them again. Rows past expires_at are dead: the key may start a new request.
+ */
+export const adminIdempotencyKeys = pgTable(
+  'admin_idempotency_keys',
+  {
+    actorId: num('actor_id').notNull(),
+    idemKey: text('idem_key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    status: integer('status').notNull(),
+    body: jsonb('body').notNull().default(sql`'{}'::jsonb`),
+    settled: boolean('settled').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.actorId, t.idemKey] })],
+);

@@ -1,8 +1,10 @@
 /**
- * Catalog: public listing with live stock; admin create, patch and restock.
+ * Catalog: public listing with live stock; admin create, patch and restock (each with an
+ * Idempotency-Key: the Postgres write and the key commit together, Redis follows from the row).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.ts';
 import { errors, IdParamsSchema } from '../http/schemas.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(t: T) =>
@@ -106,11 +108,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: AdminIdempotencyHeadersSchema,
         body: CreateGoodsBodySchema,
-        response: { 201: GoodsSchema, ...errors(400, 401, 403) },
+        response: { 201: GoodsSchema, ...errors(400, 401, 403, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send(await app.goods.create(request.body, request.userId)),
+    async (request, reply) =>
+      adminWrite(request, reply, 201, {
+        write: (tx) => app.goods.insert(tx, request.body, request.userId),
+        after: ({ id }) => app.goods.sync(id),
+      }),
   );
 
   app.patch(
@@ -120,12 +127,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchGoodsBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
       },
     },
-    async (request) => app.goods.update(request.params.id, request.body, request.userId),
+    async (request, reply) =>
+      adminWrite(request, reply, 200, {
+        write: (tx) => app.goods.applyPatch(tx, request.params.id, request.body, request.userId),
+        after: ({ id }) => app.goods.sync(id),
+      }),
   );
 
   app.post(
@@ -135,12 +147,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: RestockBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
       },
     },
-    async (request) => app.goods.restock(request.params.id, request.body.quantity, request.userId),
+    async (request, reply) =>
+      adminWrite(request, reply, 200, {
+        write: (tx) => app.goods.addStock(tx, request.params.id, request.body.quantity, request.userId),
+        after: ({ id }) => app.goods.sync(id),
+      }),
   );
 };
 

@@ -4,10 +4,10 @@
  * rebuild, and reconcile (which asks for the units sold before an instant, leaving out ops it
  * counts as still in flight).
  */
-import type { Sql } from '../db/client.ts';
+import type { Sql, Tx } from '../db/client.ts';
 
 export async function persistedSold(
-  sql: Sql,
+  sql: Sql | Tx,
   goodsIds: number[],
   o: { beforeMs?: Map<number, number>; excludeOpIds?: string[] } = {},
 ): Promise<Map<number, number>> {

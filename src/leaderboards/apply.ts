@@ -1,10 +1,17 @@
 /**
- * Feeds earn ops into the period boards, once per op id (the leaderboard script dedupes), so the
- * relay can apply a batch again after a crash without double counting.
+ * Feeds earn ops into the period boards, once per outbox entry, so a relay can apply a batch again
+ * after a crash (or two relays can hold the same entry in turn) without double counting.
+ *
+ * The dedupe state is bounded by design: each partition's applied set ({lb}:applied:<p>) records
+ * the stream ids of entries put on the boards, and forgetSettled() drops every id the relay group
+ * has settled — below its oldest pending entry, or up to its last delivered entry when nothing is
+ * pending. A settled entry was acknowledged (and deleted) and is never delivered again, so
+ * forgetting it cannot let it count twice; the sets hold only the entries in flight.
  */
 import type { Redis } from 'ioredis';
 import { periodBuckets, type Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
+import { RELAY_GROUP } from '../queues.ts';
 
 const DAY_S = 86_400;
 
@@ -13,23 +20,80 @@ export function countsOnBoards(op: Op): boolean {
   return op.kind === 'earn' && op.bizType !== 'grant' && op.delta > 0;
 }
 
-export async function applyToBoards(redis: Redis, keys: Keys, ops: Op[]): Promise<number> {
+/** Applies the ops read from one partition's outbox (each carrying its stream id); returns how many counted. */
+export async function applyToBoards(redis: Redis, keys: Keys, partition: number, ops: Op[]): Promise<number> {
+  const applied = keys.boardApplied(partition);
   const pending = ops.filter(countsOnBoards).map((op) => {
+    if (!op.sid) throw new Error(`op ${op.opId} has no outbox stream id: boards dedupe by it`);
     const b = periodBuckets(op.at);
     return redis.pmLeaderboard(
       keys.board('daily', b.daily),
       keys.board('weekly', b.weekly),
       keys.board('monthly', b.monthly),
       keys.board('all', b.all),
-      keys.boardSeen(op.opId),
+      applied,
       op.userId,
       op.delta,
       2 * DAY_S,
       8 * DAY_S,
       32 * DAY_S,
-      32 * DAY_S,
+      op.sid,
     );
   });
   const results = await Promise.all(pending);
   return results.reduce((a, b) => a + Number(b), 0);
+}
+
+/**
+ * Drops from the partitions' applied sets every entry the relay group has settled. Call it after
+ * acknowledging. The bound is read in one step from the stream; entries delivered after that
+ * read are above it, so the removal may run later without racing them.
+ */
+export async function forgetSettled(redis: Redis, keys: Keys, partitions: number[]): Promise<void> {
+  await Promise.all(
+    partitions.map(async (p) => {
+      const bound = await settledBound(redis, keys.outbox(p));
+      if (bound) await forgetBelow(redis, keys.boardApplied(p), bound);
+    }),
+  );
+}
+
+interface Bound {
+  id: string;
+  /** true: the bound entry itself is settled too. */
+  inclusive: boolean;
+}
+
+async function settledBound(redis: Redis, stream: string): Promise<Bound | null> {
+  const replies = await redis.multi().xpending(stream, RELAY_GROUP).xinfo('GROUPS', stream).exec();
+  if (!replies) return null;
+  for (const [err] of replies) if (err) throw err;
+  const [count, oldest] = replies[0][1] as [number, string | null];
+  if (Number(count) > 0 && oldest) return { id: oldest, inclusive: false };
+  for (const group of replies[1][1] as string[][]) {
+    const info = new Map<string, string>();
+    for (let i = 0; i + 1 < group.length; i += 2) info.set(String(group[i]), String(group[i + 1]));
+    if (info.get('name') === RELAY_GROUP) return { id: info.get('last-delivered-id') ?? '0-0', inclusive: true };
+  }
+  return null;
+}
+
+async function forgetBelow(redis: Redis, set: string, bound: Bound): Promise<void> {
+  const ms = bound.id.split('-')[0];
+  // ids in an older millisecond go by score; the bound's own millisecond is compared id by id
+  const replies = await redis.pipeline().zremrangebyscore(set, '-inf', `(${ms}`).zrangebyscore(set, ms, ms).exec();
+  if (!replies) return;
+  for (const [err] of replies) if (err) throw err;
+  const settled = (replies[1][1] as string[]).filter((id) => {
+    const c = compareStreamIds(id, bound.id);
+    return c < 0 || (c === 0 && bound.inclusive);
+  });
+  if (settled.length > 0) await redis.zrem(set, ...settled);
+}
+
+function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
 }

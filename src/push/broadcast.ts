@@ -44,8 +44,12 @@ export class Broadcasts {
     private readonly push: PushService,
   ) {}
 
-  async accept(title: string, body: string, segment: Segment, batchSize: number) {
-    const broadcastId = randomUUID();
+  /**
+   * Counts the segment and queues the plan job. Given the id of an earlier acceptance (the admin
+   * route replaying its Idempotency-Key), queues the same job id again, which BullMQ ignores
+   * while the job is kept; after that each member is still recorded once by the dedupe key.
+   */
+  async accept(title: string, body: string, segment: Segment, batchSize: number, broadcastId: string = randomUUID()) {
     const [{ members, maxUserId }] = await this.sql<Array<{ members: number; maxUserId: number }>>`
       SELECT count(*) AS members, coalesce(max(u.id), 0) AS "maxUserId"
       FROM users u WHERE u.role = 'member' ${this.inSegment(segment)}`;

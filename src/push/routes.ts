@@ -1,9 +1,12 @@
 /**
  * Notifications: a member's push history; for admins the push records by status (the dead-letter
- * list), retrying a dead push, and broadcasts to a segment of members.
+ * list), retrying a dead push, and broadcasts to a segment of members (both writes once per
+ * Idempotency-Key).
  */
+import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.ts';
 import { errors, IdParamsSchema, PageQuerySchema } from '../http/schemas.ts';
 
 const PushStatusSchema = Type.Union([
@@ -101,17 +104,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         response: {
           202: Type.Object({ id: Type.Integer(), status: Type.Literal('pending') }),
-          ...errors(400, 401, 403, 404, 409),
+          ...errors(400, 401, 403, 404, 409, 422),
         },
       },
     },
-    async (request, reply) => {
-      await app.pushes.retry(request.params.id);
-      return reply.code(202).send({ id: request.params.id, status: 'pending' as const });
-    },
+    async (request, reply) =>
+      adminWrite(request, reply, 202, {
+        write: async (tx) => {
+          await app.pushes.markForRetry(request.params.id, tx);
+          return { id: request.params.id, status: 'pending' as const };
+        },
+        after: async (answer) => {
+          await app.pushes.queueRetry(answer.id);
+          return answer;
+        },
+      }),
   );
 
   app.post(
@@ -121,17 +132,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: AdminIdempotencyHeadersSchema,
         body: BroadcastBodySchema,
         response: {
           202: Type.Object({ broadcastId: Type.String(), members: Type.Integer() }),
-          ...errors(400, 401, 403),
+          ...errors(400, 401, 403, 422),
         },
       },
     },
     async (request, reply) => {
       const { title, body, segment } = request.body;
-      const accepted = await app.broadcasts.accept(title, body, segment, app.config.BROADCAST_BATCH);
-      return reply.code(202).send(accepted);
+      // the broadcast id is fixed with the key, so a replay queues the same broadcast
+      return adminWrite(request, reply, 202, {
+        write: async () => ({ broadcastId: randomUUID() }),
+        after: ({ broadcastId }) => app.broadcasts.accept(title, body, segment, app.config.BROADCAST_BATCH, broadcastId),
+      });
     },
   );
 };

@@ -15,7 +15,7 @@
  */
 import type { JobsOptions, Queue } from 'bullmq';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
-import type { Sql } from '../db/client.ts';
+import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { sendJobId, type SendJob } from './jobs.ts';
 
@@ -95,32 +95,39 @@ export class PushService {
   }
 
   /**
-   * Gives a dead record a fresh retry budget. The record goes back to 'pending' before its job
-   * is released, because the worker skips records that are not pending or failed.
+   * Gives a dead record a fresh retry budget: back to 'pending'. `db` is the transaction of the
+   * admin's Idempotency-Key, so the key and the change commit together; queueRetry() releases the
+   * job after the commit (the worker skips records that are not pending or failed, so a job
+   * released before the commit could find the record still dead and finish without sending).
    */
-  async retry(id: number): Promise<void> {
-    const [rec] = await this.sql<Array<{ attempts: number }>>`
+  async markForRetry(id: number, db: Sql | Tx = this.sql): Promise<void> {
+    const [rec] = await db<Array<{ id: number }>>`
       UPDATE push_records SET status = 'pending', error = NULL
-      WHERE id = ${id} AND status = 'dead' AND device_id IS NOT NULL RETURNING attempts`;
+      WHERE id = ${id} AND status = 'dead' AND device_id IS NOT NULL RETURNING id`;
     if (!rec) {
-      const [row] = await this.sql<Array<{ status: PushStatus }>>`SELECT status FROM push_records WHERE id = ${id}`;
+      const [row] = await db<Array<{ status: PushStatus }>>`SELECT status FROM push_records WHERE id = ${id}`;
       if (!row) throw new DomainError('PUSH_NOT_FOUND', `Push ${id} not found`);
       throw new DomainError('PUSH_NOT_DEAD', `Push ${id} is ${row.status}; only dead pushes can be retried`);
     }
-    try {
-      const job = await this.queue.getJob(sendJobId(id));
-      const state = job ? await job.getState() : null;
-      if (job && (state === 'failed' || state === 'completed')) {
-        await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
-      } else if (!job || state === 'unknown') {
-        // the original job aged out; attempts only grow, so this id is new for every retry
-        await this.queue.add('send', { recordId: id }, { ...this.jobOptions, jobId: `${sendJobId(id)}-r${rec.attempts}` });
-      }
-      // any other state: the job is still queued and will pick the record up as pending
-    } catch (err) {
-      await this.sql`UPDATE push_records SET status = 'dead' WHERE id = ${id} AND status = 'pending'`;
-      throw err;
+  }
+
+  /**
+   * Releases the send job of a record marked for retry. Safe to repeat (a replayed request runs
+   * it again): once the record has moved on (sent, dead again) or its job is queued, it does nothing.
+   */
+  async queueRetry(id: number): Promise<void> {
+    const [rec] = await this.sql<Array<{ status: PushStatus; attempts: number }>>`
+      SELECT status, attempts FROM push_records WHERE id = ${id}`;
+    if (rec?.status !== 'pending') return;
+    const job = await this.queue.getJob(sendJobId(id));
+    const state = job ? await job.getState() : null;
+    if (job && (state === 'failed' || state === 'completed')) {
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } else if (!job || state === 'unknown') {
+      // the original job aged out; attempts only grow, so this id is new for every retry
+      await this.queue.add('send', { recordId: id }, { ...this.jobOptions, jobId: `${sendJobId(id)}-r${rec.attempts}` });
     }
+    // any other state: the job is still queued and will pick the record up as pending
   }
 
   private async queueSends(recordIds: number[]): Promise<void> {

@@ -5,6 +5,7 @@
  * ON CONFLICT (op_id) DO NOTHING would have hidden it. Recorded in op_conflicts (one row per op
  * id), logged by the persist worker, counted on /metrics.
  */
+import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Op } from '../points/op.ts';
 
@@ -34,13 +35,13 @@ export async function findConflicts(tx: Tx, dupes: Op[]): Promise<OpConflict[]> 
 }
 
 export async function recordConflicts(tx: Tx, conflicts: OpConflict[]): Promise<void> {
-  if (conflicts.length === 0) return;
-  await tx`
-    INSERT INTO op_conflicts (op_id, incoming, existing)
-    SELECT * FROM unnest(${conflicts.map((c) => c.opId)}::text[],
-                         ${conflicts.map((c) => JSON.stringify(c.incoming))}::jsonb[],
-                         ${conflicts.map((c) => JSON.stringify(c.existing))}::jsonb[])
-    ON CONFLICT (op_id) DO NOTHING`;
+  // rare (never expected): one row at a time keeps the JSON typed as objects
+  for (const c of conflicts) {
+    await tx`
+      INSERT INTO op_conflicts (op_id, incoming, existing)
+      VALUES (${c.opId}, ${tx.json(c.incoming as unknown as postgres.JSONValue)}, ${tx.json(c.existing)})
+      ON CONFLICT (op_id) DO NOTHING`;
+  }
 }
 
 export async function countOpConflicts(sql: Sql): Promise<number> {

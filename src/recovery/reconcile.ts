@@ -26,6 +26,7 @@
  * Repairs are fenced: each run takes a token (reconcile_fence) and a repair commits only while its
  * token is the latest, so a stalled run overlapping a newer one repairs nothing twice.
  */
+import type postgres from 'postgres';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Sql, Tx } from '../db/client.ts';
@@ -281,7 +282,7 @@ export class Reconciler {
       await tx`UPDATE ledger_entries SET balance_after = ${after} WHERE op_id = ${opId}`;
       await tx`INSERT INTO audit_log (op_id, action, target_type, target_id, data)
                VALUES (${opId}, 'reconcile.adjust', 'user', ${String(uid)},
-                       ${JSON.stringify({ drift, lots: Object.fromEntries(lots) })}::jsonb)`;
+                       ${tx.json({ drift, lots: Object.fromEntries(lots) } as unknown as postgres.JSONValue)})`;
       return 'adjusted' as const;
     });
   }
@@ -299,7 +300,15 @@ export class Reconciler {
       if (!b || a.redis - a.expected !== b.redis - b.expected) continue;
       let repaired = false;
       if (repair && !b.parked) {
-        const applied = await this.fenced(() => this.d.redis.pmRepairStock(this.d.keys.goods(id), b.redis, b.expected - b.redis));
+        const goodsKey = this.d.keys.goods(id);
+        // A restock whose Redis step was lost is finished the way a replay of it would be (the
+        // restock script raises the stock to the stocked total, once), never by an increment a
+        // later replay would add again.
+        const applied = await this.fenced(() =>
+          b.stocked !== null && b.stocked < b.totalStock
+            ? this.d.redis.pmRestock(goodsKey, b.totalStock)
+            : this.d.redis.pmRepairStock(goodsKey, b.redis, b.expected - b.redis),
+        );
         repaired = applied !== null && applied >= 0;
       }
       drift.push({ goodsId: id, redis: b.redis, expected: b.expected, repaired });
@@ -318,9 +327,10 @@ export class Reconciler {
     const { sql, redis, keys } = this.d;
     const goods = await sql<Array<{ id: number; totalStock: number }>>`
       SELECT id, total_stock AS "totalStock" FROM goods ${only ? sql`WHERE id = ANY(${only}::bigint[])` : sql``}`;
-    const snap = new Map<number, { at: number; stock: number; held: number; ambiguous: boolean }>();
+    const snap = new Map<number, { at: number; stock: number; stocked: number | null; held: number; ambiguous: boolean }>();
     for (const g of goods) {
-      const res = (await redis.multi().time().hget(keys.goods(g.id), 'stock').hvals(keys.reservations(g.id)).exec()) ?? [];
+      const res =
+        (await redis.multi().time().hget(keys.goods(g.id), 'stock').hvals(keys.reservations(g.id)).hget(keys.goods(g.id), 'stocked').exec()) ?? [];
       const [sec, usec] = res[0][1] as [string, string];
       const at = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
       const stockRaw = res[1][1] as string | null;
@@ -336,7 +346,8 @@ export class Reconciler {
         // charged before T: its units are counted as sold (persisted or in flight)
         if (!(charged && op.at < at)) held += h.q;
       }
-      snap.set(g.id, { at, stock: Number(stockRaw), held, ambiguous });
+      const stocked = res[3][1] as string | null;
+      snap.set(g.id, { at, stock: Number(stockRaw), stocked: stocked === null ? null : Number(stocked), held, ambiguous });
     }
     const inflight = await inflightOps(redis, keys, this.d.queue);
     const spends = [...inflight.ops.values()].filter((o) => o.kind === 'spend' && o.goodsId !== undefined);
@@ -345,7 +356,7 @@ export class Reconciler {
       beforeMs: new Map(ids.map((id) => [id, snap.get(id)!.at])),
       excludeOpIds: spends.map((o) => o.opId),
     });
-    const out = new Map<number, { redis: number; expected: number; parked: boolean }>();
+    const out = new Map<number, { redis: number; expected: number; parked: boolean; stocked: number | null; totalStock: number }>();
     for (const g of goods) {
       const s = snap.get(g.id);
       if (!s || s.ambiguous) continue;
@@ -354,7 +365,7 @@ export class Reconciler {
       const flyingSold = mine.filter((o) => o.at < s.at).reduce((n, o) => n + Number(o.quantity), 0);
       const expected = stockFromRecord(g.totalStock, (sold.get(g.id) ?? 0) + flyingSold) - s.held;
       const parked = mine.some((o) => inflight.parked.has(o.opId));
-      out.set(g.id, { redis: s.stock, expected, parked });
+      out.set(g.id, { redis: s.stock, expected, parked, stocked: s.stocked, totalStock: g.totalStock });
     }
     return out;
   }

@@ -126,7 +126,7 @@ async function insertEpoch(tx: Tx, redis: Redis, keys: Keys, id: RedisIdentity, 
   const epoch = (prev?.epoch ?? 0) + 1;
   const baseline = await streamIds(redis, keys);
   await tx`INSERT INTO redis_epochs (epoch, run_id, repl_id, baseline)
-           VALUES (${epoch}, ${id.runId}, ${id.replId}, ${JSON.stringify(baseline)}::jsonb)`;
+           VALUES (${epoch}, ${id.runId}, ${id.replId}, ${tx.json(baseline)})`;
   // set before the commit: should the commit fail, Redis carries an epoch Postgres does not, which
   // only means the next check verifies it again
   await redis.set(keys.epoch(), String(epoch));

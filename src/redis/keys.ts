@@ -15,13 +15,16 @@
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
  *   Goods slot {g<id>}
- *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active
+ *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
+ *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
  *     <P>:{g<id>}:res                hash  opId -> reservation JSON
  *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
- *     <P>:{lb}:seen:<opId>           string marker: this op already counted (TTL)
+ *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
+ *                                    already on the boards and still pending in the relay group
+ *                                    (trimmed below the oldest pending entry, so in-flight only)
  *   Global (single-key commands only)
  *     <P>:auth:login:ip:<ip>         zset  attempt id -> ms: failed logins from an IP in the window
  *                                    (plus attempts still being checked); src/auth/attempts.ts
@@ -80,7 +83,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     reservations: (gid: number | string) => `${g(gid)}:res`,
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
-    boardSeen: (opId: string) => `${prefix}:{lb}:seen:${opId}`,
+    boardApplied: (partition: number) => `${prefix}:{lb}:applied:${partition}`,
     loginFailsByIp: (ip: string) => `${prefix}:auth:login:ip:${ip}`,
     loginFailsByAccount: (email: string) =>
       `${prefix}:auth:login:acct:${createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 32)}`,

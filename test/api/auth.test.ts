@@ -253,15 +253,25 @@ describe('admin routes', () => {
     const created = await ctx.app.inject({
       method: 'POST',
       url: '/v1/admin/goods',
-      headers: h,
+      headers: { ...h, 'idempotency-key': 'auth-control-create' },
       payload: { name: 'Cap', type: 'physical', pointsPrice: 5, stock: 2 },
     });
     expect(created.statusCode).toBe(201);
     const id = created.json().id;
-    const patched = await ctx.app.inject({ method: 'PATCH', url: `/v1/admin/goods/${id}`, headers: h, payload: { pointsPrice: 6 } });
+    const patched = await ctx.app.inject({
+      method: 'PATCH',
+      url: `/v1/admin/goods/${id}`,
+      headers: { ...h, 'idempotency-key': 'auth-control-patch' },
+      payload: { pointsPrice: 6 },
+    });
     expect(patched.statusCode).toBe(200);
     expect(patched.json().pointsPrice).toBe(6);
-    const restocked = await ctx.app.inject({ method: 'POST', url: `/v1/admin/goods/${id}/restock`, headers: h, payload: { quantity: 3 } });
+    const restocked = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/admin/goods/${id}/restock`,
+      headers: { ...h, 'idempotency-key': 'auth-control-restock' },
+      payload: { quantity: 3 },
+    });
     expect(restocked.statusCode).toBe(200);
     expect(restocked.json().stock).toBe(5);
     const granted = await ctx.app.inject({

@@ -100,21 +100,21 @@ const bodyRoutes: BodyRoute[] = [
     route: R.createGoods,
     method: 'POST',
     url: () => '/v1/admin/goods',
-    headers: (s) => admin(s),
+    headers: (s) => ({ ...admin(s), ...idem() }),
     valid: () => ({ name: 'Mug', type: 'physical', pointsPrice: 10, stock: 3 }),
   },
   {
     route: R.patchGoods,
     method: 'PATCH',
     url: (s) => `/v1/admin/goods/${s.goodsId}`,
-    headers: (s) => admin(s),
+    headers: (s) => ({ ...admin(s), ...idem() }),
     valid: () => ({ name: 'Renamed' }),
   },
   {
     route: R.restock,
     method: 'POST',
     url: (s) => `/v1/admin/goods/${s.goodsId}/restock`,
-    headers: (s) => admin(s),
+    headers: (s) => ({ ...admin(s), ...idem() }),
     valid: () => ({ quantity: 1 }),
   },
   {
@@ -369,7 +369,7 @@ const cases: Case[] = [
     name: 'member token',
     status: 403,
     code: 'FORBIDDEN',
-    req: (s) => ({ method: 'POST', url: '/v1/admin/goods', headers: member(s), payload: { name: 'x', type: 'physical', pointsPrice: 1, stock: 1 } }),
+    req: (s) => ({ method: 'POST', url: '/v1/admin/goods', headers: { ...member(s), ...idem() }, payload: { name: 'x', type: 'physical', pointsPrice: 1, stock: 1 } }),
   },
 
   // ---- patch goods ----
@@ -397,7 +397,7 @@ const cases: Case[] = [
     route: R.patchGoods,
     status: status as number,
     code: code as string,
-    req: (s) => ({ method: 'PATCH', url: `/v1/admin/goods/${id as string}`, headers: admin(s), payload: { name: 'x' } }),
+    req: (s) => ({ method: 'PATCH', url: `/v1/admin/goods/${id as string}`, headers: { ...admin(s), ...idem() }, payload: { name: 'x' } }),
   })),
 
   // ---- restock ----
@@ -418,8 +418,25 @@ const cases: Case[] = [
     route: R.restock,
     status: status as number,
     code: code as string,
-    req: (s) => ({ method: 'POST', url: `/v1/admin/goods/${id as string}/restock`, headers: admin(s), payload: { quantity: 1 } }),
+    req: (s) => ({ method: 'POST', url: `/v1/admin/goods/${id as string}/restock`, headers: { ...admin(s), ...idem() }, payload: { quantity: 1 } }),
   })),
+
+  ...[
+    [R.createGoods, 'POST', () => '/v1/admin/goods', { name: 'Mug', type: 'physical', pointsPrice: 10, stock: 3 }],
+    [R.patchGoods, 'PATCH', (s: State) => `/v1/admin/goods/${s.goodsId}`, { name: 'Renamed' }],
+    [R.restock, 'POST', (s: State) => `/v1/admin/goods/${s.goodsId}/restock`, { quantity: 1 }],
+  ].flatMap(([route, method, url, payload]) => {
+    const req = (key: string | undefined) => (s: State): InjectOptions => ({
+      method: method as 'POST' | 'PATCH',
+      url: (url as (s: State) => string)(s),
+      headers: { ...admin(s), ...(key === undefined ? {} : { 'idempotency-key': key }) },
+      payload: payload as object,
+    });
+    return [
+      { route: route as string, name: 'no Idempotency-Key', status: 400, code: 'IDEMPOTENCY_KEY_REQUIRED', req: req(undefined) },
+      { route: route as string, name: 'invalid Idempotency-Key', status: 400, code: 'VALIDATION_FAILED', req: req('has spaces') },
+    ];
+  }),
 
   // ---- public goods ----
   ...[

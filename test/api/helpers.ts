@@ -52,6 +52,7 @@ export const COUNTED_TABLES = [
   'goods',
   'redemptions',
   'audit_log',
+  'admin_idempotency_keys',
 ] as const;
 
 export async function rowCounts(ctx: TestContext): Promise<Record<string, number>> {

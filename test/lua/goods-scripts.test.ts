@@ -58,10 +58,29 @@ describe('goods-set and restock', () => {
     expect(await env.redis.hgetall(env.keys.goods(gid))).toMatchObject({ price: '80', active: '0', stock: '3' });
   });
 
-  it('restock adds to the live stock and returns it', async () => {
+  it('restock takes the first total it is given as already counted (the item was built from Postgres)', async () => {
     const gid = await goods({ stock: 4 });
-    expect(await env.redis.pmRestock(env.keys.goods(gid), 6)).toBe(10);
-    expect(await env.redis.hget(env.keys.goods(gid), 'stock')).toBe('10');
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 4)).toBe(4);
+    expect(await env.redis.hgetall(env.keys.goods(gid))).toMatchObject({ stock: '4', stocked: '4' });
+  });
+
+  it('restock raises the live stock to a higher stocked total, adding the difference once', async () => {
+    const gid = await goods({ stock: 4 });
+    await env.redis.pmRestock(env.keys.goods(gid), 4);
+    await reserve(env.redis, env.keys, { gid, opId: op(), uid: 1, qty: 3, now: T0, token: 't' });
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 10)).toBe(7);
+    // the same total again (a replay), or a lower one arriving late, changes nothing
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 10)).toBe(7);
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 6)).toBe(7);
+    expect(await env.redis.hgetall(env.keys.goods(gid))).toMatchObject({ stock: '7', stocked: '10' });
+  });
+
+  it('restocks applied out of order still add each unit once', async () => {
+    const gid = await goods({ stock: 0 });
+    await env.redis.pmRestock(env.keys.goods(gid), 0);
+    // two restocks committed as totals 5 then 8; the second's Redis step runs first
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 8)).toBe(8);
+    expect(await env.redis.pmRestock(env.keys.goods(gid), 5)).toBe(8);
   });
 
   it('restock of unknown goods returns -10 and creates nothing', async () => {
@@ -69,6 +88,16 @@ describe('goods-set and restock', () => {
     expect(await env.redis.pmRestock(env.keys.goods(gid), 6)).toBe(-10);
     expect(await env.redis.exists(env.keys.goods(gid))).toBe(0);
   });
+
+  it.each([['negative', '-1'], ['fractional', '1.5'], ['not a number', 'x'], ['above 2^53', '9007199254740993']])(
+    'restock refuses a %s total before writing anything',
+    async (_, total) => {
+      const gid = await goods({ stock: 4 });
+      const before = await env.redis.hgetall(env.keys.goods(gid));
+      await expect(env.redis.pmRestock(env.keys.goods(gid), total)).rejects.toThrow(/BAD_ARGUMENT/);
+      expect(await env.redis.hgetall(env.keys.goods(gid))).toEqual(before);
+    },
+  );
 });
 
 describe('reserve', () => {

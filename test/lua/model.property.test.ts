@@ -115,6 +115,8 @@ class Model {
   now = T0;
   members: MemberModel[] = [];
   stock = INITIAL_STOCK;
+  /** the total ever stocked, as Postgres would pass it to restock */
+  stocked = INITIAL_STOCK;
   bought = new Map<number, number>();
   /** holds by "<uid>:<kh>" */
   reservations = new Map<string, Reservation & { o: string; k: string }>();
@@ -426,7 +428,8 @@ async function step(c: Ctx, cmd: Cmd): Promise<void> {
       return;
     }
     case 'restock':
-      expect(await c.redis.pmRestock(c.env.keys.goods(c.gid), cmd.n)).toBe(model.stock + cmd.n);
+      model.stocked += cmd.n;
+      expect(await c.redis.pmRestock(c.env.keys.goods(c.gid), model.stocked)).toBe(model.stock + cmd.n);
       model.stock += cmd.n;
       return;
   }
@@ -518,6 +521,7 @@ async function runScenario(redis: Redis, s: Scenario): Promise<void> {
   // every run starts from empty outboxes for its partitions
   for (const k of model.outbox.keys()) await redis.del(k);
   expect(await goodsSet(redis, env.keys, c.gid, { price: PRICE, limit: LIMIT, startsAt: T0, endsAt: SALE_END, stock: INITIAL_STOCK })).toBe(INITIAL_STOCK);
+  expect(await redis.pmRestock(env.keys.goods(c.gid), INITIAL_STOCK)).toBe(INITIAL_STOCK);
   await compare(c);
   for (const cmd of s.cmds) {
     await step(c, cmd);

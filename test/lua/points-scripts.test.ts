@@ -514,31 +514,37 @@ describe('balance', () => {
 
 describe('leaderboard', () => {
   const DAY_S = 86_400;
-  function boards(at: number, opId: string) {
+  let partition = 0;
+  function boards(at: number) {
     const b = periodBuckets(at);
+    const applied = env.keys.boardApplied(partition++ % env.keys.partitions);
     return {
-      keys: [...PERIODS.map((p) => env.keys.board(p, b[p])), env.keys.boardSeen(opId)],
+      keys: [...PERIODS.map((p) => env.keys.board(p, b[p])), applied],
       board: (p: (typeof PERIODS)[number]) => env.keys.board(p, b[p]),
+      applied,
     };
   }
-  const ttls = [2 * DAY_S, 8 * DAY_S, 32 * DAY_S, 32 * DAY_S];
+  const ttls = [2 * DAY_S, 8 * DAY_S, 32 * DAY_S];
+  let seq = 0;
+  const sid = () => `${T0}-${seq++}`;
 
-  it('counts an op once per op id on all four boards', async () => {
+  it('counts an outbox entry once on all four boards and remembers its id with its ms as score', async () => {
     const uid = nextId();
-    const first = boards(T0, 'lb-op-1');
-    expect(await env.redis.pmLeaderboard(...first.keys, uid, 15, ...ttls)).toBe(1);
-    expect(await env.redis.pmLeaderboard(...first.keys, uid, 15, ...ttls)).toBe(0);
-    for (const p of PERIODS) expect(await env.redis.zscore(first.board(p), String(uid))).toBe('15');
-    const second = boards(T0, 'lb-op-2');
-    expect(await env.redis.pmLeaderboard(...second.keys, uid, 5, ...ttls)).toBe(1);
-    for (const p of PERIODS) expect(await env.redis.zscore(first.board(p), String(uid))).toBe('20');
+    const b = boards(T0);
+    const first = sid();
+    expect(await env.redis.pmLeaderboard(...b.keys, uid, 15, ...ttls, first)).toBe(1);
+    expect(await env.redis.pmLeaderboard(...b.keys, uid, 15, ...ttls, first)).toBe(0);
+    for (const p of PERIODS) expect(await env.redis.zscore(b.board(p), String(uid))).toBe('15');
+    expect(await env.redis.zscore(b.applied, first)).toBe(String(T0));
+    expect(await env.redis.pmLeaderboard(...b.keys, uid, 5, ...ttls, sid())).toBe(1);
+    for (const p of PERIODS) expect(await env.redis.zscore(b.board(p), String(uid))).toBe('20');
   });
 
-  it('gives the period boards and the seen marker a TTL, and the all-time board none', async () => {
+  it('gives the period boards a TTL, and neither the all-time board nor the applied set one', async () => {
     const uid = nextId();
-    const b = boards(T0 + 40 * DAY, 'lb-op-ttl');
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls)).toBe(1);
-    const [daily, weekly, monthly, all, seen] = await Promise.all(b.keys.map((k) => env.redis.ttl(k)));
+    const b = boards(T0 + 40 * DAY);
+    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, sid())).toBe(1);
+    const [daily, weekly, monthly, all, applied] = await Promise.all(b.keys.map((k) => env.redis.ttl(k)));
     expect(daily).toBeGreaterThan(2 * DAY_S - 60);
     expect(daily).toBeLessThanOrEqual(2 * DAY_S);
     expect(weekly).toBeGreaterThan(8 * DAY_S - 60);
@@ -546,18 +552,33 @@ describe('leaderboard', () => {
     expect(monthly).toBeGreaterThan(32 * DAY_S - 60);
     expect(monthly).toBeLessThanOrEqual(32 * DAY_S);
     expect(all).toBe(-1);
-    expect(seen).toBeGreaterThan(32 * DAY_S - 60);
-    expect(seen).toBeLessThanOrEqual(32 * DAY_S);
+    // bounded by the relay's trimming, not by time
+    expect(applied).toBe(-1);
   });
 
-  it('an already counted op changes no score and refreshes no TTL', async () => {
+  it('an already counted entry changes no score and refreshes no TTL', async () => {
     const uid = nextId();
-    const b = boards(T0 + 80 * DAY, 'lb-op-again');
-    await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls);
+    const b = boards(T0 + 80 * DAY);
+    const id = sid();
+    await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, id);
     await env.redis.expire(b.board('daily'), 100);
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls)).toBe(0);
+    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, id)).toBe(0);
     expect(await env.redis.ttl(b.board('daily'))).toBeLessThanOrEqual(100);
     expect(await env.redis.zscore(b.board('daily'), String(uid))).toBe('3');
+  });
+
+  it.each([
+    ['a user id that is not a positive integer', ['0', 3, ...ttls, '1-0']],
+    ['zero points', ['7', 0, ...ttls, '1-0']],
+    ['fractional points', ['7', 1.5, ...ttls, '1-0']],
+    ['a missing TTL', ['7', 3, 0, ...ttls.slice(1), '1-0']],
+    ['a stream id without a sequence', ['7', 3, ...ttls, '1700000000000']],
+    ['an op id instead of a stream id', ['7', 3, ...ttls, 'lb-op-1']],
+  ] as Array<[string, Array<string | number>]>)('refuses %s before writing anything', async (_, args) => {
+    const b = boards(T0 + 120 * DAY);
+    const before = await snapshot(env.redis, env.prefix);
+    await expect(env.redis.pmLeaderboard(...b.keys, ...args)).rejects.toThrow(/BAD_ARGUMENT/);
+    expect(await snapshot(env.redis, env.prefix)).toEqual(before);
   });
 });
 

@@ -83,6 +83,10 @@ const CASES: Array<[string, Call]> = [
   ['repair-stock: zero correction', (r, k) => r.pmRepairStock(k.goods(G), 5, 0)],
   ['repair-balance: drift not a number', (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 'x')],
   ['repair-balance: zero drift', (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 0)],
+  ['restock: total not a number', (r, k) => r.pmRestock(k.goods(G), 'x')],
+  ['restock: negative total', (r, k) => r.pmRestock(k.goods(G), -5)],
+  ['leaderboard: points zero', (r, k) => r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardApplied(0), U, 0, 100, 100, 100, '1-0')],
+  ['leaderboard: not a stream id', (r, k) => r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardApplied(0), U, 5, 100, 100, 100, 'op-1')],
   ['lock-extend: TTL not a number', (r, k) => r.pmLockExtend(k.taskLock('t'), 'tok', 'x')],
   ['lock-release: empty token', (r, k) => r.pmLockRelease(k.taskLock('t'), '')],
 ];

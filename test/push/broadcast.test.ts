@@ -41,8 +41,9 @@ afterAll(async () => {
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
-const broadcast = (token: string, payload: unknown) =>
-  ctx.app.inject({ method: 'POST', url: '/v1/admin/broadcasts', headers: auth(token), payload: payload as object });
+let broadcasts = 0;
+const broadcast = (token: string, payload: unknown, key = `broadcast-${++broadcasts}`) =>
+  ctx.app.inject({ method: 'POST', url: '/v1/admin/broadcasts', headers: { ...auth(token), 'idempotency-key': key }, payload: payload as object });
 
 const deliveries = () => stub.requests.map((r) => JSON.parse(r.body) as { token: string; title: string; data: { broadcastId: string } });
 

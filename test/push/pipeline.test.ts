@@ -63,6 +63,8 @@ afterAll(async () => {
 });
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+const retryPush = (token: string, recordId: number, key: string) =>
+  ctx.app.inject({ method: 'POST', url: `/v1/admin/pushes/${recordId}/retry`, headers: { ...auth(token), 'idempotency-key': key } });
 
 async function register(member: { token: string }, platform: string, token: string): Promise<number> {
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/me/devices', headers: auth(member.token), payload: { platform, token } });
@@ -206,17 +208,23 @@ describe('push pipeline', () => {
     await settled(m.id, ['dead']);
 
     healed.add('flaky-2');
-    const retry = await ctx.app.inject({ method: 'POST', url: `/v1/admin/pushes/${recordIds[0]}/retry`, headers: auth(admin.token) });
+    const retry = await retryPush(admin.token, recordIds[0], 'push-retry-1');
     expect(retry.statusCode).toBe(202);
     expect(retry.json()).toEqual({ id: recordIds[0], status: 'pending' });
     const [rec] = await settled(m.id, ['sent']);
     expect(rec).toMatchObject({ status: 'sent', attempts: 4, error: null });
     expect(sendsTo('flaky-2')).toHaveLength(4);
 
-    const notDead = await ctx.app.inject({ method: 'POST', url: `/v1/admin/pushes/${recordIds[0]}/retry`, headers: auth(admin.token) });
+    // the same request again (a client retrying after a timeout) replays: no second budget, no second send
+    const replay = await retryPush(admin.token, recordIds[0], 'push-retry-1');
+    expect(replay.statusCode).toBe(202);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(sendsTo('flaky-2')).toHaveLength(4);
+
+    const notDead = await retryPush(admin.token, recordIds[0], 'push-retry-again');
     expect(notDead.statusCode).toBe(409);
     expect(notDead.json().code).toBe('PUSH_NOT_DEAD');
-    const missing = await ctx.app.inject({ method: 'POST', url: '/v1/admin/pushes/999999999/retry', headers: auth(admin.token) });
+    const missing = await retryPush(admin.token, 999999999, 'push-retry-missing');
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('PUSH_NOT_FOUND');
   });
@@ -230,7 +238,7 @@ describe('push pipeline', () => {
     await (await queue.getJob(`push-${recordIds[0]}`))?.remove();
 
     healed.add('flaky-3');
-    const retry = await ctx.app.inject({ method: 'POST', url: `/v1/admin/pushes/${recordIds[0]}/retry`, headers: auth(admin.token) });
+    const retry = await retryPush(admin.token, recordIds[0], 'push-retry-requeue');
     expect(retry.statusCode).toBe(202);
     await settled(m.id, ['sent']);
     expect(await queue.getJob(`push-${recordIds[0]}-r3`)).toBeDefined();

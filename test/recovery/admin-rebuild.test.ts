@@ -33,7 +33,7 @@ describe('admin rebuild job', () => {
     await ctx.redis.hset(ctx.keys.account(members[0].id), 'avail', 1);
 
     const auth = { authorization: `Bearer ${admin.token}` };
-    const queued = await ctx.app.inject({ method: 'POST', url: '/v1/admin/jobs/rebuild', headers: auth });
+    const queued = await ctx.app.inject({ method: 'POST', url: '/v1/admin/jobs/rebuild', headers: { ...auth, 'idempotency-key': 'rebuild-1' } });
     expect(queued.statusCode).toBe(202);
     const { id } = queued.json();
     const member = await ctx.app.inject({
