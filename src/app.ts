@@ -26,6 +26,7 @@ import redemptionRoutes from './redemptions/routes.ts';
 import leaderboardRoutes from './leaderboards/routes.ts';
 import healthRoutes from './health/routes.ts';
 import adminJobRoutes from './admin/jobs-routes.ts';
+import persistAdminRoutes from './admin/persist-routes.ts';
 import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
@@ -90,6 +91,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(leaderboardRoutes);
   await app.register(healthRoutes);
   await app.register(adminJobRoutes);
+  await app.register(persistAdminRoutes);
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);

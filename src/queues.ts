@@ -7,6 +7,10 @@ export const PERSIST_QUEUE = 'persist';
 /** Consumer group the relays read the outbox streams with. */
 export const RELAY_GROUP = 'relay';
 
+export function persistJobOptions(attempts: number, backoffMs: number): JobsOptions {
+  return { ...PERSIST_JOB_OPTIONS, attempts, backoff: { type: 'exponential', delay: backoffMs } };
+}
+
 export const PERSIST_JOB_OPTIONS: JobsOptions = {
   attempts: 20,
   backoff: { type: 'exponential', delay: 500 },

@@ -17,7 +17,7 @@ import { GoodsService } from '../src/goods/service.ts';
 import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
-import { PERSIST_QUEUE } from '../src/queues.ts';
+import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
 import { createLogger } from './logger.ts';
 import { Relay } from './relay.ts';
@@ -83,6 +83,7 @@ if (roles.includes('relay')) {
     batch: env.RELAY_BATCH,
     lingerMs: env.RELAY_LINGER_MS,
     claimIdleMs: env.RELAY_CLAIM_IDLE_MS,
+    jobOptions: persistJobOptions(env.PERSIST_ATTEMPTS, env.PERSIST_BACKOFF_MS),
     log,
   });
   await relay.start();

@@ -44,7 +44,14 @@ export function startPersistWorker(o: {
       maxStalledCount: Number.MAX_SAFE_INTEGER,
     },
   );
-  worker.on('failed', (job, err) => o.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'persist job failed'));
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      // never dropped: kept in the failed set until retried (src/persistence/parked.ts)
+      o.log.error({ jobId: job.id, ops: job.data.ops.length, attempts: job.attemptsMade, err }, 'ALARM: persist batch parked after its last attempt');
+    } else {
+      o.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'persist job failed');
+    }
+  });
   worker.on('error', (err) => o.log.error({ err }, 'persist worker error'));
   return worker;
 }

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import { parseOp, type Op } from '../src/points/op.ts';
@@ -45,6 +45,8 @@ export interface RelayOptions {
    * exceed how long a live relay holds a pass, or live relays take each other's entries.
    */
   claimIdleMs?: number;
+  /** Attempts and backoff of the persist jobs (PERSIST_ATTEMPTS, PERSIST_BACKOFF_MS). */
+  jobOptions?: JobsOptions;
 }
 
 interface PartitionRead {
@@ -178,7 +180,7 @@ export class Relay {
     const grouping = batches.map((b) => `${b.p}:${b.entries[0][0]}:${b.entries.length}`).join('|');
     const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;
     this.o.gate.assertWritable();
-    await queue.add('persist', { ops, marks, runId: this.o.gate.runId }, { ...PERSIST_JOB_OPTIONS, jobId });
+    await queue.add('persist', { ops, marks, runId: this.o.gate.runId }, { ...(this.o.jobOptions ?? PERSIST_JOB_OPTIONS), jobId });
     const ack = redis.multi();
     for (const b of batches) {
       const ids = b.entries.map(([id]) => id);

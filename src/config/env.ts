@@ -44,6 +44,9 @@ export const EnvSchema = Type.Object({
   RELAY_BATCH: Int(500, 1, 5000),
   RELAY_LINGER_MS: Int(20, 0, 1000),
   RELAY_CLAIM_IDLE_MS: Int(30_000, 1000),
+  // a persist batch that fails this many times is parked (kept until an operator retries it)
+  PERSIST_ATTEMPTS: Int(20, 1, 1000),
+  PERSIST_BACKOFF_MS: Int(500, 10),
   WORKER_CONCURRENCY: Int(4, 1, 256),
   SWEEP_EVERY_MS: Int(5_000, 100),
   EXPIRE_EVERY_MS: Int(60_000, 100),

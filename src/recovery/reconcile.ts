@@ -53,7 +53,7 @@ export interface ReconcileReport {
   lotMismatch: number[];
   mirrorDrift: Array<{ userId: number; mirror: number; ledger: number }>;
   stockDrift: Array<{ goodsId: number; redis: number; expected: number; repaired: boolean }>;
-  /** members left alone because some of their ops sit in a parked persist batch */
+  /** members with ops in a parked persist batch: never adjusted while the batch is parked */
   parked: number[];
   inflight: number;
   ms: number;
@@ -128,12 +128,12 @@ export class Reconciler {
         const d1 = a.avail - (first.expected.get(uid) ?? 0);
         const d2 = b.avail - (second.expected.get(uid) ?? 0);
         if (d1 === 0 || d1 !== d2) continue;
-        const item = await this.describe(uid, b, second, repair);
-        if (item.repaired === 'parked') report.parked.push(uid);
-        report.drifting.push(item);
+        report.drifting.push(await this.describe(uid, b, second, repair));
       }
     }
     report.stockDrift = await this.checkStock(repair, delay);
+    const { parked } = await inflightOps(this.d.redis, this.d.keys, this.d.queue);
+    report.parked = [...new Set([...parked.values()].map((o) => o.userId))].sort((a, b) => a - b);
     report.ms = Date.now() - started;
     return report;
   }

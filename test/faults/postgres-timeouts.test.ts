@@ -19,7 +19,11 @@ let lockApp: FastifyInstance;
 beforeAll(async () => {
   ctx = await createTestContext({ DATABASE_STATEMENT_TIMEOUT_MS: STATEMENT_MS, DATABASE_LOCK_TIMEOUT_MS: 10_000 });
   lockApp = await buildApp(
-    envFor(ctx.dbName, ctx.env.REDIS_PREFIX, { DATABASE_STATEMENT_TIMEOUT_MS: 10_000, DATABASE_LOCK_TIMEOUT_MS: LOCK_MS }),
+    envFor(ctx.dbName, ctx.env.REDIS_PREFIX, {
+      DATABASE_STATEMENT_TIMEOUT_MS: 10_000,
+      DATABASE_LOCK_TIMEOUT_MS: LOCK_MS,
+      JWT_SECRET: ctx.env.JWT_SECRET,
+    }),
     { logger: false },
   );
 });

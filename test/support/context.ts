@@ -14,7 +14,7 @@ import { createDb, type Sql } from '../../src/db/client.ts';
 import { createRedis, redisReady } from '../../src/redis/client.ts';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { hashPassword } from '../../src/auth/service.ts';
-import { PERSIST_QUEUE } from '../../src/queues.ts';
+import { PERSIST_QUEUE, persistJobOptions } from '../../src/queues.ts';
 import { Relay } from '../../workers/relay.ts';
 import { startPersistWorker } from '../../workers/persist.ts';
 import { createLogger } from '../../workers/logger.ts';
@@ -99,7 +99,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
   const prefix = `pmt${randomBytes(4).toString('hex')}`;
   const env = envFor(dbName, prefix, overrides);
   const app = await buildApp(env, { logger: false });
-  const db = createDb(env.DATABASE_URL, 4);
+  const db = createDb(env.DATABASE_URL, 4, env);
   const redis = createRedis(env.REDIS_URL, 'worker');
   const keys = createKeys({ prefix, partitions: env.PARTITIONS });
   const pipelines: Pipeline[] = [];
@@ -148,7 +148,16 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
       const gate = await ctx.gateFor(relayConn);
       const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
       queue.on('error', () => {}); // tests that restart Redis see connection errors; the relay retries
-      const relay = new Relay({ redis: relayConn, keys, queue, gate, batch: env.RELAY_BATCH, log, consumer: 'test' });
+      const relay = new Relay({
+        redis: relayConn,
+        keys,
+        queue,
+        gate,
+        batch: env.RELAY_BATCH,
+        log,
+        consumer: 'test',
+        jobOptions: persistJobOptions(env.PERSIST_ATTEMPTS, env.PERSIST_BACKOFF_MS),
+      });
       await relay.start();
       const worker: Worker = startPersistWorker({
         connection: workerConn,

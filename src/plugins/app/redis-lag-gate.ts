@@ -46,7 +46,11 @@ export default fp(
       clearInterval(timer);
     });
     app.addHook('onRequest', async (request) => {
-      if ((!gate.writable || maintenance.on) && WRITES.has(request.method) && request.url.startsWith('/v1/')) {
+      if (!WRITES.has(request.method) || !request.url.startsWith('/v1/')) return;
+      // closed for want of a verdict (a check that failed, a reconnect): a write asks for a fresh
+      // check (one at a time, shared) instead of waiting for the next scheduled one
+      if (gate.state === 'unverified') await gate.check();
+      if (!gate.writable || maintenance.on) {
         throw new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
       }
     });
