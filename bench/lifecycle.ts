@@ -1,7 +1,7 @@
 /**
  * Lifecycle measurements (npm run bench:lifecycle): how long `rebuild` takes for 100,000 members
- * (accounts + lots from Postgres into an empty Redis), and how many members per second the expire
- * job handles. Own database (points_mall_lifecycle) and Redis prefix, dropped afterwards.
+ * (accounts + lots from Postgres into an empty Redis), how many members per second the expire
+ * job handles, and persisted rows per second with 1 and 2 persist processes. Own database (points_mall_lifecycle) and Redis prefix, dropped afterwards.
  */
 import postgres from 'postgres';
 import { loadEnv } from '../src/config/env.ts';
@@ -13,6 +13,7 @@ import { createKeys } from '../src/redis/keys.ts';
 import { rebuildFromPostgres } from '../src/recovery/rebuild.ts';
 import { ExpiryService } from '../src/expiry/service.ts';
 import { newOpId } from '../src/points/idempotency.ts';
+import { measurePersistScale } from './persist-scale.ts';
 
 const MEMBERS = Number(process.env.LIFECYCLE_MEMBERS ?? 100_000);
 const DB = 'points_mall_lifecycle';
@@ -27,6 +28,7 @@ await admin.end();
 await migrateDatabase(url.toString());
 const { sql, close } = createDb(url.toString(), 4);
 const redis = createRedis(base.REDIS_URL, 'worker');
+const queueConnection = createRedis(base.REDIS_URL, 'worker');
 const keys = createKeys({ prefix: PREFIX, partitions: base.PARTITIONS });
 
 const wipeRedis = () => deleteKeys(redis, PREFIX);
@@ -69,9 +71,13 @@ try {
   const e = await new ExpiryService({ redis, keys }).expireDue();
   const expireMs = Date.now() - t;
   console.log(`expire: ${e.members} members, ${e.lots} lots, ${e.points} points in ${expireMs} ms (${Math.round(e.members / (expireMs / 1000))} members/s)`);
+
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url.toString(), REDIS_PREFIX: PREFIX, LOG_LEVEL: 'warn' };
+  await measurePersistScale({ sql, connection: queueConnection, keys, env: base, childEnv });
 } finally {
   await wipeRedis();
   redis.disconnect();
+  queueConnection.disconnect();
   await close();
   const cleanup = postgres(new URL('/postgres', base.DATABASE_URL).toString(), { max: 1, onnotice: () => {} });
   await cleanup.unsafe(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
