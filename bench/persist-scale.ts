@@ -42,7 +42,7 @@ function batches(userIds: number[], keys: Keys, rows: number, batch: number) {
 }
 
 export async function measurePersistScale(
-  o: { sql: Sql; connection: Redis; keys: Keys; env: Env; childEnv: NodeJS.ProcessEnv; rows?: number; batch?: number },
+  o: { sql: Sql; connection: Redis; keys: Keys; env: Env; childEnv: NodeJS.ProcessEnv; rows?: number; batch?: number; concurrency?: number },
 ): Promise<PersistScale> {
   const rows = o.rows ?? 60_000;
   const batch = o.batch ?? 500;
@@ -60,7 +60,7 @@ export async function measurePersistScale(
       }
       const workers = Array.from(
         { length: processes },
-        (_, i) => new Child(`persist-${processes}.${i}`, ['workers/main.ts', '--only', 'persist', '--concurrency', '4'], o.childEnv),
+        (_, i) => new Child(`persist-${processes}.${i}`, ['workers/main.ts', '--only', 'persist', '--concurrency', String(o.concurrency ?? 1)], o.childEnv),
       );
       let started = 0;
       try {
@@ -76,7 +76,7 @@ export async function measurePersistScale(
         await Promise.all(workers.map((w) => w.stop()));
       }
       result.rowsPerSecond[String(processes) as '1' | '2'] = Math.round(rows / ((Date.now() - started) / 1000));
-      console.log(`persist: ${rows} rows in batches of ${batch} with ${processes} process(es): ${result.rowsPerSecond[String(processes) as '1' | '2']} rows/s`);
+      console.log(`persist: ${rows} rows in batches of ${batch} with ${processes} process(es) × ${o.concurrency ?? 1} job(s) at a time: ${result.rowsPerSecond[String(processes) as '1' | '2']} rows/s`);
     }
   } finally {
     await queue.obliterate({ force: true }).catch(() => {});
