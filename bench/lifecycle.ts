@@ -62,7 +62,7 @@ try {
         await redis.pmEarn(
           keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.idem(uid, opId),
           keys.dailyCap(uid, 'grant'), keys.outboxOf(uid), keys.expiryIndexOf(uid),
-          opId, uid, 50, 'grant', '0', 0, 0, 1000, 'h', 600, past, '{}', opId,
+          opId, uid, 50, 'grant', '0', 0, 0, 1000, 'h', 600, past, '{}', opId, 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}',
         );
       }),
     );

@@ -15,6 +15,7 @@ import { migrateDatabase } from '../src/db/migrate.ts';
 import { createBaselineTables } from '../src/bench/routes.ts';
 import { hashPassword } from '../src/auth/service.ts';
 import { PointsService } from '../src/points/service.ts';
+import { EngagementConfig } from '../src/engagement/config.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { GoodsService } from '../src/goods/service.ts';
 import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
@@ -72,7 +73,7 @@ export async function insertMembers(sql: Sql, env: Env, n: number): Promise<Memb
 
 /** One admin grant per member (admin id 0), `parallel` at a time. */
 export async function grantAll(deps: Deps, members: Member[], amount: number, parallel = 500): Promise<void> {
-  const points = new PointsService(deps, new RulesCache(deps.sql));
+  const points = new PointsService(deps, new RulesCache(deps.sql), new EngagementConfig(deps.sql));
   for (let i = 0; i < members.length; i += parallel) {
     await Promise.all(
       members.slice(i, i + parallel).map((m) => points.grant(0, m.id, amount, 'bench seed', `bench-seed-${m.id}`)),

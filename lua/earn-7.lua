@@ -1,27 +1,32 @@
--- earn: credits points to a member as a new lot, atomically with caps, outbox and idempotency
--- record. Used for rule earns (with daily caps) and admin grants (caps 0 = none).
+-- earn: credits points to a member as a new lot, atomically with caps, tier, outbox and
+-- idempotency record. Used for rule earns (tier and campaign multipliers, daily caps), and for
+-- credits outside the rules (admin grants, referral rewards, commissions: no multiplier).
 --
--- KEYS[1] acct      hash  avail, earned
+-- KEYS[1] acct      hash  avail, earned (lifetime, sets the tier), tier
 -- KEYS[2] lotz      zset  lotId -> expiresAt
 -- KEYS[3] loth      hash  lotId -> remaining
 -- KEYS[4] idem      string idempotency record of (member, key)
 -- KEYS[5] cap       hash  day, n, pts (daily counters for this member and action)
 -- KEYS[6] outbox    stream of the member's partition
 -- KEYS[7] expidx    zset  userId -> earliest lot expiry of the partition (the expire job's index)
--- ARGV[1] opId (random, fresh per attempt; also the lot id)  ARGV[2] userId  ARGV[3] points (>0)
--- ARGV[4] bizType  ARGV[5] bizId  ARGV[6] capCount (0 = no cap)  ARGV[7] capPoints (0 = no cap)
+-- ARGV[1] opId (random, fresh per attempt; also the lot id)  ARGV[2] userId
+-- ARGV[3] base points (>0)  ARGV[4] bizType  ARGV[5] bizId
+-- ARGV[6] capCount per business day (0 = no cap)  ARGV[7] capPoints per business day (0 = no cap)
 -- ARGV[8] lot lifetime ms  ARGV[9] request hash  ARGV[10] record TTL s
 -- ARGV[11] now override ms ('' = Redis TIME)  ARGV[12] extra fields JSON merged into the op
 -- ARGV[13] key hash (recorded on the op, so a rebuild can restore the idempotency record)
+-- ARGV[14] business-day offset ms (BUSINESS_TIMEZONE's UTC offset: the day is floor((now+offset)/day))
+-- ARGV[15] multipliers JSON (lua/includes/credit.lua)
 -- Returns {1, opJson, replayed 0|1} | {-1} not hydrated | {-2} key reused with another body
 --         | {-3, countToday, pointsToday} daily limit reached
 --@include args
 --@include now
 --@include oprecord
 --@include lots
+--@include credit
 local opId = argStr(ARGV[1], 'opId')
 local uid = argPos(ARGV[2], 'userId')
-local points = argPos(ARGV[3], 'points')
+local base = argPos(ARGV[3], 'points')
 local bizType = argStr(ARGV[4], 'bizType')
 local capCount = argInt(ARGV[6], 'capCount')
 local capPoints = argInt(ARGV[7], 'capPoints')
@@ -31,13 +36,17 @@ local ttl = argPos(ARGV[10], 'ttl')
 local nowArg = argNow(ARGV[11])
 local op = argJson(ARGV[12], 'extra')
 local keyHash = argStr(ARGV[13], 'keyHash')
+local offset = argSigned(ARGV[14], 'dayOffsetMs')
+local m = argMultipliers(ARGV[15])
 
 local prior = replayOrConflict(KEYS[4], reqHash, nil)
 if prior then return prior end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
 
 local now = nowMs(nowArg)
-local day = math.floor(now / 86400000)
+local day = math.floor((now + offset) / 86400000)
+local points, tierBefore, perMille = creditAmount(KEYS[1], base, m)
+if points < 1 then badArg('multipliers') end
 local n, pts = 0, 0
 if capCount > 0 or capPoints > 0 then
   local c = redis.call('HMGET', KEYS[5], 'day', 'n', 'pts')
@@ -55,11 +64,7 @@ if capCount > 0 or capPoints > 0 then
   redis.call('PEXPIRE', KEYS[5], 172800000)
 end
 local expiresAt = now + lifetime
-redis.call('ZADD', KEYS[2], expiresAt, opId)
-redis.call('HSET', KEYS[3], opId, points)
-redis.call('ZADD', KEYS[7], 'LT', expiresAt, uid)
-local avail = redis.call('HINCRBY', KEYS[1], 'avail', points)
-redis.call('HINCRBY', KEYS[1], 'earned', points)
+local avail, tierAfter = creditLot(KEYS[1], KEYS[2], KEYS[3], KEYS[7], uid, opId, points, expiresAt, tierBefore, m)
 
 op.opId = opId
 op.kind = 'earn'
@@ -73,6 +78,11 @@ op.at = now
 op.expiresAt = expiresAt
 op.h = reqHash
 op.k = keyHash
+op.base = base
+op.mult = perMille
+op.lt = m.lifetime
+op.tier = tierAfter
+if tierAfter ~= tierBefore then op.tierFrom = tierBefore end
 local json = cjson.encode(op)
 redis.call('XADD', KEYS[6], '*', 'o', json)
 redis.call('SET', KEYS[4], json, 'EX', ttl)

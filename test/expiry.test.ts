@@ -31,7 +31,7 @@ async function credit(userId: number, points: number, lifetimeMs: number, nowMs?
   const reply = await redis.pmEarn(
     keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.idem(userId, opId),
     keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
-    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', env.IDEMPOTENCY_TTL_SECONDS, nowMs ?? '', '{}', opId,
+    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', env.IDEMPOTENCY_TTL_SECONDS, nowMs ?? '', '{}', opId, 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}',
   );
   expect(Number(reply[0])).toBe(1);
   return opId;

@@ -35,7 +35,7 @@ async function credit(userId: number, points: number, lifetimeMs: number, nowMs:
   await redis.pmEarn(
     keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.idem(userId, opId),
     keys.dailyCap(userId, 'grant'), keys.outboxOf(userId), keys.expiryIndexOf(userId),
-    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}', opId,
+    opId, userId, points, 'grant', '0', 0, 0, lifetimeMs, 'h', 3600, nowMs, '{}', opId, 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}',
   );
 }
 

@@ -16,6 +16,7 @@ import { createKeys } from '../src/redis/keys.ts';
 import { GoodsService } from '../src/goods/service.ts';
 import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
+import { EngagementConfig } from '../src/engagement/config.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
@@ -57,6 +58,11 @@ const redis = createRedis(env.REDIS_URL, 'worker');
 await assertNoEviction(redis);
 const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1), env);
 const closers: Array<() => Promise<unknown>> = [];
+// tiers, campaigns and engagement settings, refreshed like the API's
+const engagement = new EngagementConfig(db.sql);
+await engagement.refresh();
+engagement.start(env.RULES_REFRESH_MS);
+closers.push(async () => engagement.stop());
 
 // Every role that writes to Redis goes through one write gate, closed until this Redis is
 // verified against Postgres and again whenever a watched connection drops (src/recovery/redis-gate.ts).
@@ -105,7 +111,7 @@ if (roles.includes('persist')) {
 }
 if (roles.includes('sweeper')) {
   const deps = { redis: writer, keys, sql: db.sql, env };
-  const points = new PointsService(deps, new RulesCache(db.sql));
+  const points = new PointsService(deps, new RulesCache(db.sql), engagement);
   const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
   const sweeper = await startSweeper({
     connection: createRedis(env.REDIS_URL, 'worker'),

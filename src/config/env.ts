@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { assertTimeZone } from '../engagement/business-day.ts';
 import { parseAddressList, parseTrustProxy } from './addresses.ts';
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -46,6 +47,8 @@ export const EnvSchema = Type.Object({
   RELAY_CLAIM_IDLE_MS: Int(30_000, 1000),
   // a persist batch that fails this many times is parked (kept until an operator retries it)
   PERSIST_ATTEMPTS: Int(20, 1, 1000),
+  // the calendar that makes a day (caps, check-in, login bonus, tasks, daily boards); IANA name
+  BUSINESS_TIMEZONE: Type.String({ default: 'UTC', minLength: 1, maxLength: 64 }),
   PERSIST_BACKOFF_MS: Int(500, 10),
   WORKER_CONCURRENCY: Int(4, 1, 256),
   SWEEP_EVERY_MS: Int(5_000, 100),
@@ -134,6 +137,13 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     problems.push(...unsafeCombinations(env));
   }
   if (valid('PUSH_TRANSPORT')) problems.push(...missingPushSettings(env));
+  if (valid('BUSINESS_TIMEZONE')) {
+    try {
+      assertTimeZone(env.BUSINESS_TIMEZONE);
+    } catch {
+      problems.push(`BUSINESS_TIMEZONE: "${env.BUSINESS_TIMEZONE}" is not an IANA time zone (e.g. UTC, Asia/Shanghai)`);
+    }
+  }
   if (problems.length > 0) throw new EnvError(`invalid environment: ${problems.join('; ')}`);
   return env;
 }

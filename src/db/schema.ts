@@ -38,7 +38,10 @@ export const users = pgTable(
 export const pointAccounts = pgTable('point_accounts', {
   userId: num('user_id').primaryKey().references(() => users.id),
   available: num('available').notNull().default(0),
+  // lifetime earned that sets the tier (refunds and transfers received do not count)
   totalEarned: num('total_earned').notNull().default(0),
+  // index into tiers (by position); only goes up
+  tier: integer('tier').notNull().default(0),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
 
@@ -275,3 +278,38 @@ export const adminIdempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.actorId, t.idemKey] })],
 );
+
+/** Member tiers by lifetime earned points; position 0 is the entry tier (min 0). */
+export const tiers = pgTable('tiers', {
+  position: integer('position').primaryKey(),
+  name: text('name').notNull(),
+  minPoints: num('min_points').notNull(),
+  // per-mille: 1050 = ×1.05 on rule earns; 950 = ×0.95 on redemption prices
+  earnPerMille: integer('earn_per_mille').notNull(),
+  pricePerMille: integer('price_per_mille').notNull(),
+});
+
+/** Limited-time earn multipliers for some bizTypes; the highest matching one applies. */
+export const campaigns = pgTable(
+  'campaigns',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull(),
+    bizTypes: text('biz_types').array().notNull(),
+    multiplierPerMille: integer('multiplier_per_mille').notNull(),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at').notNull(),
+    notify: boolean('notify').notNull().default(false),
+    notifiedAt: ts('notified_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('campaigns_window').on(t.endsAt, t.startsAt)],
+);
+
+/** Engagement settings edited by admins: check-in points, daily login bonus. */
+export const engagementSettings = pgTable('engagement_settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});

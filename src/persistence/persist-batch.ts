@@ -65,22 +65,29 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
   };
 }
 
+/** Whether an op counts toward the member's tier: earns, unless marked otherwise (lt: 0). */
+export function countsTowardTier(o: Op): boolean {
+  return o.kind === 'earn' && o.lt !== 0;
+}
+
 async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
-  const byUser = new Map<number, { delta: number; earned: number }>();
+  const byUser = new Map<number, { delta: number; earned: number; tier: number }>();
   for (const o of ops) {
-    const a = byUser.get(o.userId) ?? { delta: 0, earned: 0 };
+    const a = byUser.get(o.userId) ?? { delta: 0, earned: 0, tier: 0 };
     a.delta += o.delta;
-    if (o.kind === 'earn') a.earned += o.delta;
+    if (countsTowardTier(o)) a.earned += o.delta;
+    if (typeof o.tier === 'number') a.tier = Math.max(a.tier, o.tier);
     byUser.set(o.userId, a);
   }
   const users = [...byUser.keys()].sort((a, b) => a - b);
   await tx`
-    INSERT INTO point_accounts (user_id, available, total_earned)
+    INSERT INTO point_accounts (user_id, available, total_earned, tier)
     SELECT * FROM unnest(${users}::bigint[], ${users.map((u) => byUser.get(u)!.delta)}::bigint[],
-                         ${users.map((u) => byUser.get(u)!.earned)}::bigint[])
+                         ${users.map((u) => byUser.get(u)!.earned)}::bigint[], ${users.map((u) => byUser.get(u)!.tier)}::int[])
     ON CONFLICT (user_id) DO UPDATE SET
       available = point_accounts.available + EXCLUDED.available,
       total_earned = point_accounts.total_earned + EXCLUDED.total_earned,
+      tier = GREATEST(point_accounts.tier, EXCLUDED.tier),
       updated_at = now()`;
 }
 

@@ -25,6 +25,13 @@ export interface Op {
   t?: string;
   actorId?: number;
   reason?: string;
+  /** Credits: the base before multipliers, the multiplier used (per mille), whether it counts toward the tier (1/0). */
+  base?: number;
+  mult?: number;
+  lt?: number;
+  /** Credits: the member's tier after the op, and before it when the op raised it. */
+  tier?: number;
+  tierFrom?: number;
   /** Outbox stream entry id, added by the relay. */
   sid?: string;
 }

@@ -9,6 +9,8 @@ import { keyHash, newOpId, requestHash } from './idempotency.ts';
 import { decodeLotCursor, encodeLotCursor, liveLotsPage } from './lots.ts';
 import { parseOp, type Op } from './op.ts';
 import type { RulesCache } from './rules.ts';
+import type { EngagementConfig } from '../engagement/config.ts';
+import { offsetMs } from '../engagement/business-day.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -33,10 +35,41 @@ export interface Lot {
 
 type Reply = Array<string | number | null>;
 
+/** A credit of `points` (the base, before multipliers) under a key of the system's own. */
+export interface CreditInput {
+  bizType: string;
+  bizId: string;
+  points: number;
+  /** Names the credit for idempotency: the same key while its record lives credits once. */
+  key: string;
+  expiryDays: number;
+  capCount?: number;
+  capPoints?: number;
+  extra?: Record<string, unknown>;
+  /** Counts toward the member's tier (default true; refunds and transfers received do not). */
+  lifetime?: boolean;
+}
+
+interface CreditSpec {
+  kh: string;
+  hash: string;
+  points: number;
+  bizType: string;
+  bizId: string;
+  capCount: number;
+  capPoints: number;
+  expiryMs: number;
+  extra?: Record<string, unknown>;
+  /** a rule earn: tier and campaign multipliers apply */
+  rule: boolean;
+  lifetime: boolean;
+}
+
 export class PointsService {
   constructor(
     private readonly deps: Deps,
     private readonly rules: RulesCache,
+    private readonly engagement: EngagementConfig,
   ) {}
 
   /** Credits points for a member action, by rule, within its daily caps. */
@@ -45,26 +78,57 @@ export class PointsService {
     if (!rule || !rule.enabled || rule.trigger !== 'action') {
       throw new DomainError('RULE_NOT_FOUND', `No enabled earn rule for action "${action}"`);
     }
-    const hash = requestHash('earn', { action });
-    return this.credit(userId, keyHash(idempotencyKey), hash, rule.points, action, String(rule.id), {
+    return this.credit(userId, {
+      kh: keyHash(idempotencyKey),
+      hash: requestHash('earn', { action }),
+      points: rule.points,
+      bizType: action,
+      bizId: String(rule.id),
       capCount: rule.dailyCapCount,
       capPoints: rule.dailyCapPoints,
       expiryMs: rule.expiryDays * DAY_MS,
+      rule: true,
+      lifetime: true,
     });
+  }
+
+  /**
+   * A credit by rule the system decides (check-in, login bonus, task rewards, purchases): the
+   * member's tier and the highest running campaign for its bizType multiply it, floored.
+   */
+  creditRule(userId: number, c: CreditInput): Promise<OpResult> {
+    return this.credit(userId, this.spec(c, true));
+  }
+
+  /** A credit outside the rules (grants, referral rewards, commissions, refunds): never multiplied. */
+  creditPlain(userId: number, c: CreditInput): Promise<OpResult> {
+    return this.credit(userId, this.spec(c, false));
+  }
+
+  private spec(c: CreditInput, rule: boolean): CreditSpec {
+    return {
+      kh: keyHash(c.key, 'sys'),
+      hash: requestHash(`credit:${c.bizType}`, { bizId: c.bizId, points: c.points }),
+      points: c.points,
+      bizType: c.bizType,
+      bizId: c.bizId,
+      capCount: c.capCount ?? 0,
+      capPoints: c.capPoints ?? 0,
+      expiryMs: c.expiryDays * DAY_MS,
+      extra: c.extra,
+      rule,
+      lifetime: c.lifetime ?? true,
+    };
   }
 
   /** The sign-up bonus: one fixed key per member, so it applies at most once while its record lives. */
   async signupBonus(userId: number): Promise<OpResult | null> {
     const rule = this.rules.get('register');
     if (!rule || !rule.enabled) return null;
-    return this.credit(userId, keyHash('register', 'signup'), requestHash('signup', {}), rule.points, 'register', String(rule.id), {
-      capCount: 0,
-      capPoints: 0,
-      expiryMs: rule.expiryDays * DAY_MS,
-    });
+    return this.creditRule(userId, { bizType: 'register', bizId: String(rule.id), points: rule.points, key: 'signup:register', expiryDays: rule.expiryDays });
   }
 
-  /** Admin grant: no caps, audited (the persist worker writes the audit row from the op). */
+  /** Admin grant: no caps, no multiplier, audited (the persist worker writes the audit row from the op). */
   async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const hash = requestHash('grant', { userId, amount, reason });
@@ -78,11 +142,18 @@ export class PointsService {
       throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
     }
     try {
-      return await this.credit(userId, keyHash(idempotencyKey, `grant:${adminId}`), hash, amount, 'grant', String(adminId), {
+      return await this.credit(userId, {
+        kh: keyHash(idempotencyKey, `grant:${adminId}`),
+        hash,
+        points: amount,
+        bizType: 'grant',
+        bizId: String(adminId),
         capCount: 0,
         capPoints: 0,
         expiryMs: env.LOT_EXPIRY_DAYS * DAY_MS,
         extra: { actorId: adminId, reason },
+        rule: false,
+        lifetime: true,
       });
     } catch (err) {
       // a grant that did not happen (unknown member) leaves no claim behind
@@ -91,39 +162,34 @@ export class PointsService {
     }
   }
 
-  private async credit(
-    userId: number,
-    kh: string,
-    hash: string,
-    points: number,
-    bizType: string,
-    bizId: string,
-    o: { capCount: number; capPoints: number; expiryMs: number; extra?: Record<string, unknown> },
-  ): Promise<OpResult> {
+  private async credit(userId: number, c: CreditSpec): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const opId = newOpId();
+    const now = Date.now();
     const reply = await this.withHydration(userId, () =>
       redis.pmEarn(
         keys.account(userId),
         keys.lotsByExpiry(userId),
         keys.lotRemaining(userId),
-        keys.idem(userId, kh),
-        keys.dailyCap(userId, bizType),
+        keys.idem(userId, c.kh),
+        keys.dailyCap(userId, c.bizType),
         keys.outboxOf(userId),
         keys.expiryIndexOf(userId),
         opId,
         userId,
-        points,
-        bizType,
-        bizId,
-        o.capCount,
-        o.capPoints,
-        o.expiryMs,
-        hash,
+        c.points,
+        c.bizType,
+        c.bizId,
+        c.capCount,
+        c.capPoints,
+        c.expiryMs,
+        c.hash,
         env.IDEMPOTENCY_TTL_SECONDS,
         '',
-        JSON.stringify(o.extra ?? {}),
-        kh,
+        JSON.stringify(c.extra ?? {}),
+        c.kh,
+        offsetMs(env.BUSINESS_TIMEZONE, now),
+        this.engagement.multipliers(c.bizType, { rule: c.rule, lifetime: c.lifetime }, now),
       ),
     );
     return opResult(reply);
@@ -210,13 +276,13 @@ export class PointsService {
    */
   async hydrate(userId: number): Promise<boolean> {
     const { redis, keys, sql } = this.deps;
-    const [account] = await sql<Array<{ available: number; totalEarned: number }>>`
-      SELECT available, total_earned AS "totalEarned" FROM point_accounts WHERE user_id = ${userId}`;
+    const [account] = await sql<Array<{ available: number; totalEarned: number; tier: number }>>`
+      SELECT available, total_earned AS "totalEarned", tier FROM point_accounts WHERE user_id = ${userId}`;
     if (!account) return false;
     const lots = await sql<Array<{ id: string; remaining: number; expiresAt: Date }>>`
       SELECT id, remaining, expires_at AS "expiresAt" FROM point_lots
       WHERE user_id = ${userId} AND remaining > 0`;
-    const args: Array<string | number> = [userId, account.available, account.totalEarned];
+    const args: Array<string | number> = [userId, account.available, account.totalEarned, account.tier];
     for (const lot of lots) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
     await redis.pmHydrate(
       keys.account(userId),

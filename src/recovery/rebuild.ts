@@ -33,8 +33,8 @@ export async function rebuildFromPostgres(
   const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, boardEntries: 0, ms: 0 };
   let after = 0;
   for (;;) {
-    const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number }>>`
-      SELECT user_id AS "userId", available, total_earned AS "totalEarned" FROM point_accounts
+    const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
+      SELECT user_id AS "userId", available, total_earned AS "totalEarned", tier FROM point_accounts
       WHERE user_id > ${after} ORDER BY user_id LIMIT ${PAGE}`;
     if (accounts.length === 0) break;
     after = accounts[accounts.length - 1].userId;
@@ -52,7 +52,7 @@ export async function rebuildFromPostgres(
     for (const a of accounts) {
       const own = byUser.get(a.userId) ?? [];
       tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId));
-      tx.hset(keys.account(a.userId), 'avail', a.available, 'earned', a.totalEarned, 'frozen', 0);
+      tx.hset(keys.account(a.userId), 'avail', a.available, 'earned', a.totalEarned, 'frozen', 0, 'tier', a.tier);
       if (own.length > 0) {
         tx.zadd(keys.lotsByExpiry(a.userId), ...own.flatMap((l) => [l.expiresAt.getTime(), l.id]));
         tx.hset(keys.lotRemaining(a.userId), ...own.flatMap((l) => [l.id, l.remaining]));

@@ -104,7 +104,7 @@ async function heldReservation(r: Redis, k: Keys) {
 const earn = (r: Redis, k: Keys, caps: boolean) =>
   r.pmEarn(
     k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'e1'), k.dailyCap(U, 'share'), k.outboxOf(U), k.expiryIndexOf(U),
-    'e1', U, 10, caps ? 'share' : 'grant', '1', caps ? 5 : 0, caps ? 50 : 0, 365 * DAY, 'h1', 3600, NOW, '{}', 'e1',
+    'e1', U, 10, caps ? 'share' : 'grant', '1', caps ? 5 : 0, caps ? 50 : 0, 365 * DAY, 'h1', 3600, NOW, '{}', 'e1', 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}',
   );
 const charge = (r: Redis, k: Keys, amount: number) =>
   r.pmCharge(
@@ -193,7 +193,7 @@ const CASES: ScriptCase[] = [
   {
     name: 'hydrate',
     script: 'hydrate',
-    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 'L1', 500, NOW + DAY),
+    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 'L1', 500, NOW + DAY),
     outcome: 'refused',
   },
   { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10), outcome: 'refused' },

@@ -210,6 +210,10 @@ async function doEarn(c: Ctx, e: Extract<Earlier, { kind: 'earn' }>): Promise<vo
     expiresAt: model.now + e.lifeMs,
     h: e.hash,
     k: e.kh,
+    base: e.points,
+    mult: 1000,
+    lt: 1,
+    tier: 0,
   });
   model.ops.set(opKey(c, e.m, e.kh), { kind: 'op', h: e.hash, json: String(reply[1]) });
   bumpOutbox(c, e.m);
@@ -460,7 +464,7 @@ async function compare(c: Ctx): Promise<void> {
     const acct = results[i++] as Record<string, string>;
     const lotz = results[i++] as string[];
     const loth = results[i++] as Record<string, string>;
-    expect(acct, `member ${m} account`).toEqual({ avail: String(mm.avail), earned: String(mm.earned) });
+    expect({ avail: acct.avail, earned: acct.earned }, `member ${m} account`).toEqual({ avail: String(mm.avail), earned: String(mm.earned) });
     const want = [...mm.lots.entries()].map(([id, l]) => [id, l.remaining, l.expiresAt]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const got = Object.entries(loth)
       .map(([id, rem]) => [id, Number(rem), Number(lotz[lotz.indexOf(id) + 1])])

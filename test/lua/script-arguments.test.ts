@@ -20,7 +20,7 @@ const G = 7;
 type Call = (r: Redis, k: Keys) => Promise<unknown>;
 
 const earnArgs = (over: Record<number, string | number>) => {
-  const argv: Array<string | number> = ['op1', U, 10, 'share', '1', 0, 0, DAY, 'h', 3600, T0, '{}', 'kh1'];
+  const argv: Array<string | number> = ['op1', U, 10, 'share', '1', 0, 0, DAY, 'h', 3600, T0, '{}', 'kh1', 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}'];
   for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
   return argv;
 };
@@ -77,8 +77,8 @@ const CASES: Array<[string, Call]> = [
   ['goods-set: price zero', (r, k) => r.pmGoodsSet(k.goods(G), 0, 0, 0, 0, 1, 5)],
   ['goods-set: active neither 0 nor 1', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 'yes', 5)],
   ['goods-set: negative stock', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, -1)],
-  ['hydrate: lot triple cut short', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 10)],
-  ['hydrate: lot remaining not a number', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 'lot', 'x', T0)],
+  ['hydrate: lot triple cut short', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 0, 'lot', 10)],
+  ['hydrate: lot remaining not a number', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 0, 'lot', 'x', T0)],
   ['repair-stock: measured stock not a number', (r, k) => r.pmRepairStock(k.goods(G), 'x', 1)],
   ['repair-stock: zero correction', (r, k) => r.pmRepairStock(k.goods(G), 5, 0)],
   ['repair-balance: drift not a number', (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 'x')],

@@ -56,7 +56,14 @@ export interface EarnArgs {
   extra?: Record<string, unknown>;
   /** Key hash naming the idempotency record; the op id by default. */
   kh?: string;
+  /** Business-day offset ms (0 = UTC days). */
+  dayOffsetMs?: number;
+  /** Multiplier spec (lua/includes/credit.lua); none by default. */
+  multipliers?: Record<string, unknown>;
 }
+
+/** No tier, no campaign: credits what they are given; counts toward the tier. */
+export const PLAIN_MULTIPLIERS = { tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 1 };
 
 export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
   const bizType = a.bizType ?? 'grant';
@@ -81,6 +88,8 @@ export function earn(redis: Redis, keys: Keys, a: EarnArgs): Promise<Reply> {
     a.now,
     JSON.stringify(a.extra ?? {}),
     a.kh ?? a.opId,
+    a.dayOffsetMs ?? 0,
+    JSON.stringify(a.multipliers ?? PLAIN_MULTIPLIERS),
   );
 }
 
@@ -193,7 +202,7 @@ export interface LotSpec {
 }
 
 export function hydrate(redis: Redis, keys: Keys, uid: number, avail: number, earned: number, lots: LotSpec[] = []): Promise<number> {
-  const args: Array<string | number> = [uid, avail, earned];
+  const args: Array<string | number> = [uid, avail, earned, 0];
   for (const l of lots) args.push(l.id, l.remaining, l.expiresAt);
   return redis.pmHydrate(keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.expiryIndexOf(uid), ...args);
 }

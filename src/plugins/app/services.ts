@@ -8,6 +8,7 @@ import type { Deps } from '../../deps.ts';
 import { GoodsService } from '../../goods/service.ts';
 import { LeaderboardService } from '../../leaderboards/service.ts';
 import { RulesCache } from '../../points/rules.ts';
+import { EngagementConfig } from '../../engagement/config.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
 
@@ -15,6 +16,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     authService: AuthService;
     rules: RulesCache;
+    engagement: EngagementConfig;
     points: PointsService;
     goods: GoodsService;
     redemptions: RedemptionService;
@@ -28,11 +30,18 @@ export default fp(
     const rules = new RulesCache(app.sql);
     await rules.refresh();
     rules.start(app.config.RULES_REFRESH_MS);
-    app.addHook('onClose', async () => rules.stop());
-    const points = new PointsService(deps, rules);
+    const engagement = new EngagementConfig(app.sql);
+    await engagement.refresh();
+    engagement.start(app.config.RULES_REFRESH_MS);
+    app.addHook('onClose', async () => {
+      rules.stop();
+      engagement.stop();
+    });
+    const points = new PointsService(deps, rules, engagement);
     const goods = new GoodsService(deps);
     app.decorate('authService', new AuthService(app.sql));
     app.decorate('rules', rules);
+    app.decorate('engagement', engagement);
     app.decorate('points', points);
     app.decorate('goods', goods);
     app.decorate('redemptions', new RedemptionService(deps, points, goods));
