@@ -10,6 +10,9 @@
 -- ARGV[1] opId for a new hold  ARGV[2] userId  ARGV[3] quantity (>0)  ARGV[4] request hash
 -- ARGV[5] timeout ms  ARGV[6] now override ms ('' = Redis TIME)  ARGV[7] token for a new hold
 -- ARGV[8] key hash (the charge and the sweeper use the member's idempotency record)
+-- ARGV[9] the member's tier price factor, per mille (1000 = list price): the unit price is the
+--         list price × factor, rounded half up, at least 1 — computed here, in the step that
+--         reserves, and charged as such
 -- Returns {1, token, unitPrice, fresh 1|0, opId} | {-2} key reused | {-10} no such goods
 --         | {-11} sale not active | {-12, alreadyBought} limit exceeded | {-13, stock} sold out
 --@include args
@@ -22,6 +25,7 @@ local timeout = argPos(ARGV[5], 'timeoutMs')
 local nowArg = argNow(ARGV[6])
 local token = argStr(ARGV[7], 'token')
 local keyHash = argStr(ARGV[8], 'keyHash')
+local factor = argPos(ARGV[9], 'priceFactor')
 
 local holdId = string.format('%d', uid) .. ':' .. keyHash
 -- the same key again while its hold lives (a retry, a resent command) holds nothing more
@@ -45,11 +49,12 @@ if limit > 0 and bought + qty > limit then return { -12, bought } end
 local stock = tonumber(g[1])
 if stock < qty then return { -13, stock } end
 
+local price = math.max(1, math.floor(tonumber(g[2]) * factor / 1000 + 0.5))
 redis.call('HINCRBY', KEYS[1], 'stock', -qty)
 redis.call('HINCRBY', KEYS[2], uid, qty)
 local deadline = now + timeout
 redis.call('HSET', KEYS[3], holdId, cjson.encode({
-  u = uid, k = keyHash, o = opId, q = qty, p = tonumber(g[2]), t = token, h = reqHash, d = deadline,
+  u = uid, k = keyHash, o = opId, q = qty, p = price, t = token, h = reqHash, d = deadline,
 }))
 redis.call('ZADD', KEYS[4], deadline, holdId)
-return { 1, token, tonumber(g[2]), 1, opId }
+return { 1, token, price, 1, opId }

@@ -27,6 +27,7 @@ import leaderboardRoutes from './leaderboards/routes.ts';
 import healthRoutes from './health/routes.ts';
 import adminJobRoutes from './admin/jobs-routes.ts';
 import persistAdminRoutes from './admin/persist-routes.ts';
+import engagementRoutes from './engagement/routes.ts';
 import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
@@ -92,6 +93,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(healthRoutes);
   await app.register(adminJobRoutes);
   await app.register(persistAdminRoutes);
+  await app.register(engagementRoutes);
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);

@@ -23,7 +23,14 @@ beforeAll(async () => {
   // two independent runners with their own connections, as two worker processes would have
   runners = [0, 1].map(
     () =>
-      new ReminderService({ sql: ctx.sql, redis: createRedis(ctx.env.REDIS_URL, 'worker'), keys: ctx.keys, pushes: ctx.app.pushes }),
+      new ReminderService({
+        sql: ctx.sql,
+        redis: createRedis(ctx.env.REDIS_URL, 'worker'),
+        keys: ctx.keys,
+        pushes: ctx.app.pushes,
+        checkins: ctx.app.checkins,
+        timeZone: ctx.env.BUSINESS_TIMEZONE,
+      }),
   );
 });
 afterAll(async () => ctx?.close());
@@ -95,6 +102,7 @@ describe('expiry reminders', () => {
     const T1 = T0 + 100 * DAY; // every lot of the test above has expired by then
     const paged = new ReminderService({
       sql: ctx.sql, redis: createRedis(ctx.env.REDIS_URL, 'worker'), keys: ctx.keys, pushes: ctx.app.pushes, pageSize: PAGE,
+      checkins: ctx.app.checkins, timeZone: ctx.env.BUSINESS_TIMEZONE,
     });
     // five members of one partition: its expiry index holds more than two pages
     const pool = await ctx.createMembers(60);
@@ -131,25 +139,28 @@ describe('expiry reminders', () => {
     }
   });
 
-  it('reminds members with a device to check in, once a day, unless they already did', async () => {
-    const [x, y] = await ctx.createMembers(2);
+  it('reminds members with a device to check in, once a day, unless they already did, naming their streak', async () => {
+    const [x, y, z] = await ctx.createMembers(3);
     await ctx.app.devices.register(x.id, 'ios', `tok-${x.id}`);
     await ctx.app.devices.register(y.id, 'web', `tok-${y.id}`);
-    const checkin = await ctx.app.inject({
-      method: 'POST',
-      url: '/v1/points/earn',
-      headers: { authorization: `Bearer ${y.token}`, 'idempotency-key': 'checkin-today' },
-      payload: { action: 'checkin' },
-    });
-    expect(checkin.statusCode).toBe(200);
+    await ctx.app.devices.register(z.id, 'android', `tok-${z.id}`);
+    const checkin = await ctx.app.inject({ method: 'POST', url: '/v1/me/checkins', headers: { authorization: `Bearer ${y.token}` } });
+    expect(checkin.statusCode).toBe(201);
+    // z checked in on each of the last 6 days: checking in today makes a 7-day streak (50 points)
+    const today = Math.floor(Date.now() / DAY);
+    await ctx.app.points.hydrate(z.id);
+    await ctx.redis.hset(ctx.keys.streak(z.id), 'last', today - 1, 'streak', 6, 'longest', 6);
     await ctx.sql`UPDATE reminder_rules SET enabled = true, params = '{"hourUtc":0}' WHERE kind = 'checkin'`;
     try {
       await Promise.all(runners.map((r) => r.run()));
       await runners[0].run();
-      const rows = await ctx.sql<Array<{ userId: number }>>`
-        SELECT user_id AS "userId" FROM push_records
-        WHERE type = 'checkin-reminder' AND user_id = ANY(${[x.id, y.id]}::bigint[])`;
-      expect(rows.map((r) => r.userId)).toEqual([x.id]);
+      const rows = await ctx.sql<Array<{ userId: number; body: string }>>`
+        SELECT user_id AS "userId", body FROM push_records
+        WHERE type = 'checkin-reminder' AND user_id = ANY(${[x.id, y.id, z.id]}::bigint[]) ORDER BY user_id`;
+      expect(rows).toEqual([
+        { userId: x.id, body: 'Check in today for 10 points' },
+        { userId: z.id, body: '7-day streak — check in today for 50 points' },
+      ]);
     } finally {
       await ctx.sql`UPDATE reminder_rules SET enabled = false WHERE kind = 'checkin'`;
     }

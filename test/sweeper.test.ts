@@ -22,7 +22,7 @@ async function reserveOnly(userId: number, goodsId: number, key: string) {
   const token = randomBytes(8).toString('hex');
   const reply = await redis.pmReserve(
     keys.goods(goodsId), keys.bought(goodsId), keys.reservations(goodsId), keys.reservationDeadlines(goodsId),
-    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh,
+    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh, 1000,
   );
   expect(Number(reply[0])).toBe(1);
   return { opId, kh, hash, token };

@@ -17,6 +17,10 @@ import { GoodsService } from '../src/goods/service.ts';
 import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { EngagementConfig } from '../src/engagement/config.ts';
+import { CheckinService } from '../src/engagement/checkin.ts';
+import { notifyTierUpgrades } from '../src/engagement/notices.ts';
+import { PUSH_QUEUE, sendJobOptions, type SendJob } from '../src/push/jobs.ts';
+import { PushService } from '../src/push/service.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
@@ -90,6 +94,7 @@ if (roles.includes('relay')) {
     lingerMs: env.RELAY_LINGER_MS,
     claimIdleMs: env.RELAY_CLAIM_IDLE_MS,
     jobOptions: persistJobOptions(env.PERSIST_ATTEMPTS, env.PERSIST_BACKOFF_MS),
+    timeZone: env.BUSINESS_TIMEZONE,
     log,
   });
   await relay.start();
@@ -99,6 +104,8 @@ if (roles.includes('relay')) {
   });
 }
 if (roles.includes('persist')) {
+  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const pushes = new PushService(db.sql, pushQueue, sendJobOptions(env));
   const worker = startPersistWorker({
     connection: createRedis(env.REDIS_URL, 'worker'),
     prefix: keys.queuePrefix(),
@@ -106,8 +113,12 @@ if (roles.includes('persist')) {
     concurrency,
     log,
     lockMs,
+    afterCommit: (ops) => notifyTierUpgrades(ops, pushes, engagement),
   });
-  closers.push(() => worker.close());
+  closers.push(async () => {
+    await worker.close();
+    await pushQueue.close();
+  });
 }
 if (roles.includes('sweeper')) {
   const deps = { redis: writer, keys, sql: db.sql, env };
@@ -147,6 +158,7 @@ if (roles.includes('reconcile')) {
     sql: db.sql,
     everyMs: env.RECONCILE_EVERY_MS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+    timeZone: env.BUSINESS_TIMEZONE,
     lockMs: env.TASK_LOCK_MS,
     apiNoticeMs: env.LAG_CHECK_MS * 2 + 500,
     log,
@@ -155,7 +167,9 @@ if (roles.includes('reconcile')) {
 }
 
 if (roles.includes('reminders')) {
-  const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log });
+  const deps = { redis: writer, keys, sql: db.sql, env };
+  const checkins = new CheckinService(deps, new PointsService(deps, new RulesCache(db.sql), engagement), engagement);
+  const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log, checkins, engagement });
   closers.push(() => reminders.close());
 }
 

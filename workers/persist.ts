@@ -19,6 +19,12 @@ export function startPersistWorker(o: {
   log: Logger;
   /** Job lock lifetime (and stalled-check interval): how soon a dead worker's batches are redelivered. */
   lockMs?: number;
+  /**
+   * After a batch is committed: follow-ups keyed so that repeating them is harmless (pushes by
+   * dedupe key). Runs for the whole batch, duplicates included, so a worker that died between the
+   * commit and the follow-up has it done by the redelivery. A failure retries the job.
+   */
+  afterCommit?: (ops: Op[]) => Promise<unknown>;
 }) {
   const lockMs = o.lockMs ?? 30_000;
   const worker = new Worker<{ ops: Op[]; marks?: Record<number, string>; runId?: string }>(
@@ -29,6 +35,7 @@ export function startPersistWorker(o: {
         o.log.error({ jobId: job.id, conflicts: conflictList }, 'ALARM: op ids already persisted with other content (op_conflicts)');
       }
       if (result.duplicates > 0) o.log.info({ jobId: job.id, ...result }, 'batch had ops already persisted');
+      if (o.afterCommit) await o.afterCommit(job.data.ops);
       return result;
     },
     {

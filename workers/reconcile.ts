@@ -26,6 +26,8 @@ export async function startReconciler(o: {
   sql: Sql;
   everyMs: number;
   idempotencyTtlSeconds: number;
+  /** BUSINESS_TIMEZONE, for the boards a rebuild or roll-forward writes */
+  timeZone?: string;
   lockMs?: number;
   /** How long API processes take to see the maintenance flag (their LAG_CHECK_MS, plus margin). */
   apiNoticeMs: number;
@@ -40,7 +42,7 @@ export async function startReconciler(o: {
     keys: o.keys,
     log: o.log,
     lockMs: o.lockMs,
-    run: () => reconcileOnce(deps, { idempotencyTtlSeconds: o.idempotencyTtlSeconds }),
+    run: () => reconcileOnce(deps, { idempotencyTtlSeconds: o.idempotencyTtlSeconds, timeZone: o.timeZone }),
   });
   // operator-requested rebuilds, under the reconcile lock so the two never overlap
   const adminJobs = new Worker(
@@ -52,6 +54,7 @@ export async function startReconciler(o: {
           rebuildWithApiUp({ sql: o.sql, redis: o.raw, keys: o.keys, queue }, {
             idempotencyTtlSeconds: o.idempotencyTtlSeconds,
             apiNoticeMs: o.apiNoticeMs,
+            timeZone: o.timeZone,
             flagTtlMs: o.lockMs ?? 10_000,
           }),
         );

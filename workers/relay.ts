@@ -47,6 +47,8 @@ export interface RelayOptions {
   claimIdleMs?: number;
   /** Attempts and backoff of the persist jobs (PERSIST_ATTEMPTS, PERSIST_BACKOFF_MS). */
   jobOptions?: JobsOptions;
+  /** BUSINESS_TIMEZONE: the calendar of the daily, weekly and monthly boards. */
+  timeZone?: string;
 }
 
 interface PartitionRead {
@@ -175,7 +177,7 @@ export class Relay {
     const ops = perPartition.flat();
     const marks: Record<number, string> = {};
     for (const b of batches) marks[b.p] = b.entries[b.entries.length - 1][0];
-    await Promise.all(batches.map((b, i) => applyToBoards(redis, keys, b.p, perPartition[i])));
+    await Promise.all(batches.map((b, i) => applyToBoards(redis, keys, b.p, perPartition[i], this.o.timeZone)));
     // the same entries give the same id, so a relay re-adding them after a crash is ignored
     const grouping = batches.map((b) => `${b.p}:${b.entries[0][0]}:${b.entries.length}`).join('|');
     const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;

@@ -34,6 +34,12 @@ export const LoginBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const LoginSessionSchema = Type.Object({
+  user: UserSchema,
+  accessToken: Type.String(),
+  dailyBonus: Type.Integer({ minimum: 0, description: 'Points credited by this login (the first of the business day), else 0' }),
+});
+
 const SessionSchema = Type.Object({ user: UserSchema, accessToken: Type.String() });
 
 function refuse(reply: FastifyReply, code: ErrorCode, message: string, retryAfterSeconds: number): never {
@@ -74,7 +80,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/v1/auth/login',
-    { schema: { tags: ['auth'], body: LoginBodySchema, response: { 200: SessionSchema, ...errors(400, 401, 429) } } },
+    {
+      schema: {
+        tags: ['auth'],
+        operationId: 'login',
+        summary: 'Log in; the first successful login of a business day credits the daily login bonus',
+        security: [],
+        body: LoginBodySchema,
+        response: { 200: LoginSessionSchema, ...errors(400, 401, 429) },
+      },
+    },
     async (request, reply) => {
       const { email, password } = request.body;
       const slot = await attempts.login(request.ip, email);
@@ -85,7 +100,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw err;
       });
       await slot.release();
-      return issue(user);
+      return { ...issue(user), dailyBonus: await app.dailyLogin.credit(user.id, request.log) };
     },
   );
 };

@@ -17,7 +17,7 @@ await oneLineErrors(async () => {
   const redis = createRedis(env.REDIS_URL, 'worker');
   try {
     const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
-    const r = await rebuildFromPostgres(db.sql, redis, keys, { idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS });
+    const r = await rebuildFromPostgres(db.sql, redis, keys, { idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS, timeZone: env.BUSINESS_TIMEZONE });
     console.log(
       `rebuilt ${r.members} members (${r.lots} lots), ${r.goods} goods, ${r.opRecords} op records, ` +
         `${r.boardEntries} leaderboard entries in ${r.ms} ms`,

@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'SERVICE_UNAVAILABLE'
+  | 'ALREADY_CHECKED_IN'
+  | 'CAMPAIGN_NOT_FOUND'
   | 'INTERNAL';
 
 export class DomainError extends Error {

@@ -20,6 +20,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   REDEMPTION_NOT_FOUND: 404,
   DEVICE_NOT_FOUND: 404,
   PUSH_NOT_FOUND: 404,
+  CAMPAIGN_NOT_FOUND: 404,
   EMAIL_TAKEN: 409,
   USERNAME_TAKEN: 409,
   DAILY_LIMIT_REACHED: 409,
@@ -29,6 +30,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   SALE_NOT_ACTIVE: 409,
   RESERVATION_EXPIRED: 409,
   PUSH_NOT_DEAD: 409,
+  ALREADY_CHECKED_IN: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
@@ -116,9 +118,12 @@ function isTimeout(err: Error): boolean {
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: Error): FastifyReply {
   const { status, code, message } = classify(err);
+  // a 4xx may carry what the client needs to act on it (today's check-in, seconds to wait)
+  const details = err instanceof DomainError && status < 500 ? err.details : undefined;
   if (status >= 500) request.log.error({ err, code }, 'request failed');
   if (status === 503) reply.header('retry-after', '1');
   return reply.code(status).type('application/json').send({
+    ...details,
     statusCode: status,
     code,
     error: STATUS_CODES[status] ?? 'Error',

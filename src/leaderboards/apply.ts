@@ -9,11 +9,10 @@
  * forgetting it cannot let it count twice; the sets hold only the entries in flight.
  */
 import type { Redis } from 'ioredis';
-import { periodBuckets, type Keys } from '../redis/keys.ts';
+import { BOARD_TTL_S, periodBuckets, type Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
 import { RELAY_GROUP } from '../queues.ts';
 
-const DAY_S = 86_400;
 
 /** Rule earns count; admin grants and spends do not. */
 export function countsOnBoards(op: Op): boolean {
@@ -21,11 +20,11 @@ export function countsOnBoards(op: Op): boolean {
 }
 
 /** Applies the ops read from one partition's outbox (each carrying its stream id); returns how many counted. */
-export async function applyToBoards(redis: Redis, keys: Keys, partition: number, ops: Op[]): Promise<number> {
+export async function applyToBoards(redis: Redis, keys: Keys, partition: number, ops: Op[], timeZone = 'UTC'): Promise<number> {
   const applied = keys.boardApplied(partition);
   const pending = ops.filter(countsOnBoards).map((op) => {
     if (!op.sid) throw new Error(`op ${op.opId} has no outbox stream id: boards dedupe by it`);
-    const b = periodBuckets(op.at);
+    const b = periodBuckets(op.at, timeZone);
     return redis.pmLeaderboard(
       keys.board('daily', b.daily),
       keys.board('weekly', b.weekly),
@@ -34,9 +33,9 @@ export async function applyToBoards(redis: Redis, keys: Keys, partition: number,
       applied,
       op.userId,
       op.delta,
-      2 * DAY_S,
-      8 * DAY_S,
-      32 * DAY_S,
+      BOARD_TTL_S.daily,
+      BOARD_TTL_S.weekly,
+      BOARD_TTL_S.monthly,
       op.sid,
     );
   });

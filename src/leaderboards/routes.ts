@@ -14,6 +14,39 @@ const PeriodParamsSchema = Type.Object(
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
+    '/v1/leaderboards/:period/me/history',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['leaderboards'],
+        operationId: 'getMyLeaderboardHistory',
+        summary: "The member's rank and points on each board of the last `days` business days, newest first",
+        security: [{ bearer: [] }],
+        params: Type.Object(
+          { period: Type.Union([Type.Literal('daily'), Type.Literal('weekly'), Type.Literal('monthly')]) },
+          { additionalProperties: false },
+        ),
+        querystring: Type.Object({ days: Type.Integer({ minimum: 1, maximum: 31, default: 7 }) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            period: Type.String(),
+            items: Type.Array(
+              Type.Object({
+                bucket: Type.String({ description: 'daily 20261122, weekly 2026W47 (ISO week), monthly 202611 (BUSINESS_TIMEZONE)' }),
+                rank: Type.Union([Type.Integer(), Type.Null()]),
+                points: Type.Integer(),
+                members: Type.Integer({ description: 'members on that board' }),
+              }),
+            ),
+          }),
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => app.leaderboards.history(request.params.period, request.userId, request.query.days),
+  );
+
+  app.get(
     '/v1/leaderboards/:period',
     {
       schema: {

@@ -12,7 +12,41 @@ export class LeaderboardService {
 
   private async boardKey(period: Period): Promise<string> {
     const [sec] = await this.deps.redis.time();
-    return this.deps.keys.board(period, periodBuckets(Number(sec) * 1000)[period]);
+    return this.deps.keys.board(period, periodBuckets(Number(sec) * 1000, this.deps.env.BUSINESS_TIMEZONE)[period]);
+  }
+
+  /**
+   * The member's rank and points on each board of a period that the last `days` business days
+   * touch, newest first: one entry per day for daily, per week (Monday start) for weekly, per
+   * month for monthly. A board the member is not on gives rank null and 0 points.
+   */
+  async history(period: Exclude<Period, 'all'>, userId: number, days: number) {
+    const { redis, keys, env } = this.deps;
+    const [sec] = await redis.time();
+    const now = Number(sec) * 1000;
+    const buckets: string[] = [];
+    for (let i = 0; i < days; i++) {
+      const b = periodBuckets(now - i * 86_400_000, env.BUSINESS_TIMEZONE)[period];
+      if (!buckets.includes(b)) buckets.push(b);
+    }
+    const p = redis.pipeline();
+    for (const b of buckets) p.zrevrank(keys.board(period, b), String(userId)).zscore(keys.board(period, b), String(userId)).zcard(keys.board(period, b));
+    const res = ((await p.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return v;
+    });
+    return {
+      period,
+      items: buckets.map((bucket, i) => {
+        const rank = res[i * 3] as number | null;
+        return {
+          bucket,
+          rank: rank === null ? null : rank + 1,
+          points: Number(res[i * 3 + 1] ?? 0),
+          members: Number(res[i * 3 + 2]),
+        };
+      }),
+    };
   }
 
   async top(period: Period, limit: number) {

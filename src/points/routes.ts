@@ -10,7 +10,7 @@ import { listLedger } from './ledger.ts';
 export const BalanceSchema = Type.Object({
   available: Type.Integer(),
   frozen: Type.Integer(),
-  totalEarned: Type.Integer(),
+  totalEarned: Type.Integer({ description: 'Lifetime earned points that set the tier (admin grants, refunds and transfers received do not count)' }),
   expiring: Type.Array(
     Type.Object({
       date: Type.String({ format: 'date' }),
@@ -107,7 +107,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: idempotencyHeader,
         body: EarnBodySchema,
         response: {
-          200: Type.Object({ opId: Type.String(), delta: Type.Integer(), available: Type.Integer() }),
+          200: Type.Object({
+            opId: Type.String(),
+            delta: Type.Integer({ description: 'Points credited: the rule points × tier × campaign, floored' }),
+            available: Type.Integer(),
+            multiplier: Type.Number({ description: 'The multiplier used (tier × the highest running campaign)' }),
+          }),
           ...errors(400, 401, 404, 409, 422),
         },
       },
@@ -116,7 +121,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
       const { op, replayed } = await app.points.earn(request.userId, request.body.action, key);
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return { opId: op.opId, delta: op.delta, available: op.available };
+      return { opId: op.opId, delta: op.delta, available: op.available, multiplier: (op.mult ?? 1000) / 1000 };
     },
   );
 

@@ -128,7 +128,7 @@ export class PointsService {
     return this.creditRule(userId, { bizType: 'register', bizId: String(rule.id), points: rule.points, key: 'signup:register', expiryDays: rule.expiryDays });
   }
 
-  /** Admin grant: no caps, no multiplier, audited (the persist worker writes the audit row from the op). */
+  /** Admin grant: no caps, no multiplier, not toward the tier; audited (the persist worker writes the audit row from the op). */
   async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const hash = requestHash('grant', { userId, amount, reason });
@@ -153,7 +153,9 @@ export class PointsService {
         expiryMs: env.LOT_EXPIRY_DAYS * DAY_MS,
         extra: { actorId: adminId, reason },
         rule: false,
-        lifetime: true,
+        // an operator's grant (goodwill, a correction, a migration) adjusts the balance; it does
+        // not qualify the member for a tier (docs/architecture.md, tiers)
+        lifetime: false,
       });
     } catch (err) {
       // a grant that did not happen (unknown member) leaves no claim behind
@@ -294,7 +296,8 @@ export class PointsService {
     return true;
   }
 
-  private async withHydration(userId: number, run: () => Promise<Reply>): Promise<Reply> {
+  /** Runs a member-slot script; a {-1} (account not in Redis) loads the account from Postgres and runs it again. */
+  async withHydration(userId: number, run: () => Promise<Reply>): Promise<Reply> {
     const first = await run();
     if (Number(first[0]) !== ScriptCode.NotHydrated) return first;
     if (!(await this.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);

@@ -20,8 +20,10 @@ import { rebuildFromPostgres, type RebuildResult } from './rebuild.ts';
 
 export async function rebuildWithApiUp(
   d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
-  o: { idempotencyTtlSeconds: number; apiNoticeMs: number; flagTtlMs: number; drainTimeoutMs?: number },
+  o: { idempotencyTtlSeconds: number; apiNoticeMs: number; flagTtlMs: number; drainTimeoutMs?: number; timeZone?: string },
 ): Promise<RebuildResult> {
+  // refused before writes are stopped when it could not go through anyway
+  await refuseIfParked(d);
   const flag = d.keys.maintenance();
   const token = randomBytes(12).toString('hex');
   await d.redis.set(flag, token, 'PX', o.flagTtlMs);
@@ -45,15 +47,8 @@ export async function rebuildWithApiUp(
       if (Date.now() > deadline) throw new Error('rebuild: in-flight ops did not drain; are the relay and persist workers running?');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const { parkedJobs } = await inflightOps(d.redis, d.keys, d.queue);
-    if (parkedJobs.length > 0) {
-      // a rebuild from Postgres would drop their acknowledged ops from Redis
-      throw new Error(
-        `rebuild refused: ${parkedJobs.length} parked persist batch(es) hold ops Postgres does not have ` +
-          `(${parkedJobs.slice(0, 5).join(', ')}); retry them first (POST /v1/admin/persist/parked/retry)`,
-      );
-    }
-    const result = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds });
+    await refuseIfParked(d);
+    const result = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds, timeZone: o.timeZone });
     if (lapsed) {
       throw new Error(
         `rebuild: the maintenance flag lapsed while it ran (stalled past ${o.flagTtlMs} ms, TASK_LOCK_MS), so writes may ` +
@@ -65,5 +60,16 @@ export async function rebuildWithApiUp(
     clearInterval(heartbeat);
     await beat; // a renewal in flight must not set the flag again after it is cleared
     await d.redis.pmLockRelease(flag, token).catch(() => {});
+  }
+}
+
+/** A rebuild from Postgres would drop the acknowledged ops of parked batches from Redis. */
+async function refuseIfParked(d: { redis: Redis; keys: Keys; queue: Queue }): Promise<void> {
+  const { parkedJobs } = await inflightOps(d.redis, d.keys, d.queue);
+  if (parkedJobs.length > 0) {
+    throw new Error(
+      `rebuild refused: ${parkedJobs.length} parked persist batch(es) hold ops Postgres does not have ` +
+        `(${parkedJobs.slice(0, 5).join(', ')}); retry them first (POST /v1/admin/persist/parked/retry)`,
+    );
   }
 }

@@ -6,19 +6,20 @@
  */
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
-import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
+import { BOARD_TTL_S, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
+import { dayFromString, dayStartMs } from '../engagement/business-day.ts';
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 
 const PAGE = 2000;
-const DAY_S = 86_400;
 
 export interface RebuildResult {
   members: number;
   lots: number;
   goods: number;
   opRecords: number;
+  streaks: number;
   boardEntries: number;
   ms: number;
 }
@@ -27,10 +28,10 @@ export async function rebuildFromPostgres(
   sql: Sql,
   redis: Redis,
   keys: Keys,
-  o: { idempotencyTtlSeconds: number },
+  o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RebuildResult> {
   const started = Date.now();
-  const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, boardEntries: 0, ms: 0 };
+  const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
   let after = 0;
   for (;;) {
     const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
@@ -68,7 +69,8 @@ export async function rebuildFromPostgres(
   }
   result.goods = await rebuildGoods(sql, redis, keys);
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
-  result.boardEntries = await rebuildBoards(sql, redis, keys);
+  result.streaks = await rebuildStreaks(sql, redis, keys);
+  result.boardEntries = await rebuildBoards(sql, redis, keys, o.timeZone ?? 'UTC');
   // the streams start again from what Postgres has persisted, and this Redis is recorded as the
   // verified lifetime: write gates open again (src/recovery/redis-epoch.ts)
   await advanceStreams(redis, keys, sql);
@@ -146,35 +148,91 @@ async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: 
   return count;
 }
 
-/** Period boards from rule earns in the ledger (grants do not count), current buckets only. */
-async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
-  const now = Date.now();
-  const current = periodBuckets(now);
-  const ttl: Record<Period, number> = { daily: 2 * DAY_S, weekly: 8 * DAY_S, monthly: 32 * DAY_S, all: 0 };
-  const rows = await sql<Array<{ userId: number; at: number; points: number }>>`
-    SELECT user_id AS "userId", (extract(epoch FROM date_trunc('day', created_at)) * 1000)::bigint AS at,
-           SUM(delta)::bigint AS points
-    FROM ledger_entries WHERE kind = 'earn' AND biz_type <> 'grant'
-    GROUP BY user_id, date_trunc('day', created_at)`;
-  const totals = new Map<string, Map<number, number>>();
-  for (const r of rows) {
-    const b = periodBuckets(r.at);
-    for (const p of PERIODS) {
-      if (b[p] !== current[p]) continue;
-      const key = keys.board(p, b[p]);
-      const m = totals.get(key) ?? new Map<number, number>();
-      m.set(r.userId, (m.get(r.userId) ?? 0) + r.points);
-      totals.set(key, m);
+/**
+ * Check-in streaks from the check-in ledger rows (bizId = the business day number): the last day,
+ * the run of consecutive days ending there, the longest run, and the last result (its balance is
+ * filled in when it is shown: the rebuild cannot know the balance of that moment).
+ */
+async function rebuildStreaks(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
+  let after = 0;
+  let count = 0;
+  for (;;) {
+    const rows = await sql<Array<{ userId: number; last: number; streak: number; longest: number; points: number }>>`
+      WITH d AS (
+        SELECT user_id, biz_id::int AS day, max(delta) AS points FROM ledger_entries
+        WHERE biz_type = 'checkin' AND user_id > ${after} AND user_id <= ${after} + 10000 GROUP BY 1, 2
+      ), runs AS (
+        SELECT user_id, day - row_number() OVER (PARTITION BY user_id ORDER BY day) AS grp, day, points FROM d
+      ), spans AS (
+        SELECT user_id, grp, max(day) AS last, count(*)::int AS len FROM runs GROUP BY 1, 2
+      )
+      SELECT s.user_id AS "userId", s.last, s.len AS streak,
+             (SELECT max(len) FROM spans x WHERE x.user_id = s.user_id)::int AS longest,
+             (SELECT points FROM d WHERE d.user_id = s.user_id AND d.day = s.last)::int AS points
+      FROM spans s
+      WHERE s.last = (SELECT max(last) FROM spans y WHERE y.user_id = s.user_id)
+      ORDER BY s.user_id`;
+    const [{ more }] = await sql<Array<{ more: boolean }>>`
+      SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE biz_type = 'checkin' AND user_id > ${after} + 10000) AS more`;
+    const tx = redis.pipeline();
+    for (const r of rows) {
+      tx.del(keys.streak(r.userId));
+      tx.hset(keys.streak(r.userId), {
+        last: r.last,
+        streak: r.streak,
+        longest: r.longest,
+        result: JSON.stringify({ day: r.last, streak: r.streak, points: r.points }),
+      });
     }
+    await tx.exec();
+    count += rows.length;
+    if (!more) break;
+    after += 10_000;
   }
-  const tx = redis.pipeline();
-  for (const p of PERIODS) tx.del(keys.board(p, current[p]));
+  return count;
+}
+
+/**
+ * The boards from rule earns in the ledger (grants do not count), by the business calendar: the
+ * all-time board, and each period bucket still kept (BOARD_TTL_S), so history survives a rebuild.
+ */
+async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys, timeZone: string): Promise<number> {
+  const now = Date.now();
+  const keepFromMs = now - Math.max(...Object.values(BOARD_TTL_S)) * 1000;
+  const totals = new Map<string, { period: Period; members: Map<number, number> }>();
+  const add = (period: Period, bucket: string, userId: number, points: number) => {
+    const key = keys.board(period, bucket);
+    const t = totals.get(key) ?? { period, members: new Map<number, number>() };
+    t.members.set(userId, (t.members.get(userId) ?? 0) + points);
+    totals.set(key, t);
+  };
+  let after = 0;
+  for (;;) {
+    // one member page at a time: a day's earns per member, by the zone's calendar
+    const rows = await sql<Array<{ userId: number; day: string; points: number }>>`
+      SELECT user_id AS "userId", to_char(created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day, SUM(delta)::bigint AS points
+      FROM ledger_entries
+      WHERE kind = 'earn' AND biz_type <> 'grant' AND user_id > ${after} AND user_id <= ${after} + 5000
+      GROUP BY 1, 2`;
+    const [{ more }] = await sql<Array<{ more: boolean }>>`
+      SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE kind = 'earn' AND user_id > ${after} + 5000) AS more`;
+    for (const r of rows) {
+      const dayStart = dayStartMs(timeZone, dayFromString(r.day));
+      const b = periodBuckets(dayStart, timeZone);
+      add('all', b.all, r.userId, r.points);
+      if (dayStart < keepFromMs) continue;
+      for (const p of ['daily', 'weekly', 'monthly'] as const) add(p, b[p], r.userId, r.points);
+    }
+    if (!more) break;
+    after += 5000;
+  }
   let entries = 0;
-  for (const [key, m] of totals) {
-    tx.zadd(key, ...[...m].flatMap(([u, pts]) => [pts, String(u)]));
-    const period = PERIODS.find((p) => key === keys.board(p, current[p]))!;
-    if (ttl[period] > 0) tx.expire(key, ttl[period]);
-    entries += m.size;
+  const tx = redis.pipeline();
+  for (const [key, t] of totals) {
+    tx.del(key);
+    tx.zadd(key, ...[...t.members].flatMap(([u, pts]) => [pts, String(u)]));
+    if (t.period !== 'all') tx.expire(key, BOARD_TTL_S[t.period]);
+    entries += t.members.size;
   }
   await tx.exec();
   return entries;

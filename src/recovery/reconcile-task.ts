@@ -45,7 +45,7 @@ export interface ReconcileTaskDeps {
 
 export async function reconcileOnce(
   d: ReconcileTaskDeps,
-  o: { idempotencyTtlSeconds: number; confirmDelayMs?: number },
+  o: { idempotencyTtlSeconds: number; confirmDelayMs?: number; timeZone?: string },
 ): Promise<ReconcileOutcome> {
   const state = await d.gate.check();
   if (state === 'behind') {

@@ -24,7 +24,7 @@ export interface GateLog {
 /** Script commands that write; read-only ones (balance) pass while the gate is closed. */
 export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
-  'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance',
+  'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
 ] as const;
 
 export class RedisGate {

@@ -30,7 +30,7 @@ const CHUNK = 1000;
 /** `redis` must be a connection outside the write gate: it is the gate that is closed. */
 export async function rollForward(
   d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
-  o: { idempotencyTtlSeconds: number },
+  o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RollForwardResult> {
   const started = Date.now();
   // parked batches included: their ops are owed to Postgres as much as any; if one cannot be
@@ -41,7 +41,7 @@ export async function rollForward(
     inflightPersisted += (await persistBatch(d.sql, inflight.slice(i, i + CHUNK))).inserted;
   }
   // the rebuild ends by recording the rebuilt Redis as the verified epoch
-  const rebuild = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds });
+  const rebuild = await rebuildFromPostgres(d.sql, d.redis, d.keys, { idempotencyTtlSeconds: o.idempotencyTtlSeconds, timeZone: o.timeZone });
   const epoch = (await latestEpoch(d.sql))!.epoch;
   return { inflightPersisted, rebuild, epoch, ms: Date.now() - started };
 }

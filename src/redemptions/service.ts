@@ -46,12 +46,14 @@ export class RedemptionService {
     private readonly deps: Deps,
     private readonly points: PointsService,
     private readonly goods: GoodsService,
+    /** The member's tier price factor, per mille (src/engagement/tiers.ts); list price without it. */
+    private readonly priceFactor: (userId: number) => Promise<number> = async () => 1000,
   ) {}
 
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity });
-    const prior = await this.points.findByKey(userId, kh);
+    const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), this.priceFactor(userId)]);
     if (prior) {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
       return { redemption: fromOp(prior as Op), replayed: true };
@@ -61,7 +63,7 @@ export class RedemptionService {
     if (memo !== undefined && memo > Date.now()) throw scriptError(ScriptCode.SoldOut);
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
-    const reservation = await this.reserve(userId, kh, goodsId, quantity, hash);
+    const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor);
     const { opId } = reservation;
     let charged: { op: Op; replayed: boolean };
     try {
@@ -86,7 +88,7 @@ export class RedemptionService {
     return { redemption: fromOp(charged.op), replayed: charged.replayed };
   }
 
-  private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string) {
+  private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string, factor: number) {
     const { redis, keys, env } = this.deps;
     const opId = newOpId();
     const call = () =>
@@ -103,6 +105,7 @@ export class RedemptionService {
         '',
         randomBytes(8).toString('hex'),
         kh,
+        factor,
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) {

@@ -14,6 +14,8 @@
  *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
+ *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
+ *                                    (JSON of the last check-in): the member's check-in state
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
  *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
@@ -41,6 +43,8 @@
  *     <P>:q                           BullMQ prefix
  */
 import { createHash } from 'node:crypto';
+
+import { dayNumber } from '../engagement/business-day.ts';
 
 export interface KeysOptions {
   prefix: string;
@@ -74,6 +78,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     idem: (uid: number | string, keyHash: string) => `${u(uid)}:idem:${uid}:${keyHash}`,
     opRef: (uid: number | string, opId: string) => `${u(uid)}:opref:${uid}:${opId}`,
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
+    streak: (uid: number | string) => `${u(uid)}:streak:${uid}`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
     expiryIndex: (partition: number) => `${prefix}:{u${partition}}:expidx`,
@@ -100,13 +105,17 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
 
 export type Keys = ReturnType<typeof createKeys>;
 
-/** Period bucket names for a UTC timestamp: daily 20261122, weekly 2026W47 (ISO), monthly 202611. */
-export function periodBuckets(ms: number): Record<Period, string> {
-  const d = new Date(ms);
+/**
+ * Period bucket names of an instant, by the business calendar (BUSINESS_TIMEZONE): daily 20261122,
+ * weekly 2026W47 (ISO week: Monday to Sunday), monthly 202611.
+ */
+export function periodBuckets(ms: number, timeZone = 'UTC'): Record<Period, string> {
+  // the business date, as a UTC midnight: calendar arithmetic below is then plain UTC
+  const d = new Date(dayNumber(timeZone, ms) * 86_400_000);
   const y = d.getUTCFullYear();
   const m = String(d.getUTCMonth() + 1).padStart(2, '0');
   const day = String(d.getUTCDate()).padStart(2, '0');
-  const t = new Date(Date.UTC(y, d.getUTCMonth(), d.getUTCDate()));
+  const t = new Date(d.getTime());
   const dow = t.getUTCDay() || 7;
   t.setUTCDate(t.getUTCDate() + 4 - dow);
   const isoYear = t.getUTCFullYear();
@@ -119,7 +128,12 @@ export function periodBuckets(ms: number): Record<Period, string> {
   };
 }
 
-/** Day bucket for daily caps (UTC). */
-export function dayBucket(ms: number): string {
-  return periodBuckets(ms).daily;
-}
+/**
+ * How long a period board is kept after its last write: long enough for the history endpoint
+ * (GET /v1/leaderboards/:period/me/history looks back up to 31 days) to find every bucket.
+ */
+export const BOARD_TTL_S: Record<Exclude<Period, 'all'>, number> = {
+  daily: 33 * 86_400,
+  weekly: 40 * 86_400,
+  monthly: 64 * 86_400,
+};

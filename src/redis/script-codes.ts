@@ -10,6 +10,7 @@ export const ScriptCode = {
   DailyLimit: -3,
   Insufficient: -4,
   Aborted: -5,
+  AlreadyCheckedIn: -6,
   GoodsNotFound: -10,
   SaleNotActive: -11,
   LimitExceeded: -12,

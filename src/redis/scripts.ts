@@ -30,6 +30,7 @@ declare module 'ioredis' {
     pmExpire(...args: Arg[]): Result<number[], Context>;
     pmLockExtend(...args: Arg[]): Result<number, Context>;
     pmRepairStock(...args: Arg[]): Result<number, Context>;
+    pmCheckin(...args: Arg[]): Result<Reply, Context>;
     pmRepairBalance(...args: Arg[]): Result<number, Context>;
   }
 }
@@ -50,6 +51,7 @@ const COMMANDS: Record<string, string> = {
   expire: 'pmExpire',
   'lock-extend': 'pmLockExtend',
   'repair-stock': 'pmRepairStock',
+  checkin: 'pmCheckin',
   'repair-balance': 'pmRepairBalance',
 };
 

@@ -9,6 +9,8 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
+import { businessDate } from '../engagement/business-day.ts';
+import type { CheckinService } from '../engagement/checkin.ts';
 import type { PushService } from '../push/service.ts';
 import { groupByDay, type Balance } from '../points/service.ts';
 import { liveLotsPage } from '../points/lots.ts';
@@ -31,7 +33,18 @@ export interface ReminderRunResult {
 export class ReminderService {
   private readonly page: number;
 
-  constructor(private readonly d: { sql: Sql; redis: Redis; keys: Keys; pushes: PushService; pageSize?: number }) {
+  constructor(
+    private readonly d: {
+      sql: Sql;
+      redis: Redis;
+      keys: Keys;
+      pushes: PushService;
+      /** The streak a member keeps by checking in today and what that pays (src/engagement/checkin.ts). */
+      checkins: Pick<CheckinService, 'nextCheckin'>;
+      timeZone: string;
+      pageSize?: number;
+    },
+  ) {
     this.page = d.pageSize ?? PAGE;
   }
 
@@ -90,11 +103,13 @@ export class ReminderService {
     return sent;
   }
 
-  /** Members with a device who have not checked in today (UTC), once per day each. */
+  /**
+   * Members with a device who have not checked in today (the business day), once per day each; the
+   * text names the streak they keep by checking in today and what it pays.
+   */
   private async remindCheckin(now: number): Promise<number> {
-    const { redis, keys, sql } = this.d;
-    const today = Math.floor(now / DAY);
-    const dayName = new Date(now).toISOString().slice(0, 10);
+    const { sql } = this.d;
+    const dayName = businessDate(this.d.timeZone, now);
     let sent = 0;
     let after = 0;
     for (;;) {
@@ -102,13 +117,18 @@ export class ReminderService {
         SELECT DISTINCT user_id AS "userId" FROM devices WHERE user_id > ${after} ORDER BY user_id LIMIT ${this.page}`;
       if (rows.length === 0) break;
       after = rows[rows.length - 1].userId;
-      const days = await Promise.all(rows.map((r) => redis.hget(keys.dailyCap(r.userId, 'checkin'), 'day')));
+      const states = await Promise.all(rows.map((r) => this.d.checkins.nextCheckin(r.userId)));
       for (const [i, r] of rows.entries()) {
-        if (Number(days[i]) === today) continue;
+        const next = states[i];
+        if (next.checkedInToday) continue;
         const res = await this.d.pushes.enqueue(r.userId, {
           type: 'checkin-reminder',
           title: 'Check in today',
-          body: 'Your daily check-in points are waiting.',
+          body:
+            next.streak >= 2
+              ? `${next.streak}-day streak — check in today for ${next.points} points`
+              : `Check in today for ${next.points} points`,
+          data: { streak: String(next.streak), points: String(next.points) },
           dedupeKey: `checkin:${r.userId}:${dayName}`,
         });
         if (!res.duplicate) sent++;

@@ -167,6 +167,11 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/points/grant': { userId: admin.id, amount: 1, reason: 'x' },
       '/v1/admin/broadcasts': { title: 't', body: 'b', segment: 'all' },
       '/v1/admin/persist/parked/retry': {},
+      '/v1/admin/engagement/checkin': { base: 10, streakBonuses: [] },
+      '/v1/admin/engagement/daily-login': { enabled: true, points: 10 },
+      '/v1/admin/tiers': { tiers: [{ name: 'Regular', minPoints: 0, earnMultiplier: 1, priceFactor: 1 }] },
+      '/v1/admin/campaigns': { name: 'c', bizTypes: ['share'], multiplier: 2, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-02T00:00:00Z' },
+      '/v1/admin/campaigns/{id}': { name: 'c2' },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);

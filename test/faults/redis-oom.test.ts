@@ -141,7 +141,7 @@ const CASES: ScriptCase[] = [
     name: 'reserve',
     script: 'reserve',
     setup: goods,
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1'),
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000),
     outcome: 'refused',
   },
   {
@@ -151,7 +151,7 @@ const CASES: ScriptCase[] = [
       await goods(r, k);
       await r.hset(k.goods(G), 'stock', 0);
     },
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1'),
+    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000),
     outcome: 'completed',
   },
   {
@@ -180,6 +180,18 @@ const CASES: ScriptCase[] = [
     script: 'repair-balance',
     setup: (r, k) => account(r, k, 110, [['L1', 100, NOW + DAY]]),
     call: (r, k) => r.pmRepairBalance(k.account(U), k.lotRemaining(U), 10),
+    outcome: 'refused',
+  },
+  {
+    name: 'checkin',
+    script: 'checkin',
+    setup: (r, k) => account(r, k, 0, []),
+    call: (r, k) =>
+      r.pmCheckin(
+        k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.streak(U), k.outboxOf(U), k.expiryIndexOf(U),
+        'ck1', U, NOW, 0, JSON.stringify({ base: 10, bonuses: [], expiryMs: DAY }),
+        JSON.stringify({ tiers: [0], earn: [1000], applyTier: 1, campaign: 1000, lifetime: 1 }), '{}',
+      ),
     outcome: 'refused',
   },
   { name: 'abort writing a tombstone', script: 'abort', call: (r, k) => r.pmAbort(k.idem(U, 'op1'), 'tok', 3600), outcome: 'refused' },

@@ -36,7 +36,7 @@ const charge = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmCharge(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh2'), k.opRef(U, 'op2'), k.outboxOf(U), ...chargeArgs(over));
 
 const reserveArgs = (over: Record<number, string | number>) => {
-  const argv: Array<string | number> = ['op3', U, 1, 'h', 15_000, T0, 'tok', 'kh3'];
+  const argv: Array<string | number> = ['op3', U, 1, 'h', 15_000, T0, 'tok', 'kh3', 1000];
   for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
   return argv;
 };
@@ -67,6 +67,7 @@ const CASES: Array<[string, Call]> = [
   ['reserve: timeout zero', reserve({ 4: 0 })],
   ['reserve: empty token', reserve({ 6: '' })],
   ['reserve: empty key hash', reserve({ 7: '' })],
+  ['reserve: zero price factor', reserve({ 8: 0 })],
   ['abort: empty token', (r, k) => r.pmAbort(k.idem(U, 'kh4'), '', 3600)],
   ['abort: TTL not a number', (r, k) => r.pmAbort(k.idem(U, 'kh4'), 'tok', 'x')],
   ['confirm: empty hold', (r, k) => r.pmConfirm(k.reservations(G), k.reservationDeadlines(G), '', 'tok')],

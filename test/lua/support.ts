@@ -139,6 +139,8 @@ export interface ReserveArgs {
   hash?: string;
   timeoutMs?: number;
   kh?: string;
+  /** Tier price factor per mille (1000 = list price). */
+  priceFactor?: number;
 }
 
 export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply> {
@@ -155,6 +157,7 @@ export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply
     a.now,
     a.token,
     a.kh ?? a.opId,
+    a.priceFactor ?? 1000,
   );
 }
 

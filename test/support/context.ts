@@ -22,6 +22,7 @@ import { inject } from 'vitest';
 import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
+import { notifyTierUpgrades } from '../../src/engagement/notices.ts';
 
 export interface TestContext {
   env: Env;
@@ -157,6 +158,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         log,
         consumer: 'test',
         jobOptions: persistJobOptions(env.PERSIST_ATTEMPTS, env.PERSIST_BACKOFF_MS),
+        timeZone: env.BUSINESS_TIMEZONE,
       });
       await relay.start();
       const worker: Worker = startPersistWorker({
@@ -166,6 +168,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         concurrency,
         log,
         lockMs: opts.lockMs,
+        afterCommit: (ops) => notifyTierUpgrades(ops, app.pushes, app.engagement),
       });
       const pipeline: Pipeline = {
         relay,

@@ -9,6 +9,10 @@ import { GoodsService } from '../../goods/service.ts';
 import { LeaderboardService } from '../../leaderboards/service.ts';
 import { RulesCache } from '../../points/rules.ts';
 import { EngagementConfig } from '../../engagement/config.ts';
+import { CheckinService } from '../../engagement/checkin.ts';
+import { TierService } from '../../engagement/tiers.ts';
+import { CampaignService } from '../../engagement/campaigns.ts';
+import { DailyLoginBonus } from '../../engagement/daily-login.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
 
@@ -17,6 +21,10 @@ declare module 'fastify' {
     authService: AuthService;
     rules: RulesCache;
     engagement: EngagementConfig;
+    checkins: CheckinService;
+    tiers: TierService;
+    campaigns: CampaignService;
+    dailyLogin: DailyLoginBonus;
     points: PointsService;
     goods: GoodsService;
     redemptions: RedemptionService;
@@ -44,8 +52,13 @@ export default fp(
     app.decorate('engagement', engagement);
     app.decorate('points', points);
     app.decorate('goods', goods);
-    app.decorate('redemptions', new RedemptionService(deps, points, goods));
+    const tiers = new TierService(deps, points, engagement);
+    app.decorate('redemptions', new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId)));
     app.decorate('leaderboards', new LeaderboardService(deps));
+    app.decorate('checkins', new CheckinService(deps, points, engagement));
+    app.decorate('tiers', tiers);
+    app.decorate('campaigns', new CampaignService(app.sql, engagement));
+    app.decorate('dailyLogin', new DailyLoginBonus(points, engagement, app.config.BUSINESS_TIMEZONE));
   },
   { name: 'services', dependencies: ['config', 'redis', 'db'] },
 );
