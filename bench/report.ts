@@ -37,6 +37,9 @@ const RATIOS: Array<[string, string]> = [
   ['redeem', 'baseline-redeem'],
   ['flash', 'hello'],
   ['redeem', 'hello'],
+  ['earn', 'hello'],
+  ['checkin', 'hello'],
+  ['draw', 'hello'],
 ];
 
 export function ratios(scenarios: ScenarioResult[]): Record<string, number> {

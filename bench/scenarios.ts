@@ -275,6 +275,36 @@ export function earn(w: World): Promise<ScenarioResult> {
   });
 }
 
+/**
+ * Check-in: every member checks in over and over; the first of the business day credits 10 (the
+ * base: bench members are Regular), the rest are refused (409 ALREADY_CHECKED_IN) by the same
+ * script. The refusal path is the hot one, as on a real morning.
+ */
+export function checkin(w: World): Promise<ScenarioResult> {
+  let credited = 0;
+  const spec: LoadSpec = {
+    method: 'POST',
+    write: true,
+    plan: (seq) => ({ member: seq % w.members.length, path: '/v1/me/checkins', body: {} }),
+    onResult: (_sent, status, body) => {
+      if (status !== 201) return;
+      credited++;
+      w.books.earnedPoints((JSON.parse(body) as { points: number }).points, 10);
+    },
+  };
+  return measure(w, 'checkin', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['201', '409 ALREADY_CHECKED_IN'],
+    persist: true,
+    checks: async () => [
+      check('members credited at most once', credited <= w.members.length, `${credited} ≤ ${w.members.length}`),
+      equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+      await redisBalanceCheck(w),
+    ],
+  });
+}
+
 export function balance(w: World): Promise<ScenarioResult> {
   const seen = new Float64Array(w.members.length).fill(Number.NaN);
   const spec: LoadSpec = {
