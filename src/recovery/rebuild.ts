@@ -1,6 +1,6 @@
 /**
  * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
- * goods stock and bought counts, recent op records (so retries of acknowledged ops still replay),
+ * goods stock and bought counts, lotteries (prize stock, members' cooldowns), recent op records (so retries of acknowledged ops still replay),
  * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
@@ -10,6 +10,7 @@ import { PERIODS, periodBuckets, type Keys, type Period } from '../redis/keys.ts
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
+import { rebuildLotteries } from '../lottery/rebuild.ts';
 
 const PAGE = 2000;
 const DAY_S = 86_400;
@@ -18,6 +19,9 @@ export interface RebuildResult {
   members: number;
   lots: number;
   goods: number;
+  lotteries: number;
+  /** members' lottery cooldowns and daily counts restored from their recent draws */
+  drawStates: number;
   opRecords: number;
   boardEntries: number;
   ms: number;
@@ -30,7 +34,7 @@ export async function rebuildFromPostgres(
   o: { idempotencyTtlSeconds: number },
 ): Promise<RebuildResult> {
   const started = Date.now();
-  const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, boardEntries: 0, ms: 0 };
+  const result: RebuildResult = { members: 0, lots: 0, goods: 0, lotteries: 0, drawStates: 0, opRecords: 0, boardEntries: 0, ms: 0 };
   let after = 0;
   for (;;) {
     const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
@@ -67,6 +71,7 @@ export async function rebuildFromPostgres(
     result.lots += lots.length;
   }
   result.goods = await rebuildGoods(sql, redis, keys);
+  Object.assign(result, await rebuildLotteries(sql, redis, keys));
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
   result.boardEntries = await rebuildBoards(sql, redis, keys);
   // the streams start again from what Postgres has persisted, and this Redis is recorded as the
@@ -88,7 +93,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number>
   const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
   const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
     SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
-    WHERE status <> 'cancelled' GROUP BY goods_id, user_id`;
+    WHERE status <> 'cancelled' AND source = 'order' GROUP BY goods_id, user_id`;
   const tx = redis.pipeline();
   for (const g of goods) {
     tx.del(keys.goods(g.id), keys.bought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));

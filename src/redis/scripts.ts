@@ -31,6 +31,10 @@ declare module 'ioredis' {
     pmLockExtend(...args: Arg[]): Result<number, Context>;
     pmRepairStock(...args: Arg[]): Result<number, Context>;
     pmRepairBalance(...args: Arg[]): Result<number, Context>;
+    pmLotteryReserve(...args: Arg[]): Result<Reply, Context>;
+    pmLotteryDraw(...args: Arg[]): Result<Reply, Context>;
+    pmLotteryRelease(...args: Arg[]): Result<number, Context>;
+    pmLotterySet(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -51,6 +55,10 @@ const COMMANDS: Record<string, string> = {
   'lock-extend': 'pmLockExtend',
   'repair-stock': 'pmRepairStock',
   'repair-balance': 'pmRepairBalance',
+  'lottery-reserve': 'pmLotteryReserve',
+  'lottery-draw': 'pmLotteryDraw',
+  'lottery-release': 'pmLotteryRelease',
+  'lottery-set': 'pmLotterySet',
 };
 
 export function readScript(file: string): string {
