@@ -3,7 +3,7 @@
  * outbox has drained): each lottery's settings and prizes, each limited prize's units left =
  * allocated stock − persisted wins (holds are dropped: a hold never charged gave nothing, and a
  * charged one's draw is persisted), and the members' cooldowns and daily counts from their recent
- * draws (each draw row carries the business day it counted on).
+ * draws in lotteries that have either (each draw row carries the business day it counted on).
  */
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
@@ -29,7 +29,8 @@ export async function rebuildLotteries(sql: Sql, redis: Redis, keys: Keys): Prom
     SELECT d.user_id AS "userId", d.lottery_id AS "lotteryId", d.day, count(*)::int AS n,
            round(extract(epoch FROM max(d.created_at)) * 1000)::bigint AS last, l.cooldown_seconds::bigint * 1000 AS "cooldownMs"
     FROM lottery_draws d JOIN lotteries l ON l.id = d.lottery_id
-    WHERE d.created_at > now() - make_interval(secs => greatest(${STATE_TTL_MS / 1000}, l.cooldown_seconds))
+    WHERE (l.cooldown_seconds > 0 OR l.daily_draw_limit IS NOT NULL)
+      AND d.created_at > now() - make_interval(secs => greatest(${STATE_TTL_MS / 1000}, l.cooldown_seconds))
     GROUP BY d.user_id, d.lottery_id, d.day, l.cooldown_seconds`;
   const states = new Map<string, { userId: number; lotteryId: number; day: number; n: number; last: number; cooldownMs: number }>();
   for (const r of recent) {

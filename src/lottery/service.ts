@@ -136,10 +136,10 @@ export class LotteryService {
             stock = COALESCE(${p.stock ?? null}::bigint, stock)
           WHERE id = ${p.id!}`;
       }
-      await insertPrizes(tx, id, patch.prizes.map((p, i) => ({ p, position: i })).filter((e) => e.p.id === undefined));
       const keptIds = kept.map((e) => e.p.id!);
       await tx`UPDATE lottery_prizes SET retired = true
                WHERE lottery_id = ${id} AND NOT retired AND NOT (id = ANY(${keptIds}::int[]))`;
+      await insertPrizes(tx, id, patch.prizes.map((p, i) => ({ p, position: i })).filter((e) => e.p.id === undefined));
     }
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
              VALUES (${actorId}, 'lottery.update', 'lottery', ${String(id)}, ${tx.json({ ...patch })})`;
