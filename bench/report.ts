@@ -37,6 +37,7 @@ const RATIOS: Array<[string, string]> = [
   ['redeem', 'baseline-redeem'],
   ['flash', 'hello'],
   ['redeem', 'hello'],
+  ['draw', 'hello'],
 ];
 
 export function ratios(scenarios: ScenarioResult[]): Record<string, number> {

@@ -115,6 +115,7 @@ async function main(): Promise<boolean> {
       scenarios.redeem,
       scenarios.baselineRedeem,
       scenarios.earn,
+      scenarios.draw,
       scenarios.balance,
     ]) {
       const result = await scenario(world);
