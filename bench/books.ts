@@ -24,8 +24,15 @@ export class Books {
   pointsSpent = 0;
   earns = 0;
   earned = 0;
-  /** Accepted responses whose points disagree with price × quantity (or the rule's points). */
+  /** Accepted responses whose points disagree with price × quantity (or the rule's points, or the draw's cost). */
   amountMismatches = 0;
+  draws = 0;
+  /** Points the accepted draws charged, and paid back as points prizes. */
+  drawCost = 0;
+  prizePoints = 0;
+  /** Draws that won the limited prize, and those that paid a points prize (one earn row each). */
+  jackpots = 0;
+  pointPrizes = 0;
   baselineOrders = 0;
   baselineSpent = 0;
   readonly units = { redis: new Map<number, number>(), baseline: new Map<number, number>() };
@@ -51,8 +58,17 @@ export class Books {
     if (delta !== expected) this.amountMismatches++;
   }
 
+  drew(cost: number, expectedCost: number, prizePoints: number, jackpot: boolean): void {
+    this.draws++;
+    this.drawCost += cost;
+    this.prizePoints += prizePoints;
+    if (prizePoints > 0) this.pointPrizes++;
+    if (jackpot) this.jackpots++;
+    if (cost !== expectedCost) this.amountMismatches++;
+  }
+
   get redisTotal(): number {
-    return this.seededTotal - this.pointsSpent + this.earned;
+    return this.seededTotal - this.pointsSpent + this.earned - this.drawCost + this.prizePoints;
   }
 
   get baselineTotal(): number {

@@ -14,6 +14,19 @@ export const FLASH_STOCK = 1000;
 export const FLASH_PRICE = 100;
 export const REDEEM_ITEMS = 200;
 export const REDEEM_STOCK = 10_000_000;
+/**
+ * The draw scenario's lottery: no cooldown or daily limit (every member draws as fast as the load
+ * allows), one limited prize whose stock the load exhausts, and unlimited ones.
+ */
+export const LOTTERY = {
+  cost: 10,
+  jackpot: { name: 'Jackpot', points: 1000, weight: 100, stock: 200 },
+  prizes: [
+    { name: '50 points', kind: 'points', points: 50, weight: 1000 },
+    { name: '10 points', kind: 'points', points: 10, weight: 4000 },
+    { name: 'Nothing', kind: 'none', weight: 5000 },
+  ],
+} as const;
 /** Cap-free earn rule inserted into the bench database before the API starts (rules are cached). */
 export const EARN_RULE = { action: 'bench', points: 1 } as const;
 export const BENCH_DB = 'points_mall_bench';

@@ -116,6 +116,7 @@ async function main(): Promise<boolean> {
       scenarios.baselineRedeem,
       scenarios.earn,
       scenarios.checkin,
+      scenarios.draw,
       scenarios.balance,
     ]) {
       const result = await scenario(world);

@@ -1,5 +1,5 @@
 /**
- * The seven scenarios. Each one: a warm-up run, then the measured run (CPU split sampled over
+ * The eight scenarios. Each one: a warm-up run, then the measured run (CPU split sampled over
  * it; Redis-path writes also metered for persistence until the workers drained), then its
  * invariant checks against the live stores. The books are cumulative, so the checks hold for
  * everything done so far, warm-ups included.
@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
-import { DURATION_S, EARN_RULE, FLASH_STOCK, WARMUP_S } from './config.ts';
+import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, WARMUP_S } from './config.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
 import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
@@ -145,7 +145,8 @@ const load = (w: World, spec: LoadSpec, seconds: number, onStop?: () => void) =>
   runLoad(w.url, w.members, spec, seconds, onStop);
 
 async function redisBalanceCheck(w: World): Promise<Check> {
-  return equal('Σ Redis balances = seeded − spent + earned', sum(await redisBalances(w.redis, w.keys, w.members)), w.books.redisTotal);
+  const total = sum(await redisBalances(w.redis, w.keys, w.members));
+  return equal('Σ Redis balances = seeded − spent + earned − draw costs + prizes', total, w.books.redisTotal);
 }
 
 async function baselineChecks(w: World, goodsIds: number[]): Promise<{ state: Awaited<ReturnType<typeof baselineState>>; checks: Check[] }> {
@@ -302,6 +303,50 @@ export function checkin(w: World): Promise<ScenarioResult> {
       equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
       await redisBalanceCheck(w),
     ],
+  });
+}
+
+/**
+ * Lottery draws: each one a prize reserve in the lottery's slot and one member-slot script that
+ * pays the cost and credits a points prize (two ops to persist), then a confirm.
+ */
+export function draw(w: World): Promise<ScenarioResult> {
+  const { id, jackpotPrizeId } = w.catalog.lottery;
+  const spec: LoadSpec = {
+    method: 'POST',
+    write: true,
+    plan: (seq) => ({ member: seq % w.members.length, path: `/v1/lotteries/${id}/draws` }),
+    onResult: (_sent, status, body) => {
+      if (status !== 201) return;
+      const d = JSON.parse(body) as { cost: number; prize: { id: number; points?: number } };
+      w.books.drew(d.cost, LOTTERY.cost, d.prize.points ?? 0, d.prize.id === jackpotPrizeId);
+    },
+  };
+  return measure(w, 'draw', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['201'],
+    persist: true,
+    checks: async () => {
+      const [stock] = (await w.redis.hmget(w.keys.lotteryStock(id), String(jackpotPrizeId))).map(Number);
+      const [ledger] = await w.sql<Array<{ charged: number; paid: number }>>`
+        SELECT COALESCE(-SUM(delta) FILTER (WHERE biz_type = 'lottery'), 0)::bigint AS charged,
+               COALESCE(SUM(delta) FILTER (WHERE biz_type = 'lottery_prize'), 0)::bigint AS paid
+        FROM ledger_entries WHERE biz_type IN ('lottery', 'lottery_prize')`;
+      const [won] = await w.sql<Array<{ draws: number; jackpots: number }>>`
+        SELECT count(*)::bigint AS draws, count(*) FILTER (WHERE prize_id = ${jackpotPrizeId})::bigint AS jackpots
+        FROM lottery_draws WHERE lottery_id = ${id}`;
+      return [
+        equal('points charged = cost × accepted draws (ledger, all runs)', ledger.charged, LOTTERY.cost * w.books.draws),
+        equal('prize points paid = points prizes answered (ledger, all runs)', ledger.paid, w.books.prizePoints),
+        equal('draws persisted = accepted draws (all runs)', won.draws, w.books.draws),
+        check('limited prize won ≤ its stock', w.books.jackpots <= LOTTERY.jackpot.stock, `${w.books.jackpots} ≤ ${LOTTERY.jackpot.stock}`),
+        equal('limited prize: live stock = stock − won', stock, LOTTERY.jackpot.stock - w.books.jackpots),
+        equal('limited prize: persisted wins = won', won.jackpots, w.books.jackpots),
+        equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+        await redisBalanceCheck(w),
+      ];
+    },
   });
 }
 

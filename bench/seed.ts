@@ -18,7 +18,8 @@ import { PointsService } from '../src/points/service.ts';
 import { EngagementConfig } from '../src/engagement/config.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { GoodsService } from '../src/goods/service.ts';
-import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
+import { LotteryService } from '../src/lottery/service.ts';
+import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, LOTTERY, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
 
 export interface Member {
@@ -28,6 +29,7 @@ export interface Member {
 }
 
 export interface Catalog {
+  lottery: { id: number; jackpotPrizeId: number };
   flash: number;
   /** Same shape as flash, sold out by the flash warm-up so the measured sale starts full. */
   warmFlash: number;
@@ -98,6 +100,7 @@ export async function createCatalog(deps: Deps): Promise<Catalog> {
     SELECT * FROM unnest(${all.map((g) => g.id)}::bigint[], ${all.map((g) => g.stock)}::bigint[],
                          ${all.map((g) => g.pointsPrice)}::bigint[], ${all.map((g) => g.perUserLimit)}::int[])`;
   return {
+    lottery: await createLottery(deps),
     flash: flash.id,
     warmFlash: warmFlash.id,
     items: items.map((g) => g.id),
@@ -109,4 +112,14 @@ export async function createCatalog(deps: Deps): Promise<Catalog> {
 export async function seedBaselineAccounts(sql: Sql, members: Member[], amount: number): Promise<void> {
   await sql`INSERT INTO bench_baseline_accounts (user_id, available)
             SELECT unnest(${members.map((m) => m.id)}::bigint[]), ${amount}`;
+}
+
+/** The draw scenario's lottery, through the service the admin route uses (Postgres row, then Redis). */
+async function createLottery(deps: Deps): Promise<{ id: number; jackpotPrizeId: number }> {
+  const lottery = new LotteryService(deps, new PointsService(deps, new RulesCache(deps.sql), new EngagementConfig(deps.sql)));
+  const { id } = await deps.sql.begin((tx) =>
+    lottery.insert(tx, { name: 'Bench lottery', cost: LOTTERY.cost, prizes: [{ kind: 'points', ...LOTTERY.jackpot }, ...LOTTERY.prizes] }, 0),
+  );
+  const view = await lottery.sync(id);
+  return { id, jackpotPrizeId: view.prizes[0].id };
 }

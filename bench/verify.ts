@@ -1,10 +1,10 @@
 /**
  * Final reconciliation once the workers have drained: Postgres must hold exactly what the API
- * accepted (redemptions, ledger spend and earn rows, per-member balances equal to Redis, lots
- * summing to balances, durable stock equal to live stock) and nothing may be left half-done
- * (open reservations, failed persist jobs).
+ * accepted (redemptions, ledger spend and earn rows with the draws' costs and prizes, per-member
+ * balances equal to Redis, lots summing to balances, durable stock equal to live stock) and
+ * nothing may be left half-done (open reservations, failed persist jobs).
  */
-import { MEMBERS } from './config.ts';
+import { LOTTERY, MEMBERS } from './config.ts';
 import { check, equal, openReservations, redisBalances, redisStocks, type Check } from './books.ts';
 import type { World } from './scenarios.ts';
 
@@ -31,7 +31,7 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
 
   const durable = await sql<Array<{ id: number; stock: number }>>`
     SELECT g.id, g.total_stock - COALESCE(SUM(r.quantity), 0)::bigint AS stock
-    FROM goods g LEFT JOIN redemptions r ON r.goods_id = g.id AND r.status <> 'cancelled'
+    FROM goods g LEFT JOIN redemptions r ON r.goods_id = g.id AND r.status <> 'cancelled' AND r.source = 'order'
     WHERE g.id = ANY(${goodsIds}::bigint[]) GROUP BY g.id`;
   const liveStock = await redisStocks(w.redis, w.keys, goodsIds);
   const durableById = new Map(durable.map((d) => [d.id, d.stock]));
@@ -44,9 +44,10 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
 
   return [
     equal('redemptions rows = accepted redemptions', redemptions, books.redemptions),
-    equal('ledger spend rows = accepted redemptions', byKind('spend').n, books.redemptions),
-    equal('ledger spend points = points spent', -byKind('spend').points, books.pointsSpent),
-    equal('ledger earn rows = grants + accepted earns', byKind('earn').n, MEMBERS + books.earns),
+    equal('ledger spend rows = accepted redemptions + draws', byKind('spend').n, books.redemptions + books.draws),
+    equal('ledger spend points = points spent + draw costs', -byKind('spend').points, books.pointsSpent + books.drawCost),
+    equal('ledger earn rows = grants + accepted earns + points prizes', byKind('earn').n, MEMBERS + books.earns + books.pointPrizes),
+    check('limited lottery prize won ≤ its stock', books.jackpots <= LOTTERY.jackpot.stock, `${books.jackpots} ≤ ${LOTTERY.jackpot.stock}`),
     check('point_accounts.available = Redis balance', balanceMismatches === 0, `${balanceMismatches} of ${w.members.length} members differ`),
     check('Σ lots remaining = available', lotMismatches === 0, `${lotMismatches} accounts differ`),
     check('durable stock = live stock', stockMismatches === 0, `${stockMismatches} of ${goodsIds.length} goods differ`),

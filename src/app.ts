@@ -31,6 +31,8 @@ import engagementRoutes from './engagement/routes.ts';
 import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
+import lottery from './lottery/plugin.ts';
+import lotteryRoutes from './lottery/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -84,6 +86,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(services);
   await app.register(redisLagGate);
   await app.register(push);
+  await app.register(lottery);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -96,6 +99,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(engagementRoutes);
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
+  await app.register(lotteryRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -2,7 +2,7 @@
  * Worker entry: runs any subset of the roles, apart from the API and scaled separately.
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
- * reservations), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
+ * reservations and lottery prize holds), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in), push (notifications and broadcast fan-out). Scheduled roles run one at a time per
  * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
@@ -22,6 +22,7 @@ import { notifyTierUpgrades } from '../src/engagement/notices.ts';
 import { PUSH_QUEUE, sendJobOptions, type SendJob } from '../src/push/jobs.ts';
 import { PushService } from '../src/push/service.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
+import { LotteryService } from '../src/lottery/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
 import { createLogger } from './logger.ts';
@@ -128,6 +129,7 @@ if (roles.includes('sweeper')) {
     connection: createRedis(env.REDIS_URL, 'worker'),
     keys,
     redemptions,
+    lottery: new LotteryService(deps, points),
     gate,
     everyMs: env.SWEEP_EVERY_MS,
     lockMs: env.TASK_LOCK_MS,

@@ -1,9 +1,11 @@
 /**
- * Reservation sweeper: settles reservations past their deadline — confirmed if their op was
- * charged, released otherwise — on a BullMQ job schedule, one run at a time.
+ * Sweeper: settles what a crashed API left between saga steps, past its deadline — reservations
+ * of redemptions and prize holds of lottery draws: confirmed if their op was charged, released
+ * otherwise — on a BullMQ job schedule, one run at a time.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
+import type { LotteryService } from '../src/lottery/service.ts';
 import type { RedemptionService } from '../src/redemptions/service.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
@@ -13,6 +15,7 @@ export function startSweeper(o: {
   connection: Redis;
   keys: Keys;
   redemptions: RedemptionService;
+  lottery: LotteryService;
   gate: RedisGate;
   everyMs: number;
   lockMs?: number;
@@ -26,9 +29,11 @@ export function startSweeper(o: {
     log: o.log,
     lockMs: o.lockMs,
     run: gatedRun(o.gate, async () => {
-      const result = await o.redemptions.sweep();
-      if (result.confirmed + result.released > 0) o.log.info(result, 'settled expired reservations');
-      return result;
+      const reservations = await o.redemptions.sweep();
+      if (reservations.confirmed + reservations.released > 0) o.log.info(reservations, 'settled expired reservations');
+      const prizeHolds = await o.lottery.sweep();
+      if (prizeHolds.confirmed + prizeHolds.released > 0) o.log.info(prizeHolds, 'settled expired lottery prize holds');
+      return { reservations, prizeHolds };
     }),
   });
 }

@@ -113,6 +113,9 @@ export const redemptions = pgTable(
     quantity: integer('quantity').notNull(),
     pointsSpent: num('points_spent').notNull(),
     status: text('status', { enum: ['confirmed', 'fulfilled', 'cancelled'] }).notNull().default('confirmed'),
+    // 'order': bought from the catalog (counts against goods stock and the per-member limit);
+    // 'lottery': a goods prize won in a draw, out of the prize's own stock (src/lottery/)
+    source: text('source', { enum: ['order', 'lottery'] }).notNull().default('order'),
     createdAt: ts('created_at').notNull(),
   },
   (t) => [
@@ -313,3 +316,71 @@ export const engagementSettings = pgTable('engagement_settings', {
   value: jsonb('value').notNull(),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
+
+/**
+ * Lotteries (src/lottery/): the settings a draw is decided by. The live copy is in the lottery's
+ * Redis slot; `version` grows with every write so a late sync never overwrites a newer one.
+ */
+export const lotteries = pgTable('lotteries', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull(),
+  cost: num('cost').notNull(),
+  cooldownSeconds: integer('cooldown_seconds').notNull().default(0),
+  // draws per member per business day; null = no limit
+  dailyDrawLimit: integer('daily_draw_limit'),
+  startsAt: ts('starts_at'),
+  endsAt: ts('ends_at'),
+  active: boolean('active').notNull().default(true),
+  version: integer('version').notNull().default(1),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * A lottery's prizes. What a prize is (kind, points, goods) never changes once created, so its
+ * draws stay true to it; a prize taken out of the draw is retired, not deleted. `stock` is the
+ * number of units ever allocated (null = unlimited) and only grows; remaining = stock − wins.
+ */
+export const lotteryPrizes = pgTable(
+  'lottery_prizes',
+  {
+    id: serial('id').primaryKey(),
+    lotteryId: integer('lottery_id').notNull().references(() => lotteries.id),
+    position: integer('position').notNull(),
+    name: text('name').notNull(),
+    kind: text('kind', { enum: ['points', 'goods', 'none'] }).notNull(),
+    points: num('points'),
+    goodsId: num('goods_id').references(() => goods.id),
+    weight: integer('weight').notNull(),
+    stock: num('stock'),
+    retired: boolean('retired').notNull().default(false),
+  },
+  (t) => [index('lottery_prizes_lottery').on(t.lotteryId, t.position)],
+);
+
+/**
+ * Draws, written by the persist worker from each draw's spend op (draw_id = its op id), with the
+ * prize as it was when drawn. Prize stock is rebuilt from these (stock − wins), and the business
+ * day the draw counted on restores the daily limits.
+ */
+export const lotteryDraws = pgTable(
+  'lottery_draws',
+  {
+    drawId: text('draw_id').primaryKey(),
+    lotteryId: integer('lottery_id').notNull(),
+    userId: num('user_id').notNull(),
+    cost: num('cost').notNull(),
+    prizeId: integer('prize_id').notNull(),
+    prizeName: text('prize_name').notNull(),
+    prizeKind: text('prize_kind', { enum: ['points', 'goods', 'none'] }).notNull(),
+    prizePoints: num('prize_points').notNull().default(0),
+    prizeGoodsId: num('prize_goods_id'),
+    day: integer('day').notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [
+    index('lottery_draws_user_time').on(t.userId, t.createdAt.desc(), t.drawId.desc()),
+    index('lottery_draws_lottery_prize').on(t.lotteryId, t.prizeId),
+    index('lottery_draws_time').on(t.createdAt),
+  ],
+);

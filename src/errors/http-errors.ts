@@ -21,6 +21,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   DEVICE_NOT_FOUND: 404,
   PUSH_NOT_FOUND: 404,
   CAMPAIGN_NOT_FOUND: 404,
+  LOTTERY_NOT_FOUND: 404,
   EMAIL_TAKEN: 409,
   USERNAME_TAKEN: 409,
   DAILY_LIMIT_REACHED: 409,
@@ -31,6 +32,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   RESERVATION_EXPIRED: 409,
   PUSH_NOT_DEAD: 409,
   ALREADY_CHECKED_IN: 409,
+  LOTTERY_NOT_ACTIVE: 409,
+  LOTTERY_COOLDOWN: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
@@ -122,6 +125,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Err
   const details = err instanceof DomainError && status < 500 ? err.details : undefined;
   if (status >= 500) request.log.error({ err, code }, 'request failed');
   if (status === 503) reply.header('retry-after', '1');
+  // a refusal that ends at a known time (a lottery cooldown) says when, in the body and the header
+  const retryAfter = err instanceof DomainError ? err.details?.retryAfterSeconds : undefined;
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
   return reply.code(status).type('application/json').send({
     ...details,
     statusCode: status,
@@ -129,6 +135,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Err
     error: STATUS_CODES[status] ?? 'Error',
     message,
     requestId: String(request.id),
+    ...(typeof retryAfter === 'number' ? { retryAfterSeconds: retryAfter } : {}),
   });
 }
 

@@ -217,7 +217,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function checkWindow(startsAt: string | null, endsAt: string | null): void {
+export function checkWindow(startsAt: string | null, endsAt: string | null): void {
   // The date-time format admits instants Postgres cannot take (year 0000, a leap second that the
   // driver's Date cannot represent): refuse them here rather than fail in the INSERT.
   for (const [name, value] of [['startsAt', startsAt], ['endsAt', endsAt]] as const) {

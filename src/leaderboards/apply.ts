@@ -14,9 +14,16 @@ import type { Op } from '../points/op.ts';
 import { RELAY_GROUP } from '../queues.ts';
 
 
-/** Rule earns count; admin grants and spends do not. */
+/**
+ * Credits that are not earned by the member's activity stay off the boards: an operator's grant,
+ * a lottery prize (points bought with points), points coming back (refunds) or handed over
+ * (transfers). The rebuild uses the same list.
+ */
+export const OFF_BOARD_BIZ_TYPES = ['grant', 'lottery_prize', 'refund', 'transfer_in'] as const;
+
+/** Earns count, but for the credits above; spends do not. */
 export function countsOnBoards(op: Op): boolean {
-  return op.kind === 'earn' && op.bizType !== 'grant' && op.delta > 0;
+  return op.kind === 'earn' && op.delta > 0 && !(OFF_BOARD_BIZ_TYPES as readonly string[]).includes(op.bizType);
 }
 
 /** Applies the ops read from one partition's outbox (each carrying its stream id); returns how many counted. */

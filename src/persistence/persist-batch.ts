@@ -1,7 +1,7 @@
 /**
  * Writes a batch of ops to Postgres in one transaction, one statement per table:
  * ledger rows first (ON CONFLICT (op_id) DO NOTHING RETURNING op_id), then — for the ops that
- * were new — account totals, lots, redemptions and audit rows. Running the same batch twice
+ * were new — account totals, lots, redemptions, lottery draws (src/lottery/persist.ts) and audit rows. Running the same batch twice
  * (a redelivered job, a relay re-adding after a crash) changes nothing the second time.
  * Account and lot updates are sums, so batches may be applied in any order.
  */
@@ -9,6 +9,7 @@ import type { Sql, Tx } from '../db/client.ts';
 import { lotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
+import { insertDraws } from '../lottery/persist.ts';
 
 export interface PersistResult {
   inserted: number;
@@ -53,6 +54,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
     await applyAccounts(tx, applied);
     await applyLots(tx, applied);
     await insertRedemptions(tx, applied);
+    await insertDraws(tx, applied);
     await insertAudits(tx, applied);
   }
   const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));

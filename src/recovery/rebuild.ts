@@ -1,6 +1,6 @@
 /**
  * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
- * goods stock and bought counts, recent op records (so retries of acknowledged ops still replay),
+ * goods stock and bought counts, lotteries (prize stock, members' cooldowns), recent op records (so retries of acknowledged ops still replay),
  * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
@@ -8,9 +8,11 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import { BOARD_TTL_S, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
 import { dayFromString, dayStartMs } from '../engagement/business-day.ts';
+import { OFF_BOARD_BIZ_TYPES } from '../leaderboards/apply.ts';
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
+import { rebuildLotteries } from '../lottery/rebuild.ts';
 
 const PAGE = 2000;
 
@@ -18,6 +20,9 @@ export interface RebuildResult {
   members: number;
   lots: number;
   goods: number;
+  lotteries: number;
+  /** members' lottery cooldowns and daily counts restored from their recent draws */
+  drawStates: number;
   opRecords: number;
   streaks: number;
   boardEntries: number;
@@ -31,7 +36,7 @@ export async function rebuildFromPostgres(
   o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RebuildResult> {
   const started = Date.now();
-  const result: RebuildResult = { members: 0, lots: 0, goods: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
+  const result: RebuildResult = { members: 0, lots: 0, goods: 0, lotteries: 0, drawStates: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
   let after = 0;
   for (;;) {
     const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
@@ -68,6 +73,7 @@ export async function rebuildFromPostgres(
     result.lots += lots.length;
   }
   result.goods = await rebuildGoods(sql, redis, keys);
+  Object.assign(result, await rebuildLotteries(sql, redis, keys));
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
   result.streaks = await rebuildStreaks(sql, redis, keys);
   result.boardEntries = await rebuildBoards(sql, redis, keys, o.timeZone ?? 'UTC');
@@ -90,7 +96,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number>
   const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
   const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
     SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
-    WHERE status <> 'cancelled' GROUP BY goods_id, user_id`;
+    WHERE status <> 'cancelled' AND source = 'order' GROUP BY goods_id, user_id`;
   const tx = redis.pipeline();
   for (const g of goods) {
     tx.del(keys.goods(g.id), keys.bought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));
@@ -193,7 +199,7 @@ async function rebuildStreaks(sql: Sql, redis: Redis, keys: Keys): Promise<numbe
 }
 
 /**
- * The boards from rule earns in the ledger (grants do not count), by the business calendar: the
+ * The boards from earns in the ledger (what countsOnBoards counts), by the business calendar: the
  * all-time board, and each period bucket still kept (BOARD_TTL_S), so history survives a rebuild.
  */
 async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys, timeZone: string): Promise<number> {
@@ -212,7 +218,7 @@ async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys, timeZone: strin
     const rows = await sql<Array<{ userId: number; day: string; points: number }>>`
       SELECT user_id AS "userId", to_char(created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day, SUM(delta)::bigint AS points
       FROM ledger_entries
-      WHERE kind = 'earn' AND biz_type <> 'grant' AND user_id > ${after} AND user_id <= ${after} + 5000
+      WHERE kind = 'earn' AND NOT (biz_type = ANY(${[...OFF_BOARD_BIZ_TYPES]}::text[])) AND user_id > ${after} AND user_id <= ${after} + 5000
       GROUP BY 1, 2`;
     const [{ more }] = await sql<Array<{ more: boolean }>>`
       SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE kind = 'earn' AND user_id > ${after} + 5000) AS more`;

@@ -13,6 +13,8 @@
  *     <P>:{u<p>}:opref:<uid>:<opId>  string kh of a redemption's record: lookup by id, owner in the name
  *     <P>:{u<p>}:cap:<uid>:<action>  hash day, n, pts (daily earn caps; day from Redis TIME)
  *     <P>:{u<p>}:outbox              stream of ops awaiting persistence (one per partition)
+ *     <P>:{u<p>}:draws:<uid>:<lid>   hash  last (ms of the last draw), day, n (draws that business
+ *                                    day) of a member in a lottery: cooldown and daily limit
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
  *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
  *                                    (JSON of the last check-in): the member's check-in state
@@ -22,6 +24,14 @@
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
  *     <P>:{g<id>}:res                hash  opId -> reservation JSON
  *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
+ *   Lottery slot {l<id>}  (src/lottery/)
+ *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
+ *                                    prizes (JSON: the prizes in the draw, with weights)
+ *     <P>:{l<id>}:stock              hash  <prizeId> -> units left, stocked:<prizeId> -> units
+ *                                    allocated that count (limited prizes only)
+ *     <P>:{l<id>}:holds              hash  "<userId>:<keyHash>" -> prize hold JSON (a draw between
+ *                                    its reserve and its charge)
+ *     <P>:{l<id>}:holddl             zset  "<userId>:<keyHash>" -> hold deadline ms (sweeper)
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
  *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
@@ -34,6 +44,7 @@
  *                                    (no addresses in key names)
  *     <P>:auth:register:ip:<ip>      zset  attempt id -> ms: registrations from an IP in the window
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
+ *     <P>:lottery:index              set   lottery ids with Redis state (sweeper, rebuild)
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
  *     <P>:reconcile:totals           hash  runs, drifting, stockDrift, negative since the start
@@ -68,6 +79,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
   const partitionOf = (userId: number | string) => fnv1a(String(userId)) % partitions;
   const u = (userId: number | string) => `${prefix}:{u${partitionOf(userId)}}`;
   const g = (goodsId: number | string) => `${prefix}:{g${goodsId}}`;
+  const l = (lotteryId: number | string) => `${prefix}:{l${lotteryId}}`;
   return {
     prefix,
     partitions,
@@ -87,6 +99,12 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     bought: (gid: number | string) => `${g(gid)}:bought`,
     reservations: (gid: number | string) => `${g(gid)}:res`,
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
+    drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,
+    lottery: (lid: number | string) => `${l(lid)}:lottery`,
+    lotteryStock: (lid: number | string) => `${l(lid)}:stock`,
+    lotteryHolds: (lid: number | string) => `${l(lid)}:holds`,
+    lotteryHoldDeadlines: (lid: number | string) => `${l(lid)}:holddl`,
+    lotteryIndex: () => `${prefix}:lottery:index`,
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
     boardApplied: (partition: number) => `${prefix}:{lb}:applied:${partition}`,
     loginFailsByIp: (ip: string) => `${prefix}:auth:login:ip:${ip}`,

@@ -15,6 +15,10 @@ export const ScriptCode = {
   SaleNotActive: -11,
   LimitExceeded: -12,
   SoldOut: -13,
+  LotteryNotFound: -20,
+  LotteryNotActive: -21,
+  PrizesGone: -22,
+  LotteryCooldown: -23,
 } as const;
 
 export function scriptError(code: number): DomainError {
@@ -35,6 +39,12 @@ export function scriptError(code: number): DomainError {
       return new DomainError('LIMIT_EXCEEDED', 'Per-member limit for this item reached');
     case ScriptCode.SoldOut:
       return new DomainError('SOLD_OUT', 'Sold out');
+    case ScriptCode.LotteryNotFound:
+      return new DomainError('LOTTERY_NOT_FOUND', 'No such lottery');
+    case ScriptCode.LotteryNotActive:
+      return new DomainError('LOTTERY_NOT_ACTIVE', 'This lottery is not open for draws right now');
+    case ScriptCode.PrizesGone:
+      return new DomainError('SOLD_OUT', 'Every prize of this lottery has been won');
     default:
       return new DomainError('INTERNAL', `unexpected script code ${code}`);
   }

@@ -32,6 +32,10 @@ declare module 'ioredis' {
     pmRepairStock(...args: Arg[]): Result<number, Context>;
     pmCheckin(...args: Arg[]): Result<Reply, Context>;
     pmRepairBalance(...args: Arg[]): Result<number, Context>;
+    pmLotteryReserve(...args: Arg[]): Result<Reply, Context>;
+    pmLotteryDraw(...args: Arg[]): Result<Reply, Context>;
+    pmLotteryRelease(...args: Arg[]): Result<number, Context>;
+    pmLotterySet(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -53,6 +57,10 @@ const COMMANDS: Record<string, string> = {
   'repair-stock': 'pmRepairStock',
   checkin: 'pmCheckin',
   'repair-balance': 'pmRepairBalance',
+  'lottery-reserve': 'pmLotteryReserve',
+  'lottery-draw': 'pmLotteryDraw',
+  'lottery-release': 'pmLotteryRelease',
+  'lottery-set': 'pmLotterySet',
 };
 
 export function readScript(file: string): string {

@@ -9,11 +9,11 @@
  * end, including later DENYOOM writes. Either way no script is ever half-applied. MULTI blocks are
  * refused entirely, even read-only ones.
  *
- * Through the API: every write answers 503 SERVICE_UNAVAILABLE with Retry-After and changes no key;
- * a redemption whose reservation went through before memory ran out keeps it (settle needs a
- * tombstone, which OOM refuses) until the sweeper releases it once memory is back; a charge whose
- * first write frees a whole lot goes through even under OOM, and its op must still reach Postgres
- * promptly afterwards. After memory is back, everything succeeds and reconcile finds no drift.
+ * Through the API: every write (lottery draws included) answers 503 SERVICE_UNAVAILABLE with
+ * Retry-After and changes no key; a redemption whose reservation went through before memory ran
+ * out keeps it (settle needs a tombstone, which OOM refuses) until the sweeper releases it once
+ * memory is back; a charge whose first write frees a whole lot goes through even under OOM, and
+ * its op must still reach Postgres promptly afterwards. After memory is back, everything succeeds and reconcile finds no drift.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -110,6 +110,28 @@ const charge = (r: Redis, k: Keys, amount: number) =>
   r.pmCharge(
     k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'c1'), k.opRef(U, 'c1'), k.outboxOf(U),
     'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }), 'c1',
+  );
+
+const L = 5;
+const PRIZE = { id: 1, name: 'p', kind: 'points', points: 50, weight: 1 };
+/** A lottery whose one prize is limited (3 units) or unlimited. */
+const lottery = (r: Redis, k: Keys, limited: boolean) =>
+  r.pmLotterySet(
+    k.lottery(L), k.lotteryStock(L), 1, 1, 0, 0, 20, 0, 0, JSON.stringify([{ ...PRIZE, limited: limited ? 1 : 0 }]), 0,
+    ...(limited ? [1, 3, 3] : []),
+  );
+async function heldPrize(r: Redis, k: Keys, limited: boolean) {
+  await lottery(r, k, limited);
+  if (limited) await r.hincrby(k.lotteryStock(L), '1', -1);
+  await r.hset(k.lotteryHolds(L), `${U}:d1`, JSON.stringify({ u: U, k: 'd1', o: 'draw1', t: 'tok', h: 'h1', d: NOW + 15_000, c: 20, cd: 0, dl: 0, p: { ...PRIZE, limited: limited ? 1 : 0 } }));
+  await r.zadd(k.lotteryHoldDeadlines(L), NOW + 15_000, `${U}:d1`);
+}
+const lotteryReserve = (r: Redis, k: Keys) =>
+  r.pmLotteryReserve(k.lottery(L), k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), 'draw1', U, 'h1', 15_000, NOW, 'tok', 'd1', 12345);
+const lotteryDraw = (r: Redis, k: Keys, cooldownMs: number) =>
+  r.pmLotteryDraw(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'd1'), k.drawState(U, L), k.outboxOf(U), k.expiryIndexOf(U),
+    'draw1', U, 'h1', 3600, NOW, 'tok', 'd1', L, 20, cooldownMs, 0, 0, JSON.stringify(PRIZE), 365 * DAY, '',
   );
 
 const CASES: ScriptCase[] = [
@@ -239,6 +261,70 @@ const CASES: ScriptCase[] = [
     call: (r, k) => r.pmLockRelease(k.taskLock('t'), 'tok'),
     outcome: 'completed',
   },
+  { name: 'lottery-set', script: 'lottery-set', call: (r, k) => lottery(r, k, true), outcome: 'refused' },
+  {
+    name: 'lottery-reserve of a limited prize (stock first)',
+    script: 'lottery-reserve',
+    setup: (r, k) => lottery(r, k, true),
+    call: lotteryReserve,
+    outcome: 'refused',
+  },
+  {
+    name: 'lottery-reserve of an unlimited prize (hold first)',
+    script: 'lottery-reserve',
+    setup: (r, k) => lottery(r, k, false),
+    call: lotteryReserve,
+    outcome: 'refused',
+  },
+  {
+    name: 'lottery-reserve of a lottery switched off (no write)',
+    script: 'lottery-reserve',
+    setup: async (r, k) => {
+      await lottery(r, k, true);
+      await r.hset(k.lottery(L), 'active', 0);
+    },
+    call: lotteryReserve,
+    outcome: 'completed',
+  },
+  {
+    name: 'lottery-draw paying from part of a lot',
+    script: 'lottery-draw',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => lotteryDraw(r, k, 30_000),
+    outcome: 'refused',
+  },
+  {
+    // first write is ZREM of the emptied lot (frees memory): the whole draw runs, prize lot and XADDs included
+    name: 'lottery-draw paying with a whole lot',
+    script: 'lottery-draw',
+    setup: (r, k) => account(r, k, 20, [['L1', 20, NOW + DAY]]),
+    call: (r, k) => lotteryDraw(r, k, 30_000),
+    outcome: 'completed',
+  },
+  {
+    name: 'lottery-draw refused by the cooldown (no write)',
+    script: 'lottery-draw',
+    setup: async (r, k) => {
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+      await r.hset(k.drawState(U, L), 'last', NOW - 1000, 'day', 0, 'n', 1);
+    },
+    call: (r, k) => lotteryDraw(r, k, 30_000),
+    outcome: 'completed',
+  },
+  {
+    name: 'lottery-release of a limited prize (stock first)',
+    script: 'lottery-release',
+    setup: (r, k) => heldPrize(r, k, true),
+    call: (r, k) => r.pmLotteryRelease(k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), `${U}:d1`, 'tok'),
+    outcome: 'refused',
+  },
+  {
+    name: 'lottery-release of an unlimited prize (HDEL first)',
+    script: 'lottery-release',
+    setup: (r, k) => heldPrize(r, k, false),
+    call: (r, k) => r.pmLotteryRelease(k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), `${U}:d1`, 'tok'),
+    outcome: 'completed',
+  },
   {
     name: 'balance (read only)',
     script: 'balance',
@@ -314,6 +400,16 @@ async function writesUnderOom(whileOom: (w: OomWindow) => Promise<void> = async 
   for (const m of members) await ctx.grant(m.id, 1000);
   const g1 = await ctx.createGoods({ pointsPrice: 100, stock: 20 });
   const g2 = await ctx.createGoods({ pointsPrice: 50, stock: 8, perUserLimit: 2 });
+  const lotteryRes = await post(admin, '/v1/admin/lotteries', 'oom-lottery', {
+    name: 'OOM draw',
+    cost: 10,
+    prizes: [
+      { name: 'Limited', kind: 'points', points: 30, weight: 1, stock: 50 },
+      { name: 'Nothing', kind: 'none', weight: 1 },
+    ],
+  });
+  expect(lotteryRes.status).toBe(201);
+  const lotteryId = Number(lotteryRes.body.id);
   for (const m of members) {
     expect((await redeem(m, g1.id, 'before-1')).status).toBe(201);
     expect((await earnShare(m, 'before-share')).status).toBe(200);
@@ -333,6 +429,7 @@ async function writesUnderOom(whileOom: (w: OomWindow) => Promise<void> = async 
       await track(`redeem g2 ${m.id}`, () => redeem(m, g2.id, 'during-2'));
       await track(`earn ${m.id}`, () => earnShare(m, 'during-share'));
       await track(`grant ${m.id}`, () => grant(admin, m.id, 250, `during-grant-${m.id}`));
+      await track(`lottery draw ${m.id}`, () => post(m, `/v1/lotteries/${lotteryId}/draws`, 'during-draw', {}));
     }
     await track('earn by a member not yet in Redis (hydration)', () => earnShare(cold, 'cold-share'));
     await track('grant to a member not yet in Redis (hydration)', () => grant(admin, cold.id, 100, 'cold-grant'));

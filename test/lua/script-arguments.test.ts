@@ -1,5 +1,5 @@
 /**
- * Issue 6, item 16: scripts do not trust their callers. Every script validates every argument
+ * Issue 6, item 16 (and the lottery scripts of issue 7): scripts do not trust their callers. Every script validates every argument
  * before its first write: a bad value (a caller's bug) is a BAD_ARGUMENT error reply and leaves
  * Redis exactly as it was — never a script that fails half-way after a write.
  */
@@ -42,6 +42,35 @@ const reserveArgs = (over: Record<number, string | number>) => {
 };
 const reserve = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), ...reserveArgs(over));
+
+const L = 3;
+const PRIZES = '[{"id":1,"name":"p","kind":"points","points":5,"weight":1,"limited":1}]';
+
+const lotteryReserveArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = ['draw1', U, 'h', 15_000, T0, 'tok', 'kh5', 12345];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const lotteryReserve = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmLotteryReserve(k.lottery(L), k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), ...lotteryReserveArgs(over));
+
+const lotteryDrawArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = [
+    'draw2', U, 'h', 3600, T0, 'tok', 'kh6', L, 20, 30_000, 2, 0, '{"id":1,"name":"p","kind":"points","points":5}', DAY, '',
+  ];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const lotteryDraw = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmLotteryDraw(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh6'), k.drawState(U, L), k.outboxOf(U), k.expiryIndexOf(U), ...lotteryDrawArgs(over));
+
+const lotterySetArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = [2, 1, 0, 0, 20, 0, 0, PRIZES, 0, 1, 10, 10];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const lotterySet = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmLotterySet(k.lottery(L), k.lotteryStock(L), ...lotterySetArgs(over));
 
 const CASES: Array<[string, Call]> = [
   ['earn: points not a number (failed after the lot write before)', earn({ 2: 'abc' })],
@@ -90,6 +119,40 @@ const CASES: Array<[string, Call]> = [
   ['leaderboard: not a stream id', (r, k) => r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardApplied(0), U, 5, 100, 100, 100, 'op-1')],
   ['lock-extend: TTL not a number', (r, k) => r.pmLockExtend(k.taskLock('t'), 'tok', 'x')],
   ['lock-release: empty token', (r, k) => r.pmLockRelease(k.taskLock('t'), '')],
+  ['lottery-reserve: random number not a number', lotteryReserve({ 7: 'lucky' })],
+  ['lottery-reserve: random number of 2^48 (outside the CSPRNG range)', lotteryReserve({ 7: 2 ** 48 })],
+  ['lottery-reserve: negative random number', lotteryReserve({ 7: -1 })],
+  ['lottery-reserve: fractional random number', lotteryReserve({ 7: 0.5 })],
+  ['lottery-reserve: timeout zero', lotteryReserve({ 3: 0 })],
+  ['lottery-reserve: empty token', lotteryReserve({ 5: '' })],
+  ['lottery-reserve: empty key hash', lotteryReserve({ 6: '' })],
+  ['lottery-reserve: user id not a number', lotteryReserve({ 1: 'u' })],
+  ['lottery-draw: cost zero (a free draw)', lotteryDraw({ 8: 0 })],
+  ['lottery-draw: negative cost (a credit in disguise)', lotteryDraw({ 8: -20 })],
+  ['lottery-draw: negative cooldown', lotteryDraw({ 9: -1 })],
+  ['lottery-draw: daily limit not a number', lotteryDraw({ 10: 'x' })],
+  ['lottery-draw: business-day offset not a number', lotteryDraw({ 11: 'CST' })],
+  ['lottery-draw: prize not JSON', lotteryDraw({ 12: '{nope' })],
+  ['lottery-draw: prize of an unknown kind', lotteryDraw({ 12: '{"id":1,"name":"p","kind":"cash"}' })],
+  ['lottery-draw: points prize without points', lotteryDraw({ 12: '{"id":1,"name":"p","kind":"points"}' })],
+  ['lottery-draw: points prize with negative points', lotteryDraw({ 12: '{"id":1,"name":"p","kind":"points","points":-5}' })],
+  ['lottery-draw: goods prize without an exchange number', lotteryDraw({ 12: '{"id":1,"name":"p","kind":"goods","goodsId":7}' })],
+  ['lottery-draw: prize without an id', lotteryDraw({ 12: '{"name":"p","kind":"none"}' })],
+  ['lottery-draw: prize lot lifetime zero', lotteryDraw({ 13: 0 })],
+  ['lottery-draw: empty token', lotteryDraw({ 5: '' })],
+  ['lottery-draw: TTL zero', lotteryDraw({ 3: 0 })],
+  ['lottery-release: empty token', (r, k) => r.pmLotteryRelease(k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), `${U}:held`, '')],
+  ['lottery-release: empty hold', (r, k) => r.pmLotteryRelease(k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), '', 'tok')],
+  ['lottery-set: version zero', lotterySet({ 0: 0 })],
+  ['lottery-set: active neither 0 nor 1', lotterySet({ 1: 'yes' })],
+  ['lottery-set: cost zero', lotterySet({ 4: 0 })],
+  ['lottery-set: no prizes', lotterySet({ 7: '[]' })],
+  ['lottery-set: prizes not an array', lotterySet({ 7: '{"id":1}' })],
+  ['lottery-set: prize weight zero', lotterySet({ 7: PRIZES.replace('"weight":1', '"weight":0') })],
+  ['lottery-set: prize of an unknown kind', lotterySet({ 7: PRIZES.replace('"kind":"points"', '"kind":"cash"') })],
+  ['lottery-set: load-only flag neither 0 nor 1', lotterySet({ 8: 2 })],
+  ['lottery-set: stock triple cut short', (r, k) => r.pmLotterySet(k.lottery(L), k.lotteryStock(L), ...lotterySetArgs({}).slice(0, 11))],
+  ['lottery-set: negative units left', lotterySet({ 11: -1 })],
 ];
 
 describe('every script validates its arguments before its first write', () => {
@@ -98,6 +161,9 @@ describe('every script validates its arguments before its first write', () => {
     await hydrateLots(env.redis, env.keys, U, [{ id: 'lot', remaining: 500, expiresAt: T0 + DAY }]);
     await goodsSet(env.redis, env.keys, G, { price: 10, stock: 5 });
     await env.redis.hset(env.keys.reservations(G), `${U}:held`, JSON.stringify({ u: U, k: 'held', o: 'o', q: 1, p: 10, t: 'tok', h: 'h', d: T0 }));
+    // a lottery with a limited prize and a held draw
+    await env.redis.pmLotterySet(env.keys.lottery(L), env.keys.lotteryStock(L), 1, 1, 0, 0, 20, 0, 0, PRIZES, 0, 1, 10, 9);
+    await env.redis.hset(env.keys.lotteryHolds(L), `${U}:held`, JSON.stringify({ u: U, k: 'held', o: 'o', t: 'tok', h: 'h', d: T0, c: 20, cd: 0, dl: 0, p: JSON.parse(PRIZES)[0] }));
   });
 
   for (const [name, call] of CASES) {
