@@ -30,6 +30,10 @@ import persistAdminRoutes from './admin/persist-routes.ts';
 import benchRoutes from './bench/routes.ts';
 import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
+import referrals from './referrals/plugin.ts';
+import referralRoutes from './referrals/routes.ts';
+import taskRoutes from './tasks/routes.ts';
+import profileRoutes from './profile/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -83,6 +87,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(services);
   await app.register(redisLagGate);
   await app.register(push);
+  await app.register(referrals);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -94,6 +99,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(persistAdminRoutes);
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
+  await app.register(taskRoutes);
+  await app.register(profileRoutes);
+  await app.register(referralRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;
