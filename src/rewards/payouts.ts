@@ -100,27 +100,31 @@ export class PayoutService {
   ) {}
 
   /**
-   * Pays pending payouts, oldest first. A commission's later rows (a reversal) wait while an
-   * earlier row of the same redemption and level failed in this run, so a reversal never runs
-   * ahead of the credit it reverses.
+   * Pays every pending payout, oldest first, `page` rows at a time. A commission's later rows (a
+   * reversal) wait while an earlier row of the same redemption and level failed in this run, so a
+   * reversal never runs ahead of the credit it reverses.
    */
-  async payPending(limit: number): Promise<PayResult> {
-    const rows = await this.d.sql<Array<{ id: number; sourceOpId: string | null; level: number | null }>>`
-      SELECT id, source_op_id AS "sourceOpId", level FROM engagement_payouts
-      WHERE status = 'pending' ORDER BY id LIMIT ${limit}`;
+  async payPending(page: number): Promise<PayResult> {
     const held = new Set<string>();
     const out: PayResult = { paid: 0, failed: 0 };
-    for (const r of rows) {
-      const chain = r.sourceOpId === null ? null : `${r.sourceOpId}:${r.level}`;
-      if (chain !== null && held.has(chain)) continue;
-      const outcome = await this.pay(r.id);
-      if (outcome === 'paid') out.paid++;
-      if (outcome === 'failed') {
-        out.failed++;
-        if (chain !== null) held.add(chain);
+    let after = 0;
+    for (;;) {
+      const rows = await this.d.sql<Array<{ id: number; sourceOpId: string | null; level: number | null }>>`
+        SELECT id, source_op_id AS "sourceOpId", level FROM engagement_payouts
+        WHERE status = 'pending' AND id > ${after} ORDER BY id LIMIT ${page}`;
+      for (const r of rows) {
+        const chain = r.sourceOpId === null ? null : `${r.sourceOpId}:${r.level}`;
+        if (chain !== null && held.has(chain)) continue;
+        const outcome = await this.pay(r.id);
+        if (outcome === 'paid') out.paid++;
+        if (outcome === 'failed') {
+          out.failed++;
+          if (chain !== null) held.add(chain);
+        }
       }
+      if (rows.length < page) return out;
+      after = rows[rows.length - 1].id;
     }
-    return out;
   }
 
   /** Pays these payouts now (the API after a sign-up); whatever fails is left to the engagement role. */
