@@ -26,8 +26,11 @@ export async function settle(pipeline: Pipeline, follower: EngagementFollower): 
 
 let seq = 0;
 /** An op stamped at `at` (ms), written through the persist batch as if relayed from the outbox. */
-export async function persistAt(sql: Sql, o: { userId: number; kind: Op['kind']; delta: number; bizType: string; bizId?: string; at: number }): Promise<string> {
-  const opId = `t${randomBytes(8).toString('hex')}${++seq}`;
+export async function persistAt(
+  sql: Sql,
+  o: { opId?: string; userId: number; kind: Op['kind']; delta: number; bizType: string; bizId?: string; at: number },
+): Promise<string> {
+  const opId = o.opId ?? `t${randomBytes(8).toString('hex')}${++seq}`;
   await persistBatch(sql, [
     {
       opId,
@@ -41,6 +44,7 @@ export async function persistAt(sql: Sql, o: { userId: number; kind: Op['kind'];
       at: o.at,
       h: 'test',
       ...(o.kind === 'earn' ? { expiresAt: o.at + 365 * 86_400_000 } : {}),
+      ...(o.bizType === 'redemption' ? { goodsId: 1, quantity: 1, exchangeNo: `PM${opId}` } : {}),
     },
   ]);
   return opId;
