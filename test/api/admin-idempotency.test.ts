@@ -158,6 +158,9 @@ describe('admin writes are idempotent', () => {
       'POST /v1/admin/points/grant',
       'POST /v1/admin/pushes/{id}/retry',
       'POST /v1/admin/persist/parked/retry',
+      'POST /v1/admin/tasks',
+      'PATCH /v1/admin/tasks/{key}',
+      'DELETE /v1/admin/tasks/{key}',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -167,12 +170,14 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/points/grant': { userId: admin.id, amount: 1, reason: 'x' },
       '/v1/admin/broadcasts': { title: 't', body: 'b', segment: 'all' },
       '/v1/admin/persist/parked/retry': {},
+      '/v1/admin/tasks': { key: 'keyless', title: 't', frequency: 'daily', event: 'share', target: 1, reward: 1 },
+      '/v1/admin/tasks/{key}': { reward: 2 },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);
       const req: InjectOptions = {
         method: w.method.toUpperCase() as 'POST',
-        url: w.path.replace('{id}', String(g.id)),
+        url: w.path.replace('{id}', String(g.id)).replace('{key}', 'daily_checkin'),
         headers: bearer(admin.token),
         ...(payloads[w.path] ? { payload: payloads[w.path] } : {}),
       };

@@ -12,6 +12,7 @@
  * balances that add up.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ReservedSql } from 'postgres';
@@ -188,6 +189,16 @@ describe('commissions with killed workers', () => {
     expect(await ctx.sql`SELECT 1 FROM push_records WHERE dedupe_key = ${`payout:${slot}`}`).toHaveLength(1);
     await ctx.sql`DELETE FROM tasks`;
     await pipeline.stop();
+  });
+
+  it('stops on SIGTERM after the pass in flight, exit code 0', { timeout: 40_000 }, async () => {
+    const w = await start('engagement');
+    await w.waitForOutput('"msg":"engagement role started"');
+    const exited = once(w.proc, 'exit');
+    w.proc.kill('SIGTERM');
+    const [code] = await exited;
+    expect(code, w.output().slice(-2000)).toBe(0);
+    expect(w.output()).toContain('"msg":"stopped"');
   });
 
   it('pays each commission once with the persist worker and the engagement worker killed -9 while redemptions keep coming', { timeout: 120_000 }, async () => {
