@@ -25,7 +25,7 @@ import type { PushService } from '../push/service.ts';
 
 /** The scope PointsService gives the keys of the system's own credits (creditRule/creditPlain). */
 const SYSTEM_SCOPE = 'sys';
-/** Debits share the scope: a slot names one payout whichever way it moves points. */
+/** charge() ties a charge to a reservation token; a debit has no reservation, only this fixed one. */
 const DEBIT_TOKEN = 'payout';
 
 export interface PayoutPush {
