@@ -33,6 +33,10 @@ import deviceRoutes from './devices/routes.ts';
 import pushRoutes from './push/routes.ts';
 import lottery from './lottery/plugin.ts';
 import lotteryRoutes from './lottery/routes.ts';
+import referrals from './referrals/plugin.ts';
+import referralRoutes from './referrals/routes.ts';
+import taskRoutes from './tasks/routes.ts';
+import profileRoutes from './profile/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -87,6 +91,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(redisLagGate);
   await app.register(push);
   await app.register(lottery);
+  await app.register(referrals);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -100,6 +105,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(deviceRoutes);
   await app.register(pushRoutes);
   await app.register(lotteryRoutes);
+  await app.register(taskRoutes);
+  await app.register(profileRoutes);
+  await app.register(referralRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -3,7 +3,8 @@
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
  * reservations and lottery prize holds), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
- * forward), reminders (points about to expire, check-in), push (notifications and broadcast fan-out). Scheduled roles run one at a time per
+ * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
+ * engagement (task progress and referral commissions from the persisted ledger). Scheduled roles run one at a time per
  * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -33,8 +34,9 @@ import { startExpirer } from './expire.ts';
 import { startReconciler } from './reconcile.ts';
 import { startReminders } from './reminders.ts';
 import { startPushWorker } from './push.ts';
+import { startEngagement } from './engagement.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -173,6 +175,11 @@ if (roles.includes('reminders')) {
   const checkins = new CheckinService(deps, new PointsService(deps, new RulesCache(db.sql), engagement), engagement);
   const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log, checkins, engagement });
   closers.push(() => reminders.close());
+}
+
+if (roles.includes('engagement')) {
+  const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, log });
+  closers.push(() => engagementRole.close());
 }
 
 onShutdown(async () => {

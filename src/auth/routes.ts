@@ -22,6 +22,13 @@ export const RegisterBodySchema = Type.Object(
     username: Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_]+$' }),
     email: Type.String({ format: 'email', maxLength: 254 }),
     password: Type.String({ minLength: 8, maxLength: 128 }),
+    referralCode: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 32,
+        description: "An existing member's referral code (any case; I/L read as 1, O as 0); unknown: 400 REFERRAL_CODE_INVALID",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -59,21 +66,36 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['auth'],
+        operationId: 'register',
+        summary: 'Create a member account (optionally with a referral code) and sign in',
+        security: [],
         body: RegisterBodySchema,
         response: { 201: SessionSchema, ...errors(400, 409, 429) },
       },
     },
     async (request, reply) => {
-      const { username, email, password } = request.body;
+      const { username, email, password, referralCode } = request.body;
       const slot = await attempts.register(request.ip);
       if (!slot.ok) refuse(reply, 'RATE_LIMITED', 'Too many registrations from this address', slot.retryAfterSeconds);
-      const user = await app.authService.register(username, email, password).catch(async (err: unknown) => {
-        // refused input (a taken email) keeps the slot: probing for accounts is what it limits
+      // referral (issue 7): the code is checked before anything is created; the member's own code,
+      // the referral and both sign-up rewards (as payouts) commit with the account
+      let referralPayouts: number[] = [];
+      const create = async () => {
+        const referrerId = referralCode === undefined ? null : await app.referrals.resolve(referralCode);
+        return app.authService.register(username, email, password, 'member', async (tx, created) => {
+          await app.referrals.assignCode(tx, created.id);
+          if (referrerId !== null) referralPayouts = await app.referrals.attach(tx, created.id, referrerId);
+        });
+      };
+      const user = await create().catch(async (err: unknown) => {
+        // refused input (a taken email, an unknown code) keeps the slot: probing is what it limits
         if (!(err instanceof DomainError)) await slot.release();
         throw err;
       });
       await app.points.hydrate(user.id);
       await app.points.signupBonus(user.id);
+      // whatever this misses (Redis away, the process dying here) the engagement role pays
+      await app.payouts.payNow(referralPayouts);
       return reply.code(201).send(issue(user));
     },
   );

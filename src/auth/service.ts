@@ -3,7 +3,7 @@
  */
 import { hash, verify, Algorithm } from '@node-rs/argon2';
 import { DomainError } from '../errors/domain-error.ts';
-import type { Sql } from '../db/client.ts';
+import type { Sql, Tx } from '../db/client.ts';
 
 export interface User {
   id: number;
@@ -25,7 +25,14 @@ const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$ZFgqRbbz7SMh/0OIZKsKgg$DnObYD
 export class AuthService {
   constructor(private readonly sql: Sql) {}
 
-  async register(username: string, email: string, password: string, role: User['role'] = 'member'): Promise<User> {
+  /** `inTx` runs inside the transaction that creates the member (referral code, referral). */
+  async register(
+    username: string,
+    email: string,
+    password: string,
+    role: User['role'] = 'member',
+    inTx?: (tx: Tx, user: User) => Promise<void>,
+  ): Promise<User> {
     const passwordHash = await hashPassword(password);
     try {
       return await this.sql.begin(async (tx) => {
@@ -34,6 +41,7 @@ export class AuthService {
           VALUES (${username}, ${email.toLowerCase()}, ${passwordHash}, ${role})
           RETURNING id, username, email, role`;
         await tx`INSERT INTO point_accounts (user_id) VALUES (${user.id})`;
+        await inTx?.(tx, user);
         return user;
       });
     } catch (err) {

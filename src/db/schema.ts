@@ -8,6 +8,8 @@ import {
   bigint,
   bigserial,
   boolean,
+  check,
+  date,
   index,
   integer,
   jsonb,
@@ -384,3 +386,155 @@ export const lotteryDraws = pgTable(
     index('lottery_draws_time').on(t.createdAt),
   ],
 );
+
+// ---- Tasks, referrals and profiles (issue 7): progress derived by the engagement role ----
+
+/** Task definitions (admin CRUD). Progress comes only from what the system records. */
+export const tasks = pgTable('tasks', {
+  key: text('key').primaryKey(),
+  title: text('title').notNull(),
+  description: text('description').notNull().default(''),
+  frequency: text('frequency', { enum: ['daily', 'weekly', 'once'] }).notNull(),
+  event: text('event', {
+    enum: ['checkin', 'share', 'review', 'redeem', 'spend_points', 'earn_points', 'invite', 'profile_complete'],
+  }).notNull(),
+  target: num('target').notNull(),
+  reward: integer('reward').notNull(),
+  active: boolean('active').notNull().default(true),
+  startsAt: ts('starts_at'),
+  endsAt: ts('ends_at'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** A member's progress on a task in one period ('YYYY-MM-DD' of the day or the week's Monday; 'once'). */
+export const taskProgress = pgTable(
+  'task_progress',
+  {
+    taskKey: text('task_key').notNull(),
+    userId: num('user_id').notNull(),
+    periodStart: text('period_start').notNull(),
+    progress: num('progress').notNull().default(0),
+    completedAt: ts('completed_at'),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.taskKey, t.userId, t.periodStart] }), index('task_progress_user').on(t.userId, t.periodStart)],
+);
+
+/**
+ * How far the engagement role has followed the ledger and member_events (ids). Updated in the
+ * transaction that records what those rows derived, and held FOR UPDATE meanwhile.
+ */
+export const engagementWatermarks = pgTable('engagement_watermarks', {
+  name: text('name').primaryKey(),
+  ledgerId: num('ledger_id').notNull().default(0),
+  eventId: num('event_id').notNull().default(0),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * Things members did that are not points ops (a completed profile, an invitation), recorded by
+ * the API in the transaction that did them, for the engagement role to follow like the ledger.
+ */
+export const memberEvents = pgTable(
+  'member_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    type: text('type', { enum: ['profile_complete', 'invite'] }).notNull(),
+    ref: text('ref'),
+    // one event per fact (profile_complete:<member>, invite:<new member>)
+    dedupe: text('dedupe').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('member_events_dedupe_key').on(t.dedupe)],
+);
+
+/**
+ * Points the system owes or takes back (task rewards, referral rewards, commissions and their
+ * reversals): one row per slot, inserted with what derived it, then paid through the points spine
+ * under the slot as its idempotency key and marked paid with the op that did it.
+ */
+export const engagementPayouts = pgTable(
+  'engagement_payouts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    slot: text('slot').notNull(),
+    userId: num('user_id').notNull(),
+    bizType: text('biz_type').notNull(),
+    bizId: text('biz_id').notNull(),
+    direction: text('direction', { enum: ['credit', 'debit'] }).notNull(),
+    points: num('points').notNull(),
+    // task rewards: tier and campaign multipliers apply (creditRule); everything else plain
+    rule: boolean('rule').notNull().default(false),
+    // commissions and their reversals: the redemption op, the level (1, 2) and the points it is on
+    sourceOpId: text('source_op_id'),
+    level: integer('level'),
+    base: num('base'),
+    push: jsonb('push'),
+    status: text('status', { enum: ['pending', 'paid'] }).notNull().default('pending'),
+    opId: text('op_id'),
+    // points actually moved (a credit's after multipliers; a debit's up to what the member had)
+    settled: num('settled'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    paidAt: ts('paid_at'),
+  },
+  (t) => [
+    uniqueIndex('engagement_payouts_slot_key').on(t.slot),
+    index('engagement_payouts_pending').on(t.id).where(sql`status = 'pending'`),
+    index('engagement_payouts_source').on(t.sourceOpId, t.level),
+    index('engagement_payouts_user').on(t.userId, t.bizType),
+  ],
+);
+
+/** Each member's referral code: 8 Crockford base32 characters from a CSPRNG. */
+export const referralCodes = pgTable(
+  'referral_codes',
+  {
+    userId: num('user_id').primaryKey().references(() => users.id),
+    code: text('code').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('referral_codes_code_key').on(t.code)],
+);
+
+/**
+ * Who invited whom: one referrer per member (the primary key). A referrer registered before the
+ * member they invite, so referrer_id < user_id: ids fall strictly along every chain, which makes a
+ * cycle (self-referral included) impossible in the data, not just in the code.
+ */
+export const referrals = pgTable(
+  'referrals',
+  {
+    userId: num('user_id').primaryKey().references(() => users.id),
+    referrerId: num('referrer_id').notNull().references(() => users.id),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('referrals_referrer').on(t.referrerId), check('referrals_referrer_before_member', sql`${t.referrerId} < ${t.userId}`)],
+);
+
+/** Refund ops of redemptions bought by referred members: commissions are owed on spent − refunded. */
+export const commissionRefunds = pgTable(
+  'commission_refunds',
+  {
+    refundOpId: text('refund_op_id').primaryKey(),
+    sourceOpId: text('source_op_id').notNull(),
+    userId: num('user_id').notNull(),
+    points: num('points').notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [index('commission_refunds_source').on(t.sourceOpId)],
+);
+
+/** Member profile; complete (nickname, avatar and birthday) is recorded once. */
+export const memberProfiles = pgTable('member_profiles', {
+  userId: num('user_id').primaryKey().references(() => users.id),
+  nickname: text('nickname'),
+  avatarUrl: text('avatar_url'),
+  birthday: date('birthday', { mode: 'string' }),
+  gender: text('gender', { enum: ['female', 'male', 'other', 'undisclosed'] }),
+  completedAt: ts('completed_at'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});

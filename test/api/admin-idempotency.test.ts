@@ -158,6 +158,9 @@ describe('admin writes are idempotent', () => {
       'POST /v1/admin/points/grant',
       'POST /v1/admin/pushes/{id}/retry',
       'POST /v1/admin/persist/parked/retry',
+      'POST /v1/admin/tasks',
+      'PATCH /v1/admin/tasks/{key}',
+      'DELETE /v1/admin/tasks/{key}',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -172,12 +175,14 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/tiers': { tiers: [{ name: 'Regular', minPoints: 0, earnMultiplier: 1, priceFactor: 1 }] },
       '/v1/admin/campaigns': { name: 'c', bizTypes: ['share'], multiplier: 2, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-02T00:00:00Z' },
       '/v1/admin/campaigns/{id}': { name: 'c2' },
+      '/v1/admin/tasks': { key: 'keyless', title: 't', frequency: 'daily', event: 'share', target: 1, reward: 1 },
+      '/v1/admin/tasks/{key}': { reward: 2 },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);
       const req: InjectOptions = {
         method: w.method.toUpperCase() as 'POST',
-        url: w.path.replace('{id}', String(g.id)),
+        url: w.path.replace('{id}', String(g.id)).replace('{key}', 'daily_checkin'),
         headers: bearer(admin.token),
         ...(payloads[w.path] ? { payload: payloads[w.path] } : {}),
       };
