@@ -86,6 +86,8 @@ describe('referral codes', () => {
   });
 
   it('refuses an unknown or malformed code with 400 REFERRAL_CODE_INVALID and creates nothing', async () => {
+    // earlier tests' ops still on their way to Postgres would move the counts
+    await settle(pipeline, follower);
     const before = await rowCounts(ctx);
     const [{ codes }] = await ctx.sql<Array<{ codes: number }>>`SELECT count(*)::int AS codes FROM referral_codes`;
     let unknown = newReferralCode();

@@ -205,7 +205,8 @@ describe('progress from recorded ops', () => {
 
   it("multiplies a task reward by the member's tier (a rule credit), floored", async () => {
     const [m] = await ctx.createMembers(1);
-    await ctx.grant(m.id, 1000); // lifetime 1000: Silver, ×1.05
+    // lifetime 1000 of rule earns (admin grants do not count toward the tier): Silver, ×1.05
+    await ctx.app.points.creditRule(m.id, { bizType: 'review', bizId: '1', points: 1000, key: `to-silver-${m.id}`, expiryDays: 30 });
     await checkin(m.id); // check-in itself ×1.05 → 10; the task reward 10 → 10 (floor 10.5)
     await createTask({ key: 'silver_share', event: 'share', reward: 40 });
     await earn(m.token, 'share');
