@@ -53,14 +53,15 @@ export class RedemptionService {
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity });
-    const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), this.priceFactor(userId)]);
+    // an item just seen sold out needs no price: only the key's record is read (a replay still replays)
+    const memo = this.soldOutUntil.get(goodsId);
+    const soldOut = memo !== undefined && memo > Date.now();
+    const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
     if (prior) {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
       return { redemption: fromOp(prior as Op), replayed: true };
     }
-
-    const memo = this.soldOutUntil.get(goodsId);
-    if (memo !== undefined && memo > Date.now()) throw scriptError(ScriptCode.SoldOut);
+    if (soldOut) throw scriptError(ScriptCode.SoldOut);
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
     const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor);
