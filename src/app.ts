@@ -21,6 +21,7 @@ import redisLagGate from './plugins/app/redis-lag-gate.ts';
 import push from './plugins/app/push.ts';
 import authRoutes from './auth/routes.ts';
 import pointsRoutes from './points/routes.ts';
+import holdRoutes from './points/holds-routes.ts';
 import goodsRoutes from './goods/routes.ts';
 import redemptionRoutes from './redemptions/routes.ts';
 import leaderboardRoutes from './leaderboards/routes.ts';
@@ -37,6 +38,8 @@ import referrals from './referrals/plugin.ts';
 import referralRoutes from './referrals/routes.ts';
 import taskRoutes from './tasks/routes.ts';
 import profileRoutes from './profile/routes.ts';
+import orders from './orders/plugin.ts';
+import orderRoutes from './orders/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -92,9 +95,11 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(push);
   await app.register(lottery);
   await app.register(referrals);
+  await app.register(orders);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
+  await app.register(holdRoutes);
   await app.register(goodsRoutes);
   await app.register(redemptionRoutes);
   await app.register(leaderboardRoutes);
@@ -108,6 +113,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(taskRoutes);
   await app.register(profileRoutes);
   await app.register(referralRoutes);
+  await app.register(orderRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -4,7 +4,8 @@
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
  * reservations and lottery prize holds), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
- * engagement (task progress and referral commissions from the persisted ledger). Scheduled roles run one at a time per
+ * engagement (task progress and referral commissions from the persisted ledger), orders (the order pump: abandoned
+ * placements, payment timeouts, auto-completion, side effects left undone). Scheduled roles run one at a time per
  * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -35,8 +36,9 @@ import { startReconciler } from './reconcile.ts';
 import { startReminders } from './reminders.ts';
 import { startPushWorker } from './push.ts';
 import { startEngagement } from './engagement.ts';
+import { startOrders } from './orders.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'orders'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -180,6 +182,15 @@ if (roles.includes('reminders')) {
 if (roles.includes('engagement')) {
   const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, log });
   closers.push(() => engagementRole.close());
+}
+
+if (roles.includes('orders')) {
+  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const ordersRole = await startOrders({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, pushQueue, log });
+  closers.push(async () => {
+    await ordersRole.close();
+    await pushQueue.close();
+  });
 }
 
 onShutdown(async () => {

@@ -89,6 +89,17 @@ export const EnvSchema = Type.Object({
   DATABASE_LOCK_TIMEOUT_MS: Int(5_000, 0),
   REDIS_COMMAND_TIMEOUT_MS: Int(2_000, 10),
   MAX_DEVICES_PER_MEMBER: Int(10, 1, 1000),
+  // Commerce: points per 1.00 of the currency (100 points pay 1.00 = 100 minor units), how long an
+  // order waits for its payment, when a shipped order completes itself, the expiry given back to
+  // refunded points whose lot expired meanwhile, the order pump's period, the longest admin hold
+  POINTS_PER_CURRENCY_UNIT: Int(100, 1, 1_000_000),
+  ORDER_PAYMENT_TIMEOUT_MS: Int(900_000, 1000),
+  AUTO_COMPLETE_DAYS: Int(7, 1, 365),
+  REFUND_GRACE_DAYS: Int(30, 1, 3650),
+  ORDERS_EVERY_MS: Int(5_000, 100),
+  HOLD_MAX_TTL_SECONDS: Int(30 * 86_400, 1),
+  // HMAC-SHA256 secret of the payment provider's webhook (the built-in `simulated` provider signs with it)
+  PAYMENT_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -98,16 +109,20 @@ export class EnvError extends Error {}
 /** Signs tokens when NODE_ENV is development and JWT_SECRET is unset, so a fresh clone starts. */
 const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789';
 
+/** Signs and checks payment webhooks outside production when PAYMENT_WEBHOOK_SECRET is unset. */
+export const DEV_PAYMENT_SECRET = 'dev-only-payment-webhook-secret';
+
 const GENERATE = 'generate one with `openssl rand -base64 48`';
 
 /**
  * Values anyone can read (this repository, its docs, .env.example, older compose files). Each
  * would let a stranger sign an admin token or log in as the admin: refused in production.
  */
-const KNOWN_SECRETS: Record<'JWT_SECRET' | 'ADMIN_PASSWORD' | 'WEBHOOK_SECRET', readonly string[]> = {
+const KNOWN_SECRETS: Record<'JWT_SECRET' | 'ADMIN_PASSWORD' | 'WEBHOOK_SECRET' | 'PAYMENT_WEBHOOK_SECRET', readonly string[]> = {
   JWT_SECRET: [DEV_JWT_SECRET, 'replace-with-the-output-of-openssl-rand-base64-48', 'change-me-to-a-long-random-secret-string'],
   ADMIN_PASSWORD: ['change-me-admin', 'replace-with-a-long-admin-password'],
   WEBHOOK_SECRET: ['replace-with-the-webhook-hmac-secret'],
+  PAYMENT_WEBHOOK_SECRET: [DEV_PAYMENT_SECRET, 'replace-with-the-payment-webhook-secret'],
 };
 
 const MIN_PRODUCTION_ADMIN_PASSWORD = 12;
@@ -122,6 +137,10 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, picked));
   const merged: Record<string, unknown> = { ...(converted as object), ...overrides };
   const problems: string[] = [];
+  if (merged.PAYMENT_WEBHOOK_SECRET === undefined) {
+    if (merged.NODE_ENV !== 'production') merged.PAYMENT_WEBHOOK_SECRET = DEV_PAYMENT_SECRET;
+    else problems.push(`PAYMENT_WEBHOOK_SECRET is missing: it is required in production (${GENERATE})`);
+  }
   if (merged.JWT_SECRET === undefined) {
     if (merged.NODE_ENV === 'development') merged.JWT_SECRET = DEV_JWT_SECRET;
     else problems.push(`JWT_SECRET is missing: it is required unless NODE_ENV is development (${GENERATE})`);

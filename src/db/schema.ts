@@ -150,7 +150,7 @@ export const earnRules = pgTable('earn_rules', {
   dailyCapCount: integer('daily_cap_count').notNull().default(0),
   dailyCapPoints: integer('daily_cap_points').notNull().default(0),
   expiryDays: integer('expiry_days').notNull().default(365),
-  trigger: text('trigger', { enum: ['signup', 'action'] }).notNull().default('action'),
+  trigger: text('trigger', { enum: ['signup', 'action', 'system'] }).notNull().default('action'),
   enabled: boolean('enabled').notNull().default(true),
 });
 
@@ -538,3 +538,171 @@ export const memberProfiles = pgTable('member_profiles', {
   completedAt: ts('completed_at'),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
+
+// ---- Commerce (issue 8): holds, orders, payments, virtual rewards ----
+
+/**
+ * Points holds as persisted from their ops: a freeze opens one (the lot portions it took), its
+ * capture or release closes it. Open holds are what a rebuild puts back as `frozen`.
+ */
+export const pointHolds = pgTable(
+  'point_holds',
+  {
+    id: text('id').primaryKey(),
+    userId: num('user_id').notNull(),
+    amount: num('amount').notNull(),
+    lots: jsonb('lots').notNull(),
+    bizType: text('biz_type').notNull(),
+    bizId: text('biz_id'),
+    // the request hash the hold was made with and its freeze op: a rebuilt record answers retries
+    requestHash: text('request_hash'),
+    freezeOp: text('freeze_op'),
+    state: text('state', { enum: ['frozen', 'captured', 'released'] }).notNull(),
+    captured: num('captured'),
+    expiresAt: ts('expires_at'),
+    settledAt: ts('settled_at'),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [index('point_holds_open').on(t.userId).where(sql`state = 'frozen'`), index('point_holds_expiry').on(t.expiresAt).where(sql`state = 'frozen'`)],
+);
+
+/**
+ * Orders: every purchase (POST /v1/orders) and every redemption (POST /v1/redemptions, written by
+ * the persist worker) is one. Status moves only along the lifecycle (src/orders/lifecycle.ts).
+ */
+export const orders = pgTable(
+  'orders',
+  {
+    id: text('id').primaryKey(),
+    orderNo: text('order_no').notNull(),
+    userId: num('user_id').notNull(),
+    source: text('source', { enum: ['order', 'redemption'] }).notNull(),
+    // placing: the API is taking stock and points (not shown to anyone; the order pump finishes or
+    // undoes a placement whose API died)
+    status: text('status', {
+      enum: ['placing', 'pending_payment', 'paid', 'shipped', 'completed', 'cancelled', 'refunded'],
+    }).notNull(),
+    // points the order spends: items priced in points, plus points paying part of the cash total
+    pointsTotal: num('points_total').notNull(),
+    pointsToUse: num('points_to_use').notNull().default(0),
+    cashTotal: num('cash_total').notNull().default(0),
+    cashDue: num('cash_due').notNull().default(0),
+    paymentId: text('payment_id'),
+    paymentDeadline: ts('payment_deadline'),
+    // the reservation key (hash) and token shared by the order's items, and the points hold
+    keyHash: text('key_hash'),
+    token: text('token'),
+    holdId: text('hold_id'),
+    // the spend op: the hold's capture (orders) or the charge (redemptions), and the lot portions
+    // it spent ([lotId, points, expiresAt]): what a refund gives back
+    spendOpId: text('spend_op_id'),
+    spentLots: jsonb('spent_lots'),
+    // what the order's side effects have reached; the order pump drives them to match the status
+    pointsState: text('points_state', { enum: ['none', 'frozen', 'captured', 'released', 'refunded'] }).notNull().default('none'),
+    stockState: text('stock_state', { enum: ['reserved', 'sold', 'returned'] }).notNull().default('reserved'),
+    rewardsState: text('rewards_state', { enum: ['none', 'pending', 'issued', 'revoked'] }).notNull().default('none'),
+    earnState: text('earn_state', { enum: ['none', 'pending', 'credited', 'clawed_back'] }).notNull().default('none'),
+    earnedPoints: num('earned_points').notNull().default(0),
+    // the AES-GCM envelope of {name, phone, address} (src/crypto), the order id as associated data
+    receiver: text('receiver'),
+    carrier: text('carrier'),
+    trackingNo: text('tracking_no'),
+    reason: text('reason'),
+    idemKey: text('idem_key'),
+    requestHash: text('request_hash'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    paidAt: ts('paid_at'),
+    shippedAt: ts('shipped_at'),
+    completedAt: ts('completed_at'),
+    cancelledAt: ts('cancelled_at'),
+    refundedAt: ts('refunded_at'),
+  },
+  (t) => [
+    uniqueIndex('orders_order_no_key').on(t.orderNo),
+    uniqueIndex('orders_idem_key').on(t.userId, t.idemKey),
+    uniqueIndex('orders_payment_key').on(t.paymentId),
+    index('orders_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    index('orders_status_time').on(t.status, t.createdAt.desc(), t.id.desc()),
+    // the order pump's scans (lagging side effects, abandoned placements) walk by last change
+    index('orders_updated').on(t.updatedAt),
+  ],
+);
+
+export const orderItems = pgTable(
+  'order_items',
+  {
+    orderId: text('order_id').notNull(),
+    position: integer('position').notNull(),
+    goodsId: num('goods_id').notNull(),
+    goodsType: text('goods_type').notNull(),
+    quantity: integer('quantity').notNull(),
+    unitPoints: num('unit_points').notNull().default(0),
+    unitCash: num('unit_cash').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.orderId, t.position] }), index('order_items_goods').on(t.goodsId)],
+);
+
+/** Each transition of an order: from, to, who, why, when. */
+export const orderEvents = pgTable(
+  'order_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orderId: text('order_id').notNull(),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    actorId: num('actor_id'),
+    reason: text('reason'),
+    data: jsonb('data').notNull().default(sql`'{}'::jsonb`),
+    // the member's push for this transition was queued (the order pump sends any left behind)
+    notified: boolean('notified').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('order_events_order').on(t.orderId, t.id), index('order_events_unnotified').on(t.id).where(sql`NOT notified`)],
+);
+
+/** Payment provider events, applied once each (their eventId). */
+export const paymentEvents = pgTable('payment_events', {
+  eventId: text('event_id').primaryKey(),
+  paymentId: text('payment_id').notNull(),
+  status: text('status').notNull(),
+  amount: num('amount').notNull(),
+  outcome: text('outcome').notNull(),
+  receivedAt: ts('received_at').notNull().defaultNow(),
+});
+
+/** Coupons issued by coupon goods: one per unit of an order item, once whatever retries happen. */
+export const userCoupons = pgTable(
+  'user_coupons',
+  {
+    code: text('code').primaryKey(),
+    userId: num('user_id').notNull(),
+    orderId: text('order_id').notNull(),
+    position: integer('position').notNull(),
+    unit: integer('unit').notNull(),
+    goodsId: num('goods_id').notNull(),
+    status: text('status', { enum: ['active', 'used', 'expired', 'revoked'] }).notNull().default('active'),
+    validUntil: ts('valid_until').notNull(),
+    usedAt: ts('used_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('user_coupons_unit_key').on(t.orderId, t.position, t.unit), index('user_coupons_user').on(t.userId, t.createdAt.desc())],
+);
+
+/** VIP membership periods added by VIP goods: one per unit of an order item; they stack. */
+export const vipGrants = pgTable(
+  'vip_grants',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    orderId: text('order_id').notNull(),
+    position: integer('position').notNull(),
+    unit: integer('unit').notNull(),
+    days: integer('days').notNull(),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at').notNull(),
+    revoked: boolean('revoked').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('vip_grants_unit_key').on(t.orderId, t.position, t.unit), index('vip_grants_user').on(t.userId, t.endsAt)],
+);

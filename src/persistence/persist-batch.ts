@@ -53,6 +53,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
   if (applied.length > 0) {
     await applyAccounts(tx, applied);
     await applyLots(tx, applied);
+    await applyHolds(tx, applied);
     await insertRedemptions(tx, applied);
     await insertDraws(tx, applied);
     await insertAudits(tx, applied);
@@ -93,7 +94,12 @@ async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
       updated_at = now()`;
 }
 
-/** Earns add a lot; spends take from the lots they touched. Aggregated per lot id first. */
+/**
+ * Earns add a lot; spends and expiries take from the lots they touched. Aggregated per lot id first.
+ * A freeze moves nothing in the record (the member still owns the points: the hold remembers the
+ * portions); a hold's settlement only moves portions whose own lot expired meanwhile to a new lot;
+ * a refund adds every portion it gives back.
+ */
 async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   const lots = new Map<string, { userId: number; amount: number; remaining: number; expiresAt: number }>();
   const touch = (id: string, userId: number, amount: number, remaining: number, expiresAt: number) => {
@@ -105,7 +111,14 @@ async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   };
   for (const o of ops) {
     if (o.kind === 'earn' && o.expiresAt) touch(o.opId, o.userId, o.delta, o.delta, o.expiresAt);
-    for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
+    if (o.kind !== 'freeze') for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
+    for (const [lotId, amount, expiresAt, from] of o.restored ?? []) {
+      if (o.kind === 'refund') touch(lotId, o.userId, from ? amount : 0, amount, expiresAt);
+      else if (from) {
+        touch(from, o.userId, 0, -amount, expiresAt);
+        touch(lotId, o.userId, amount, amount, expiresAt);
+      }
+    }
   }
   if (lots.size === 0) return;
   const ids = [...lots.keys()].sort();
@@ -121,6 +134,34 @@ async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
       remaining = point_lots.remaining + EXCLUDED.remaining`;
 }
 
+/** Holds as the record keeps them: opened by a freeze, closed by its capture or release. */
+async function applyHolds(tx: Tx, ops: Op[]): Promise<void> {
+  const opened = ops.filter((o) => o.kind === 'freeze' && o.holdId);
+  const closed = ops.filter((o) => (o.kind === 'unfreeze' || (o.kind === 'spend' && o.holdId)) && o.holdId);
+  if (opened.length > 0) {
+    await tx`
+      INSERT INTO point_holds (id, user_id, amount, lots, biz_type, biz_id, request_hash, freeze_op, state, expires_at, created_at)
+      SELECT t.id, t.user_id, t.amount, t.lots::jsonb, t.biz_type, t.biz_id, t.h, t.op_id, 'frozen',
+             CASE WHEN t.expires_at > 0 THEN to_timestamp(t.expires_at / 1000.0) END, to_timestamp(t.at / 1000.0)
+      FROM unnest(${opened.map((o) => o.holdId!)}::text[], ${opened.map((o) => o.userId)}::bigint[],
+                  ${opened.map((o) => o.amount ?? 0)}::bigint[], ${opened.map((o) => JSON.stringify(lotsOf(o)))}::text[],
+                  ${opened.map((o) => o.bizType)}::text[], ${opened.map((o) => o.bizId)}::text[],
+                  ${opened.map((o) => o.h ?? null)}::text[], ${opened.map((o) => o.opId)}::text[],
+                  ${opened.map((o) => o.holdExpiresAt ?? 0)}::bigint[], ${opened.map((o) => o.at)}::bigint[])
+        AS t(id, user_id, amount, lots, biz_type, biz_id, h, op_id, expires_at, at)
+      ON CONFLICT (id) DO UPDATE SET lots = EXCLUDED.lots, request_hash = EXCLUDED.request_hash,
+        freeze_op = EXCLUDED.freeze_op, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at`;
+  }
+  for (const o of closed) {
+    // the settlement may persist before its freeze (batches commit in any order): the row waits
+    await tx`
+      INSERT INTO point_holds (id, user_id, amount, lots, biz_type, biz_id, state, captured, settled_at, created_at)
+      VALUES (${o.holdId!}, ${o.userId}, ${o.amount ?? 0}, '[]'::jsonb, ${o.bizType}, ${o.bizId},
+              ${o.kind === 'spend' ? 'captured' : 'released'}, ${-o.delta}, to_timestamp(${o.at} / 1000.0), to_timestamp(${o.at} / 1000.0))
+      ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, captured = EXCLUDED.captured, settled_at = EXCLUDED.settled_at`;
+  }
+}
+
 async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
   const r = ops.filter((o) => o.kind === 'spend' && o.bizType === 'redemption');
   if (r.length === 0) return;
@@ -134,6 +175,51 @@ async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
                 ${r.map((o) => o.at)}::bigint[])
       AS t(op_id, exchange_no, user_id, goods_id, quantity, points, at)
     ON CONFLICT (op_id) DO NOTHING`;
+  await insertRedemptionOrders(tx, r);
+}
+
+/**
+ * Every redemption is an order too (id = its op id, orderNo = its exchange number), paid at once:
+ * virtual, coupon and VIP goods complete at payment, the rest wait to be shipped. The order's
+ * spent lots are what a refund gives back; coupon and VIP rewards are issued by the order pump.
+ */
+async function insertRedemptionOrders(tx: Tx, r: Op[]): Promise<void> {
+  const ids = r.map((o) => o.opId);
+  const rows = await tx<Array<{ id: string; status: string }>>`
+    INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,
+                        stock_state, rewards_state, created_at, updated_at, paid_at, completed_at)
+    SELECT t.op_id, t.exchange_no, t.user_id, 'redemption',
+           CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN 'completed' ELSE 'paid' END,
+           t.points, t.op_id, t.lots::jsonb, 'captured', 'sold',
+           CASE WHEN g.type IN ('coupon', 'vip') THEN 'pending' ELSE 'none' END,
+           to_timestamp(t.at / 1000.0), now(), to_timestamp(t.at / 1000.0),
+           CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN to_timestamp(t.at / 1000.0) END
+    FROM unnest(${ids}::text[], ${r.map((o) => o.exchangeNo ?? o.opId)}::text[], ${r.map((o) => o.userId)}::bigint[],
+                ${r.map((o) => Number(o.goodsId))}::bigint[], ${r.map((o) => -o.delta)}::bigint[],
+                ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
+      AS t(op_id, exchange_no, user_id, goods_id, points, lots, at)
+    JOIN goods g ON g.id = t.goods_id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, status`;
+  if (rows.length === 0) return;
+  const fresh = new Set(rows.map((x) => x.id));
+  const done = r.filter((o) => fresh.has(o.opId));
+  await tx`
+    INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_points)
+    SELECT t.op_id, 1, t.goods_id, g.type, t.quantity, t.points / t.quantity
+    FROM unnest(${done.map((o) => o.opId)}::text[], ${done.map((o) => Number(o.goodsId))}::bigint[],
+                ${done.map((o) => Number(o.quantity))}::int[], ${done.map((o) => -o.delta)}::bigint[])
+      AS t(op_id, goods_id, quantity, points)
+    JOIN goods g ON g.id = t.goods_id
+    ON CONFLICT DO NOTHING`;
+  // their history; the member was told by the redemption's own answer and exchange confirmation
+  await tx`
+    INSERT INTO order_events (order_id, from_status, to_status, reason, notified, created_at)
+    SELECT x.id, NULL, 'paid', 'redeemed', true, o.created_at FROM unnest(${rows.map((x) => x.id)}::text[]) AS x(id)
+      JOIN orders o ON o.id = x.id
+    UNION ALL
+    SELECT x.id, 'paid', 'completed', 'virtual goods complete at payment', true, o.created_at
+      FROM unnest(${rows.filter((x) => x.status === 'completed').map((x) => x.id)}::text[]) AS x(id) JOIN orders o ON o.id = x.id`;
 }
 
 async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {

@@ -6,7 +6,7 @@ export type LotTouch = [lotId: string, taken: number, expiresAt: number];
 
 export interface Op {
   opId: string;
-  kind: 'earn' | 'spend' | 'expire';
+  kind: 'earn' | 'spend' | 'expire' | 'freeze' | 'unfreeze' | 'refund';
   userId: number;
   delta: number;
   balanceAfter: number;
@@ -32,6 +32,16 @@ export interface Op {
   /** Credits: the member's tier after the op, and before it when the op raised it. */
   tier?: number;
   tierFrom?: number;
+  /** Holds (freeze / capture / release): the hold, its amount, frozen after, its expiry. */
+  holdId?: string;
+  amount?: number;
+  frozen?: number;
+  holdExpiresAt?: number;
+  /**
+   * Points given back to lots (a released hold, a refund): [lotId, amount, expiresAt, fromLotId?];
+   * fromLotId when the portion moved to a new lot because its own had expired.
+   */
+  restored?: Array<[string, number, number, string?]>;
   /** Outbox stream entry id, added by the relay. */
   sid?: string;
 }

@@ -11,7 +11,7 @@ export interface EarnRule {
   dailyCapCount: number;
   dailyCapPoints: number;
   expiryDays: number;
-  trigger: 'signup' | 'action';
+  trigger: 'signup' | 'action' | 'system';
   enabled: boolean;
 }
 

@@ -11,6 +11,7 @@ import { parseOp, type Op } from './op.ts';
 import type { RulesCache } from './rules.ts';
 import type { EngagementConfig } from '../engagement/config.ts';
 import { offsetMs } from '../engagement/business-day.ts';
+import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from './holds-record.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -284,15 +285,18 @@ export class PointsService {
     const lots = await sql<Array<{ id: string; remaining: number; expiresAt: Date }>>`
       SELECT id, remaining, expires_at AS "expiresAt" FROM point_lots
       WHERE user_id = ${userId} AND remaining > 0`;
-    const args: Array<string | number> = [userId, account.available, account.totalEarned, account.tier];
-    for (const lot of lots) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
-    await redis.pmHydrate(
-      keys.account(userId),
-      keys.lotsByExpiry(userId),
-      keys.lotRemaining(userId),
-      keys.expiryIndexOf(userId),
-      ...args,
-    );
+    // open holds: their points are owned (in `available` here) but frozen, out of the live lots
+    const held = (await openHoldsOf(sql, [userId])).get(userId) ?? [];
+    const frozen = frozenTotal(held);
+    const args: Array<string | number> = [userId, account.available - frozen, account.totalEarned, account.tier, frozen];
+    for (const lot of liveRemainders(lots, held)) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
+    const loaded = await redis.pmHydrate(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.expiryIndexOf(userId), ...args);
+    // the records only when this call loaded the account (a present account has its own)
+    if (Number(loaded) === 1 && held.length > 0) {
+      const tx = redis.pipeline();
+      restoreHoldRecords(tx, keys, held);
+      await tx.exec();
+    }
     return true;
   }
 

@@ -13,12 +13,15 @@ import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 import { rebuildLotteries } from '../lottery/rebuild.ts';
+import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from '../points/holds-record.ts';
 
 const PAGE = 2000;
 
 export interface RebuildResult {
   members: number;
   lots: number;
+  /** open points holds put back (frozen points) */
+  holds: number;
   goods: number;
   lotteries: number;
   /** members' lottery cooldowns and daily counts restored from their recent draws */
@@ -36,7 +39,7 @@ export async function rebuildFromPostgres(
   o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RebuildResult> {
   const started = Date.now();
-  const result: RebuildResult = { members: 0, lots: 0, goods: 0, lotteries: 0, drawStates: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
+  const result: RebuildResult = { members: 0, lots: 0, holds: 0, goods: 0, lotteries: 0, drawStates: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
   let after = 0;
   for (;;) {
     const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
@@ -54,11 +57,16 @@ export async function rebuildFromPostgres(
       if (list) list.push(l);
       else byUser.set(l.userId, [l]);
     }
+    const holds = await openHoldsOf(sql, ids);
     const tx = redis.pipeline();
     for (const a of accounts) {
-      const own = byUser.get(a.userId) ?? [];
+      const held = holds.get(a.userId) ?? [];
+      const own = liveRemainders(byUser.get(a.userId) ?? [], held);
+      const frozen = frozenTotal(held);
       tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId));
-      tx.hset(keys.account(a.userId), 'avail', a.available, 'earned', a.totalEarned, 'frozen', 0, 'tier', a.tier);
+      tx.hset(keys.account(a.userId), 'avail', a.available - frozen, 'earned', a.totalEarned, 'frozen', frozen, 'tier', a.tier);
+      restoreHoldRecords(tx, keys, held);
+      result.holds += held.length;
       if (own.length > 0) {
         tx.zadd(keys.lotsByExpiry(a.userId), ...own.flatMap((l) => [l.expiresAt.getTime(), l.id]));
         tx.hset(keys.lotRemaining(a.userId), ...own.flatMap((l) => [l.id, l.remaining]));

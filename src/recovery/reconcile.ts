@@ -1,7 +1,8 @@
 /**
  * Reconcile: checks the live Redis state against Postgres and repairs drift.
  *
- *   balance:  Redis avail = Σ persisted ledger deltas + Σ deltas of ops still in flight
+ *   balance:  Redis avail + frozen = Σ persisted ledger deltas + Σ deltas of ops still in flight
+ *             (a hold's freeze is an op of delta 0: frozen points are still the member's)
  *   lots:     Σ Redis lot remainders = Redis avail; no balance below zero
  *   mirror:   point_accounts.available = Σ persisted ledger deltas
  *   stock:    Redis stock = stocked − sold − held and not charged
@@ -63,6 +64,8 @@ type LiveLot = { remaining: number; expiresAt: number };
 
 interface LiveAccount {
   avail: number;
+  /** points held by open holds (out of avail and out of the lots, still owned) */
+  frozen: number;
   lots: number;
   at: number;
   /** lot id -> remaining and expiry, when measured in detail */
@@ -113,7 +116,7 @@ export class Reconciler {
       for (const [uid, live] of m.redis) {
         if (live.avail < 0) report.negative.push(uid);
         if (live.lots !== live.avail) report.lotMismatch.push(uid);
-        if (live.avail !== m.expected.get(uid)) suspects.push(uid);
+        if (live.avail + live.frozen !== m.expected.get(uid)) suspects.push(uid);
       }
     }
     if (suspects.length > 0) {
@@ -125,8 +128,8 @@ export class Reconciler {
         const a = first.redis.get(uid);
         const b = second.redis.get(uid);
         if (!a || !b) continue;
-        const d1 = a.avail - (first.expected.get(uid) ?? 0);
-        const d2 = b.avail - (second.expected.get(uid) ?? 0);
+        const d1 = a.avail + a.frozen - (first.expected.get(uid) ?? 0);
+        const d2 = b.avail + b.frozen - (second.expected.get(uid) ?? 0);
         if (d1 === 0 || d1 !== d2) continue;
         report.drifting.push(await this.describe(uid, b, second, repair));
       }
@@ -167,7 +170,7 @@ export class Reconciler {
       [...byPartition.values()].map(async (uids) => {
         const tx = redis.multi().time();
         for (const uid of uids) {
-          tx.hget(keys.account(uid), 'avail').hgetall(keys.lotRemaining(uid));
+          tx.hmget(keys.account(uid), 'avail', 'frozen').hgetall(keys.lotRemaining(uid));
           if (detail) tx.zrange(keys.lotsByExpiry(uid), 0, -1, 'WITHSCORES');
         }
         const res = (await tx.exec()) ?? [];
@@ -175,11 +178,11 @@ export class Reconciler {
         const at = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
         const width = detail ? 3 : 2;
         uids.forEach((uid, i) => {
-          const avail = res[1 + i * width][1] as string | null;
+          const [avail, frozen] = res[1 + i * width][1] as Array<string | null>;
           if (avail === null) return; // not loaded in Redis: hydrated from Postgres on first use
           const remaining = res[2 + i * width][1] as Record<string, string>;
           const lots = Object.values(remaining).reduce((sum, v) => sum + Number(v), 0);
-          const account: LiveAccount = { avail: Number(avail), lots, at };
+          const account: LiveAccount = { avail: Number(avail), frozen: Number(frozen ?? 0), lots, at };
           if (detail) {
             const z = res[3 + i * width][1] as string[];
             const expiries = new Map<string, number>();
@@ -219,23 +222,24 @@ export class Reconciler {
 
   private async describe(uid: number, live: LiveAccount, m: Measure, repair: boolean): Promise<MemberDrift> {
     const expected = m.expected.get(uid) ?? 0;
-    const drift = live.avail - expected;
+    const drift = live.avail + live.frozen - expected;
     const mine = [...m.inflight.ops.values()].filter((o) => o.userId === uid);
     const recent = await this.d.sql<Array<{ opId: string }>>`
       SELECT op_id AS "opId" FROM ledger_entries WHERE user_id = ${uid} ORDER BY created_at DESC, id DESC LIMIT 10`;
     const item: MemberDrift = {
-      userId: uid, redis: live.avail, expected, drift, inflightOpIds: mine.map((o) => o.opId),
+      userId: uid, redis: live.avail + live.frozen, expected, drift, inflightOpIds: mine.map((o) => o.opId),
       recentOpIds: recent.map((r) => r.opId), repaired: 'none',
     };
     if ([...m.inflight.parked.values()].some((o) => o.userId === uid)) {
       item.repaired = 'parked';
     } else if (repair) {
-      if (live.lots === expected) {
+      if (live.lots + live.frozen === expected) {
         const done = await this.fenced(async () =>
           this.d.redis.pmRepairBalance(this.d.keys.account(uid), this.d.keys.lotRemaining(uid), drift),
         );
         item.repaired = done === 1 ? 'corrected' : done === null ? 'fenced' : 'deferred';
-      } else if (mine.length > 0) {
+      } else if (mine.length > 0 || live.frozen !== 0) {
+        // (Postgres lots still count frozen portions, Redis lots do not: no adjust while any are held)
         item.repaired = 'deferred';
       } else {
         item.repaired = (await this.adjustRecord(uid, drift, live)) ?? 'fenced';

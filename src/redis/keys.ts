@@ -16,6 +16,8 @@
  *     <P>:{u<p>}:draws:<uid>:<lid>   hash  last (ms of the last draw), day, n (draws that business
  *                                    day) of a member in a lottery: cooldown and daily limit
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
+ *     <P>:{u<p>}:hold:<uid>:<holdId> string JSON of a points hold (pending payment, integrator hold):
+ *                                    amount, the lot portions it froze, state frozen|captured|released
  *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
  *                                    (JSON of the last check-in): the member's check-in state
  *   Goods slot {g<id>}
@@ -24,6 +26,9 @@
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
  *     <P>:{g<id>}:res                hash  opId -> reservation JSON
  *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
+ *     <P>:{g<id>}:taken              hash  orderId -> JSON {u, q, p, dy}: units an order took
+ *                                    (lua/take-4.lua) until it gives them back; counted as sold
+ *     <P>:{g<id>}:returned           hash  redemption op id -> units returned by its refund (once)
  *   Lottery slot {l<id>}  (src/lottery/)
  *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
  *                                    prizes (JSON: the prizes in the draw, with weights)
@@ -91,6 +96,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     opRef: (uid: number | string, opId: string) => `${u(uid)}:opref:${uid}:${opId}`,
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
     streak: (uid: number | string) => `${u(uid)}:streak:${uid}`,
+    hold: (uid: number | string, holdId: string) => `${u(uid)}:hold:${uid}:${holdId}`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
     expiryIndex: (partition: number) => `${prefix}:{u${partition}}:expidx`,
@@ -99,6 +105,8 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     bought: (gid: number | string) => `${g(gid)}:bought`,
     reservations: (gid: number | string) => `${g(gid)}:res`,
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
+    ordersTaken: (gid: number | string) => `${g(gid)}:taken`,
+    returnedRedemptions: (gid: number | string) => `${g(gid)}:returned`,
     drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,
     lottery: (lid: number | string) => `${l(lid)}:lottery`,
     lotteryStock: (lid: number | string) => `${l(lid)}:stock`,

@@ -11,6 +11,9 @@ export const ScriptCode = {
   Insufficient: -4,
   Aborted: -5,
   AlreadyCheckedIn: -6,
+  HoldNotFound: -7,
+  HoldSettled: -8,
+  HoldExpired: -9,
   GoodsNotFound: -10,
   SaleNotActive: -11,
   LimitExceeded: -12,
@@ -23,6 +26,12 @@ export const ScriptCode = {
 
 export function scriptError(code: number): DomainError {
   switch (code) {
+    case ScriptCode.HoldNotFound:
+      return new DomainError('HOLD_NOT_FOUND', 'No such hold');
+    case ScriptCode.HoldExpired:
+      return new DomainError('HOLD_EXPIRED', 'The hold expired: its points are being released');
+    case ScriptCode.HoldSettled:
+      return new DomainError('HOLD_SETTLED', 'The hold was already settled the other way');
     case ScriptCode.KeyReused:
       return new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
     case ScriptCode.DailyLimit:

@@ -31,6 +31,11 @@ declare module 'ioredis' {
     pmLockExtend(...args: Arg[]): Result<number, Context>;
     pmRepairStock(...args: Arg[]): Result<number, Context>;
     pmCheckin(...args: Arg[]): Result<Reply, Context>;
+    pmHold(...args: Arg[]): Result<Reply, Context>;
+    pmHoldSettle(...args: Arg[]): Result<Reply, Context>;
+    pmRefund(...args: Arg[]): Result<Reply, Context>;
+    pmTake(...args: Arg[]): Result<Reply, Context>;
+    pmGiveBack(...args: Arg[]): Result<number, Context>;
     pmRepairBalance(...args: Arg[]): Result<number, Context>;
     pmLotteryReserve(...args: Arg[]): Result<Reply, Context>;
     pmLotteryDraw(...args: Arg[]): Result<Reply, Context>;
@@ -56,6 +61,9 @@ const COMMANDS: Record<string, string> = {
   'lock-extend': 'pmLockExtend',
   'repair-stock': 'pmRepairStock',
   checkin: 'pmCheckin',
+  hold: 'pmHold',
+  'hold-settle': 'pmHoldSettle',
+  refund: 'pmRefund',
   'repair-balance': 'pmRepairBalance',
   'lottery-reserve': 'pmLotteryReserve',
   'lottery-draw': 'pmLotteryDraw',

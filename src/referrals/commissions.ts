@@ -27,7 +27,8 @@ const LEVELS: Level[] = [1, 2];
 const slotName = (level: Level, what: 'commission' | 'reversal', opId: string) =>
   `${level === 1 ? 'commission' : 'commission2'}${what === 'reversal' ? '-reversal' : ''}:${opId}`;
 
-const isRedemption = (o: FollowedOp) => o.kind === 'spend' && o.bizType === 'redemption';
+// redemptions and orders' captured points earn commissions alike
+const isRedemption = (o: FollowedOp) => o.kind === 'spend' && (o.bizType === 'redemption' || o.bizType === 'order');
 const isRefund = (o: FollowedOp) => o.bizType === REFUND_BIZ_TYPE && o.bizId !== null && o.bizId !== '';
 
 /** Derives the commissions and reversals these ops cause (in id order). Returns payouts recorded. */

@@ -227,7 +227,7 @@ const CASES: ScriptCase[] = [
   {
     name: 'hydrate',
     script: 'hydrate',
-    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 'L1', 500, NOW + DAY),
+    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 0, 'L1', 500, NOW + DAY),
     outcome: 'refused',
   },
   { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10), outcome: 'refused' },

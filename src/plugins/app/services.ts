@@ -15,6 +15,7 @@ import { CampaignService } from '../../engagement/campaigns.ts';
 import { DailyLoginBonus } from '../../engagement/daily-login.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
+import { HoldService } from '../../points/holds.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,6 +27,7 @@ declare module 'fastify' {
     campaigns: CampaignService;
     dailyLogin: DailyLoginBonus;
     points: PointsService;
+    holds: HoldService;
     goods: GoodsService;
     redemptions: RedemptionService;
     leaderboards: LeaderboardService;
@@ -51,6 +53,7 @@ export default fp(
     app.decorate('rules', rules);
     app.decorate('engagement', engagement);
     app.decorate('points', points);
+    app.decorate('holds', new HoldService(deps, points));
     app.decorate('goods', goods);
     const tiers = new TierService(deps, points, engagement);
     app.decorate('redemptions', new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId)));

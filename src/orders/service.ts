@@ -1,0 +1,413 @@
+/**
+ * Orders: placement (POST /v1/orders), the member's and the admin's transitions, and views.
+ *
+ * Placement is a saga over Postgres (the order row, the coordinator) and Redis (stock and points):
+ *   1. the order row is written `placing` with its items (the Idempotency-Key is unique per member);
+ *   2. each item's units are taken in its goods slot (lua/take-4.lua: limits, stock and the price
+ *      in one atomic step), recorded under the order id;
+ *   3. the points it spends — items priced in points plus `pointsToUse` — are frozen under a hold
+ *      named by the order id (lua/hold-5.lua);
+ *   4. one UPDATE makes it `pending_payment` (cash due) or `paid` (none), only if still `placing`.
+ * A business refusal (sold out, a limit, not enough points) gives back what was taken and deletes
+ * the row: a refused order writes nothing. Every step replays under the same order id, so a retry
+ * of the key resumes a placement cut short; one abandoned by a dead process is finished or undone
+ * by the order pump (src/orders/pump.ts). Then the order's side effects follow its status
+ * (src/orders/effects.ts): a paid order's hold is captured (a `spend` op), a cancelled one's released.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type postgres from 'postgres';
+import type { Deps } from '../deps.ts';
+import { decodeCursor, encodeCursor } from '../db/cursor.ts';
+import { DomainError } from '../errors/domain-error.ts';
+import type { HoldService } from '../points/holds.ts';
+import { newOpId, requestHash } from '../points/idempotency.ts';
+import type { PushService } from '../push/service.ts';
+import { move, type OrderStatus, type Transition } from './lifecycle.ts';
+import type { PaymentProvider } from './payments.ts';
+import type { OrderEffects } from './effects.ts';
+import type { OrderStock } from './stock.ts';
+import type { ReceiverBox, Receiver } from './receiver.ts';
+import { maskPhone } from './receiver.ts';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** A fresh order number: OD + 20 Crockford base32 characters (100 random bits). */
+export function newOrderNo(): string {
+  let out = 'OD';
+  for (const b of randomBytes(20)) out += CROCKFORD[b & 31];
+  return out;
+}
+
+export interface PlaceInput {
+  items: Array<{ goodsId: number; quantity: number; expectedPrice?: number }>;
+  pointsToUse?: number;
+  receiver?: Receiver;
+}
+
+export interface OrderItemView {
+  position: number;
+  goodsId: number;
+  goodsType: string;
+  quantity: number;
+  unitPoints: number;
+  unitCash: number;
+}
+
+export interface OrderView {
+  id: string;
+  orderNo: string;
+  source: 'order' | 'redemption';
+  status: Exclude<OrderStatus, 'placing'>;
+  items: OrderItemView[];
+  pointsTotal: number;
+  pointsToUse: number;
+  cashTotal: number;
+  cashDue: number;
+  paymentId: string | null;
+  paymentDeadline: string | null;
+  receiver: Receiver | null;
+  carrier: string | null;
+  trackingNo: string | null;
+  reason: string | null;
+  createdAt: string;
+  paidAt: string | null;
+  shippedAt: string | null;
+  completedAt: string | null;
+  cancelledAt: string | null;
+  refundedAt: string | null;
+}
+
+export interface OrderEventView {
+  from: string | null;
+  to: string;
+  actorId: number | null;
+  reason: string | null;
+  at: string;
+}
+
+interface Row {
+  id: string;
+  orderNo: string;
+  userId: number;
+  source: 'order' | 'redemption';
+  status: OrderStatus;
+  pointsTotal: number;
+  pointsToUse: number;
+  cashTotal: number;
+  cashDue: number;
+  paymentId: string | null;
+  paymentDeadline: Date | null;
+  receiver: string | null;
+  carrier: string | null;
+  trackingNo: string | null;
+  reason: string | null;
+  requestHash: string | null;
+  holdId: string | null;
+  createdAt: Date;
+  paidAt: Date | null;
+  shippedAt: Date | null;
+  completedAt: Date | null;
+  cancelledAt: Date | null;
+  refundedAt: Date | null;
+}
+
+const COLUMNS = `id, order_no AS "orderNo", user_id AS "userId", source, status, points_total AS "pointsTotal",
+  points_to_use AS "pointsToUse", cash_total AS "cashTotal", cash_due AS "cashDue", payment_id AS "paymentId",
+  payment_deadline AS "paymentDeadline", receiver, carrier, tracking_no AS "trackingNo", reason,
+  request_hash AS "requestHash", hold_id AS "holdId", created_at AS "createdAt", paid_at AS "paidAt",
+  shipped_at AS "shippedAt", completed_at AS "completedAt", cancelled_at AS "cancelledAt", refunded_at AS "refundedAt"`;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** Refusals of a placement (nothing is kept): the order row goes and whatever it took comes back. */
+const REFUSALS = new Set(['SOLD_OUT', 'LIMIT_EXCEEDED', 'DAILY_LIMIT_REACHED', 'SALE_NOT_ACTIVE', 'GOODS_NOT_FOUND', 'PRICE_CHANGED', 'INSUFFICIENT_POINTS']);
+
+export class OrderService {
+  constructor(
+    private readonly deps: Deps,
+    private readonly holds: HoldService,
+    private readonly stock: OrderStock,
+    private readonly effects: OrderEffects,
+    private readonly provider: PaymentProvider,
+    private readonly box: ReceiverBox,
+    private readonly pushes?: PushService,
+  ) {}
+
+  // ---- placement ----
+
+  async place(userId: number, input: PlaceInput, idempotencyKey: string): Promise<{ order: OrderView; replayed: boolean }> {
+    const { sql, env } = this.deps;
+    const items = input.items;
+    if (new Set(items.map((i) => i.goodsId)).size !== items.length) {
+      throw new DomainError('VALIDATION_FAILED', 'Each goodsId may appear once in an order: put the quantity on one item');
+    }
+    const pointsToUse = input.pointsToUse ?? 0;
+    const hash = requestHash('order', {
+      items: items.map((i) => [i.goodsId, i.quantity, i.expectedPrice ?? null]),
+      pointsToUse,
+      // the receiver counts as part of the request without its plaintext being hashed in the clear
+      receiver: input.receiver ? createHmac('sha256', env.JWT_SECRET).update(JSON.stringify(input.receiver)).digest('hex') : null,
+    });
+    const prior = await this.byKey(userId, idempotencyKey);
+    if (prior) return this.replay(prior, hash, input);
+
+    const goods = await sql<Array<{ id: number; type: string; cashPrice: number | null }>>`
+      SELECT id, type, cash_price AS "cashPrice" FROM goods WHERE id = ANY(${items.map((i) => i.goodsId)}::bigint[])`;
+    const byId = new Map(goods.map((g) => [g.id, g]));
+    const missing = items.find((i) => !byId.has(i.goodsId));
+    if (missing) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${missing.goodsId}`);
+    if (!input.receiver && goods.some((g) => g.type === 'physical')) {
+      throw new DomainError('RECEIVER_REQUIRED', 'Physical goods ship to a receiver: send receiver {name, phone, address}');
+    }
+    const cashTotal = items.reduce((n, i) => n + (byId.get(i.goodsId)!.cashPrice ?? 0) * i.quantity, 0);
+    const rate = env.POINTS_PER_CURRENCY_UNIT;
+    const maxPoints = Math.floor((cashTotal * rate) / 100);
+    if (pointsToUse > maxPoints) {
+      throw new DomainError('POINTS_TO_USE_INVALID', `pointsToUse may be at most the cash total in points (${maxPoints})`, { max: maxPoints });
+    }
+    const cashDue = Math.max(0, cashTotal - Math.floor((pointsToUse * 100) / rate));
+    const id = newOpId();
+    const sealed = input.receiver ? this.box.seal(id, input.receiver) : null;
+    const inserted = await sql.begin(async (tx) => {
+      const [row] = await tx<Array<{ id: string }>>`
+        INSERT INTO orders (id, order_no, user_id, source, status, points_total, points_to_use, cash_total, cash_due,
+                            payment_id, hold_id, receiver, idem_key, request_hash, rewards_state)
+        VALUES (${id}, ${newOrderNo()}, ${userId}, 'order', 'placing', 0, ${pointsToUse}, ${cashTotal}, ${cashDue},
+                ${cashDue > 0 ? this.provider.createPayment(id, cashDue) : null}, ${id}, ${sealed}, ${idempotencyKey}, ${hash},
+                ${goods.some((g) => g.type === 'coupon' || g.type === 'vip') ? 'pending' : 'none'})
+        ON CONFLICT (user_id, idem_key) DO NOTHING RETURNING id`;
+      if (!row) return false;
+      await tx`
+        INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_cash)
+        SELECT ${id}, t.position, t.goods_id, t.type, t.quantity, t.cash
+        FROM unnest(${items.map((_, i) => i + 1)}::int[], ${items.map((i) => i.goodsId)}::bigint[],
+                    ${items.map((i) => byId.get(i.goodsId)!.type)}::text[], ${items.map((i) => i.quantity)}::int[],
+                    ${items.map((i) => byId.get(i.goodsId)!.cashPrice ?? 0)}::bigint[]) AS t(position, goods_id, type, quantity, cash)`;
+      return true;
+    });
+    if (!inserted) {
+      // the same key a moment ago, from a concurrent request: answer as that order
+      const other = await this.byKey(userId, idempotencyKey);
+      if (!other) throw new DomainError('INTERNAL', 'order key conflict without an order');
+      return this.replay(other, hash, input);
+    }
+    const order = await this.finishPlacement(id, input.items);
+    return { order, replayed: false };
+  }
+
+  private async byKey(userId: number, key: string): Promise<Row | null> {
+    const [row] = await this.deps.sql<Row[]>`SELECT ${this.deps.sql.unsafe(COLUMNS)} FROM orders WHERE user_id = ${userId} AND idem_key = ${key}`;
+    return row ?? null;
+  }
+
+  private async replay(row: Row, hash: string, input: PlaceInput): Promise<{ order: OrderView; replayed: boolean }> {
+    if (row.requestHash !== hash) {
+      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
+    }
+    // a placement cut short (its process died, or it is still running): every step replays
+    if (row.status === 'placing') return { order: await this.finishPlacement(row.id, input.items), replayed: true };
+    return { order: await this.view(row), replayed: true };
+  }
+
+  /** Steps 2–4 for a `placing` order; safe to run again (each step replays under the order id). */
+  private async finishPlacement(id: string, requested: PlaceInput['items']): Promise<OrderView> {
+    const { sql, env } = this.deps;
+    const [row] = await sql<Row[]>`SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id}`;
+    if (row.status !== 'placing') return this.view(row);
+    const items = await sql<Array<{ position: number; goodsId: number; quantity: number; unitCash: number }>>`
+      SELECT position, goods_id AS "goodsId", quantity, unit_cash AS "unitCash" FROM order_items WHERE order_id = ${id} ORDER BY position`;
+    const expected = new Map(requested.map((i) => [i.goodsId, i.expectedPrice]));
+    const prices: number[] = [];
+    try {
+      for (const i of items) prices.push(await this.stock.take(id, row.userId, i.goodsId, i.quantity, expected.get(i.goodsId)));
+      // items with a cash price are paid in cash (pointsToUse may pay part of it); the others in points
+      const itemPoints = items.reduce((n, it, k) => n + (it.unitCash > 0 ? 0 : prices[k] * it.quantity), 0);
+      const points = itemPoints + row.pointsToUse;
+      if (points > 0) {
+        await this.holds.freeze({
+          userId: row.userId,
+          holdId: id,
+          amount: points,
+          bizType: 'order',
+          bizId: id,
+          expiresAt: 0,
+          hash: requestHash('order-hold', { id, points }),
+          extra: { orderNo: row.orderNo },
+        });
+      }
+      const status: OrderStatus = row.cashDue > 0 ? 'pending_payment' : 'paid';
+      const moved = await sql.begin(async (tx) => {
+        const [done] = await tx<Array<{ id: string }>>`
+          UPDATE orders SET status = ${status}, points_total = ${itemPoints}, stock_state = 'sold',
+                 points_state = ${points > 0 ? 'frozen' : 'none'}, updated_at = now(),
+                 payment_deadline = ${status === 'pending_payment' ? sql`now() + make_interval(secs => ${env.ORDER_PAYMENT_TIMEOUT_MS / 1000})` : null},
+                 paid_at = ${status === 'paid' ? sql`now()` : null}
+          WHERE id = ${id} AND status = 'placing' RETURNING id`;
+        if (!done) return false;
+        await tx`
+          UPDATE order_items i SET unit_points = CASE WHEN i.unit_cash > 0 THEN 0 ELSE t.price END
+          FROM unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
+          WHERE i.order_id = ${id} AND i.position = t.position`;
+        await tx`INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
+                 VALUES (${id}, NULL, ${status}, ${row.userId}, 'placed', ${tx.json({ points, cashDue: row.cashDue } as postgres.JSONValue)})`;
+        await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+                 VALUES (${row.userId}, 'order.placed', 'order', ${id}, ${tx.json({ status, points, cashTotal: row.cashTotal, cashDue: row.cashDue })})`;
+        return true;
+      });
+      if (!moved) throw new DomainError('ORDER_STATE_CONFLICT', 'The order was undone while it was being placed; place it again with a new key');
+    } catch (err) {
+      if (err instanceof DomainError && REFUSALS.has(err.code)) {
+        await this.undoPlacement(id, row.userId, items);
+      }
+      throw err;
+    }
+    await this.afterTransition(id);
+    const [after] = await sql<Row[]>`SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id}`;
+    return this.view(after);
+  }
+
+  /** A refused placement: the units go back and the row is deleted (only while still placing). */
+  private async undoPlacement(id: string, userId: number, items: Array<{ goodsId: number; quantity: number }>): Promise<void> {
+    for (const i of items) await this.stock.giveBack(id, userId, i.goodsId, i.quantity);
+    await this.deps.sql.begin(async (tx) => {
+      const [gone] = await tx`DELETE FROM orders WHERE id = ${id} AND status = 'placing' RETURNING 1`;
+      if (gone) await tx`DELETE FROM order_items WHERE order_id = ${id}`;
+    });
+  }
+
+  // ---- transitions ----
+
+  /** A transition, then its side effects and the member's push. */
+  async transition(t: Transition, userId?: number): Promise<OrderView & { history: OrderEventView[] }> {
+    await move(this.deps.sql, t, userId);
+    await this.afterTransition(t.orderId);
+    return this.get(t.orderId, userId);
+  }
+
+  /** Side effects and pushes of whatever the order's status now calls for (the pump retries both). */
+  async afterTransition(id: string): Promise<void> {
+    await this.effects.settle(id);
+    await this.notify(id);
+  }
+
+  cancelOwn(userId: number, id: string): Promise<OrderView & { history: OrderEventView[] }> {
+    return this.transition({ orderId: id, to: 'cancelled', from: ['pending_payment', 'paid'], actorId: userId, reason: 'cancelled by the member' }, userId);
+  }
+
+  confirmReceipt(userId: number, id: string): Promise<OrderView & { history: OrderEventView[] }> {
+    return this.transition({ orderId: id, to: 'completed', from: ['shipped'], actorId: userId, reason: 'receipt confirmed' }, userId);
+  }
+
+  ship(adminId: number, id: string, carrier: string, trackingNo: string): Promise<OrderView & { history: OrderEventView[] }> {
+    return this.transition({ orderId: id, to: 'shipped', from: ['paid'], actorId: adminId, carrier, trackingNo, data: { carrier, trackingNo } });
+  }
+
+  refund(adminId: number, id: string, reason: string): Promise<OrderView & { history: OrderEventView[] }> {
+    return this.transition({ orderId: id, to: 'refunded', actorId: adminId, reason });
+  }
+
+  cancelByAdmin(adminId: number, id: string, reason: string): Promise<OrderView & { history: OrderEventView[] }> {
+    return this.transition({ orderId: id, to: 'cancelled', from: ['pending_payment', 'paid'], actorId: adminId, reason });
+  }
+
+  /** Queues the member's push for each transition not pushed yet (once each: the event id dedupes). */
+  async notify(id: string): Promise<number> {
+    if (!this.pushes) return 0;
+    const { sql } = this.deps;
+    const events = await sql<Array<{ eventId: number; userId: number; orderNo: string; to: string; reason: string | null }>>`
+      SELECT e.id AS "eventId", o.user_id AS "userId", o.order_no AS "orderNo", e.to_status AS to, e.reason
+      FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.order_id = ${id} AND NOT e.notified ORDER BY e.id`;
+    for (const e of events) {
+      await this.pushes.enqueue(e.userId, {
+        type: 'order_status',
+        title: `Order ${e.orderNo}: ${e.to.replace('_', ' ')}`,
+        body: statusLine(e.to, e.reason),
+        data: { orderId: id, orderNo: e.orderNo, status: e.to },
+        dedupeKey: `order-event:${e.eventId}`,
+      });
+      await sql`UPDATE order_events SET notified = true WHERE id = ${e.eventId}`;
+    }
+    return events.length;
+  }
+
+  // ---- views ----
+
+  async get(id: string, userId?: number): Promise<OrderView & { history: OrderEventView[] }> {
+    const { sql } = this.deps;
+    const [row] = await sql<Row[]>`
+      SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id} AND status <> 'placing'
+      ${userId !== undefined ? sql`AND user_id = ${userId}` : sql``}`;
+    if (!row) throw new DomainError('ORDER_NOT_FOUND', 'No such order');
+    const history = await sql<Array<{ from: string | null; to: string; actorId: number | null; reason: string | null; at: Date }>>`
+      SELECT from_status AS from, to_status AS to, actor_id AS "actorId", reason, created_at AS at
+      FROM order_events WHERE order_id = ${id} ORDER BY id`;
+    return { ...(await this.view(row)), history: history.map((h) => ({ ...h, at: h.at.toISOString() })) };
+  }
+
+  async list(q: { userId?: number; status?: string; from?: string; to?: string; limit: number; cursor?: string }) {
+    const { sql } = this.deps;
+    const after = q.cursor ? decodeCursor(q.cursor) : null;
+    const rows = await sql<Row[]>`
+      SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE status <> 'placing'
+      ${q.userId !== undefined ? sql`AND user_id = ${q.userId}` : sql``}
+      ${q.status ? sql`AND status = ${q.status}` : sql``}
+      ${q.from ? sql`AND created_at >= ${new Date(q.from)}` : sql``}
+      ${q.to ? sql`AND created_at < ${new Date(q.to)}` : sql``}
+      ${after ? sql`AND (created_at, id) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
+      ORDER BY created_at DESC, id DESC LIMIT ${q.limit + 1}`;
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const items = await this.views(page, true);
+    return { items, nextCursor: rows.length > q.limit ? encodeCursor(last.createdAt.getTime(), last.id) : null };
+  }
+
+  private async view(row: Row): Promise<OrderView> {
+    return (await this.views([row], false))[0];
+  }
+
+  /** Views of rows, receivers opened (lists mask the phone). */
+  private async views(rows: Row[], masked: boolean): Promise<OrderView[]> {
+    if (rows.length === 0) return [];
+    const { sql } = this.deps;
+    const items = await sql<Array<OrderItemView & { orderId: string }>>`
+      SELECT order_id AS "orderId", position, goods_id AS "goodsId", goods_type AS "goodsType", quantity,
+             unit_points AS "unitPoints", unit_cash AS "unitCash"
+      FROM order_items WHERE order_id = ANY(${rows.map((r) => r.id)}::text[]) ORDER BY order_id, position`;
+    const byOrder = new Map<string, OrderItemView[]>();
+    for (const { orderId, ...it } of items) {
+      const list = byOrder.get(orderId);
+      if (list) list.push(it);
+      else byOrder.set(orderId, [it]);
+    }
+    return rows.map((r) => {
+      let receiver = r.receiver ? this.box.open(r.id, r.receiver) : null;
+      if (receiver && masked) receiver = { ...receiver, phone: maskPhone(receiver.phone) };
+      return {
+        id: r.id, orderNo: r.orderNo, source: r.source, status: r.status as OrderView['status'], items: byOrder.get(r.id) ?? [],
+        pointsTotal: r.pointsTotal, pointsToUse: r.pointsToUse, cashTotal: r.cashTotal, cashDue: r.cashDue,
+        paymentId: r.paymentId, paymentDeadline: iso(r.paymentDeadline), receiver, carrier: r.carrier, trackingNo: r.trackingNo,
+        reason: r.reason, createdAt: r.createdAt.toISOString(), paidAt: iso(r.paidAt), shippedAt: iso(r.shippedAt),
+        completedAt: iso(r.completedAt), cancelledAt: iso(r.cancelledAt), refundedAt: iso(r.refundedAt),
+      };
+    });
+  }
+}
+
+function statusLine(to: string, reason: string | null): string {
+  switch (to) {
+    case 'pending_payment':
+      return 'Waiting for your payment; your points are held for it.';
+    case 'paid':
+      return 'Paid. Thank you!';
+    case 'shipped':
+      return 'On its way.';
+    case 'completed':
+      return 'Completed.';
+    case 'cancelled':
+      return `Cancelled${reason ? `: ${reason}` : ''}. Points and stock were returned.`;
+    case 'refunded':
+      return `Refunded${reason ? `: ${reason}` : ''}. Your points are back.`;
+    default:
+      return to;
+  }
+}
