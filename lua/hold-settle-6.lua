@@ -62,7 +62,8 @@ redis.call('SET', KEYS[4], json, 'EX', ttl)
 op.opId = opId
 op.kind = mode == 'capture' and 'spend' or 'unfreeze'
 op.userId = uid
-op.delta = -capture
+op.delta = 0
+if capture > 0 then op.delta = -capture end
 op.balanceAfter = after
 op.available = after - expiredPoints(KEYS[2], KEYS[3], now)
 op.frozen = frozen
