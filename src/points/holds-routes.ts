@@ -72,20 +72,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/admin/points/holds/:id/capture',
     {
       onRequest: app.requireAdmin,
+      // no body at all means "capture everything"
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         operationId: 'capturePointsHold',
         summary: 'Spend a hold (all of it, or `amount` and release the rest); repeating it replays',
         tags: ['admin'],
         security: [{ bearer: [] }],
         params: HoldParams,
-        body: Type.Optional(
-          Type.Object({ amount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })) }, { additionalProperties: false }),
+        body: Type.Object(
+          { amount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Points to spend (default: all); the rest is released' })) },
+          { additionalProperties: false },
         ),
         response: { 200: HoldSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
-      const { hold, replayed } = await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body?.amount);
+      const { hold, replayed } = await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body.amount);
       if (replayed) reply.header('idempotent-replayed', 'true');
       return hold;
     },
