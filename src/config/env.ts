@@ -60,6 +60,8 @@ export const EnvSchema = Type.Object({
   ENGAGEMENT_EVERY_MS: Int(1_000, 50),
   ENGAGEMENT_BATCH: Int(500, 1, 10_000),
   TASK_LOCK_MS: Int(10_000, 500),
+  // points one member may transfer to others per business day (src/transfers/)
+  TRANSFER_DAILY_MAX: Int(5_000, 1, 1_000_000_000),
   READY_MAX_BACKLOG: Int(100_000, 1),
   LAG_CHECK_MS: Int(2_000, 50),
   BENCH_ROUTES: Bool(false),

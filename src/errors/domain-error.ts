@@ -37,6 +37,8 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'ALREADY_CHECKED_IN'
   | 'CAMPAIGN_NOT_FOUND'
+  | 'TRANSFER_TO_SELF'
+  | 'TRANSFER_LIMIT_REACHED'
   | 'INTERNAL';
 
 export class DomainError extends Error {

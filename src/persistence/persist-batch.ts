@@ -1,15 +1,17 @@
 /**
  * Writes a batch of ops to Postgres in one transaction, one statement per table:
  * ledger rows first (ON CONFLICT (op_id) DO NOTHING RETURNING op_id), then — for the ops that
- * were new — account totals, lots, redemptions, lottery draws (src/lottery/persist.ts) and audit rows. Running the same batch twice
+ * were new — account totals, lots, redemptions, lottery draws (src/lottery/persist.ts), transfers
+ * (src/transfers/persist.ts) and audit rows. Running the same batch twice
  * (a redelivered job, a relay re-adding after a crash) changes nothing the second time.
  * Account and lot updates are sums, so batches may be applied in any order.
  */
 import type { Sql, Tx } from '../db/client.ts';
-import { lotsOf, type Op } from '../points/op.ts';
+import { lotsOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
 import { insertDraws } from '../lottery/persist.ts';
+import { upsertTransfers } from '../transfers/persist.ts';
 
 export interface PersistResult {
   inserted: number;
@@ -55,6 +57,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
     await applyLots(tx, applied);
     await insertRedemptions(tx, applied);
     await insertDraws(tx, applied);
+    await upsertTransfers(tx, applied);
     await insertAudits(tx, applied);
   }
   const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));
@@ -93,7 +96,7 @@ async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
       updated_at = now()`;
 }
 
-/** Earns add a lot; spends take from the lots they touched. Aggregated per lot id first. */
+/** Earns add a lot (or the lots they list); spends take from the lots they touched. Aggregated per lot id first. */
 async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   const lots = new Map<string, { userId: number; amount: number; remaining: number; expiresAt: number }>();
   const touch = (id: string, userId: number, amount: number, remaining: number, expiresAt: number) => {
@@ -105,6 +108,7 @@ async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   };
   for (const o of ops) {
     if (o.kind === 'earn' && o.expiresAt) touch(o.opId, o.userId, o.delta, o.delta, o.expiresAt);
+    for (const [lotId, points, expiresAt] of newLotsOf(o)) touch(lotId, o.userId, points, points, expiresAt);
     for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
   }
   if (lots.size === 0) return;
