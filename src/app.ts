@@ -5,11 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Env } from './config/env.ts';
 import { parseTrustProxy, proxyTrustFn } from './config/addresses.ts';
 import { installErrorHandlers } from './errors/http-errors.ts';
 import { installValidation } from './http/validation.ts';
+import { RECEIVER_REDACT_PATHS } from './crypto/redact.ts';
 import config from './plugins/external/config.ts';
 import redis from './plugins/external/redis.ts';
 import db from './plugins/external/db.ts';
@@ -56,6 +58,8 @@ function requestIdFrom(trust: ReturnType<typeof proxyTrustFn>) {
 
 export interface BuildOptions {
   logger?: boolean;
+  /** Where log lines go (stdout by default); tests read them. */
+  logStream?: DestinationStream;
 }
 
 export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -66,7 +70,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
         ? false
         : {
             level: env.LOG_LEVEL,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            // receiver info never reaches a log line, as plaintext or as an envelope
+            redact: ['req.headers.authorization', 'req.headers.cookie', ...RECEIVER_REDACT_PATHS],
+            ...(opts.logStream ? { stream: opts.logStream } : {}),
           },
     requestIdHeader: false,
     genReqId: requestIdFrom(trust),
