@@ -77,7 +77,8 @@ async function rotateTable(sql: Sql, cipher: ReceiverCipher, t: RotationTarget, 
           try {
             sealed = cipher.encrypt(cipher.decrypt(old, String(row.__aad)), String(row.__aad));
           } catch (err) {
-            report.failed.push({ id, column, problem: err instanceof EnvelopeError ? err.problem : 'not an envelope' });
+            // neither kind of error carries the value (src/crypto/receiver.ts)
+            report.failed.push({ id, column, problem: err instanceof EnvelopeError ? err.problem : (err as Error).message });
             continue;
           }
           const updated = await tx`
