@@ -33,6 +33,9 @@ export class Books {
   /** Draws that won the limited prize, and those that paid a points prize (one earn row each). */
   jackpots = 0;
   pointPrizes = 0;
+  /** Accepted transfers and the points they moved (member to member: Σ balances unchanged). */
+  transfers = 0;
+  transferred = 0;
   baselineOrders = 0;
   baselineSpent = 0;
   readonly units = { redis: new Map<number, number>(), baseline: new Map<number, number>() };
@@ -65,6 +68,12 @@ export class Books {
     if (prizePoints > 0) this.pointPrizes++;
     if (jackpot) this.jackpots++;
     if (cost !== expectedCost) this.amountMismatches++;
+  }
+
+  transferredPoints(amount: number, expected: number): void {
+    this.transfers++;
+    this.transferred += amount;
+    if (amount !== expected) this.amountMismatches++;
   }
 
   get redisTotal(): number {

@@ -17,7 +17,7 @@ export interface MemoryReport {
   boardDedupe: { keys: number; entries: number; bytes: number };
 }
 
-const WRITES = new Set(['flash', 'redeem', 'earn', 'draw']);
+const WRITES = new Set(['flash', 'redeem', 'earn', 'draw', 'transfer']);
 
 export async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');

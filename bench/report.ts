@@ -40,6 +40,7 @@ const RATIOS: Array<[string, string]> = [
   ['earn', 'hello'],
   ['checkin', 'hello'],
   ['draw', 'hello'],
+  ['transfer', 'hello'],
 ];
 
 export function ratios(scenarios: ScenarioResult[]): Record<string, number> {

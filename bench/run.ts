@@ -117,6 +117,7 @@ async function main(): Promise<boolean> {
       scenarios.earn,
       scenarios.checkin,
       scenarios.draw,
+      scenarios.transfer,
       scenarios.balance,
     ]) {
       const result = await scenario(world);

@@ -1,5 +1,5 @@
 /**
- * The eight scenarios. Each one: a warm-up run, then the measured run (CPU split sampled over
+ * The scenarios. Each one: a warm-up run, then the measured run (CPU split sampled over
  * it; Redis-path writes also metered for persistence until the workers drained), then its
  * invariant checks against the live stores. The books are cumulative, so the checks hold for
  * everything done so far, warm-ups included.
@@ -348,6 +348,58 @@ export function draw(w: World): Promise<ScenarioResult> {
         check('limited prize won ≤ its stock', w.books.jackpots <= LOTTERY.jackpot.stock, `${w.books.jackpots} ≤ ${LOTTERY.jackpot.stock}`),
         equal('limited prize: live stock = stock − won', stock, LOTTERY.jackpot.stock - w.books.jackpots),
         equal('limited prize: persisted wins = won', won.jackpots, w.books.jackpots),
+        equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+        await redisBalanceCheck(w),
+      ];
+    },
+  });
+}
+
+/**
+ * Points transfers: each member sends a few points to another member (by username, the receiver
+ * read from Postgres), the debit in the sender's slot and the credit in the receiver's, two ops to
+ * persist. The books' Σ balances does not move; the pending sets are empty once answered (the API
+ * credits before it answers, and the workers' sweeper would complete any credit left behind).
+ */
+export function transfer(w: World): Promise<ScenarioResult> {
+  const n = w.members.length;
+  const amountOf = (seq: number) => 1 + (seq % 5);
+  const spec: LoadSpec = {
+    method: 'POST',
+    write: true,
+    plan: (seq) => {
+      const member = seq % n;
+      // a receiver 1..97 places on: never the sender, spread over the partitions
+      const to = w.members[(member + 1 + (Math.floor(seq / n) % 97)) % n];
+      return { member, path: '/v1/points/transfers', body: { toUsername: to.username, amount: amountOf(seq) } };
+    },
+    onResult: (sent, status, body) => {
+      if (status === 201) w.books.transferredPoints((JSON.parse(body) as { amount: number }).amount, sent.body!.amount as number);
+    },
+  };
+  return measure(w, 'transfer', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['201'],
+    persist: true,
+    checks: async () => {
+      let pending = 0;
+      for (let p = 0; p < w.keys.partitions; p++) pending += await w.redis.zcard(w.keys.transfersPending(p));
+      const [ledger] = await w.sql<Array<{ outs: number; ins: number; sent: number; received: number }>>`
+        SELECT count(*) FILTER (WHERE biz_type = 'transfer_out')::bigint AS outs,
+               count(*) FILTER (WHERE biz_type = 'transfer_in')::bigint AS ins,
+               COALESCE(-SUM(delta) FILTER (WHERE biz_type = 'transfer_out'), 0)::bigint AS sent,
+               COALESCE(SUM(delta) FILTER (WHERE biz_type = 'transfer_in'), 0)::bigint AS received
+        FROM ledger_entries WHERE biz_type IN ('transfer_out', 'transfer_in')`;
+      const [rows] = await w.sql<Array<{ n: number; completed: number; points: number }>>`
+        SELECT count(*)::bigint AS n, count(completed_at)::bigint AS completed, COALESCE(SUM(amount), 0)::bigint AS points FROM transfers`;
+      return [
+        equal('transfers left to credit (pending sets)', pending, 0),
+        equal('ledger transfer_out rows = accepted transfers (all runs)', ledger.outs, w.books.transfers),
+        equal('ledger transfer_in rows = accepted transfers (all runs)', ledger.ins, w.books.transfers),
+        equal('points sent = points received = points answered (ledger, all runs)', ledger.sent + ledger.received, 2 * w.books.transferred),
+        equal('transfers rows = accepted transfers, all completed (all runs)', rows.n + rows.completed, 2 * w.books.transfers),
+        equal('transfers rows: Σ amount = points answered', rows.points, w.books.transferred),
         equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
         await redisBalanceCheck(w),
       ];

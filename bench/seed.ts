@@ -24,6 +24,7 @@ import { deleteKeys } from '../src/redis/delete-prefix.ts';
 
 export interface Member {
   id: number;
+  username: string;
   /** Authorization header value. */
   auth: string;
 }
@@ -69,6 +70,7 @@ export async function insertMembers(sql: Sql, env: Env, n: number): Promise<Memb
   const sign = createSigner({ key: env.JWT_SECRET, algorithm: 'HS256', expiresIn: env.JWT_EXPIRES_IN });
   return rows.map((r) => ({
     id: r.id,
+    username: r.username,
     auth: `Bearer ${sign({ sub: String(r.id), role: 'member', username: r.username })}`,
   }));
 }

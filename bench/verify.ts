@@ -1,6 +1,7 @@
 /**
  * Final reconciliation once the workers have drained: Postgres must hold exactly what the API
- * accepted (redemptions, ledger spend and earn rows with the draws' costs and prizes, per-member
+ * accepted (redemptions, ledger spend and earn rows with the draws' costs and prizes and both
+ * sides of each transfer, per-member
  * balances equal to Redis, lots summing to balances, durable stock equal to live stock) and
  * nothing may be left half-done (open reservations, failed persist jobs).
  */
@@ -17,6 +18,9 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
   const ledger = await sql<Array<{ kind: string; n: number; points: number }>>`
     SELECT kind, count(*)::bigint AS n, COALESCE(SUM(delta), 0)::bigint AS points FROM ledger_entries GROUP BY kind`;
   const byKind = (kind: string) => ledger.find((r) => r.kind === kind) ?? { n: 0, points: 0 };
+
+  const [{ transfersCompleted }] = await sql<Array<{ transfersCompleted: number }>>`
+    SELECT count(*)::bigint AS "transfersCompleted" FROM transfers WHERE completed_at IS NOT NULL`;
 
   const accounts = await sql<Array<{ userId: number; available: number }>>`
     SELECT user_id AS "userId", available FROM point_accounts`;
@@ -44,9 +48,18 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
 
   return [
     equal('redemptions rows = accepted redemptions', redemptions, books.redemptions),
-    equal('ledger spend rows = accepted redemptions + draws', byKind('spend').n, books.redemptions + books.draws),
-    equal('ledger spend points = points spent + draw costs', -byKind('spend').points, books.pointsSpent + books.drawCost),
-    equal('ledger earn rows = grants + accepted earns + points prizes', byKind('earn').n, MEMBERS + books.earns + books.pointPrizes),
+    equal('ledger spend rows = accepted redemptions + draws + transfers', byKind('spend').n, books.redemptions + books.draws + books.transfers),
+    equal(
+      'ledger spend points = points spent + draw costs + points transferred',
+      -byKind('spend').points,
+      books.pointsSpent + books.drawCost + books.transferred,
+    ),
+    equal(
+      'ledger earn rows = grants + accepted earns + points prizes + transfers received',
+      byKind('earn').n,
+      MEMBERS + books.earns + books.pointPrizes + books.transfers,
+    ),
+    equal('transfers rows completed = accepted transfers', transfersCompleted, books.transfers),
     check('limited lottery prize won ≤ its stock', books.jackpots <= LOTTERY.jackpot.stock, `${books.jackpots} ≤ ${LOTTERY.jackpot.stock}`),
     check('point_accounts.available = Redis balance', balanceMismatches === 0, `${balanceMismatches} of ${w.members.length} members differ`),
     check('Σ lots remaining = available', lotMismatches === 0, `${lotMismatches} accounts differ`),

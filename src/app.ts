@@ -5,11 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Env } from './config/env.ts';
 import { parseTrustProxy, proxyTrustFn } from './config/addresses.ts';
 import { installErrorHandlers } from './errors/http-errors.ts';
 import { installValidation } from './http/validation.ts';
+import { RECEIVER_REDACT_PATHS } from './crypto/redact.ts';
 import config from './plugins/external/config.ts';
 import redis from './plugins/external/redis.ts';
 import db from './plugins/external/db.ts';
@@ -40,6 +42,8 @@ import taskRoutes from './tasks/routes.ts';
 import profileRoutes from './profile/routes.ts';
 import orders from './orders/plugin.ts';
 import orderRoutes from './orders/routes.ts';
+import transfers from './transfers/plugin.ts';
+import transferRoutes from './transfers/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -57,6 +61,8 @@ function requestIdFrom(trust: ReturnType<typeof proxyTrustFn>) {
 
 export interface BuildOptions {
   logger?: boolean;
+  /** Where log lines go (stdout by default); tests read them. */
+  logStream?: DestinationStream;
 }
 
 export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -67,7 +73,9 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
         ? false
         : {
             level: env.LOG_LEVEL,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            // receiver info never reaches a log line, as plaintext or as an envelope
+            redact: ['req.headers.authorization', 'req.headers.cookie', ...RECEIVER_REDACT_PATHS],
+            ...(opts.logStream ? { stream: opts.logStream } : {}),
           },
     requestIdHeader: false,
     genReqId: requestIdFrom(trust),
@@ -96,6 +104,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(lottery);
   await app.register(referrals);
   await app.register(orders);
+  await app.register(transfers);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -114,6 +123,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(profileRoutes);
   await app.register(referralRoutes);
   await app.register(orderRoutes);
+  await app.register(transferRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -18,7 +18,9 @@ function envError(source: Record<string, string>, overrides: Partial<Env> = {}):
 const names = (message: string, variable: string) => new RegExp(`\\b${variable}\\b`).test(message);
 
 const SECRET = 'k3Jq9v0xY7tR2mW8pL5sN1cB6hF4dG0aZ-eU_iO';
-const PROD = { NODE_ENV: 'production', JWT_SECRET: SECRET };
+const KEY = Buffer.alloc(32, 1).toString('base64');
+const KEYS = `k1:${KEY}`;
+const PROD = { NODE_ENV: 'production', JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS };
 
 /** KEY=value lines of .env.example (the file operators copy to .env); optional ones are commented out. */
 function envExample(opts: { commented?: boolean } = {}): Record<string, string> {
@@ -58,9 +60,9 @@ describe('secrets', () => {
     expect(loadEnv({ NODE_ENV: 'development' }).JWT_SECRET).toBe(loadEnv({}).JWT_SECRET);
     for (const NODE_ENV of ['test', 'production', 'staging']) {
       expect(envError({ NODE_ENV }), NODE_ENV).toMatch(/JWT_SECRET.*missing/);
-      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET }).JWT_SECRET).toBe(SECRET);
+      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(SECRET);
     }
-    expect(loadEnv({ NODE_ENV: 'test' }, { JWT_SECRET: SECRET }).JWT_SECRET).toBe(SECRET);
+    expect(loadEnv({ NODE_ENV: 'test' }, { JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(SECRET);
   });
 
   it('production refuses the known secrets: the development default, the .env.example placeholder, the old compose default', () => {
@@ -72,7 +74,7 @@ describe('secrets', () => {
     for (const JWT_SECRET of known) {
       expect(JWT_SECRET.length).toBeGreaterThanOrEqual(32);
       expect(envError({ NODE_ENV: 'production', JWT_SECRET }), JWT_SECRET).toMatch(/JWT_SECRET.*(known|public)/);
-      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET }).JWT_SECRET).toBe(JWT_SECRET);
+      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(JWT_SECRET);
     }
     expect(envError({ NODE_ENV: 'production' })).toMatch(/JWT_SECRET.*missing/);
   });
@@ -101,9 +103,48 @@ describe('secrets', () => {
   it('every secret .env.example sets is a placeholder production refuses, and replacing them is enough', () => {
     const example = envExample();
     const message = envError({ ...example, NODE_ENV: 'production' });
-    for (const v of ['JWT_SECRET', 'ADMIN_PASSWORD']) expect(names(message, v), message).toBe(true);
-    const filled = { ...example, NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery' };
+    for (const v of ['JWT_SECRET', 'ADMIN_PASSWORD', 'ENCRYPTION_KEYS']) expect(names(message, v), message).toBe(true);
+    const filled = { ...example, NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery', ENCRYPTION_KEYS: KEYS };
     expect(loadEnv(filled).NODE_ENV).toBe('production');
+  });
+});
+
+describe('ENCRYPTION_KEYS', () => {
+  it('only development falls back to a built-in key; any other NODE_ENV must set ENCRYPTION_KEYS', () => {
+    expect(loadEnv({}).ENCRYPTION_KEYS).toMatch(/^dev:/);
+    for (const NODE_ENV of ['test', 'production', 'staging']) {
+      expect(envError({ NODE_ENV, JWT_SECRET: SECRET }), NODE_ENV).toMatch(/ENCRYPTION_KEYS is missing/);
+      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).ENCRYPTION_KEYS).toBe(KEYS);
+    }
+  });
+
+  it('production refuses the development key, first or not; other environments accept it', () => {
+    const dev = loadEnv({}).ENCRYPTION_KEYS;
+    for (const ENCRYPTION_KEYS of [dev, `${KEYS},${dev}`]) {
+      expect(envError({ ...PROD, ENCRYPTION_KEYS })).toMatch(/ENCRYPTION_KEYS holds the development key/);
+      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET: SECRET, ENCRYPTION_KEYS }).ENCRYPTION_KEYS).toBe(ENCRYPTION_KEYS);
+    }
+  });
+
+  it('refuses malformed key lists with a message naming the entry, never the key', () => {
+    const short = Buffer.alloc(16, 9).toString('base64');
+    const cases: Array<[string, RegExp]> = [
+      [KEY, /entry 1 is not "kid:base64key"/],
+      [`k.1:${KEY}`, /entry 1: the key id/],
+      [`k1:${KEY},k2:not base64!`, /entry 2 \("k2"\): the key is not base64/],
+      [`k1:${short}`, /entry 1 \("k1"\): the key is 16 bytes, AES-256 needs 32/],
+      [`k1:${KEY},k1:${Buffer.alloc(32, 2).toString('base64')}`, /entry 2: key id "k1" is listed twice/],
+      [' , ', /no key given/],
+    ];
+    for (const [ENCRYPTION_KEYS, why] of cases) {
+      const message = envError({ NODE_ENV: 'test', JWT_SECRET: SECRET, ENCRYPTION_KEYS });
+      expect(message, ENCRYPTION_KEYS).toMatch(/ENCRYPTION_KEYS: /);
+      expect(message, ENCRYPTION_KEYS).toMatch(why);
+      expect(message).not.toContain(short);
+      expect(message).not.toContain(KEY);
+    }
+    const two = `k2:${Buffer.alloc(32, 2).toString('base64')}, k1:${KEY}`;
+    expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET: SECRET, ENCRYPTION_KEYS: two }).ENCRYPTION_KEYS).toBe(two);
   });
 });
 

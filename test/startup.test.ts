@@ -12,8 +12,9 @@ import { assertNoEviction } from '../src/redis/client.ts';
 import { PG_ADMIN_URL, PG_BASE } from './support/urls.ts';
 
 const run = promisify(execFile);
-// vitest runs with NODE_ENV=test, where JWT_SECRET has no built-in value
+// vitest runs with NODE_ENV=test, where JWT_SECRET and ENCRYPTION_KEYS have no built-in value
 const JWT_SECRET = 'startup-test-secret-0123456789abcdef';
+const ENCRYPTION_KEYS = `t1:${Buffer.alloc(32, 7).toString('base64')}`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -27,7 +28,7 @@ async function freePort(): Promise<number> {
 async function startCommand(env: Record<string, string>) {
   try {
     const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/start.ts'], {
-      env: { ...process.env, JWT_SECRET, ...env },
+      env: { ...process.env, JWT_SECRET, ENCRYPTION_KEYS, ...env },
       timeout: 30_000,
     });
     return { code: 0, stderr: r.stderr };
@@ -48,6 +49,7 @@ describe('migrate command', () => {
     const env = {
       ...process.env,
       JWT_SECRET,
+      ENCRYPTION_KEYS,
       DATABASE_URL: `${PG_BASE}/${name}`,
       ADMIN_EMAIL: 'Boss@Example.com',
       ADMIN_USERNAME: 'boss',

@@ -1,10 +1,14 @@
 /**
  * The workers' pino logger.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { RECEIVER_REDACT_PATHS } from '../src/crypto/redact.ts';
 
 export type { Logger };
 
-export function createLogger(level: string, role: string): Logger {
-  return pino({ level, base: { role, pid: process.pid } });
+/** `destination`: stdout unless given (tests read the lines). */
+export function createLogger(level: string, role: string, destination?: DestinationStream): Logger {
+  // receiver info never reaches a log line (src/crypto/redact.ts)
+  const options = { level, base: { role, pid: process.pid }, redact: [...RECEIVER_REDACT_PATHS] };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -2,7 +2,7 @@
  * Worker entry: runs any subset of the roles, apart from the API and scaled separately.
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
- * reservations and lottery prize holds), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
+ * reservations and lottery prize holds, transfers debited and not credited), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
  * engagement (task progress and referral commissions from the persisted ledger), orders (the order pump: abandoned
  * placements, payment timeouts, auto-completion, side effects left undone). Scheduled roles run one at a time per
@@ -25,6 +25,7 @@ import { PUSH_QUEUE, sendJobOptions, type SendJob } from '../src/push/jobs.ts';
 import { PushService } from '../src/push/service.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
 import { LotteryService } from '../src/lottery/service.ts';
+import { TransferService } from '../src/transfers/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
 import { createLogger } from './logger.ts';
@@ -134,8 +135,10 @@ if (roles.includes('sweeper')) {
     keys,
     redemptions,
     lottery: new LotteryService(deps, points),
+    transfers: new TransferService(deps, points, engagement, log),
     gate,
     everyMs: env.SWEEP_EVERY_MS,
+    transferGraceMs: env.RESERVATION_TIMEOUT_MS,
     lockMs: env.TASK_LOCK_MS,
     log,
   });

@@ -1,12 +1,14 @@
 /**
  * Sweeper: settles what a crashed API left between saga steps, past its deadline — reservations
  * of redemptions and prize holds of lottery draws: confirmed if their op was charged, released
- * otherwise — on a BullMQ job schedule, one run at a time.
+ * otherwise; transfers debited and not credited: credited (at most once) — on a BullMQ job
+ * schedule, one run at a time.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
 import type { LotteryService } from '../src/lottery/service.ts';
 import type { RedemptionService } from '../src/redemptions/service.ts';
+import type { TransferService } from '../src/transfers/service.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
 import { gatedRun, startScheduledTask } from './scheduled-task.ts';
@@ -16,8 +18,11 @@ export function startSweeper(o: {
   keys: Keys;
   redemptions: RedemptionService;
   lottery: LotteryService;
+  transfers: TransferService;
   gate: RedisGate;
   everyMs: number;
+  /** a transfer still pending this long after its debit is credited here (RESERVATION_TIMEOUT_MS) */
+  transferGraceMs: number;
   lockMs?: number;
   log: Logger;
 }) {
@@ -33,7 +38,9 @@ export function startSweeper(o: {
       if (reservations.confirmed + reservations.released > 0) o.log.info(reservations, 'settled expired reservations');
       const prizeHolds = await o.lottery.sweep();
       if (prizeHolds.confirmed + prizeHolds.released > 0) o.log.info(prizeHolds, 'settled expired lottery prize holds');
-      return { reservations, prizeHolds };
+      const transfers = await o.transfers.completePending(o.transferGraceMs);
+      if (transfers.credited + transfers.alreadyCredited + transfers.failed > 0) o.log.info(transfers, 'completed pending transfers');
+      return { reservations, prizeHolds, transfers };
     }),
   });
 }

@@ -20,7 +20,8 @@ await oneLineErrors(async () => {
     const r = await rebuildFromPostgres(db.sql, redis, keys, { idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS, timeZone: env.BUSINESS_TIMEZONE });
     console.log(
       `rebuilt ${r.members} members (${r.lots} lots), ${r.goods} goods, ${r.lotteries} lotteries ` +
-        `(${r.drawStates} member draw states), ${r.opRecords} op records, ` +
+        `(${r.drawStates} member draw states), ${r.pendingTransfers} transfers to credit ` +
+        `(${r.transferDays} senders' daily totals), ${r.opRecords} op records, ` +
         `${r.boardEntries} leaderboard entries in ${r.ms} ms`,
     );
   } finally {

@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { assertTimeZone } from '../engagement/business-day.ts';
 import { parseAddressList, parseTrustProxy } from './addresses.ts';
+import { parseEncryptionKeys } from '../crypto/keyring.ts';
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max });
@@ -25,6 +26,9 @@ export const EnvSchema = Type.Object({
   PARTITIONS: Int(16, 1, 1024),
   // no default here: loadEnv supplies DEV_JWT_SECRET in development only
   JWT_SECRET: Type.String({ minLength: 32 }),
+  // receiver info at rest (src/crypto/): "kid:base64key,…", 32-byte keys, the first encrypts; no
+  // default here either: loadEnv supplies DEV_ENCRYPTION_KEYS in development only
+  ENCRYPTION_KEYS: Type.String({ minLength: 1 }),
   JWT_EXPIRES_IN: Type.String({ default: '1d' }),
   ADMIN_EMAIL: Type.Optional(Type.String()),
   ADMIN_PASSWORD: Type.Optional(Type.String()),
@@ -60,6 +64,8 @@ export const EnvSchema = Type.Object({
   ENGAGEMENT_EVERY_MS: Int(1_000, 50),
   ENGAGEMENT_BATCH: Int(500, 1, 10_000),
   TASK_LOCK_MS: Int(10_000, 500),
+  // points one member may transfer to others per business day (src/transfers/)
+  TRANSFER_DAILY_MAX: Int(5_000, 1, 1_000_000_000),
   READY_MAX_BACKLOG: Int(100_000, 1),
   LAG_CHECK_MS: Int(2_000, 50),
   BENCH_ROUTES: Bool(false),
@@ -114,6 +120,11 @@ export const DEV_PAYMENT_SECRET = 'dev-only-payment-webhook-secret';
 
 const GENERATE = 'generate one with `openssl rand -base64 48`';
 
+/** Seals receiver info when NODE_ENV is development and ENCRYPTION_KEYS is unset; refused in production. */
+const DEV_ENCRYPTION_KEYS = 'dev:ZGV2LW9ubHktcmVjZWl2ZXIta2V5LTAxMjM0NTY3ODk=';
+
+const GENERATE_KEY = 'generate one with `echo "k1:$(openssl rand -base64 32)"`';
+
 /**
  * Values anyone can read (this repository, its docs, .env.example, older compose files). Each
  * would let a stranger sign an admin token or log in as the admin: refused in production.
@@ -145,10 +156,14 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     if (merged.NODE_ENV === 'development') merged.JWT_SECRET = DEV_JWT_SECRET;
     else problems.push(`JWT_SECRET is missing: it is required unless NODE_ENV is development (${GENERATE})`);
   }
+  if (merged.ENCRYPTION_KEYS === undefined) {
+    if (merged.NODE_ENV === 'development') merged.ENCRYPTION_KEYS = DEV_ENCRYPTION_KEYS;
+    else problems.push(`ENCRYPTION_KEYS is missing: it is required unless NODE_ENV is development (${GENERATE_KEY})`);
+  }
   const invalid = new Set<string>();
   for (const e of Value.Errors(EnvSchema, merged)) {
     const name = e.path.slice(1) || '(root)';
-    if (name === 'JWT_SECRET' && merged.JWT_SECRET === undefined) continue;
+    if ((name === 'JWT_SECRET' || name === 'ENCRYPTION_KEYS') && merged[name] === undefined) continue;
     invalid.add(name);
     problems.push(`${name}: ${e.message}`);
   }
@@ -159,6 +174,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     problems.push(...unsafeCombinations(env));
   }
   if (valid('PUSH_TRANSPORT')) problems.push(...missingPushSettings(env));
+  if (typeof env.ENCRYPTION_KEYS === 'string' && valid('ENCRYPTION_KEYS')) problems.push(...encryptionKeyProblems(env));
   if (valid('BUSINESS_TIMEZONE')) {
     try {
       assertTimeZone(env.BUSINESS_TIMEZONE);
@@ -199,6 +215,25 @@ function productionProblems(env: Env): string[] {
     out.push(`ADMIN_PASSWORD must be at least ${MIN_PRODUCTION_ADMIN_PASSWORD} characters in production`);
   }
   return out;
+}
+
+/**
+ * ENCRYPTION_KEYS must parse (each entry named by position and key id, never by its key); in
+ * production the development key may not appear in it at all, since anyone can read it here.
+ */
+function encryptionKeyProblems(env: Env): string[] {
+  let keys: ReturnType<typeof parseEncryptionKeys>;
+  try {
+    keys = parseEncryptionKeys(env.ENCRYPTION_KEYS);
+  } catch (err) {
+    return [`ENCRYPTION_KEYS: ${(err as Error).message} (${GENERATE_KEY})`];
+  }
+  if (env.NODE_ENV !== 'production') return [];
+  const dev = parseEncryptionKeys(DEV_ENCRYPTION_KEYS).current.key;
+  const known = [...keys.byKid.values()].filter((k) => k.key.equals(dev)).map((k) => k.kid);
+  return known.length > 0
+    ? [`ENCRYPTION_KEYS holds the development key (key id "${known[0]}"), a known public value: set your own in production (${GENERATE_KEY})`]
+    : [];
 }
 
 /**

@@ -706,3 +706,33 @@ export const vipGrants = pgTable(
   },
   (t) => [uniqueIndex('vip_grants_unit_key').on(t.orderId, t.position, t.unit), index('vip_grants_user').on(t.userId, t.endsAt)],
 );
+// ---- Points transfers (issue 8): a saga across the sender's and the receiver's slots ----
+
+/**
+ * One row per transfer, written by the persist worker from its ops (the sender's transfer_out and
+ * the receiver's transfer_in; whichever is persisted first inserts the row). `parts` is the credit
+ * to make: [[expiresAt ms, points], …], one entry per expiry of the sender's lots it took.
+ * `completed_at` is set by the credit op: a row without it is a transfer debited and not yet
+ * credited, which a rebuild puts back on the completer's pending set.
+ */
+export const transfers = pgTable(
+  'transfers',
+  {
+    id: text('id').primaryKey(),
+    fromUserId: num('from_user_id').notNull(),
+    toUserId: num('to_user_id').notNull(),
+    amount: num('amount').notNull(),
+    note: text('note'),
+    parts: jsonb('parts').notNull(),
+    // the sender's business day the transfer counted on (its daily maximum)
+    day: integer('day').notNull(),
+    createdAt: ts('created_at').notNull(),
+    completedAt: ts('completed_at'),
+  },
+  (t) => [
+    index('transfers_from_time').on(t.fromUserId, t.createdAt.desc(), t.id.desc()),
+    index('transfers_to_time').on(t.toUserId, t.createdAt.desc(), t.id.desc()),
+    index('transfers_pending').on(t.createdAt).where(sql`completed_at IS NULL`),
+    check('transfers_not_to_self', sql`${t.fromUserId} <> ${t.toUserId}`),
+  ],
+);

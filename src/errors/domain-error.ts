@@ -50,6 +50,8 @@ export type ErrorCode =
   | 'ORDER_STATE_CONFLICT'
   | 'PAYMENT_AMOUNT_MISMATCH'
   | 'COUPON_NOT_ACTIVE'
+  | 'TRANSFER_TO_SELF'
+  | 'TRANSFER_LIMIT_REACHED'
   | 'INTERNAL';
 
 export class DomainError extends Error {

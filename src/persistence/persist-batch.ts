@@ -1,15 +1,17 @@
 /**
  * Writes a batch of ops to Postgres in one transaction, one statement per table:
  * ledger rows first (ON CONFLICT (op_id) DO NOTHING RETURNING op_id), then — for the ops that
- * were new — account totals, lots, redemptions, lottery draws (src/lottery/persist.ts) and audit rows. Running the same batch twice
+ * were new — account totals, lots, redemptions, lottery draws (src/lottery/persist.ts), transfers
+ * (src/transfers/persist.ts) and audit rows. Running the same batch twice
  * (a redelivered job, a relay re-adding after a crash) changes nothing the second time.
  * Account and lot updates are sums, so batches may be applied in any order.
  */
 import type { Sql, Tx } from '../db/client.ts';
-import { lotsOf, type Op } from '../points/op.ts';
+import { lotsOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
 import { insertDraws } from '../lottery/persist.ts';
+import { upsertTransfers } from '../transfers/persist.ts';
 
 export interface PersistResult {
   inserted: number;
@@ -56,6 +58,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
     await applyHolds(tx, applied);
     await insertRedemptions(tx, applied);
     await insertDraws(tx, applied);
+    await upsertTransfers(tx, applied);
     await insertAudits(tx, applied);
   }
   const conflicts = await findConflicts(tx, unique.filter((o) => !fresh.has(o.opId)));
@@ -95,10 +98,10 @@ async function applyAccounts(tx: Tx, ops: Op[]): Promise<void> {
 }
 
 /**
- * Earns add a lot; spends and expiries take from the lots they touched. Aggregated per lot id first.
- * A freeze moves nothing in the record (the member still owns the points: the hold remembers the
- * portions); a hold's settlement only moves portions whose own lot expired meanwhile to a new lot;
- * a refund adds every portion it gives back.
+ * Earns add a lot (or the lots they list); spends and expiries take from the lots they touched.
+ * Aggregated per lot id first. A freeze moves nothing in the record (the member still owns the
+ * points: the hold remembers the portions); a hold's settlement only moves portions whose own lot
+ * expired meanwhile to a new lot; a refund adds every portion it gives back.
  */
 async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   const lots = new Map<string, { userId: number; amount: number; remaining: number; expiresAt: number }>();
@@ -111,6 +114,7 @@ async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
   };
   for (const o of ops) {
     if (o.kind === 'earn' && o.expiresAt) touch(o.opId, o.userId, o.delta, o.delta, o.expiresAt);
+    for (const [lotId, points, expiresAt] of newLotsOf(o)) touch(lotId, o.userId, points, points, expiresAt);
     if (o.kind !== 'freeze') for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
     for (const [lotId, amount, expiresAt, from] of o.restored ?? []) {
       if (o.kind === 'refund') touch(lotId, o.userId, from ? amount : 0, amount, expiresAt);

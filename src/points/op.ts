@@ -19,6 +19,8 @@ export interface Op {
   k?: string;
   expiresAt?: number;
   lots?: LotTouch[] | Record<string, never>;
+  /** Credits that create several lots with given expiries (a transfer received): [lotId, points, expiresAt] each. */
+  newLots?: LotTouch[] | Record<string, never>;
   goodsId?: number;
   quantity?: number;
   exchangeNo?: string;
@@ -53,4 +55,8 @@ export function parseOp(json: string): Op {
 /** cjson encodes an empty Lua table as {}: normalise to a list. */
 export function lotsOf(op: Op): LotTouch[] {
   return Array.isArray(op.lots) ? op.lots : [];
+}
+
+export function newLotsOf(op: Op): LotTouch[] {
+  return Array.isArray(op.newLots) ? op.newLots : [];
 }

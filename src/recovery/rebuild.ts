@@ -1,6 +1,7 @@
 /**
  * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
- * goods stock and bought counts, lotteries (prize stock, members' cooldowns), recent op records (so retries of acknowledged ops still replay),
+ * goods stock and bought counts, lotteries (prize stock, members' cooldowns), transfers (credits still to make, senders'
+ * daily totals), recent op records (so retries of acknowledged ops still replay),
  * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
@@ -14,6 +15,7 @@ import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 import { rebuildLotteries } from '../lottery/rebuild.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from '../points/holds-record.ts';
+import { rebuildTransfers } from '../transfers/rebuild.ts';
 
 const PAGE = 2000;
 
@@ -26,6 +28,10 @@ export interface RebuildResult {
   lotteries: number;
   /** members' lottery cooldowns and daily counts restored from their recent draws */
   drawStates: number;
+  /** transfers debited and not credited, back on the completer's pending sets */
+  pendingTransfers: number;
+  /** senders whose business-day transfer total was restored */
+  transferDays: number;
   opRecords: number;
   streaks: number;
   boardEntries: number;
@@ -39,7 +45,10 @@ export async function rebuildFromPostgres(
   o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RebuildResult> {
   const started = Date.now();
-  const result: RebuildResult = { members: 0, lots: 0, holds: 0, goods: 0, lotteries: 0, drawStates: 0, opRecords: 0, streaks: 0, boardEntries: 0, ms: 0 };
+  const result: RebuildResult = {
+    members: 0, lots: 0, holds: 0, goods: 0, lotteries: 0, drawStates: 0, pendingTransfers: 0, transferDays: 0, opRecords: 0, streaks: 0,
+    boardEntries: 0, ms: 0,
+  };
   let after = 0;
   for (;;) {
     const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
@@ -82,6 +91,7 @@ export async function rebuildFromPostgres(
   }
   result.goods = await rebuildGoods(sql, redis, keys);
   Object.assign(result, await rebuildLotteries(sql, redis, keys));
+  Object.assign(result, await rebuildTransfers(sql, redis, keys));
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
   result.streaks = await rebuildStreaks(sql, redis, keys);
   result.boardEntries = await rebuildBoards(sql, redis, keys, o.timeZone ?? 'UTC');

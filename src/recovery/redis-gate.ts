@@ -26,6 +26,7 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone',
 ] as const;
 
 export class RedisGate {

@@ -20,6 +20,12 @@
  *                                    amount, the lot portions it froze, state frozen|captured|released
  *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
  *                                    (JSON of the last check-in): the member's check-in state
+ *     <P>:{u<p>}:xfer:<uid>          hash  day (business day number), sent (points transferred that
+ *                                    day): the sender's daily transfer limit (src/transfers/)
+ *     <P>:{u<p>}:xferpend            zset  transferId -> debit ms: transfers of senders of this
+ *                                    partition debited and not yet credited (the completer's index)
+ *     <P>:{u<p>}:xferpend:data       hash  transferId -> the credit to make (JSON: receiver, amount,
+ *                                    the source lots' expiries): what the completer needs
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
  *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
@@ -97,6 +103,11 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
     streak: (uid: number | string) => `${u(uid)}:streak:${uid}`,
     hold: (uid: number | string, holdId: string) => `${u(uid)}:hold:${uid}:${holdId}`,
+    transferDay: (uid: number | string) => `${u(uid)}:xfer:${uid}`,
+    transfersPending: (partition: number) => `${prefix}:{u${partition}}:xferpend`,
+    transfersPendingOf: (uid: number | string) => `${u(uid)}:xferpend`,
+    transfersPendingData: (partition: number) => `${prefix}:{u${partition}}:xferpend:data`,
+    transfersPendingDataOf: (uid: number | string) => `${u(uid)}:xferpend:data`,
     outbox: (partition: number) => `${prefix}:{u${partition}}:outbox`,
     outboxOf: (uid: number | string) => `${u(uid)}:outbox`,
     expiryIndex: (partition: number) => `${prefix}:{u${partition}}:expidx`,

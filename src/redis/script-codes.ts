@@ -22,6 +22,7 @@ export const ScriptCode = {
   LotteryNotActive: -21,
   PrizesGone: -22,
   LotteryCooldown: -23,
+  TransferLimit: -30,
 } as const;
 
 export function scriptError(code: number): DomainError {

@@ -41,6 +41,9 @@ declare module 'ioredis' {
     pmLotteryDraw(...args: Arg[]): Result<Reply, Context>;
     pmLotteryRelease(...args: Arg[]): Result<number, Context>;
     pmLotterySet(...args: Arg[]): Result<number, Context>;
+    pmTransferDebit(...args: Arg[]): Result<Reply, Context>;
+    pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
+    pmTransferDone(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -69,6 +72,9 @@ const COMMANDS: Record<string, string> = {
   'lottery-draw': 'pmLotteryDraw',
   'lottery-release': 'pmLotteryRelease',
   'lottery-set': 'pmLotterySet',
+  'transfer-debit': 'pmTransferDebit',
+  'transfer-credit': 'pmTransferCredit',
+  'transfer-done': 'pmTransferDone',
 };
 
 export function readScript(file: string): string {

@@ -43,10 +43,16 @@ export interface Occurrence {
 const ACTION_EVENTS: ReadonlySet<string> = new Set(['checkin', 'share', 'review']);
 /** Earns that are not earning: a task's own reward (tasks would feed each other) and refunds. */
 const NOT_EARNED: ReadonlySet<string> = new Set(['task', 'refund']);
+/**
+ * Points moved between members are neither earned nor spent: two members passing points back and
+ * forth would otherwise complete each other's earn and spend tasks.
+ */
+const MOVED: ReadonlySet<string> = new Set(['transfer_in', 'transfer_out']);
 
 export function occurrencesOfOp(op: FollowedOp): Occurrence[] {
   const out: Occurrence[] = [];
   const at = { userId: op.userId, at: op.at };
+  if (MOVED.has(op.bizType)) return out;
   if (op.kind === 'earn') {
     if (ACTION_EVENTS.has(op.bizType)) out.push({ ...at, event: op.bizType as TaskEvent, amount: 1 });
     if (!NOT_EARNED.has(op.bizType) && op.delta > 0) out.push({ ...at, event: 'earn_points', amount: op.delta });

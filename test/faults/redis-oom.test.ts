@@ -134,6 +134,14 @@ const lotteryDraw = (r: Redis, k: Keys, cooldownMs: number) =>
     'draw1', U, 'h1', 3600, NOW, 'tok', 'd1', L, 20, cooldownMs, 0, 0, JSON.stringify(PRIZE), 365 * DAY, '',
   );
 
+const R = 8;
+const transferDebit = (r: Redis, k: Keys, amount: number, dailyMax = 5000) =>
+  r.pmTransferDebit(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 't1'), k.transferDay(U), k.outboxOf(U), k.transfersPendingOf(U),
+    k.transfersPendingDataOf(U), 'xfer1', U, R, amount, 'h1', 3600, NOW, 't1', 0, dailyMax, 'bob', '',
+  );
+const TRANSFER = { id: 'xfer1', from: U, to: R, toUsername: 'bob', amount: 100, parts: [[NOW + DAY, 100]], at: NOW, day: 0 };
+
 const CASES: ScriptCase[] = [
   { name: 'earn by rule (daily cap first)', script: 'earn', setup: (r, k) => account(r, k, 0, []), call: (r, k) => earn(r, k, true), outcome: 'refused' },
   { name: 'earn without caps (grant)', script: 'earn', setup: (r, k) => account(r, k, 0, []), call: (r, k) => earn(r, k, false), outcome: 'refused' },
@@ -323,6 +331,50 @@ const CASES: ScriptCase[] = [
     script: 'lottery-release',
     setup: (r, k) => heldPrize(r, k, false),
     call: (r, k) => r.pmLotteryRelease(k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L), `${U}:d1`, 'tok'),
+    outcome: 'completed',
+  },
+  {
+    name: 'transfer-debit taking part of a lot',
+    script: 'transfer-debit',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => transferDebit(r, k, 100),
+    outcome: 'refused',
+  },
+  {
+    // first write is ZREM of the emptied lot (frees memory): the whole debit runs, pending entry included
+    name: 'transfer-debit emptying a lot',
+    script: 'transfer-debit',
+    setup: (r, k) => account(r, k, 100, [['L1', 100, NOW + DAY]]),
+    call: (r, k) => transferDebit(r, k, 100),
+    outcome: 'completed',
+  },
+  {
+    name: 'transfer-debit over the daily maximum (no write)',
+    script: 'transfer-debit',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => transferDebit(r, k, 100, 50),
+    outcome: 'completed',
+  },
+  {
+    name: 'transfer-credit',
+    script: 'transfer-credit',
+    setup: (r, k) => r.hset(k.account(R), 'avail', 0, 'earned', 0),
+    call: (r, k) =>
+      r.pmTransferCredit(
+        k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'ti1'), k.outboxOf(R), k.expiryIndexOf(R), JSON.stringify(TRANSFER),
+        'h2', 3600, NOW, 'ti1', JSON.stringify({ tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 0 }), R,
+      ),
+    outcome: 'refused',
+  },
+  {
+    // HDEL first (frees memory)
+    name: 'transfer-done',
+    script: 'transfer-done',
+    setup: async (r, k) => {
+      await r.zadd(k.transfersPendingOf(U), NOW, 'xfer1');
+      await r.hset(k.transfersPendingDataOf(U), 'xfer1', JSON.stringify(TRANSFER));
+    },
+    call: (r, k) => r.pmTransferDone(k.transfersPendingOf(U), k.transfersPendingDataOf(U), 'xfer1'),
     outcome: 'completed',
   },
   {

@@ -1,5 +1,5 @@
 /**
- * Issue 6, item 16 (and the lottery scripts of issue 7): scripts do not trust their callers. Every script validates every argument
+ * Issue 6, item 16 (and the lottery scripts of issue 7, the transfer scripts of issue 8): scripts do not trust their callers. Every script validates every argument
  * before its first write: a bad value (a caller's bug) is a BAD_ARGUMENT error reply and leaves
  * Redis exactly as it was — never a script that fails half-way after a write.
  */
@@ -71,6 +71,29 @@ const lotterySetArgs = (over: Record<number, string | number>) => {
 };
 const lotterySet = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmLotterySet(k.lottery(L), k.lotteryStock(L), ...lotterySetArgs(over));
+
+const transferDebitArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = ['xfer1', U, 42, 10, 'h', 3600, T0, 'kh7', 0, 5000, 'bob', ''];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const transferDebit = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmTransferDebit(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh7'), k.transferDay(U), k.outboxOf(U), k.transfersPendingOf(U),
+    k.transfersPendingDataOf(U), ...transferDebitArgs(over),
+  );
+
+const R = 42;
+const TRANSFER = { id: 'xfer2', from: 99, to: R, toUsername: 'r', amount: 30, parts: [[T0 + DAY, 10], [T0 + 2 * DAY, 20]], at: T0, day: 1 };
+const PLAIN = '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":0}';
+const transferCreditArgs = (over: Record<number, string | number>) => {
+  const argv: Array<string | number> = [JSON.stringify(TRANSFER), 'h', 3600, T0, 'kh8', PLAIN, R];
+  for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
+  return argv;
+};
+const transferCredit = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmTransferCredit(k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'kh8'), k.outboxOf(R), k.expiryIndexOf(R), ...transferCreditArgs(over));
+const withTransfer = (t: Record<string, unknown>) => transferCredit({ 0: JSON.stringify({ ...TRANSFER, ...t }) });
 
 const CASES: Array<[string, Call]> = [
   ['earn: points not a number (failed after the lot write before)', earn({ 2: 'abc' })],
@@ -153,12 +176,33 @@ const CASES: Array<[string, Call]> = [
   ['lottery-set: load-only flag neither 0 nor 1', lotterySet({ 8: 2 })],
   ['lottery-set: stock triple cut short', (r, k) => r.pmLotterySet(k.lottery(L), k.lotteryStock(L), ...lotterySetArgs({}).slice(0, 11))],
   ['lottery-set: negative units left', lotterySet({ 11: -1 })],
+  ['transfer-debit: amount zero', transferDebit({ 3: 0 })],
+  ['transfer-debit: negative amount (a credit in disguise)', transferDebit({ 3: -10 })],
+  ['transfer-debit: to the sender', transferDebit({ 2: U })],
+  ['transfer-debit: daily maximum zero', transferDebit({ 9: 0 })],
+  ['transfer-debit: business-day offset not a number', transferDebit({ 8: 'CST' })],
+  ['transfer-debit: empty receiver username', transferDebit({ 10: '' })],
+  ['transfer-debit: empty key hash', transferDebit({ 7: '' })],
+  ['transfer-credit: transfer not JSON', transferCredit({ 0: '{nope' })],
+  ['transfer-credit: for another receiver', transferCredit({ 6: 43 })],
+  ['transfer-credit: from the receiver', withTransfer({ from: R })],
+  ['transfer-credit: no parts', withTransfer({ parts: [] })],
+  ['transfer-credit: parts not adding up to the amount', withTransfer({ amount: 31 })],
+  ['transfer-credit: a part of negative points', withTransfer({ parts: [[T0 + DAY, -10], [T0 + DAY, 40]] })],
+  ['transfer-credit: a part without an expiry', withTransfer({ parts: [['soon', 30]] })],
+  ['transfer-credit: empty transfer id', withTransfer({ id: '' })],
+  ['transfer-credit: multiplied by the tier', transferCredit({ 5: PLAIN.replace('"applyTier":0', '"applyTier":1') })],
+  ['transfer-credit: multiplied by a campaign', transferCredit({ 5: PLAIN.replace('"campaign":1000', '"campaign":1500') })],
+  ['transfer-credit: counted toward the tier', transferCredit({ 5: PLAIN.replace('"lifetime":0', '"lifetime":1') })],
+  ['transfer-credit: TTL zero', transferCredit({ 2: 0 })],
+  ['transfer-done: empty transfer id', (r, k) => r.pmTransferDone(k.transfersPendingOf(U), k.transfersPendingDataOf(U), '')],
 ];
 
 describe('every script validates its arguments before its first write', () => {
   beforeAll(async () => {
     // state the scripts would write to: a member with lots, an item on sale, a held reservation
     await hydrateLots(env.redis, env.keys, U, [{ id: 'lot', remaining: 500, expiresAt: T0 + DAY }]);
+    await hydrateLots(env.redis, env.keys, R, []);
     await goodsSet(env.redis, env.keys, G, { price: 10, stock: 5 });
     await env.redis.hset(env.keys.reservations(G), `${U}:held`, JSON.stringify({ u: U, k: 'held', o: 'o', q: 1, p: 10, t: 'tok', h: 'h', d: T0 }));
     // a lottery with a limited prize and a held draw

@@ -55,8 +55,8 @@ let sharedHash: Promise<string> | undefined;
 const memberHash = () => (sharedHash ??= hashPassword('member-password'));
 
 /**
- * NODE_ENV=test like vitest itself: outside development there is no built-in JWT secret, so each
- * file signs with its own (children started with childEnv get the same one).
+ * NODE_ENV=test like vitest itself: outside development there is no built-in JWT secret or
+ * encryption key, so each file has its own (children started with childEnv get the same ones).
  */
 export function envFor(dbName: string, prefix: string, overrides: Partial<Env> = {}): Env {
   return loadEnv(
@@ -64,6 +64,7 @@ export function envFor(dbName: string, prefix: string, overrides: Partial<Env> =
     {
       NODE_ENV: 'test',
       JWT_SECRET: randomBytes(32).toString('base64url'),
+      ENCRYPTION_KEYS: `t1:${randomBytes(32).toString('base64')}`,
       DATABASE_URL: dbUrl(dbName),
       REDIS_URL,
       REDIS_PREFIX: prefix,

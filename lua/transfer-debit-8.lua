@@ -1,0 +1,82 @@
+-- transfer-debit: the sender's side of a points transfer, in one atomic step in the sender's slot:
+-- checks the business day's limit and the balance, consumes live lots earliest expiry first,
+-- appends a spend op (bizType transfer_out, op id = bizId = the transfer id) to the outbox, stores
+-- it in the sender's idempotency record, and records the credit still to make in the partition's
+-- pending set. The credit (lua/transfer-credit-6.lua, receiver's slot) takes its lots' expiries
+-- from `parts`: the consumed lots grouped by expiry, earliest first.
+--
+-- KEYS[1] acct  KEYS[2] lotz  KEYS[3] loth  KEYS[4] idempotency record of (sender, key)
+-- KEYS[5] daily transfer state hash (day, sent)  KEYS[6] outbox
+-- KEYS[7] pending transfers zset of the partition  KEYS[8] pending transfers data hash
+-- ARGV[1] transfer id (random, fresh per attempt)  ARGV[2] sender id  ARGV[3] receiver id
+-- ARGV[4] amount (>0)  ARGV[5] request hash  ARGV[6] record TTL s  ARGV[7] now override ms ('' = TIME)
+-- ARGV[8] key hash  ARGV[9] business-day offset ms  ARGV[10] daily maximum (>0)
+-- ARGV[11] receiver username  ARGV[12] note ('' = none)
+-- Returns {1, opJson, replayed 0|1} | {-1} not hydrated | {-2} key reused
+--         | {-30, remainingToday} over the daily maximum | {-4, spendable} insufficient points
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+local id = argStr(ARGV[1], 'transferId')
+local from = argPos(ARGV[2], 'fromUserId')
+local to = argPos(ARGV[3], 'toUserId')
+if from == to then badArg('toUserId') end
+local amount = argPos(ARGV[4], 'amount')
+local reqHash = argStr(ARGV[5], 'requestHash')
+local ttl = argPos(ARGV[6], 'ttl')
+local nowArg = argNow(ARGV[7])
+local keyHash = argStr(ARGV[8], 'keyHash')
+local offset = argSigned(ARGV[9], 'dayOffsetMs')
+local dailyMax = argPos(ARGV[10], 'dailyMax')
+local toUsername = argStr(ARGV[11], 'toUsername')
+local note = ARGV[12] or ''
+
+local prior = replayOrConflict(KEYS[4], reqHash, nil)
+if prior then return prior end
+if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+
+local now = nowMs(nowArg)
+local day = math.floor((now + offset) / 86400000)
+local s = redis.call('HMGET', KEYS[5], 'day', 'sent')
+local sent = 0
+if tonumber(s[1]) == day then sent = tonumber(s[2] or '0') end
+if sent + amount > dailyMax then return { -30, math.max(0, dailyMax - sent) } end
+local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')
+local expired = expiredPoints(KEYS[2], KEYS[3], now)
+local spendable = avail - expired
+-- every point moved carries its lot's expiry: only points held in live lots can move (they equal
+-- the balance unless the balance drifted from its lots, which reconcile repairs)
+local inLots = -expired
+for _, v in ipairs(redis.call('HVALS', KEYS[3])) do inLots = inLots + tonumber(v) end
+if math.min(spendable, inLots) < amount then return { -4, math.min(spendable, inLots) } end
+
+-- every check passed: write
+local touched = consumeLots(KEYS[2], KEYS[3], now, amount)
+local after = redis.call('HINCRBY', KEYS[1], 'avail', -amount)
+redis.call('HSET', KEYS[5], 'day', day, 'sent', sent + amount)
+redis.call('PEXPIRE', KEYS[5], 172800000)
+
+-- touched lots come earliest expiry first: equal expiries are adjacent
+local parts = {}
+for _, t in ipairs(touched) do
+  local last = parts[#parts]
+  if last and last[1] == t[3] then
+    last[2] = last[2] + t[2]
+  else
+    parts[#parts + 1] = { t[3], t[2] }
+  end
+end
+local transfer = { id = id, from = from, to = to, toUsername = toUsername, amount = amount, parts = parts, at = now, day = day }
+if note ~= '' then transfer.note = note end
+
+local op = {
+  opId = id, kind = 'spend', userId = from, delta = -amount, balanceAfter = after, available = spendable - amount,
+  bizType = 'transfer_out', bizId = id, lots = touched, at = now, h = reqHash, k = keyHash, transfer = transfer,
+}
+local json = cjson.encode(op)
+redis.call('XADD', KEYS[6], '*', 'o', json)
+redis.call('SET', KEYS[4], json, 'EX', ttl)
+redis.call('ZADD', KEYS[7], now, id)
+redis.call('HSET', KEYS[8], id, cjson.encode(transfer))
+return { 1, json, 0 }
