@@ -37,6 +37,8 @@ import referrals from './referrals/plugin.ts';
 import referralRoutes from './referrals/routes.ts';
 import taskRoutes from './tasks/routes.ts';
 import profileRoutes from './profile/routes.ts';
+import catalog from './catalog/plugin.ts';
+import catalogRoutes from './catalog/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -92,6 +94,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(push);
   await app.register(lottery);
   await app.register(referrals);
+  await app.register(catalog);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -108,6 +111,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(taskRoutes);
   await app.register(profileRoutes);
   await app.register(referralRoutes);
+  await app.register(catalogRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -4,8 +4,9 @@
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
  * reservations and lottery prize holds), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
- * engagement (task progress and referral commissions from the persisted ledger). Scheduled roles run one at a time per
- * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
+ * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis).
+ * Scheduled roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight
+ * jobs, close.
  */
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -35,8 +36,9 @@ import { startReconciler } from './reconcile.ts';
 import { startReminders } from './reminders.ts';
 import { startPushWorker } from './push.ts';
 import { startEngagement } from './engagement.ts';
+import { startCatalog } from './catalog.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -180,6 +182,20 @@ if (roles.includes('reminders')) {
 if (roles.includes('engagement')) {
   const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, log });
   closers.push(() => engagementRole.close());
+}
+
+if (roles.includes('catalog')) {
+  const catalog = await startCatalog({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    writer,
+    gate,
+    keys,
+    sql: db.sql,
+    everyMs: env.HOT_GOODS_EVERY_MS,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => catalog.close());
 }
 
 onShutdown(async () => {

@@ -59,6 +59,8 @@ export const EnvSchema = Type.Object({
   // engagement role: how often it follows the ledger (task progress, commissions), rows per page
   ENGAGEMENT_EVERY_MS: Int(1_000, 50),
   ENGAGEMENT_BATCH: Int(500, 1, 10_000),
+  // catalog role: how often the hot goods list in Redis is recomputed from Postgres
+  HOT_GOODS_EVERY_MS: Int(60_000, 100),
   TASK_LOCK_MS: Int(10_000, 500),
   READY_MAX_BACKLOG: Int(100_000, 1),
   LAG_CHECK_MS: Int(2_000, 50),

@@ -37,6 +37,11 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'ALREADY_CHECKED_IN'
   | 'CAMPAIGN_NOT_FOUND'
+  | 'PRICE_CHANGED'
+  | 'CATEGORY_NOT_FOUND'
+  | 'CATEGORY_TAKEN'
+  | 'CATEGORY_IN_USE'
+  | 'GOODS_CAMPAIGN_NOT_FOUND'
   | 'INTERNAL';
 
 export class DomainError extends Error {

@@ -19,11 +19,15 @@
  *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
  *                                    (JSON of the last check-in): the member's check-in state
  *   Goods slot {g<id>}
- *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
- *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
+ *     <P>:{g<id>}:goods              hash  stock, price, limit, daily (units per member per business
+ *                                    day, 0 none), dyn (dynamic pricing 1|0), startsAt, endsAt,
+ *                                    active, stocked (Postgres total_stock the live stock counts;
+ *                                    lua/restock-1.lua)
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
- *     <P>:{g<id>}:res                hash  opId -> reservation JSON
- *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
+ *     <P>:{g<id>}:daily              hash  userId -> "<business day>:<units>" bought or reserved that
+ *                                    day (goods with a daily limit; another day's count reads as 0)
+ *     <P>:{g<id>}:res                hash  "<userId>:<keyHash>" -> reservation JSON
+ *     <P>:{g<id>}:resdl              zset  "<userId>:<keyHash>" -> reservation deadline ms
  *   Lottery slot {l<id>}  (src/lottery/)
  *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
  *                                    prizes (JSON: the prizes in the draw, with weights)
@@ -32,6 +36,9 @@
  *     <P>:{l<id>}:holds              hash  "<userId>:<keyHash>" -> prize hold JSON (a draw between
  *                                    its reserve and its charge)
  *     <P>:{l<id>}:holddl             zset  "<userId>:<keyHash>" -> hold deadline ms (sweeper)
+ *   Hot goods {hot}  (src/goods/hot.ts; replaced whole by the catalog role, derived from Postgres)
+ *     <P>:{hot}:goods                zset  goodsId -> redemptions in the last 7 days (the top items)
+ *     <P>:{hot}:items                hash  goodsId -> JSON of the item as listed; `at` -> ms of the run
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
  *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
@@ -99,6 +106,9 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     bought: (gid: number | string) => `${g(gid)}:bought`,
     reservations: (gid: number | string) => `${g(gid)}:res`,
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
+    dailyBought: (gid: number | string) => `${g(gid)}:daily`,
+    hotGoods: () => `${prefix}:{hot}:goods`,
+    hotItems: () => `${prefix}:{hot}:items`,
     drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,
     lottery: (lid: number | string) => `${l(lid)}:lottery`,
     lotteryStock: (lid: number | string) => `${l(lid)}:stock`,

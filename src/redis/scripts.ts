@@ -36,6 +36,7 @@ declare module 'ioredis' {
     pmLotteryDraw(...args: Arg[]): Result<Reply, Context>;
     pmLotteryRelease(...args: Arg[]): Result<number, Context>;
     pmLotterySet(...args: Arg[]): Result<number, Context>;
+    pmQuote(...args: Arg[]): Result<Reply, Context>;
   }
 }
 
@@ -61,6 +62,7 @@ const COMMANDS: Record<string, string> = {
   'lottery-draw': 'pmLotteryDraw',
   'lottery-release': 'pmLotteryRelease',
   'lottery-set': 'pmLotterySet',
+  quote: 'pmQuote',
 };
 
 export function readScript(file: string): string {

@@ -15,6 +15,7 @@ import { CampaignService } from '../../engagement/campaigns.ts';
 import { DailyLoginBonus } from '../../engagement/daily-login.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
+import { GoodsCampaignCache } from '../../catalog/campaigns.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,6 +29,7 @@ declare module 'fastify' {
     points: PointsService;
     goods: GoodsService;
     redemptions: RedemptionService;
+    goodsCampaigns: GoodsCampaignCache;
     leaderboards: LeaderboardService;
   }
 }
@@ -41,9 +43,13 @@ export default fp(
     const engagement = new EngagementConfig(app.sql);
     await engagement.refresh();
     engagement.start(app.config.RULES_REFRESH_MS);
+    const goodsCampaigns = new GoodsCampaignCache(app.sql);
+    await goodsCampaigns.refresh();
+    goodsCampaigns.start(app.config.RULES_REFRESH_MS);
     app.addHook('onClose', async () => {
       rules.stop();
       engagement.stop();
+      goodsCampaigns.stop();
     });
     const points = new PointsService(deps, rules, engagement);
     const goods = new GoodsService(deps);
@@ -53,7 +59,11 @@ export default fp(
     app.decorate('points', points);
     app.decorate('goods', goods);
     const tiers = new TierService(deps, points, engagement);
-    app.decorate('redemptions', new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId)));
+    app.decorate('goodsCampaigns', goodsCampaigns);
+    app.decorate(
+      'redemptions',
+      new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId), (goodsId, ms) => goodsCampaigns.discountFor(goodsId, ms)),
+    );
     app.decorate('leaderboards', new LeaderboardService(deps));
     app.decorate('checkins', new CheckinService(deps, points, engagement));
     app.decorate('tiers', tiers);
