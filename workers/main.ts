@@ -20,7 +20,7 @@ import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { EngagementConfig } from '../src/engagement/config.ts';
 import { CheckinService } from '../src/engagement/checkin.ts';
-import { notifyTierUpgrades } from '../src/engagement/notices.ts';
+import { notifyPersisted } from '../src/engagement/notices.ts';
 import { PUSH_QUEUE, sendJobOptions, type SendJob } from '../src/push/jobs.ts';
 import { PushService } from '../src/push/service.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
@@ -118,7 +118,7 @@ if (roles.includes('persist')) {
     concurrency,
     log,
     lockMs,
-    afterCommit: (ops) => notifyTierUpgrades(ops, pushes, engagement),
+    afterCommit: (ops) => notifyPersisted(ops, db.sql, pushes, engagement),
   });
   closers.push(async () => {
     await worker.close();

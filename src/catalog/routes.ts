@@ -1,11 +1,13 @@
 /**
- * Catalog: categories (public list, admin CRUD), goods campaigns (admin). Admin writes take an
- * Idempotency-Key (src/admin/idempotency.ts) and are audited.
+ * Catalog: categories (public list, admin CRUD), goods campaigns (admin), the member's quick
+ * options. Admin writes take an Idempotency-Key (src/admin/idempotency.ts) and are audited.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.ts';
 import { errors } from '../http/schemas.ts';
+import { GOODS_TYPES } from '../goods/service.ts';
+import { MIN_POINTS } from './quick-options.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const SerialId = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
@@ -65,6 +67,25 @@ const GoodsCampaignSchema = Type.Object({
   status: CampaignStatus,
 });
 
+const QuickOptionSchema = Type.Object({
+  goodsId: Type.Integer(),
+  name: Type.String(),
+  imageUrl: Nullable(Type.String()),
+  type: Type.Union(GOODS_TYPES.map((t) => Type.Literal(t))),
+  price: Type.Integer({ description: "The member's price of one unit now" }),
+  stock: Type.Integer(),
+  canRedeem: Type.Boolean({ description: 'Nothing stops the member redeeming one now (per-member and daily limits included)' }),
+  redeemedLast7Days: Type.Integer({ description: 'Redemptions of the item by all members in the last 7 days' }),
+  pointsAfter: Type.Integer({ description: 'Available points after redeeming one' }),
+  expiringWarning: Type.Union([
+    Type.Object({
+      points: Type.Integer({ description: 'Points expiring within 7 days (at least the price)' }),
+      message: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+});
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = { onRequest: app.requireAdmin };
   const bearer = [{ bearer: [] }];
@@ -86,6 +107,28 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => ({ items: await app.categories.list() }),
+  );
+
+  app.get(
+    '/v1/me/quick-options',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['goods'],
+        operationId: 'quickOptions',
+        summary: `Up to 3 goods for 0.3×–1.0× of the member's available points, nearest 0.7× first (none below ${MIN_POINTS} points)`,
+        security: bearer,
+        response: {
+          200: Type.Object({
+            available: Type.Integer(),
+            minPoints: Type.Integer({ description: `Below this many available points the list is empty (${MIN_POINTS})` }),
+            items: Type.Array(QuickOptionSchema, { maxItems: 3 }),
+          }),
+          ...errors(401, 404, 503),
+        },
+      },
+    },
+    async (request) => app.quickOptions.forMember(request.userId),
   );
 
   app.get(
