@@ -44,6 +44,8 @@ import orders from './orders/plugin.ts';
 import orderRoutes from './orders/routes.ts';
 import transfers from './transfers/plugin.ts';
 import transferRoutes from './transfers/routes.ts';
+import catalog from './catalog/plugin.ts';
+import catalogRoutes from './catalog/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -105,6 +107,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(referrals);
   await app.register(orders);
   await app.register(transfers);
+  await app.register(catalog);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -124,6 +127,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(referralRoutes);
   await app.register(orderRoutes);
   await app.register(transferRoutes);
+  await app.register(catalogRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -21,8 +21,8 @@ async function reserveOnly(userId: number, goodsId: number, key: string) {
   const hash = requestHash('redeem', { goodsId, quantity: 1 });
   const token = randomBytes(8).toString('hex');
   const reply = await redis.pmReserve(
-    keys.goods(goodsId), keys.bought(goodsId), keys.reservations(goodsId), keys.reservationDeadlines(goodsId),
-    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh, 1000,
+    keys.goods(goodsId), keys.bought(goodsId), keys.reservations(goodsId), keys.reservationDeadlines(goodsId), keys.dailyBought(goodsId),
+    opId, userId, 1, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh, 1000, 1000, 0, '',
   );
   expect(Number(reply[0])).toBe(1);
   return { opId, kh, hash, token };

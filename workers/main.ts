@@ -4,9 +4,9 @@
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
  * reservations and lottery prize holds, transfers debited and not credited), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
- * engagement (task progress and referral commissions from the persisted ledger), orders (the order pump: abandoned
- * placements, payment timeouts, auto-completion, side effects left undone). Scheduled roles run one at a time per
- * schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
+ * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
+ * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone). Scheduled
+ * roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -20,7 +20,7 @@ import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { EngagementConfig } from '../src/engagement/config.ts';
 import { CheckinService } from '../src/engagement/checkin.ts';
-import { notifyTierUpgrades } from '../src/engagement/notices.ts';
+import { notifyPersisted } from '../src/engagement/notices.ts';
 import { PUSH_QUEUE, sendJobOptions, type SendJob } from '../src/push/jobs.ts';
 import { PushService } from '../src/push/service.ts';
 import { RedemptionService } from '../src/redemptions/service.ts';
@@ -38,8 +38,9 @@ import { startReminders } from './reminders.ts';
 import { startPushWorker } from './push.ts';
 import { startEngagement } from './engagement.ts';
 import { startOrders } from './orders.ts';
+import { startCatalog } from './catalog.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'orders'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -119,7 +120,7 @@ if (roles.includes('persist')) {
     concurrency,
     log,
     lockMs,
-    afterCommit: (ops) => notifyTierUpgrades(ops, pushes, engagement),
+    afterCommit: (ops) => notifyPersisted(ops, db.sql, pushes, engagement),
   });
   closers.push(async () => {
     await worker.close();
@@ -194,6 +195,20 @@ if (roles.includes('orders')) {
     await ordersRole.close();
     await pushQueue.close();
   });
+}
+
+if (roles.includes('catalog')) {
+  const catalog = await startCatalog({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    writer,
+    gate,
+    keys,
+    sql: db.sql,
+    everyMs: env.HOT_GOODS_EVERY_MS,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => catalog.close());
 }
 
 onShutdown(async () => {

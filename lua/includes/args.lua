@@ -17,6 +17,13 @@ local function argPos(v, name)
   return argInt(v, name, 1)
 end
 
+-- An integer in [min, max].
+local function argRange(v, name, min, max)
+  local n = argInt(v, name, min)
+  if n > max then badArg(name) end
+  return n
+end
+
 -- Any integer, negative included (a persisted balance may be below zero after a repair).
 local function argSigned(v, name)
   local n = tonumber(v)

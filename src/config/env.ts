@@ -63,6 +63,8 @@ export const EnvSchema = Type.Object({
   // engagement role: how often it follows the ledger (task progress, commissions), rows per page
   ENGAGEMENT_EVERY_MS: Int(1_000, 50),
   ENGAGEMENT_BATCH: Int(500, 1, 10_000),
+  // catalog role: how often the hot goods list in Redis is recomputed from Postgres
+  HOT_GOODS_EVERY_MS: Int(60_000, 100),
   TASK_LOCK_MS: Int(10_000, 500),
   // points one member may transfer to others per business day (src/transfers/)
   TRANSFER_DAILY_MAX: Int(5_000, 1, 1_000_000_000),

@@ -9,6 +9,7 @@ import {
   bigserial,
   boolean,
   check,
+  customType,
   date,
   index,
   integer,
@@ -84,24 +85,65 @@ export const ledgerEntries = pgTable(
   ],
 );
 
+/** A full-text search document (Postgres tsvector). */
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+/** Catalog categories (admin CRUD); goods point at one or none. */
+export const categories = pgTable(
+  'categories',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull(),
+    slug: text('slug').notNull(),
+    position: integer('position').notNull().default(0),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('categories_slug_key').on(t.slug), index('categories_position').on(t.position, t.id)],
+);
+
+/**
+ * The catalog. `search_text` is the lower-cased name, description and tags, written with them by
+ * the goods service; `search` is its full-text document (generated). Partial words are found
+ * through a trigram index on `search_text` (pg_trgm), which the migration creates by hand after
+ * the extension: drizzle-kit knows neither.
+ */
 export const goods = pgTable(
   'goods',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     name: text('name').notNull(),
     description: text('description').notNull().default(''),
-    category: text('category').notNull().default('general'),
-    type: text('type', { enum: ['physical', 'virtual', 'coupon'] }).notNull(),
+    categoryId: integer('category_id').references(() => categories.id),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    imageUrl: text('image_url'),
+    type: text('type', { enum: ['physical', 'virtual', 'coupon', 'vip'] }).notNull(),
     pointsPrice: num('points_price').notNull(),
+    // minor units of the currency; null: not sold for cash
+    cashPrice: num('cash_price'),
     totalStock: num('total_stock').notNull(),
     perUserLimit: integer('per_user_limit'),
+    // units per member per business day (BUSINESS_TIMEZONE); null: no daily limit
+    dailyLimit: integer('daily_limit'),
+    // price moves with tier, goods campaigns and stock (lua/includes/sale.lua)
+    dynamicPricing: boolean('dynamic_pricing').notNull().default(false),
+    // type settings: coupon goods only / vip goods only
+    couponValidDays: integer('coupon_valid_days'),
+    vipDays: integer('vip_days'),
     startsAt: ts('starts_at'),
     endsAt: ts('ends_at'),
     active: boolean('active').notNull().default(true),
+    searchText: text('search_text').notNull().default(''),
+    search: tsvector('search').generatedAlwaysAs(sql`to_tsvector('simple'::regconfig, search_text)`),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [index('goods_category_id').on(t.category, t.id)],
+  (t) => [
+    index('goods_category_id').on(t.categoryId, t.id),
+    index('goods_price_id').on(t.pointsPrice, t.id),
+    index('goods_search').using('gin', t.search),
+    index('goods_tags').using('gin', t.tags),
+  ],
 );
 
 export const redemptions = pgTable(
@@ -125,6 +167,8 @@ export const redemptions = pgTable(
     uniqueIndex('redemptions_exchange_no_key').on(t.exchangeNo),
     index('redemptions_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
     index('redemptions_goods').on(t.goodsId),
+    // popularity: redemptions of an item in the last 7 days (src/goods/popularity.ts)
+    index('redemptions_goods_time').on(t.goodsId, t.createdAt),
   ],
 );
 
@@ -589,9 +633,7 @@ export const orders = pgTable(
     cashDue: num('cash_due').notNull().default(0),
     paymentId: text('payment_id'),
     paymentDeadline: ts('payment_deadline'),
-    // the reservation key (hash) and token shared by the order's items, and the points hold
-    keyHash: text('key_hash'),
-    token: text('token'),
+    // the points hold (named by the order id) while the order waits for its payment
     holdId: text('hold_id'),
     // the spend op: the hold's capture (orders) or the charge (redemptions), and the lot portions
     // it spent ([lotId, points, expiresAt]): what a refund gives back
@@ -734,5 +776,30 @@ export const transfers = pgTable(
     index('transfers_to_time').on(t.toUserId, t.createdAt.desc(), t.id.desc()),
     index('transfers_pending').on(t.createdAt).where(sql`completed_at IS NULL`),
     check('transfers_not_to_self', sql`${t.fromUserId} <> ${t.toUserId}`),
+  ],
+);
+
+/**
+ * Goods campaigns: a price discount (per mille of the price paid: 850 = 15 % off) on the goods
+ * listed, or on every goods of a category, inside [starts_at, ends_at). Only goods with dynamic
+ * pricing are discounted; where several apply, the lowest factor wins (src/catalog/campaigns.ts).
+ */
+export const goodsCampaigns = pgTable(
+  'goods_campaigns',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull().default(''),
+    goodsIds: bigint('goods_ids', { mode: 'number' }).array(),
+    categoryId: integer('category_id').references(() => categories.id),
+    discountPerMille: integer('discount_per_mille').notNull(),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('goods_campaigns_window').on(t.endsAt, t.startsAt),
+    check('goods_campaigns_one_target', sql`(${t.goodsIds} IS NULL) <> (${t.categoryId} IS NULL)`),
+    check('goods_campaigns_discount', sql`${t.discountPerMille} BETWEEN 1 AND 999`),
   ],
 );

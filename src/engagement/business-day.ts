@@ -42,6 +42,20 @@ export function offsetMs(tz: string, ms: number): number {
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
+const recent = new Map<string, { offset: number; until: number }>();
+
+/**
+ * offsetMs remembered for a second: hot paths pass it on every request, and Intl costs ~5 µs a
+ * call. At a daylight-saving transition the offset used is at most that second late.
+ */
+export function recentOffsetMs(tz: string, ms: number): number {
+  const hit = recent.get(tz);
+  if (hit && ms < hit.until && ms >= hit.until - 1000) return hit.offset;
+  const offset = offsetMs(tz, ms);
+  recent.set(tz, { offset, until: ms + 1000 });
+  return offset;
+}
+
 /** Days since 1970-01-01 in the zone: the number scripts compute as floor((now + offset) / day). */
 export function dayNumber(tz: string, ms: number): number {
   return Math.floor((ms + offsetMs(tz, ms)) / DAY_MS);

@@ -1,8 +1,10 @@
 /**
  * Pushes that follow what the spine records: a tier upgrade (an op carrying tierFrom, seen by the
- * persist worker) and a campaign's start (claimed by the reminders role). Each is recorded once
- * whatever the redelivery: tier pushes by their dedupe key (member, tier), campaign broadcasts by
- * their broadcast id (the campaign) — a batch or a run done twice sends nothing twice.
+ * persist worker), a redemption's exchange confirmation (its spend op, once persisted) and a
+ * campaign's start (claimed by the reminders role). Each is recorded once whatever the
+ * redelivery: tier pushes by their dedupe key (member, tier), exchange confirmations by the
+ * redemption's id, campaign broadcasts by their broadcast id (the campaign) — a batch or a run
+ * done twice sends nothing twice.
  */
 import type { Sql } from '../db/client.ts';
 import type { Op } from '../points/op.ts';
@@ -10,6 +12,35 @@ import type { Broadcasts } from '../push/broadcast.ts';
 import type { PushService } from '../push/service.ts';
 import type { CampaignService } from './campaigns.ts';
 import type { EngagementConfig } from './config.ts';
+
+/** The persist worker's follow-up of a committed batch (workers/persist.ts afterCommit). */
+export async function notifyPersisted(ops: Op[], sql: Sql, pushes: PushService, config: EngagementConfig): Promise<void> {
+  await notifyTierUpgrades(ops, pushes, config);
+  await notifyExchanges(ops, sql, pushes);
+}
+
+/**
+ * An `exchange_confirmation` push for each catalog redemption in the batch, after it is persisted,
+ * all in one bulk enqueue (a flash sale's batch carries hundreds); deduplicated by redemption id.
+ */
+export async function notifyExchanges(ops: Op[], sql: Sql, pushes: PushService): Promise<number> {
+  const redeemed = ops.filter((o) => o.kind === 'spend' && o.bizType === 'redemption' && o.goodsId !== undefined);
+  if (redeemed.length === 0) return 0;
+  const ids = [...new Set(redeemed.map((o) => Number(o.goodsId)))];
+  const names = new Map(
+    (await sql<Array<{ id: number; name: string }>>`SELECT id, name FROM goods WHERE id = ANY(${ids}::bigint[])`).map((g) => [g.id, g.name]),
+  );
+  return pushes.enqueueMany(
+    redeemed.map((o) => ({
+      userId: o.userId,
+      type: 'exchange_confirmation',
+      title: 'Redemption confirmed',
+      body: `${Number(o.quantity)} × ${names.get(Number(o.goodsId)) ?? `item ${o.goodsId}`} for ${-o.delta} points. Exchange number ${o.exchangeNo}.`,
+      data: { redemptionId: o.opId, exchangeNo: String(o.exchangeNo), goodsId: String(o.goodsId) },
+      dedupeKey: `exchange:${o.opId}`,
+    })),
+  );
+}
 
 export async function notifyTierUpgrades(ops: Op[], pushes: PushService, config: EngagementConfig): Promise<number> {
   let sent = 0;

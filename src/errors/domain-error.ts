@@ -52,6 +52,11 @@ export type ErrorCode =
   | 'COUPON_NOT_ACTIVE'
   | 'TRANSFER_TO_SELF'
   | 'TRANSFER_LIMIT_REACHED'
+  | 'PRICE_CHANGED'
+  | 'CATEGORY_NOT_FOUND'
+  | 'CATEGORY_TAKEN'
+  | 'CATEGORY_IN_USE'
+  | 'GOODS_CAMPAIGN_NOT_FOUND'
   | 'INTERNAL';
 
 export class DomainError extends Error {

@@ -1,104 +1,90 @@
 /**
- * Catalog: public listing with live stock; admin create, patch and restock (each with an
+ * Catalog goods: public search and listing, the hot list (from Redis), one item (with the
+ * caller's price when a token comes with it); admin create, patch and restock (each with an
  * Idempotency-Key: the Postgres write and the key commit together, Redis follows from the row).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.ts';
 import { errors, IdParamsSchema } from '../http/schemas.ts';
-
-const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(t: T) =>
-  Type.Union([t, Type.Null()]);
-
-const GoodsType = Type.Union([Type.Literal('physical'), Type.Literal('virtual'), Type.Literal('coupon')]);
-
-export const GoodsSchema = Type.Object({
-  id: Type.Integer(),
-  name: Type.String(),
-  description: Type.String(),
-  category: Type.String(),
-  type: GoodsType,
-  pointsPrice: Type.Integer(),
-  stock: Type.Integer(),
-  perUserLimit: Nullable(Type.Integer()),
-  startsAt: Nullable(Type.String({ format: 'date-time' })),
-  endsAt: Nullable(Type.String({ format: 'date-time' })),
-  active: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' }),
-});
-
-const goodsFields = {
-  name: Type.String({ minLength: 1, maxLength: 200 }),
-  description: Type.String({ maxLength: 2000 }),
-  category: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
-  type: GoodsType,
-  pointsPrice: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-  perUserLimit: Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-  startsAt: Nullable(Type.String({ format: 'date-time' })),
-  endsAt: Nullable(Type.String({ format: 'date-time' })),
-  active: Type.Boolean(),
-};
-
-export const CreateGoodsBodySchema = Type.Object(
-  {
-    name: goodsFields.name,
-    description: Type.Optional(goodsFields.description),
-    category: Type.Optional(goodsFields.category),
-    type: goodsFields.type,
-    pointsPrice: goodsFields.pointsPrice,
-    stock: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
-    perUserLimit: Type.Optional(goodsFields.perUserLimit),
-    startsAt: Type.Optional(goodsFields.startsAt),
-    endsAt: Type.Optional(goodsFields.endsAt),
-    active: Type.Optional(goodsFields.active),
-  },
-  { additionalProperties: false },
-);
-
-export const PatchGoodsBodySchema = Type.Partial(Type.Object(goodsFields), {
-  additionalProperties: false,
-  minProperties: 1,
-});
-
-export const RestockBodySchema = Type.Object(
-  { quantity: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }) },
-  { additionalProperties: false },
-);
-
-const ListQuerySchema = Type.Object(
-  {
-    category: Type.Optional(goodsFields.category),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
-  },
-  { additionalProperties: false },
-);
+import { HOT_GOODS_KEPT, hotGoods } from './hot.ts';
+import {
+  CreateGoodsBodySchema,
+  GoodsPageSchema,
+  GoodsSchema,
+  HotGoodsSchema,
+  PatchGoodsBodySchema,
+  RestockBodySchema,
+  SearchQuerySchema,
+} from './schemas.ts';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const admin = { onRequest: app.requireAdmin };
+  const bearer = [{ bearer: [] }];
+  /** A token is optional here; one that is sent must be valid. */
+  const optionalMember = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.headers.authorization !== undefined) await app.authenticate(request, reply);
+  };
+  /** After a write that may move goods between categories, this process's campaign cache follows at once. */
+  const refreshed = async <T>(answer: T) => {
+    await app.goodsCampaigns.refresh();
+    return answer;
+  };
 
   app.get(
     '/v1/goods',
     {
       schema: {
         tags: ['goods'],
-        querystring: ListQuerySchema,
-        response: {
-          200: Type.Object({ items: Type.Array(GoodsSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
-          ...errors(400),
-        },
+        operationId: 'searchGoods',
+        summary: 'Search and list goods: text, category, tag, list price range, in stock; sorted new, price, -price or popular',
+        security: [],
+        querystring: SearchQuerySchema,
+        response: { 200: GoodsPageSchema, ...errors(400) },
       },
     },
-    async (request) => {
-      const { category, limit, cursor } = request.query;
-      return app.goods.list({ category, limit, cursor: cursor ? Number(cursor) : undefined });
+    async (request) => app.goodsSearch.search(request.query),
+  );
+
+  app.get(
+    '/v1/goods/hot',
+    {
+      schema: {
+        tags: ['goods'],
+        operationId: 'hotGoods',
+        summary: 'The most redeemed goods of the last 7 days (from Redis; refreshed by the catalog worker role)',
+        security: [],
+        querystring: Type.Object(
+          { limit: Type.Integer({ minimum: 1, maximum: HOT_GOODS_KEPT, default: 10 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: HotGoodsSchema, ...errors(400) },
+      },
     },
+    async (request) => hotGoods(app.redis, app.keys, request.query.limit),
   );
 
   app.get(
     '/v1/goods/:id',
-    { schema: { tags: ['goods'], params: IdParamsSchema, response: { 200: GoodsSchema, ...errors(400, 404) } } },
-    async (request) => app.goods.get(request.params.id),
+    {
+      onRequest: optionalMember,
+      schema: {
+        tags: ['goods'],
+        operationId: 'getGoods',
+        summary: "One goods item; with a bearer token, the caller's price now and how it is made",
+        security: [{}, { bearer: [] }],
+        params: IdParamsSchema,
+        response: { 200: GoodsSchema, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const goods = await app.goods.get(request.params.id);
+      if (!request.userId) return goods;
+      const q = await app.pricing.quote(request.userId, goods.id);
+      const { base, tierFactor, campaignDiscount, stockFactor, price } = q;
+      return { ...goods, stock: q.stock, price, pricing: { base, tierFactor, campaignDiscount, stockFactor, price } };
+    },
   );
 
   app.post(
@@ -107,7 +93,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...admin,
       schema: {
         tags: ['admin'],
-        security: [{ bearer: [] }],
+        operationId: 'createGoods',
+        summary: 'Create a goods item (physical, virtual, coupon or vip) and put it on sale',
+        security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: CreateGoodsBodySchema,
         response: { 201: GoodsSchema, ...errors(400, 401, 403, 422) },
@@ -116,7 +104,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) =>
       adminWrite(request, reply, 201, {
         write: (tx) => app.goods.insert(tx, request.body, request.userId),
-        after: ({ id }) => app.goods.sync(id),
+        after: async ({ id }) => refreshed(await app.goods.sync(id)),
       }),
   );
 
@@ -126,7 +114,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...admin,
       schema: {
         tags: ['admin'],
-        security: [{ bearer: [] }],
+        operationId: 'updateGoods',
+        summary: 'Change a goods item (anything but its stock: restock for that)',
+        security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchGoodsBodySchema,
@@ -136,7 +126,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) =>
       adminWrite(request, reply, 200, {
         write: (tx) => app.goods.applyPatch(tx, request.params.id, request.body, request.userId),
-        after: ({ id }) => app.goods.sync(id),
+        after: async ({ id }) => refreshed(await app.goods.sync(id)),
       }),
   );
 
@@ -146,7 +136,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...admin,
       schema: {
         tags: ['admin'],
-        security: [{ bearer: [] }],
+        operationId: 'restockGoods',
+        summary: 'Add units to a goods item',
+        security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: RestockBodySchema,

@@ -1,6 +1,7 @@
 /**
- * Goods: the catalog lives in Postgres; the sale state (stock, price, limit, window) lives in the
- * goods' Redis slot, which the reserve script reads. Stock moves only through scripts.
+ * Goods: the catalog lives in Postgres; the sale state (stock, price, limits, window, dynamic
+ * pricing) lives in the goods' Redis slot, which the reserve script reads. Stock moves only
+ * through scripts.
  *
  * Writes are split for the admin routes' idempotency (src/admin/idempotency.ts): the Postgres
  * part runs inside the transaction that stores the key (insert, applyPatch, addStock), the Redis
@@ -13,14 +14,28 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode } from '../redis/script-codes.ts';
 import { persistedSold, stockFromRecord } from './stock.ts';
 
+export const GOODS_TYPES = ['physical', 'virtual', 'coupon', 'vip'] as const;
+export type GoodsType = (typeof GOODS_TYPES)[number];
+
+/** Type settings' defaults: how long an issued coupon stays valid, how long a VIP purchase extends membership. */
+export const DEFAULT_COUPON_VALID_DAYS = 30;
+export const DEFAULT_VIP_DAYS = 30;
+
 export interface GoodsInput {
   name: string;
   description?: string;
-  category?: string;
-  type: 'physical' | 'virtual' | 'coupon';
+  categoryId?: number | null;
+  tags?: string[];
+  imageUrl?: string | null;
+  type: GoodsType;
   pointsPrice: number;
+  cashPrice?: number | null;
   stock: number;
   perUserLimit?: number | null;
+  dailyLimit?: number | null;
+  dynamicPricing?: boolean;
+  couponValidDays?: number;
+  vipDays?: number;
   startsAt?: string | null;
   endsAt?: string | null;
   active?: boolean;
@@ -28,38 +43,66 @@ export interface GoodsInput {
 
 export type GoodsPatch = Partial<Omit<GoodsInput, 'stock'>>;
 
-interface GoodsRow {
+export interface GoodsRow {
   id: number;
   name: string;
   description: string;
-  category: string;
-  type: GoodsInput['type'];
+  categoryId: number | null;
+  tags: string[];
+  imageUrl: string | null;
+  type: GoodsType;
   pointsPrice: number;
+  cashPrice: number | null;
   totalStock: number;
   perUserLimit: number | null;
+  dailyLimit: number | null;
+  dynamicPricing: boolean;
+  couponValidDays: number | null;
+  vipDays: number | null;
   startsAt: Date | null;
   endsAt: Date | null;
   active: boolean;
   createdAt: Date;
 }
 
+/** A member's price of one unit and what made it (lua/includes/sale.lua). */
+export interface PriceBreakdown {
+  base: number;
+  tierFactor: number;
+  campaignDiscount: number;
+  stockFactor: number;
+  price: number;
+}
+
 export interface Goods {
   id: number;
   name: string;
   description: string;
-  category: string;
-  type: GoodsInput['type'];
+  categoryId: number | null;
+  tags: string[];
+  imageUrl: string | null;
+  type: GoodsType;
   pointsPrice: number;
+  /** The caller's price of one unit; the list price when nobody signed in asks. */
+  price: number;
+  pricing?: PriceBreakdown;
+  cashPrice: number | null;
   stock: number;
   perUserLimit: number | null;
+  dailyLimit: number | null;
+  dynamicPricing: boolean;
+  couponValidDays: number | null;
+  vipDays: number | null;
   startsAt: string | null;
   endsAt: string | null;
   active: boolean;
   createdAt: string;
 }
 
-const COLUMNS = `id, name, description, category, type, points_price AS "pointsPrice", total_stock AS "totalStock",
-  per_user_limit AS "perUserLimit", starts_at AS "startsAt", ends_at AS "endsAt", active, created_at AS "createdAt"`;
+export const GOODS_COLUMNS = `id, name, description, category_id AS "categoryId", tags, image_url AS "imageUrl", type,
+  points_price AS "pointsPrice", cash_price AS "cashPrice", total_stock AS "totalStock", per_user_limit AS "perUserLimit",
+  daily_limit AS "dailyLimit", dynamic_pricing AS "dynamicPricing", coupon_valid_days AS "couponValidDays",
+  vip_days AS "vipDays", starts_at AS "startsAt", ends_at AS "endsAt", active, created_at AS "createdAt"`;
 
 export class GoodsService {
   constructor(private readonly deps: Deps) {}
@@ -83,12 +126,20 @@ export class GoodsService {
   /** The goods row and its audit entry, inside the caller's transaction; then sync() after the commit. */
   async insert(tx: Tx, input: GoodsInput, actorId: number): Promise<{ id: number }> {
     checkWindow(input.startsAt ?? null, input.endsAt ?? null);
+    const settings = typeSettings(input.type, input, null);
+    const categoryId = input.categoryId ?? null;
+    await checkCategory(tx, categoryId);
+    const tags = normalizeTags(input.tags ?? []);
+    const description = input.description ?? '';
     const [g] = await tx<Array<{ id: number }>>`
-      INSERT INTO goods (name, description, category, type, points_price, total_stock, per_user_limit,
-                         starts_at, ends_at, active)
-      VALUES (${input.name}, ${input.description ?? ''}, ${input.category ?? 'general'}, ${input.type},
-              ${input.pointsPrice}, ${input.stock}, ${input.perUserLimit ?? null}, ${input.startsAt ?? null},
-              ${input.endsAt ?? null}, ${input.active ?? true})
+      INSERT INTO goods (name, description, category_id, tags, image_url, type, points_price, cash_price, total_stock,
+                         per_user_limit, daily_limit, dynamic_pricing, coupon_valid_days, vip_days, starts_at, ends_at,
+                         active, search_text)
+      VALUES (${input.name}, ${description}, ${categoryId}, ${tags}, ${input.imageUrl ?? null}, ${input.type},
+              ${input.pointsPrice}, ${input.cashPrice ?? null}, ${input.stock}, ${input.perUserLimit ?? null},
+              ${input.dailyLimit ?? null}, ${input.dynamicPricing ?? false}, ${settings.couponValidDays},
+              ${settings.vipDays}, ${input.startsAt ?? null}, ${input.endsAt ?? null}, ${input.active ?? true},
+              ${searchText(input.name, description, tags)})
       RETURNING id`;
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
              VALUES (${actorId}, 'goods.create', 'goods', ${String(g.id)}, ${tx.json({ ...input })})`;
@@ -98,14 +149,21 @@ export class GoodsService {
   /** The patch and its audit entry, inside the caller's transaction; then sync() after the commit. */
   async applyPatch(tx: Tx, id: number, patch: GoodsPatch, actorId: number): Promise<{ id: number }> {
     const current = await this.lockedRow(tx, id);
-    const next = { ...current, ...definedOnly(patch) } as GoodsRow & GoodsPatch;
+    const next = { ...current, ...definedOnly(patch) } as GoodsRow;
     const startsAt = patch.startsAt !== undefined ? patch.startsAt : current.startsAt?.toISOString() ?? null;
     const endsAt = patch.endsAt !== undefined ? patch.endsAt : current.endsAt?.toISOString() ?? null;
     checkWindow(startsAt, endsAt);
+    const settings = typeSettings(next.type, patch, current);
+    if (patch.categoryId !== undefined) await checkCategory(tx, patch.categoryId);
+    const tags = patch.tags !== undefined ? normalizeTags(patch.tags) : current.tags;
     await tx`
-      UPDATE goods SET name = ${next.name}, description = ${next.description}, category = ${next.category},
-        type = ${next.type}, points_price = ${next.pointsPrice}, per_user_limit = ${next.perUserLimit ?? null},
-        starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active}, updated_at = now()
+      UPDATE goods SET name = ${next.name}, description = ${next.description}, category_id = ${next.categoryId ?? null},
+        tags = ${tags}, image_url = ${next.imageUrl ?? null}, type = ${next.type}, points_price = ${next.pointsPrice},
+        cash_price = ${next.cashPrice ?? null}, per_user_limit = ${next.perUserLimit ?? null},
+        daily_limit = ${next.dailyLimit ?? null}, dynamic_pricing = ${next.dynamicPricing},
+        coupon_valid_days = ${settings.couponValidDays}, vip_days = ${settings.vipDays},
+        starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active},
+        search_text = ${searchText(next.name, next.description, tags)}, updated_at = now()
       WHERE id = ${id}`;
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
              VALUES (${actorId}, 'goods.update', 'goods', ${String(id)}, ${tx.json({ ...patch })})`;
@@ -142,25 +200,16 @@ export class GoodsService {
     return present(row, await this.liveStock(row));
   }
 
-  async list(o: { category?: string; limit: number; cursor?: number }): Promise<{ items: Goods[]; nextCursor: string | null }> {
-    const { sql, redis, keys } = this.deps;
-    const rows = await sql<GoodsRow[]>`
-      SELECT ${sql.unsafe(COLUMNS)} FROM goods
-      WHERE true ${o.category ? sql`AND category = ${o.category}` : sql``}
-        ${o.cursor ? sql`AND id > ${o.cursor}` : sql``}
-      ORDER BY id LIMIT ${o.limit + 1}`;
-    const page = rows.slice(0, o.limit);
-    const stocks = await Promise.all(page.map((r) => redis.hget(keys.goods(r.id), 'stock')));
-    const items = await Promise.all(
-      page.map(async (r, i) => present(r, stocks[i] === null ? await this.liveStock(r) : Number(stocks[i]))),
-    );
-    const nextCursor = rows.length > o.limit ? String(page[page.length - 1].id) : null;
-    return { items, nextCursor };
+  /** Rows as listed, each with its live stock (items missing from Redis are loaded into it). */
+  async withStock(rows: GoodsRow[]): Promise<Goods[]> {
+    const { redis, keys } = this.deps;
+    const stocks = await Promise.all(rows.map((r) => redis.hget(keys.goods(r.id), 'stock')));
+    return Promise.all(rows.map(async (r, i) => present(r, stocks[i] === null ? await this.liveStock(r) : Number(stocks[i]))));
   }
 
   /** Makes sure the goods' sale state is in Redis (it is lost only with Redis itself). */
   async ensureInRedis(id: number): Promise<boolean> {
-    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(COLUMNS)} FROM goods WHERE id = ${id}`;
+    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(GOODS_COLUMNS)} FROM goods WHERE id = ${id}`;
     if (!row) return false;
     await this.liveStock(row);
     return true;
@@ -193,6 +242,8 @@ export class GoodsService {
       row.endsAt?.getTime() ?? 0,
       row.active ? 1 : 0,
       await this.durableStock(db, row),
+      row.dailyLimit ?? 0,
+      row.dynamicPricing ? 1 : 0,
     );
     const stock = await redis.pmRestock(keys.goods(row.id), row.totalStock);
     if (stock === ScriptCode.GoodsNotFound) throw new Error(`goods ${row.id} vanished from Redis while being synced`);
@@ -201,13 +252,13 @@ export class GoodsService {
   }
 
   private async row(id: number): Promise<GoodsRow> {
-    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(COLUMNS)} FROM goods WHERE id = ${id}`;
+    const [row] = await this.deps.sql<GoodsRow[]>`SELECT ${this.deps.sql.unsafe(GOODS_COLUMNS)} FROM goods WHERE id = ${id}`;
     if (!row) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${id}`);
     return row;
   }
 
   private async lockedRow(tx: Tx, id: number): Promise<GoodsRow> {
-    const [row] = await tx<GoodsRow[]>`SELECT ${tx.unsafe(COLUMNS)} FROM goods WHERE id = ${id} FOR UPDATE`;
+    const [row] = await tx<GoodsRow[]>`SELECT ${tx.unsafe(GOODS_COLUMNS)} FROM goods WHERE id = ${id} FOR UPDATE`;
     if (!row) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${id}`);
     return row;
   }
@@ -215,6 +266,46 @@ export class GoodsService {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * A type's settings: coupon goods carry couponValidDays, VIP goods vipDays (each defaulting to 30
+ * when the item becomes that type); any other combination is refused. `current` is the row being
+ * patched: its setting stays unless the patch gives one or the type changes.
+ */
+function typeSettings(
+  type: GoodsType,
+  given: { couponValidDays?: number; vipDays?: number },
+  current: GoodsRow | null,
+): { couponValidDays: number | null; vipDays: number | null } {
+  const setting = (own: GoodsType, value: number | undefined, kept: number | null | undefined, fallback: number, name: string) => {
+    if (type !== own) {
+      if (value !== undefined) throw new DomainError('VALIDATION_FAILED', `${name} applies to ${own} goods only`);
+      return null;
+    }
+    return value ?? (current?.type === own ? (kept ?? fallback) : fallback);
+  };
+  return {
+    couponValidDays: setting('coupon', given.couponValidDays, current?.couponValidDays, DEFAULT_COUPON_VALID_DAYS, 'couponValidDays'),
+    vipDays: setting('vip', given.vipDays, current?.vipDays, DEFAULT_VIP_DAYS, 'vipDays'),
+  };
+}
+
+/** The category must exist; FOR SHARE holds it until the goods row commits (a delete waits). */
+async function checkCategory(tx: Tx, categoryId: number | null): Promise<void> {
+  if (categoryId === null) return;
+  const [c] = await tx`SELECT 1 FROM categories WHERE id = ${categoryId} FOR SHARE`;
+  if (!c) throw new DomainError('VALIDATION_FAILED', `categoryId ${categoryId}: no such category`);
+}
+
+/** Tags are matched exactly and searched as words: trimmed, lower-cased, each once. */
+export function normalizeTags(tags: string[]): string[] {
+  return [...new Set(tags.map((t) => t.trim().toLowerCase()))];
+}
+
+/** What text search reads (goods.search_text, and its full-text document): name, description, tags. */
+export function searchText(name: string, description: string, tags: string[]): string {
+  return [name, description, ...tags].filter((s) => s !== '').join(' ').toLowerCase();
 }
 
 export function checkWindow(startsAt: string | null, endsAt: string | null): void {
@@ -238,11 +329,19 @@ function present(r: GoodsRow, stock: number): Goods {
     id: r.id,
     name: r.name,
     description: r.description,
-    category: r.category,
+    categoryId: r.categoryId,
+    tags: r.tags,
+    imageUrl: r.imageUrl,
     type: r.type,
     pointsPrice: r.pointsPrice,
+    price: r.pointsPrice,
+    cashPrice: r.cashPrice,
     stock,
     perUserLimit: r.perUserLimit,
+    dailyLimit: r.dailyLimit,
+    dynamicPricing: r.dynamicPricing,
+    couponValidDays: r.couponValidDays,
+    vipDays: r.vipDays,
     startsAt: r.startsAt?.toISOString() ?? null,
     endsAt: r.endsAt?.toISOString() ?? null,
     active: r.active,

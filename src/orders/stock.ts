@@ -6,6 +6,7 @@
 import type { Deps } from '../deps.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { dayNumber, offsetMs } from '../engagement/business-day.ts';
+import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 
 export interface Pricing {
@@ -35,6 +36,11 @@ export class OrderStock {
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call();
     const code = Number(reply[0]);
+    if (code === ScriptCode.PriceChanged) {
+      throw new DomainError('PRICE_CHANGED', `The price of goods ${goodsId} has changed; see currentPrice`, {
+        goodsId, currentPrice: Number(reply[1]), expectedPrice,
+      });
+    }
     if (code !== 1) throw scriptError(code);
     return Number(reply[1]);
   }

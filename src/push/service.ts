@@ -86,6 +86,53 @@ export class PushService {
     return { recordIds: created, duplicate };
   }
 
+  /**
+   * enqueue() for many members at once, each push with a dedupe key: one transaction and one
+   * bulk queueing for the lot, so a follow-up of a whole persist batch costs three statements,
+   * not a transaction per op. Same records and dedupe as enqueue(); returns how many pushes were
+   * recorded for the first time.
+   */
+  async enqueueMany(pushes: Array<PushInput & { userId: number; dedupeKey: string }>): Promise<number> {
+    if (pushes.length === 0) return 0;
+    // one row per key, in key order: concurrent batches then take the unique index in one order
+    const list = [...new Map(pushes.map((p) => [p.dedupeKey, p])).values()].sort((a, b) => (a.dedupeKey < b.dedupeKey ? -1 : 1));
+    const { pending, fresh } = await this.sql.begin(async (tx) => {
+      const anchors = await tx<Array<{ id: number; deviceId: number | null; dedupeKey: string }>>`
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, status, sent_at)
+        SELECT t.user_id, d.device_id, t.type, t.title, t.body, t.data::jsonb, t.dedupe_key,
+               CASE WHEN d.device_id IS NULL THEN 'sent' ELSE 'pending' END,
+               CASE WHEN d.device_id IS NULL THEN now() END
+        FROM unnest(${list.map((p) => p.userId)}::bigint[], ${list.map((p) => p.type)}::text[], ${list.map((p) => p.title)}::text[],
+                    ${list.map((p) => p.body)}::text[], ${list.map((p) => JSON.stringify(p.data ?? {}))}::text[],
+                    ${list.map((p) => p.dedupeKey)}::text[]) WITH ORDINALITY AS t(user_id, type, title, body, data, dedupe_key, n)
+        CROSS JOIN LATERAL (SELECT min(id) AS device_id FROM devices WHERE user_id = t.user_id) d
+        ORDER BY t.n
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id, device_id AS "deviceId", dedupe_key AS "dedupeKey"`;
+      const withDevice = anchors.filter((a) => a.deviceId !== null).map((a) => a.id);
+      const others = await tx<Array<{ id: number }>>`
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key)
+        SELECT a.user_id, d.id, a.type, a.title, a.body, a.data, a.dedupe_key || ':device:' || d.id
+        FROM push_records a JOIN devices d ON d.user_id = a.user_id AND d.id > a.device_id
+        WHERE a.id = ANY(${withDevice}::bigint[])
+        ORDER BY a.id, d.id
+        RETURNING id`;
+      // keys recorded before: re-queue what is still pending (a crash between commit and queueing)
+      const seen = new Set(anchors.map((a) => a.dedupeKey));
+      const repeated = list.filter((p) => !seen.has(p.dedupeKey));
+      const again =
+        repeated.length === 0
+          ? []
+          : await tx<Array<{ id: number }>>`
+              SELECT id FROM push_records
+              WHERE user_id = ANY(${[...new Set(repeated.map((p) => p.userId))]}::bigint[]) AND status = 'pending' AND device_id IS NOT NULL
+                AND regexp_replace(dedupe_key, ':device:[0-9]+$', '') = ANY(${repeated.map((p) => p.dedupeKey)}::text[])`;
+      return { pending: [...withDevice, ...others.map((o) => o.id), ...again.map((r) => r.id)], fresh: anchors.length };
+    });
+    await this.queueSends(pending);
+    return fresh;
+  }
+
   listForMember(userId: number, limit: number, cursor?: string) {
     return this.list(this.sql`user_id = ${userId}`, limit, cursor);
   }

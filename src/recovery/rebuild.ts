@@ -1,14 +1,15 @@
 /**
  * Rebuild: reconstructs the live Redis state from Postgres — balances, lots, expiry indexes,
- * goods stock and bought counts, lotteries (prize stock, members' cooldowns), transfers (credits still to make, senders'
- * daily totals), recent op records (so retries of acknowledged ops still replay),
+ * goods stock and bought counts (per member, and today's where a daily limit applies), lotteries (prize stock,
+ * members' cooldowns), transfers (credits still to make, senders' daily totals), open points holds, recent op records
+ * (so retries of acknowledged ops still replay),
  * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.ts';
 import { BOARD_TTL_S, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
-import { dayFromString, dayStartMs } from '../engagement/business-day.ts';
+import { dayFromString, dayNumber, dayStartMs } from '../engagement/business-day.ts';
 import { OFF_BOARD_BIZ_TYPES } from '../leaderboards/apply.ts';
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
@@ -89,7 +90,7 @@ export async function rebuildFromPostgres(
     result.members += accounts.length;
     result.lots += lots.length;
   }
-  result.goods = await rebuildGoods(sql, redis, keys);
+  result.goods = await rebuildGoods(sql, redis, keys, o.timeZone ?? 'UTC');
   Object.assign(result, await rebuildLotteries(sql, redis, keys));
   Object.assign(result, await rebuildTransfers(sql, redis, keys));
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
@@ -103,25 +104,35 @@ export async function rebuildFromPostgres(
   return result;
 }
 
-async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
+async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string): Promise<number> {
   const rows = await sql<
-    Array<{ id: number; pointsPrice: number; perUserLimit: number | null; startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number }>
+    Array<{ id: number; pointsPrice: number; perUserLimit: number | null; dailyLimit: number | null; dynamicPricing: boolean;
+            startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number }>
   >`
-    SELECT id, points_price AS "pointsPrice", per_user_limit AS "perUserLimit", starts_at AS "startsAt",
-           ends_at AS "endsAt", active, total_stock AS "totalStock"
+    SELECT id, points_price AS "pointsPrice", per_user_limit AS "perUserLimit", daily_limit AS "dailyLimit",
+           dynamic_pricing AS "dynamicPricing", starts_at AS "startsAt", ends_at AS "endsAt", active, total_stock AS "totalStock"
     FROM goods`;
   const sold = await persistedSold(sql, rows.map((g) => g.id));
   const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
   const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
     SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
     WHERE status <> 'cancelled' AND source = 'order' GROUP BY goods_id, user_id`;
+  // daily limits count the units of the business day in progress (the reserve script's day)
+  const day = dayNumber(timeZone, Date.now());
+  const boughtToday = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
+    SELECT r.goods_id AS "goodsId", r.user_id AS "userId", SUM(r.quantity)::bigint AS units
+    FROM redemptions r JOIN goods g ON g.id = r.goods_id AND g.daily_limit IS NOT NULL
+    WHERE r.status <> 'cancelled' AND r.source = 'order' AND r.created_at >= to_timestamp(${dayStartMs(timeZone, day)}::bigint / 1000.0)
+    GROUP BY r.goods_id, r.user_id`;
   const tx = redis.pipeline();
   for (const g of goods) {
-    tx.del(keys.goods(g.id), keys.bought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));
+    tx.del(keys.goods(g.id), keys.bought(g.id), keys.dailyBought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));
     tx.hset(keys.goods(g.id), {
       stock: g.stock,
       price: g.pointsPrice,
       limit: g.perUserLimit ?? 0,
+      daily: g.dailyLimit ?? 0,
+      dyn: g.dynamicPricing ? 1 : 0,
       startsAt: g.startsAt?.getTime() ?? 0,
       endsAt: g.endsAt?.getTime() ?? 0,
       active: g.active ? 1 : 0,
@@ -129,6 +140,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys): Promise<number>
     tx.sadd(keys.goodsIndex(), String(g.id));
   }
   for (const b of bought) tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
+  for (const b of boughtToday) tx.hset(keys.dailyBought(b.goodsId), String(b.userId), `${day}:${b.units}`);
   await tx.exec();
   return goods.length;
 }

@@ -3,7 +3,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errors, PageQuerySchema } from '../http/schemas.ts';
+import { errors, ErrorSchema, PageQuerySchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from '../points/idempotency.ts';
 
 const Status = Type.Union([Type.Literal('confirmed'), Type.Literal('fulfilled'), Type.Literal('cancelled')]);
@@ -12,9 +12,25 @@ export const RedeemBodySchema = Type.Object(
   {
     goodsId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     quantity: Type.Integer({ minimum: 1, maximum: 100 }),
+    expectedPrice: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000_000,
+        description: 'The unit price the member was shown (GET /v1/goods/:id `price`); any other price is 409 PRICE_CHANGED, nothing charged',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
+
+/** 409 answers of a redemption: PRICE_CHANGED carries the price the item has now. */
+const RedeemConflictSchema = Type.Composite([
+  ErrorSchema,
+  Type.Object({
+    currentPrice: Type.Optional(Type.Integer({ description: 'PRICE_CHANGED: the unit price now' })),
+    expectedPrice: Type.Optional(Type.Integer({ description: 'PRICE_CHANGED: the unit price the request expected' })),
+  }),
+]);
 
 const RedemptionCreatedSchema = Type.Object({
   id: Type.String(),
@@ -43,16 +59,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['redemptions'],
+        operationId: 'redeem',
+        summary: 'Redeem goods for points (Idempotency-Key required; optional expectedPrice guards against a price change)',
         security: [{ bearer: [] }],
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 256 })) }),
         body: RedeemBodySchema,
-        response: { 201: RedemptionCreatedSchema, ...errors(400, 401, 404, 409, 422, 503) },
+        response: { 201: RedemptionCreatedSchema, ...errors(400, 401, 404), 409: RedeemConflictSchema, ...errors(422, 503) },
       },
     },
     async (request, reply) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
-      const { goodsId, quantity } = request.body;
-      const { redemption, replayed } = await app.redemptions.redeem(request.userId, goodsId, quantity, key);
+      const { goodsId, quantity, expectedPrice } = request.body;
+      const { redemption, replayed } = await app.redemptions.redeem(request.userId, goodsId, quantity, key, expectedPrice);
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(201).send(redemption);
     },

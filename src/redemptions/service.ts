@@ -8,6 +8,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import type { Deps } from '../deps.ts';
+import { recentOffsetMs } from '../engagement/business-day.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
@@ -48,11 +49,18 @@ export class RedemptionService {
     private readonly goods: GoodsService,
     /** The member's tier price factor, per mille (src/engagement/tiers.ts); list price without it. */
     private readonly priceFactor: (userId: number) => Promise<number> = async () => 1000,
+    /** The goods campaign discount running for an item, per mille (src/catalog/campaigns.ts); none without it. */
+    private readonly campaignDiscount: (goodsId: number, ms: number) => number = () => 1000,
   ) {}
 
-  async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string): Promise<RedeemResult> {
+  /**
+   * `expectedPrice`: the unit price the member was shown (GET /v1/goods/:id); when the reserve
+   * prices the item otherwise, nothing is held or charged and the answer is 409 PRICE_CHANGED
+   * with the current price.
+   */
+  async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
-    const hash = requestHash('redeem', { goodsId, quantity });
+    const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
     // an item just seen sold out needs no price: only the key's record is read (a replay still replays)
     const memo = this.soldOutUntil.get(goodsId);
     const soldOut = memo !== undefined && memo > Date.now();
@@ -64,7 +72,7 @@ export class RedemptionService {
     if (soldOut) throw scriptError(ScriptCode.SoldOut);
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
-    const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor);
+    const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor, expectedPrice);
     const { opId } = reservation;
     let charged: { op: Op; replayed: boolean };
     try {
@@ -89,15 +97,17 @@ export class RedemptionService {
     return { redemption: fromOp(charged.op), replayed: charged.replayed };
   }
 
-  private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string, factor: number) {
+  private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string, factor: number, expectedPrice?: number) {
     const { redis, keys, env } = this.deps;
     const opId = newOpId();
+    const now = Date.now();
     const call = () =>
       redis.pmReserve(
         keys.goods(goodsId),
         keys.bought(goodsId),
         keys.reservations(goodsId),
         keys.reservationDeadlines(goodsId),
+        keys.dailyBought(goodsId),
         opId,
         userId,
         quantity,
@@ -107,6 +117,9 @@ export class RedemptionService {
         randomBytes(8).toString('hex'),
         kh,
         factor,
+        this.campaignDiscount(goodsId, now),
+        recentOffsetMs(env.BUSINESS_TIMEZONE, now),
+        expectedPrice ?? '',
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) {
@@ -114,6 +127,12 @@ export class RedemptionService {
     }
     const code = Number(reply[0]);
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
+    if (code === ScriptCode.PriceChanged) {
+      throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {
+        currentPrice: Number(reply[1]),
+        expectedPrice,
+      });
+    }
     if (code !== 1) throw scriptError(code);
     return { token: String(reply[1]), unitPrice: Number(reply[2]), opId: String(reply[4]) };
   }
@@ -143,6 +162,7 @@ export class RedemptionService {
       keys.bought(goodsId),
       keys.reservations(goodsId),
       keys.reservationDeadlines(goodsId),
+      keys.dailyBought(goodsId),
       holdId(userId, kh),
       token,
     );

@@ -27,11 +27,15 @@
  *     <P>:{u<p>}:xferpend:data       hash  transferId -> the credit to make (JSON: receiver, amount,
  *                                    the source lots' expiries): what the completer needs
  *   Goods slot {g<id>}
- *     <P>:{g<id>}:goods              hash  stock, price, limit, startsAt, endsAt, active, stocked
- *                                    (Postgres total_stock the live stock counts; lua/restock-1.lua)
+ *     <P>:{g<id>}:goods              hash  stock, price, limit, daily (units per member per business
+ *                                    day, 0 none), dyn (dynamic pricing 1|0), startsAt, endsAt,
+ *                                    active, stocked (Postgres total_stock the live stock counts;
+ *                                    lua/restock-1.lua)
  *     <P>:{g<id>}:bought             hash  userId -> units bought or reserved
- *     <P>:{g<id>}:res                hash  opId -> reservation JSON
- *     <P>:{g<id>}:resdl              zset  opId -> reservation deadline ms
+ *     <P>:{g<id>}:daily              hash  userId -> "<business day>:<units>" bought or reserved that
+ *                                    day (goods with a daily limit; another day's count reads as 0)
+ *     <P>:{g<id>}:res                hash  "<userId>:<keyHash>" -> reservation JSON
+ *     <P>:{g<id>}:resdl              zset  "<userId>:<keyHash>" -> reservation deadline ms
  *     <P>:{g<id>}:taken              hash  orderId -> JSON {u, q, p, dy}: units an order took
  *                                    (lua/take-4.lua) until it gives them back; counted as sold
  *     <P>:{g<id>}:returned           hash  redemption op id -> units returned by its refund (once)
@@ -43,6 +47,9 @@
  *     <P>:{l<id>}:holds              hash  "<userId>:<keyHash>" -> prize hold JSON (a draw between
  *                                    its reserve and its charge)
  *     <P>:{l<id>}:holddl             zset  "<userId>:<keyHash>" -> hold deadline ms (sweeper)
+ *   Hot goods {hot}  (src/goods/hot.ts; replaced whole by the catalog role, derived from Postgres)
+ *     <P>:{hot}:goods                zset  goodsId -> redemptions in the last 7 days (the top items)
+ *     <P>:{hot}:items                hash  goodsId -> JSON of the item as listed; `at` -> ms of the run
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
  *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
@@ -118,6 +125,9 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     reservationDeadlines: (gid: number | string) => `${g(gid)}:resdl`,
     ordersTaken: (gid: number | string) => `${g(gid)}:taken`,
     returnedRedemptions: (gid: number | string) => `${g(gid)}:returned`,
+    dailyBought: (gid: number | string) => `${g(gid)}:daily`,
+    hotGoods: () => `${prefix}:{hot}:goods`,
+    hotItems: () => `${prefix}:{hot}:items`,
     drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,
     lottery: (lid: number | string) => `${l(lid)}:lottery`,
     lotteryStock: (lid: number | string) => `${l(lid)}:stock`,

@@ -18,6 +18,8 @@ export const ScriptCode = {
   SaleNotActive: -11,
   LimitExceeded: -12,
   SoldOut: -13,
+  GoodsDailyLimit: -14,
+  PriceChanged: -15,
   LotteryNotFound: -20,
   LotteryNotActive: -21,
   PrizesGone: -22,
@@ -49,6 +51,8 @@ export function scriptError(code: number): DomainError {
       return new DomainError('LIMIT_EXCEEDED', 'Per-member limit for this item reached');
     case ScriptCode.SoldOut:
       return new DomainError('SOLD_OUT', 'Sold out');
+    case ScriptCode.GoodsDailyLimit:
+      return new DomainError('DAILY_LIMIT_REACHED', "Today's per-member limit for this item reached");
     case ScriptCode.LotteryNotFound:
       return new DomainError('LOTTERY_NOT_FOUND', 'No such lottery');
     case ScriptCode.LotteryNotActive:

@@ -44,6 +44,7 @@ declare module 'ioredis' {
     pmTransferDebit(...args: Arg[]): Result<Reply, Context>;
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
+    pmQuote(...args: Arg[]): Result<Reply, Context>;
   }
 }
 
@@ -67,6 +68,8 @@ const COMMANDS: Record<string, string> = {
   hold: 'pmHold',
   'hold-settle': 'pmHoldSettle',
   refund: 'pmRefund',
+  take: 'pmTake',
+  'give-back': 'pmGiveBack',
   'repair-balance': 'pmRepairBalance',
   'lottery-reserve': 'pmLotteryReserve',
   'lottery-draw': 'pmLotteryDraw',
@@ -75,6 +78,7 @@ const COMMANDS: Record<string, string> = {
   'transfer-debit': 'pmTransferDebit',
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
+  quote: 'pmQuote',
 };
 
 export function readScript(file: string): string {

@@ -161,6 +161,11 @@ describe('admin writes are idempotent', () => {
       'POST /v1/admin/tasks',
       'PATCH /v1/admin/tasks/{key}',
       'DELETE /v1/admin/tasks/{key}',
+      'POST /v1/admin/categories',
+      'PATCH /v1/admin/categories/{id}',
+      'DELETE /v1/admin/categories/{id}',
+      'POST /v1/admin/goods-campaigns',
+      'PATCH /v1/admin/goods-campaigns/{id}',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -177,6 +182,10 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/campaigns/{id}': { name: 'c2' },
       '/v1/admin/tasks': { key: 'keyless', title: 't', frequency: 'daily', event: 'share', target: 1, reward: 1 },
       '/v1/admin/tasks/{key}': { reward: 2 },
+      '/v1/admin/categories': { name: 'Mugs', slug: 'mugs' },
+      '/v1/admin/categories/{id}': { name: 'Cups' },
+      '/v1/admin/goods-campaigns': { goodsIds: [g.id], discount: 0.9, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-02T00:00:00Z' },
+      '/v1/admin/goods-campaigns/{id}': { discount: 0.8 },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);

@@ -94,6 +94,12 @@ async function account(r: Redis, k: Keys, avail: number, lots: Array<[id: string
 }
 const goods = (r: Redis, k: Keys) =>
   r.hset(k.goods(G), 'stock', 10, 'price', 100, 'limit', 0, 'startsAt', 0, 'endsAt', 0, 'active', 1);
+/** A reserve of one unit at the list price; `expectedPrice` 0 = no check. */
+const reserve = (r: Redis, k: Keys, expectedPrice: number) =>
+  r.pmReserve(
+    k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G),
+    'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000, 1000, 0, expectedPrice || '',
+  );
 async function heldReservation(r: Redis, k: Keys) {
   await goods(r, k);
   await r.hincrby(k.goods(G), 'stock', -1);
@@ -171,8 +177,25 @@ const CASES: ScriptCase[] = [
     name: 'reserve',
     script: 'reserve',
     setup: goods,
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000),
+    call: (r, k) => reserve(r, k, 0),
     outcome: 'refused',
+  },
+  {
+    name: 'reserve with a daily limit (stock first)',
+    script: 'reserve',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await r.hset(k.goods(G), 'daily', 2, 'dyn', 1);
+    },
+    call: (r, k) => reserve(r, k, 0),
+    outcome: 'refused',
+  },
+  {
+    name: 'reserve refused for a changed price (no write)',
+    script: 'reserve',
+    setup: goods,
+    call: (r, k) => reserve(r, k, 99),
+    outcome: 'completed',
   },
   {
     name: 'reserve of a sold-out item (no write)',
@@ -181,7 +204,7 @@ const CASES: ScriptCase[] = [
       await goods(r, k);
       await r.hset(k.goods(G), 'stock', 0);
     },
-    call: (r, k) => r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000),
+    call: (r, k) => reserve(r, k, 0),
     outcome: 'completed',
   },
   {
@@ -195,8 +218,15 @@ const CASES: ScriptCase[] = [
     name: 'release',
     script: 'release',
     setup: heldReservation,
-    call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), 'op1', 'tok'),
+    call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), 'op1', 'tok'),
     outcome: 'refused',
+  },
+  {
+    name: 'quote (read only)',
+    script: 'quote',
+    setup: goods,
+    call: (r, k) => r.pmQuote(k.goods(G), k.bought(G), k.dailyBought(G), U, 950, 800, 0, NOW),
+    outcome: 'completed',
   },
   {
     name: 'repair-stock',
@@ -238,7 +268,7 @@ const CASES: ScriptCase[] = [
     call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 0, 'L1', 500, NOW + DAY),
     outcome: 'refused',
   },
-  { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10), outcome: 'refused' },
+  { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10, 2, 1), outcome: 'refused' },
   { name: 'restock', script: 'restock', setup: goods, call: (r, k) => r.pmRestock(k.goods(G), 5), outcome: 'refused' },
   {
     // first write is ZREM of the expired lot: the whole run goes through, XADD included

@@ -40,10 +40,12 @@ const op = (tag = 'r') => `${tag}-${nextId()}`;
 describe('goods-set and restock', () => {
   it('goods-set writes the sale settings and the initial stock of a new item, returning the stock', async () => {
     const gid = nextId();
-    expect(await goodsSet(env.redis, env.keys, gid, { price: 50, limit: 2, startsAt: T0, endsAt: T0 + DAY, stock: 7 })).toBe(7);
+    expect(await goodsSet(env.redis, env.keys, gid, { price: 50, limit: 2, startsAt: T0, endsAt: T0 + DAY, stock: 7, dailyLimit: 1, dynamic: true })).toBe(7);
     expect(await env.redis.hgetall(env.keys.goods(gid))).toEqual({
       price: '50',
       limit: '2',
+      daily: '1',
+      dyn: '1',
       startsAt: String(T0),
       endsAt: String(T0 + DAY),
       active: '1',

@@ -288,7 +288,9 @@ async function doRelease(c: Ctx, a: Attempt, token: string): Promise<void> {
   const hold = holdKey(c, a.m, a.kh);
   const r = model.reservations.get(hold);
   const ok = r !== undefined && r.t === token;
-  const released = await c.redis.pmRelease(keys.goods(c.gid), keys.bought(c.gid), keys.reservations(c.gid), keys.reservationDeadlines(c.gid), hold, token);
+  const released = await c.redis.pmRelease(
+    keys.goods(c.gid), keys.bought(c.gid), keys.reservations(c.gid), keys.reservationDeadlines(c.gid), keys.dailyBought(c.gid), hold, token,
+  );
   expect(released).toBe(ok ? 1 : 0);
   if (ok) {
     model.stock += r.q;
@@ -590,10 +592,10 @@ describe('the model notices broken scripts', () => {
     },
     {
       name: 'release forgets the bought count',
-      file: 'release-4.lua',
+      file: 'release-5.lua',
       command: 'pmRelease',
-      keys: 4,
-      from: "local left = redis.call('HINCRBY', KEYS[2], tostring(r.u), -r.q)",
+      keys: 5,
+      from: "local left = redis.call('HINCRBY', KEYS[2], uid, -r.q)",
       to: 'local left = 1',
     },
     {

@@ -36,12 +36,12 @@ const charge = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmCharge(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh2'), k.opRef(U, 'op2'), k.outboxOf(U), ...chargeArgs(over));
 
 const reserveArgs = (over: Record<number, string | number>) => {
-  const argv: Array<string | number> = ['op3', U, 1, 'h', 15_000, T0, 'tok', 'kh3', 1000];
+  const argv: Array<string | number> = ['op3', U, 1, 'h', 15_000, T0, 'tok', 'kh3', 1000, 1000, 0, ''];
   for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
   return argv;
 };
 const reserve = (over: Record<number, string | number>): Call => (r, k) =>
-  r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), ...reserveArgs(over));
+  r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), ...reserveArgs(over));
 
 const L = 3;
 const PRIZES = '[{"id":1,"name":"p","kind":"points","points":5,"weight":1,"limited":1}]';
@@ -120,16 +120,27 @@ const CASES: Array<[string, Call]> = [
   ['reserve: empty token', reserve({ 6: '' })],
   ['reserve: empty key hash', reserve({ 7: '' })],
   ['reserve: zero price factor', reserve({ 8: 0 })],
+  ['reserve: price factor above 1000 (a surcharge in disguise)', reserve({ 8: 1001 })],
+  ['reserve: zero campaign discount', reserve({ 9: 0 })],
+  ['reserve: campaign discount above 1000', reserve({ 9: 1500 })],
+  ['reserve: fractional campaign discount', reserve({ 9: 850.5 })],
+  ['reserve: business-day offset not a number', reserve({ 10: 'CST' })],
+  ['reserve: expected price zero', reserve({ 11: 0 })],
+  ['reserve: expected price not a number', reserve({ 11: 'cheap' })],
+  ['quote: campaign discount not a number', (r, k) => r.pmQuote(k.goods(G), k.bought(G), k.dailyBought(G), U, 1000, 'x', 0, T0)],
   ['abort: empty token', (r, k) => r.pmAbort(k.idem(U, 'kh4'), '', 3600)],
   ['abort: TTL not a number', (r, k) => r.pmAbort(k.idem(U, 'kh4'), 'tok', 'x')],
   ['confirm: empty hold', (r, k) => r.pmConfirm(k.reservations(G), k.reservationDeadlines(G), '', 'tok')],
-  ['release: empty token', (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), `${U}:held`, '')],
+  ['release: empty token', (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), `${U}:held`, '')],
   ['balance: horizon not a number', (r, k) => r.pmBalance(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), 'x', T0)],
   ['expire: user id not a number', (r, k) => r.pmExpire(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.outboxOf(U), k.expiryIndexOf(U), 'u', T0)],
   ['expire: clock not a number', (r, k) => r.pmExpire(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.outboxOf(U), k.expiryIndexOf(U), U, 'now')],
-  ['goods-set: price zero', (r, k) => r.pmGoodsSet(k.goods(G), 0, 0, 0, 0, 1, 5)],
-  ['goods-set: active neither 0 nor 1', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 'yes', 5)],
-  ['goods-set: negative stock', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, -1)],
+  ['goods-set: price zero', (r, k) => r.pmGoodsSet(k.goods(G), 0, 0, 0, 0, 1, 5, 0, 0)],
+  ['goods-set: active neither 0 nor 1', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 'yes', 5, 0, 0)],
+  ['goods-set: negative stock', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, -1, 0, 0)],
+  ['goods-set: negative daily limit', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, 5, -1, 0)],
+  ['goods-set: dynamic pricing neither 0 nor 1', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, 5, 0, 'yes')],
+  ['goods-set: daily limit missing', (r, k) => r.pmGoodsSet(k.goods(G), 10, 0, 0, 0, 1, 5)],
   ['hydrate: lot triple cut short', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 0, 0, 'lot', 10)],
   ['hydrate: lot remaining not a number', (r, k) => r.pmHydrate(k.account(99), k.lotsByExpiry(99), k.lotRemaining(99), k.expiryIndexOf(99), 99, 10, 10, 0, 0, 'lot', 'x', T0)],
   ['repair-stock: measured stock not a number', (r, k) => r.pmRepairStock(k.goods(G), 'x', 1)],

@@ -141,6 +141,12 @@ export interface ReserveArgs {
   kh?: string;
   /** Tier price factor per mille (1000 = list price). */
   priceFactor?: number;
+  /** Goods campaign discount per mille (1000 = none). */
+  campaignDiscount?: number;
+  /** Business-day offset ms (the daily limit's calendar). */
+  dayOffsetMs?: number;
+  /** The unit price the caller expects (undefined: no check). */
+  expectedPrice?: number;
 }
 
 export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply> {
@@ -149,6 +155,7 @@ export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply
     keys.bought(a.gid),
     keys.reservations(a.gid),
     keys.reservationDeadlines(a.gid),
+    keys.dailyBought(a.gid),
     a.opId,
     a.uid,
     a.qty,
@@ -158,6 +165,9 @@ export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply
     a.token,
     a.kh ?? a.opId,
     a.priceFactor ?? 1000,
+    a.campaignDiscount ?? 1000,
+    a.dayOffsetMs ?? 0,
+    a.expectedPrice ?? '',
   );
 }
 
@@ -174,7 +184,7 @@ export async function confirm(redis: Redis, keys: Keys, gid: number | string, op
 
 export async function release(redis: Redis, keys: Keys, gid: number | string, opId: string, token: string): Promise<number> {
   const hold = await holdOf(redis, keys, gid, opId);
-  return redis.pmRelease(keys.goods(gid), keys.bought(gid), keys.reservations(gid), keys.reservationDeadlines(gid), hold, token);
+  return redis.pmRelease(keys.goods(gid), keys.bought(gid), keys.reservations(gid), keys.reservationDeadlines(gid), keys.dailyBought(gid), hold, token);
 }
 
 export interface GoodsArgs {
@@ -184,6 +194,8 @@ export interface GoodsArgs {
   endsAt?: number;
   active?: boolean;
   stock: number;
+  dailyLimit?: number;
+  dynamic?: boolean;
 }
 
 export function goodsSet(redis: Redis, keys: Keys, gid: number | string, g: GoodsArgs): Promise<number> {
@@ -195,6 +207,8 @@ export function goodsSet(redis: Redis, keys: Keys, gid: number | string, g: Good
     g.endsAt ?? 0,
     g.active === false ? 0 : 1,
     g.stock,
+    g.dailyLimit ?? 0,
+    g.dynamic ? 1 : 0,
   );
 }
 

@@ -22,7 +22,7 @@ import { inject } from 'vitest';
 import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
-import { notifyTierUpgrades } from '../../src/engagement/notices.ts';
+import { notifyPersisted } from '../../src/engagement/notices.ts';
 
 export interface TestContext {
   env: Env;
@@ -169,7 +169,7 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         concurrency,
         log,
         lockMs: opts.lockMs,
-        afterCommit: (ops) => notifyTierUpgrades(ops, app.pushes, app.engagement),
+        afterCommit: (ops) => notifyPersisted(ops, db.sql, app.pushes, app.engagement),
       });
       const pipeline: Pipeline = {
         relay,

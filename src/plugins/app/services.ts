@@ -16,6 +16,7 @@ import { DailyLoginBonus } from '../../engagement/daily-login.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
 import { HoldService } from '../../points/holds.ts';
+import { GoodsCampaignCache } from '../../catalog/campaigns.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,6 +31,7 @@ declare module 'fastify' {
     holds: HoldService;
     goods: GoodsService;
     redemptions: RedemptionService;
+    goodsCampaigns: GoodsCampaignCache;
     leaderboards: LeaderboardService;
   }
 }
@@ -43,9 +45,13 @@ export default fp(
     const engagement = new EngagementConfig(app.sql);
     await engagement.refresh();
     engagement.start(app.config.RULES_REFRESH_MS);
+    const goodsCampaigns = new GoodsCampaignCache(app.sql);
+    await goodsCampaigns.refresh();
+    goodsCampaigns.start(app.config.RULES_REFRESH_MS);
     app.addHook('onClose', async () => {
       rules.stop();
       engagement.stop();
+      goodsCampaigns.stop();
     });
     const points = new PointsService(deps, rules, engagement);
     const goods = new GoodsService(deps);
@@ -56,7 +62,11 @@ export default fp(
     app.decorate('holds', new HoldService(deps, points));
     app.decorate('goods', goods);
     const tiers = new TierService(deps, points, engagement);
-    app.decorate('redemptions', new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId)));
+    app.decorate('goodsCampaigns', goodsCampaigns);
+    app.decorate(
+      'redemptions',
+      new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId), (goodsId, ms) => goodsCampaigns.discountFor(goodsId, ms)),
+    );
     app.decorate('leaderboards', new LeaderboardService(deps));
     app.decorate('checkins', new CheckinService(deps, points, engagement));
     app.decorate('tiers', tiers);

@@ -1,0 +1,84 @@
+/**
+ * A member's price of a goods item right now, with its breakdown, from the quote script: the
+ * reserve script's own formula (lua/includes/sale.lua) on the live stock, with the same factors
+ * the API passes to a reserve — the member's tier price factor and the goods campaign running
+ * for the item (from this process's cache). So the price shown is the price a redemption made
+ * at that instant charges; what changes in between (stock crossing 10 or 50, a campaign starting
+ * or ending, a tier reached) is caught by `expectedPrice` (409 PRICE_CHANGED).
+ */
+import type { Deps } from '../deps.ts';
+import { recentOffsetMs } from '../engagement/business-day.ts';
+import { DomainError } from '../errors/domain-error.ts';
+import { ScriptCode } from '../redis/script-codes.ts';
+import type { GoodsService, PriceBreakdown } from './service.ts';
+
+/** The goods campaign discount (per mille of the price paid; 1000 = none) for an item at an instant. */
+export interface CampaignDiscounts {
+  discountFor(goodsId: number, ms: number): number;
+}
+
+export interface Quote extends PriceBreakdown {
+  stock: number;
+  dynamicPricing: boolean;
+  saleOpen: boolean;
+  /** units the per-member limit still allows (null: no limit) */
+  limitLeft: number | null;
+  /** units the daily limit still allows today (null: no limit) */
+  dailyLeft: number | null;
+}
+
+export class GoodsPricing {
+  constructor(
+    private readonly deps: Deps,
+    private readonly goods: GoodsService,
+    private readonly tierPerMille: (userId: number) => Promise<number>,
+    private readonly campaigns: CampaignDiscounts,
+  ) {}
+
+  /** One unit of each item for the member; the tier is read once. Unknown ids are left out. */
+  async quoteMany(userId: number, goodsIds: number[]): Promise<Map<number, Quote>> {
+    const tierPm = await this.tierPerMille(userId);
+    const quotes = await Promise.all(goodsIds.map((id) => this.quoteAt(userId, id, tierPm)));
+    return new Map(goodsIds.flatMap((id, i) => (quotes[i] ? [[id, quotes[i]] as const] : [])));
+  }
+
+  async quote(userId: number, goodsId: number): Promise<Quote> {
+    const q = await this.quoteAt(userId, goodsId, await this.tierPerMille(userId));
+    if (!q) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${goodsId}`);
+    return q;
+  }
+
+  private async quoteAt(userId: number, goodsId: number, tierPm: number): Promise<Quote | null> {
+    const { redis, keys, env } = this.deps;
+    const now = Date.now();
+    const call = () =>
+      redis.pmQuote(
+        keys.goods(goodsId),
+        keys.bought(goodsId),
+        keys.dailyBought(goodsId),
+        userId,
+        tierPm,
+        this.campaigns.discountFor(goodsId, now),
+        recentOffsetMs(env.BUSINESS_TIMEZONE, now),
+        '',
+      );
+    let reply = await call();
+    if (Number(reply[0]) === ScriptCode.GoodsNotFound) {
+      if (!(await this.goods.ensureInRedis(goodsId))) return null;
+      reply = await call();
+    }
+    const [, price, base, stock, dyn, campaignPm, sf10, open, limitLeft, dailyLeft] = reply.map(Number);
+    return {
+      base,
+      tierFactor: tierPm / 1000,
+      campaignDiscount: campaignPm / 1000,
+      stockFactor: sf10 / 10,
+      price,
+      stock,
+      dynamicPricing: dyn === 1,
+      saleOpen: open === 1,
+      limitLeft: limitLeft < 0 ? null : limitLeft,
+      dailyLeft: dailyLeft < 0 ? null : dailyLeft,
+    };
+  }
+}
