@@ -7,7 +7,7 @@
  * Account and lot updates are sums, so batches may be applied in any order.
  */
 import type { Sql, Tx } from '../db/client.ts';
-import { lotsOf, newLotsOf, type Op } from '../points/op.ts';
+import { lotsOf, restoredOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
 import { insertDraws } from '../lottery/persist.ts';
@@ -116,7 +116,7 @@ async function applyLots(tx: Tx, ops: Op[]): Promise<void> {
     if (o.kind === 'earn' && o.expiresAt) touch(o.opId, o.userId, o.delta, o.delta, o.expiresAt);
     for (const [lotId, points, expiresAt] of newLotsOf(o)) touch(lotId, o.userId, points, points, expiresAt);
     if (o.kind !== 'freeze') for (const [lotId, taken, expiresAt] of lotsOf(o)) touch(lotId, o.userId, 0, -taken, expiresAt);
-    for (const [lotId, amount, expiresAt, from] of o.restored ?? []) {
+    for (const [lotId, amount, expiresAt, from] of restoredOf(o)) {
       if (o.kind === 'refund') touch(lotId, o.userId, from ? amount : 0, amount, expiresAt);
       else if (from) {
         touch(from, o.userId, 0, -amount, expiresAt);

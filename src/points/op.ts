@@ -57,6 +57,11 @@ export function lotsOf(op: Op): LotTouch[] {
   return Array.isArray(op.lots) ? op.lots : [];
 }
 
+/** Portions given back by a release, a capture's remainder or a refund (a list, however cjson encoded it). */
+export function restoredOf(op: Op): NonNullable<Op['restored']> {
+  return Array.isArray(op.restored) ? op.restored : [];
+}
+
 export function newLotsOf(op: Op): LotTouch[] {
   return Array.isArray(op.newLots) ? op.newLots : [];
 }
