@@ -455,14 +455,14 @@ describe('hydrate', () => {
     ];
     expect(await hydrate(env.redis, env.keys, uid, 50, 80, lots)).toBe(1);
     const s = await userState(env.redis, env.keys, uid);
-    expect(s.acct).toEqual({ avail: '50', earned: '80', tier: '0' });
+    expect(s.acct).toEqual({ avail: '50', earned: '80', tier: '0', frozen: '0' });
     expect(s.lots).toEqual({ l1: [30, T0 + DAY], l2: [20, T0 + 2 * DAY] });
   });
 
   it('loads an account without lots', async () => {
     const uid = nextId();
     expect(await hydrate(env.redis, env.keys, uid, 0, 0)).toBe(1);
-    expect((await userState(env.redis, env.keys, uid)).acct).toEqual({ avail: '0', earned: '0', tier: '0' });
+    expect((await userState(env.redis, env.keys, uid)).acct).toEqual({ avail: '0', earned: '0', tier: '0', frozen: '0' });
   });
 
   it('does nothing when the account is present: Redis is newer than Postgres', async () => {

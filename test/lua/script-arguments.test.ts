@@ -43,6 +43,27 @@ const reserveArgs = (over: Record<number, string | number>) => {
 const reserve = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), ...reserveArgs(over));
 
+
+const withOver = (argv: Array<string | number>, over: Record<number, string | number>) => {
+  const out = [...argv];
+  for (const [i, v] of Object.entries(over)) out[Number(i)] = v;
+  return out;
+};
+const hold = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHold(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.hold(U, 'H1'), k.outboxOf(U),
+    ...withOver(['fz1', U, 10, 'H1', 'hold', 'why', T0, 0, '{}', 'h'], over));
+const holdSettle = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHoldSettle(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.hold(U, 'held'), k.outboxOf(U), k.expiryIndexOf(U),
+    ...withOver(['capture', 'st1', U, 5, T0, DAY, '{}', 3600], over));
+const refund = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmRefund(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh7'), k.outboxOf(U), k.expiryIndexOf(U),
+    ...withOver(['rf1', U, JSON.stringify([['lot', 5, T0 + DAY]]), T0, DAY, '{}', 'h', 3600, 'kh7'], over));
+const take = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmTake(k.goods(G), k.bought(G), k.dailyBought(G), k.ordersTaken(G), ...withOver(['ord1', U, 1, T0, 1000, 1000, 0, ''], over));
+const giveBack = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmGiveBack(k.goods(G), k.bought(G), k.dailyBought(G), k.ordersTaken(G), k.returnedRedemptions(G),
+    ...withOver(['redemption', 'rd1', U, 1, ''], over));
+
 const L = 3;
 const PRIZES = '[{"id":1,"name":"p","kind":"points","points":5,"weight":1,"limited":1}]';
 
@@ -114,6 +135,30 @@ const CASES: Array<[string, Call]> = [
   ['charge: empty token', charge({ 6: '' })],
   ['charge: extra fields not JSON', charge({ 7: 'x' })],
   ['charge: TTL not a number', charge({ 4: 'forever' })],
+  ['hold: amount zero', hold({ 2: 0 })],
+  ['hold: empty hold id', hold({ 3: '' })],
+  ['hold: expiry not a number', hold({ 7: 'soon' })],
+  ['hold: extra fields not JSON', hold({ 8: '{oops' })],
+  ['hold: empty request hash', hold({ 9: '' })],
+  ['hold-settle: unknown mode', holdSettle({ 0: 'refund' })],
+  ['hold-settle: capture of zero points', holdSettle({ 3: 0 })],
+  ['hold-settle: capture beyond the hold', holdSettle({ 3: 11 })],
+  ['hold-settle: grace zero', holdSettle({ 5: 0 })],
+  ['hold-settle: ttl zero', holdSettle({ 7: 0 })],
+  ['refund: portions not JSON', refund({ 2: '[[' })],
+  ['refund: no portions', refund({ 2: '[]' })],
+  ['refund: a portion without a lot id', refund({ 2: JSON.stringify([[5, 5, T0]]) })],
+  ['refund: grace zero', refund({ 4: 0 })],
+  ['refund: empty key hash', refund({ 8: '' })],
+  ['take: empty order id', take({ 0: '' })],
+  ['take: quantity zero', take({ 2: 0 })],
+  ['take: tier factor above 1000', take({ 4: 1001 })],
+  ['take: campaign discount zero', take({ 5: 0 })],
+  ['take: expected price not a number', take({ 7: 'cheap' })],
+  ['give-back: unknown mode', giveBack({ 0: 'gift' })],
+  ['give-back: empty id', giveBack({ 1: '' })],
+  ['give-back: redemption quantity zero', giveBack({ 3: 0 })],
+  ['give-back: redemption day not a number', giveBack({ 4: 'today' })],
   ['reserve: quantity not a number', reserve({ 2: 'two' })],
   ['reserve: negative quantity (a restock in disguise)', reserve({ 2: -3 })],
   ['reserve: timeout zero', reserve({ 4: 0 })],
@@ -215,6 +260,7 @@ describe('every script validates its arguments before its first write', () => {
     await hydrateLots(env.redis, env.keys, U, [{ id: 'lot', remaining: 500, expiresAt: T0 + DAY }]);
     await hydrateLots(env.redis, env.keys, R, []);
     await goodsSet(env.redis, env.keys, G, { price: 10, stock: 5 });
+    await env.redis.set(env.keys.hold(U, 'held'), JSON.stringify({ id: 'held', userId: U, amount: 10, lots: [['lot', 10, T0 + DAY]], state: 'frozen', at: T0, expiresAt: 0, bizType: 'hold', bizId: '', h: 'h' }));
     await env.redis.hset(env.keys.reservations(G), `${U}:held`, JSON.stringify({ u: U, k: 'held', o: 'o', q: 1, p: 10, t: 'tok', h: 'h', d: T0 }));
     // a lottery with a limited prize and a held draw
     await env.redis.pmLotterySet(env.keys.lottery(L), env.keys.lotteryStock(L), 1, 1, 0, 0, 20, 0, 0, PRIZES, 0, 1, 10, 9);
