@@ -20,7 +20,8 @@ const names = (message: string, variable: string) => new RegExp(`\\b${variable}\
 const SECRET = 'k3Jq9v0xY7tR2mW8pL5sN1cB6hF4dG0aZ-eU_iO';
 const KEY = Buffer.alloc(32, 1).toString('base64');
 const KEYS = `k1:${KEY}`;
-const PROD = { NODE_ENV: 'production', JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS };
+const PAY = 'a-real-payment-webhook-secret-0123';
+const PROD = { NODE_ENV: 'production', JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY };
 
 /** KEY=value lines of .env.example (the file operators copy to .env); optional ones are commented out. */
 function envExample(opts: { commented?: boolean } = {}): Record<string, string> {
@@ -60,9 +61,9 @@ describe('secrets', () => {
     expect(loadEnv({ NODE_ENV: 'development' }).JWT_SECRET).toBe(loadEnv({}).JWT_SECRET);
     for (const NODE_ENV of ['test', 'production', 'staging']) {
       expect(envError({ NODE_ENV }), NODE_ENV).toMatch(/JWT_SECRET.*missing/);
-      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(SECRET);
+      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY }).JWT_SECRET).toBe(SECRET);
     }
-    expect(loadEnv({ NODE_ENV: 'test' }, { JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(SECRET);
+    expect(loadEnv({ NODE_ENV: 'test' }, { JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY }).JWT_SECRET).toBe(SECRET);
   });
 
   it('production refuses the known secrets: the development default, the .env.example placeholder, the old compose default', () => {
@@ -74,7 +75,7 @@ describe('secrets', () => {
     for (const JWT_SECRET of known) {
       expect(JWT_SECRET.length).toBeGreaterThanOrEqual(32);
       expect(envError({ NODE_ENV: 'production', JWT_SECRET }), JWT_SECRET).toMatch(/JWT_SECRET.*(known|public)/);
-      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET, ENCRYPTION_KEYS: KEYS }).JWT_SECRET).toBe(JWT_SECRET);
+      expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET, ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY }).JWT_SECRET).toBe(JWT_SECRET);
     }
     expect(envError({ NODE_ENV: 'production' })).toMatch(/JWT_SECRET.*missing/);
   });
@@ -104,8 +105,23 @@ describe('secrets', () => {
     const example = envExample();
     const message = envError({ ...example, NODE_ENV: 'production' });
     for (const v of ['JWT_SECRET', 'ADMIN_PASSWORD', 'ENCRYPTION_KEYS']) expect(names(message, v), message).toBe(true);
-    const filled = { ...example, NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery', ENCRYPTION_KEYS: KEYS };
+    const filled = { ...example, NODE_ENV: 'production', JWT_SECRET: SECRET, ADMIN_PASSWORD: 'correct horse battery', ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY };
     expect(loadEnv(filled).NODE_ENV).toBe('production');
+  });
+});
+
+describe('PAYMENT_WEBHOOK_SECRET', () => {
+  it('outside production falls back to a built-in secret; production must set its own, never the built-in or the placeholder', () => {
+    const dev = loadEnv({}).PAYMENT_WEBHOOK_SECRET!;
+    expect(dev.length).toBeGreaterThanOrEqual(16);
+    expect(loadEnv({ NODE_ENV: 'test', JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).PAYMENT_WEBHOOK_SECRET).toBe(dev);
+    const { PAYMENT_WEBHOOK_SECRET: _set, ...unset } = PROD;
+    expect(envError(unset)).toMatch(/PAYMENT_WEBHOOK_SECRET is missing/);
+    for (const known of [dev, envExample().PAYMENT_WEBHOOK_SECRET]) {
+      expect(envError({ ...PROD, PAYMENT_WEBHOOK_SECRET: known }), known).toMatch(/PAYMENT_WEBHOOK_SECRET.*known/);
+    }
+    expect(names(envError({ ...PROD, PAYMENT_WEBHOOK_SECRET: 'short' }), 'PAYMENT_WEBHOOK_SECRET')).toBe(true);
+    expect(loadEnv(PROD).PAYMENT_WEBHOOK_SECRET).toBe(PAY);
   });
 });
 
@@ -114,7 +130,7 @@ describe('ENCRYPTION_KEYS', () => {
     expect(loadEnv({}).ENCRYPTION_KEYS).toMatch(/^dev:/);
     for (const NODE_ENV of ['test', 'production', 'staging']) {
       expect(envError({ NODE_ENV, JWT_SECRET: SECRET }), NODE_ENV).toMatch(/ENCRYPTION_KEYS is missing/);
-      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS }).ENCRYPTION_KEYS).toBe(KEYS);
+      expect(loadEnv({ NODE_ENV, JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS, PAYMENT_WEBHOOK_SECRET: PAY }).ENCRYPTION_KEYS).toBe(KEYS);
     }
   });
 

@@ -65,7 +65,7 @@ describe('migrate command', () => {
       const rules = await sql`SELECT action FROM earn_rules ORDER BY action`;
       await sql.end();
       expect(rows).toEqual([{ username: 'boss', role: 'admin' }]);
-      expect(rules.map((r) => r.action)).toEqual(['register', 'review', 'share']);
+      expect(rules.map((r) => r.action)).toEqual(['purchase', 'register', 'review', 'share']);
     } finally {
       const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
       await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -142,9 +142,9 @@ export async function listCoupons(sql: Sql, userId: number, limit: number, curso
   return { items: page.map(couponView), nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.code) : null };
 }
 
-/** Marks a coupon used (by a merchant's admin); using it again replays. */
-export async function useCoupon(sql: Sql, code: string, adminId: number): Promise<{ coupon: Coupon; replayed: boolean }> {
-  return sql.begin(async (tx) => {
+/** Marks a coupon used (by a merchant's admin), inside the caller's transaction; using it again replays. */
+export async function useCoupon(tx: Tx, code: string, adminId: number): Promise<{ coupon: Coupon; replayed: boolean }> {
+  {
     const [row] = await tx<CouponRow[]>`
       SELECT code, goods_id AS "goodsId", order_id AS "orderId", status, valid_until AS "validUntil", used_at AS "usedAt", created_at AS "createdAt"
       FROM user_coupons WHERE code = ${code} FOR UPDATE`;
@@ -161,7 +161,7 @@ export async function useCoupon(sql: Sql, code: string, adminId: number): Promis
     await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
              VALUES (${adminId}, 'coupon.use', 'coupon', ${code}, ${tx.json({ orderId: row.orderId })})`;
     return { coupon: couponView(used), replayed: false };
-  });
+  }
 }
 
 export async function expireCoupons(sql: Sql, limit = 5000): Promise<number> {

@@ -3,7 +3,10 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors, IdempotencyHeadersSchema, PageQuerySchema } from '../http/schemas.ts';
+import { adminWrite } from '../admin/idempotency.ts';
+import { transition, type Transition } from './lifecycle.ts';
 import { requireIdempotencyKey } from '../points/idempotency.ts';
 import { ORDER_STATUSES } from './lifecycle.ts';
 import { listCoupons, useCoupon, vipOf } from './rewards.ts';
@@ -87,6 +90,19 @@ const CouponSchema = Type.Object({
 });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  /** An admin's order transition: written with its Idempotency-Key in one transaction; side effects after. */
+  const adminTransition = (request: FastifyRequest, reply: FastifyReply, t: Transition) =>
+    adminWrite(request, reply, 200, {
+      write: async (tx) => {
+        await transition(tx, t);
+        return { id: t.orderId };
+      },
+      after: async ({ id }) => {
+        await app.orders.afterTransition(id);
+        return app.orders.get(id);
+      },
+    });
+
   app.post(
     '/v1/orders',
     {
@@ -245,6 +261,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Mark a paid order shipped',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: OrderParams,
         body: Type.Object(
           { carrier: Type.String({ minLength: 1, maxLength: 64 }), trackingNo: Type.String({ minLength: 1, maxLength: 64 }) },
@@ -253,7 +270,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => app.orders.ship(request.userId, request.params.id, request.body.carrier, request.body.trackingNo),
+    async (request, reply) => {
+      const { carrier, trackingNo } = request.body;
+      return adminTransition(request, reply, { orderId: request.params.id, to: 'shipped', from: ['paid'], actorId: request.userId, carrier, trackingNo, data: { carrier, trackingNo } });
+    },
   );
 
   app.post(
@@ -265,12 +285,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Cancel an unpaid, or paid and not shipped, order',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: OrderParams,
         body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
         response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
-    async (request) => app.orders.cancelByAdmin(request.userId, request.params.id, request.body.reason),
+    async (request, reply) =>
+      adminTransition(request, reply, { orderId: request.params.id, to: 'cancelled', from: ['pending_payment', 'paid'], actorId: request.userId, reason: request.body.reason }),
   );
 
   app.post(
@@ -282,12 +304,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Refund a paid, shipped or completed order: points, stock and bought counts back; rewards revoked; purchase earn taken back',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: OrderParams,
         body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
         response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
-    async (request) => app.orders.refund(request.userId, request.params.id, request.body.reason),
+    async (request, reply) => adminTransition(request, reply, { orderId: request.params.id, to: 'refunded', actorId: request.userId, reason: request.body.reason }),
   );
 
   // The provider's webhook: the raw body is what is signed, so it is kept as received.
@@ -353,18 +376,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         operationId: 'useCoupon',
-        summary: 'Mark a coupon used; using it again replays',
+        summary: 'Mark a coupon used (Idempotency-Key required); a used coupon stays used',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: Type.Object({ code: Type.String({ pattern: '^CP[A-Z0-9]{8}$' }) }, { additionalProperties: false }),
         response: { 200: CouponSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request, reply) => {
-      const { coupon, replayed } = await useCoupon(app.sql, request.params.code, request.userId);
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return coupon;
-    },
+    async (request, reply) =>
+      adminWrite(request, reply, 200, { write: async (tx) => (await useCoupon(tx, request.params.code, request.userId)).coupon }),
   );
 
   app.get(

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors, IdempotencyHeadersSchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from './idempotency.ts';
+import { adminWrite } from '../admin/idempotency.ts';
 
 const HoldSchema = Type.Object({
   holdId: Type.String({ description: 'h<userId>-<32 hex>' }),
@@ -78,9 +79,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       schema: {
         operationId: 'capturePointsHold',
-        summary: 'Spend a hold (all of it, or `amount` and release the rest); repeating it replays',
+        summary: 'Spend a hold (all of it, or `amount` and release the rest); Idempotency-Key required',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: HoldParams,
         body: Type.Object(
           { amount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Points to spend (default: all); the rest is released' })) },
@@ -89,11 +91,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: HoldSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
-    async (request, reply) => {
-      const { hold, replayed } = await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body.amount);
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return hold;
-    },
+    async (request, reply) =>
+      adminWrite(request, reply, 200, {
+        write: async () => {
+          await app.holds.assertSettleable(request.params.id, 'capture');
+          return {};
+        },
+        after: async () => (await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body.amount)).hold,
+      }),
   );
 
   app.post(
@@ -102,18 +107,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         operationId: 'releasePointsHold',
-        summary: 'Give a hold back to the member; repeating it replays',
+        summary: 'Give a hold back to the member; Idempotency-Key required',
         tags: ['admin'],
         security: [{ bearer: [] }],
+        headers: IdempotencyHeadersSchema,
         params: HoldParams,
         response: { 200: HoldSchema, ...errors(401, 403, 404, 409, 503) },
       },
     },
-    async (request, reply) => {
-      const { hold, replayed } = await app.holds.settleAdmin(request.userId, request.params.id, 'release');
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return hold;
-    },
+    async (request, reply) =>
+      adminWrite(request, reply, 200, {
+        write: async () => {
+          await app.holds.assertSettleable(request.params.id, 'release');
+          return {};
+        },
+        after: async () => (await app.holds.settleAdmin(request.userId, request.params.id, 'release')).hold,
+      }),
   );
 };
 

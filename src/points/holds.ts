@@ -181,6 +181,13 @@ export class HoldService {
     return { hold: view(hold), replayed };
   }
 
+  /** Refuses a settlement that cannot happen (no such hold, or settled the other way) before anything is stored. */
+  async assertSettleable(holdId: string, mode: 'capture' | 'release'): Promise<void> {
+    const rec = await this.record(adminHoldUser(holdId), holdId);
+    if (!rec || rec.state === 'aborted') throw scriptError(ScriptCode.HoldNotFound);
+    if (rec.state !== 'frozen' && (rec.state === 'captured') !== (mode === 'capture')) throw scriptError(ScriptCode.HoldSettled);
+  }
+
   async settleAdmin(adminId: number, holdId: string, mode: 'capture' | 'release', capture?: number): Promise<{ hold: HoldView; replayed: boolean }> {
     const userId = adminHoldUser(holdId);
     const { hold, replayed } = await this.settle(userId, holdId, mode, capture, { actorId: adminId });

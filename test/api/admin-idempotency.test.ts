@@ -166,6 +166,13 @@ describe('admin writes are idempotent', () => {
       'DELETE /v1/admin/categories/{id}',
       'POST /v1/admin/goods-campaigns',
       'PATCH /v1/admin/goods-campaigns/{id}',
+      'POST /v1/admin/points/holds',
+      'POST /v1/admin/points/holds/{id}/capture',
+      'POST /v1/admin/points/holds/{id}/release',
+      'POST /v1/admin/orders/{id}/ship',
+      'POST /v1/admin/orders/{id}/cancel',
+      'POST /v1/admin/orders/{id}/refund',
+      'POST /v1/admin/coupons/{code}/use',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -186,12 +193,17 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/categories/{id}': { name: 'Cups' },
       '/v1/admin/goods-campaigns': { goodsIds: [g.id], discount: 0.9, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-02T00:00:00Z' },
       '/v1/admin/goods-campaigns/{id}': { discount: 0.8 },
+      '/v1/admin/points/holds': { userId: admin.id, amount: 1, reason: 'x', ttlSeconds: 60 },
+      '/v1/admin/points/holds/{id}/capture': {},
+      '/v1/admin/orders/{id}/ship': { carrier: 'SF', trackingNo: '1' },
+      '/v1/admin/orders/{id}/cancel': { reason: 'x' },
+      '/v1/admin/orders/{id}/refund': { reason: 'x' },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);
       const req: InjectOptions = {
         method: w.method.toUpperCase() as 'POST',
-        url: w.path.replace('{id}', String(g.id)).replace('{key}', 'daily_checkin'),
+        url: w.path.replace('{id}', String(g.id)).replace('{key}', 'daily_checkin').replace('{code}', 'CPAAAAAAAA'),
         headers: bearer(admin.token),
         ...(payloads[w.path] ? { payload: payloads[w.path] } : {}),
       };

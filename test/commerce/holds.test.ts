@@ -21,8 +21,8 @@ afterAll(async () => ctx?.close());
 
 const hold = (body: object, key: string) =>
   ctx.app.inject({ method: 'POST', url: '/v1/admin/points/holds', headers: { ...bearer(admin.token), 'idempotency-key': key }, payload: body });
-const settle = (id: string, what: 'capture' | 'release', body?: object) =>
-  ctx.app.inject({ method: 'POST', url: `/v1/admin/points/holds/${id}/${what}`, headers: bearer(admin.token), ...(body ? { payload: body } : {}) });
+const settle = (id: string, what: 'capture' | 'release', body?: object, key = `${what}-${id}-${Math.random()}`) =>
+  ctx.app.inject({ method: 'POST', url: `/v1/admin/points/holds/${id}/${what}`, headers: { ...bearer(admin.token), 'idempotency-key': key }, ...(body ? { payload: body } : {}) });
 const points = async (token: string) => (await ctx.app.inject({ url: '/v1/me/points', headers: bearer(token) })).json() as { available: number; frozen: number };
 
 describe('admin holds', () => {
@@ -45,11 +45,13 @@ describe('admin holds', () => {
     expect(cap.statusCode, cap.body).toBe(200);
     expect(cap.json()).toMatchObject({ state: 'captured', captured: 120 });
     expect(await points(m.token)).toMatchObject({ available: 380, frozen: 0 });
-    expect((await settle(h.holdId, 'capture', { amount: 120 })).headers['idempotent-replayed']).toBe('true');
+    const replay = await settle(h.holdId, 'capture', { amount: 120 }, 'cap-1');
+    expect((await settle(h.holdId, 'capture', { amount: 120 }, 'cap-1')).headers['idempotent-replayed']).toBe('true');
+    expect(replay.json()).toMatchObject({ state: 'captured', captured: 120 });
     expectError(await settle(h.holdId, 'release'), 409, 'HOLD_SETTLED');
 
     await pipeline.drain();
-    const rows = await ctx.sql`SELECT kind, delta FROM ledger_entries WHERE user_id = ${m.id} ORDER BY id`;
+    const rows = await ctx.sql`SELECT kind, delta FROM ledger_entries WHERE user_id = ${m.id} ORDER BY kind`;
     expect(rows.map((r) => [r.kind, Number(r.delta)])).toEqual([['earn', 500], ['freeze', 0], ['spend', -120]]);
     const [acct] = await ctx.sql`SELECT available FROM point_accounts WHERE user_id = ${m.id}`;
     expect(Number(acct.available)).toBe(380);

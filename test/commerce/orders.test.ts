@@ -287,9 +287,13 @@ describe('virtual rewards', () => {
     const [{ n }] = await ctx.sql`SELECT count(*)::int AS n FROM user_coupons WHERE order_id = ${o.id}`;
     expect(n).toBe(2);
     const code = list.items[0].code;
-    const used = await adminPost(ctx, admin.token, `/v1/admin/coupons/${code}/use`);
+    const used = await adminPost(ctx, admin.token, `/v1/admin/coupons/${code}/use`, undefined, 'use-1');
     expect(used.json()).toMatchObject({ code, status: 'used' });
-    expect((await adminPost(ctx, admin.token, `/v1/admin/coupons/${code}/use`)).headers['idempotent-replayed']).toBe('true');
+    const again = await adminPost(ctx, admin.token, `/v1/admin/coupons/${code}/use`, undefined, 'use-1');
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(used.json());
+    // another key: still used, once
+    expect((await adminPost(ctx, admin.token, `/v1/admin/coupons/${code}/use`)).json()).toMatchObject({ status: 'used', usedAt: used.json().usedAt });
     expectError(await adminPost(ctx, admin.token, '/v1/admin/coupons/CPZZZZZZZZ/use'), 404, 'COUPON_NOT_FOUND');
     await adminPost(ctx, admin.token, `/v1/admin/orders/${o.id}/refund`, { reason: 'x' });
     const after = await ctx.sql`SELECT status FROM user_coupons WHERE order_id = ${o.id} ORDER BY status`;

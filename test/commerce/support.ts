@@ -38,8 +38,9 @@ export async function order(ctx: TestContext, token: string, id: string) {
   return (await ctx.app.inject({ url: `/v1/me/orders/${id}`, headers: bearer(token) })).json();
 }
 
-export function adminPost(ctx: TestContext, token: string, url: string, payload?: object): Promise<LightMyRequestResponse> {
-  return ctx.app.inject({ method: 'POST', url, headers: bearer(token), ...(payload ? { payload } : {}) });
+/** A POST with a fresh Idempotency-Key (admin writes require one; member routes ignore it), or the key given. */
+export function adminPost(ctx: TestContext, token: string, url: string, payload?: object, key = randomBytes(8).toString('hex')): Promise<LightMyRequestResponse> {
+  return ctx.app.inject({ method: 'POST', url, headers: { ...bearer(token), 'idempotency-key': key }, ...(payload ? { payload } : {}) });
 }
 
 export async function liveStock(ctx: TestContext, goodsId: number): Promise<number> {

@@ -229,6 +229,50 @@ const CASES: ScriptCase[] = [
     outcome: 'completed',
   },
   {
+    name: 'hold (freeze)',
+    script: 'hold',
+    setup: (r, k) => account(r, k, 100, [['L1', 100, NOW + DAY]]),
+    call: (r, k) => r.pmHold(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.hold(U, 'H1'), k.outboxOf(U), 'fz1', U, 40, 'H1', 'hold', 'x', NOW, 0, '{}', 'h1'),
+    outcome: 'refused',
+  },
+  {
+    name: 'hold-settle (capture)',
+    script: 'hold-settle',
+    setup: async (r, k) => {
+      await account(r, k, 60, [['L1', 60, NOW + DAY]]);
+      await r.hset(k.account(U), 'frozen', 40);
+      await r.set(k.hold(U, 'H1'), JSON.stringify({ id: 'H1', userId: U, amount: 40, lots: [['L1', 40, NOW + DAY]], state: 'frozen', at: NOW, expiresAt: 0, bizType: 'hold', bizId: '', h: 'h1' }));
+    },
+    call: (r, k) => r.pmHoldSettle(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.hold(U, 'H1'), k.outboxOf(U), k.expiryIndexOf(U), 'capture', 'st1', U, 30, NOW, DAY, '{}', 3600),
+    outcome: 'refused',
+  },
+  {
+    name: 'refund',
+    script: 'refund',
+    setup: (r, k) => account(r, k, 10, [['L1', 10, NOW + DAY]]),
+    call: (r, k) =>
+      r.pmRefund(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'rf1'), k.outboxOf(U), k.expiryIndexOf(U), 'rf1', U, JSON.stringify([['L1', 5, NOW + DAY]]), NOW, DAY, '{}', 'h1', 3600, 'rf1'),
+    outcome: 'refused',
+  },
+  {
+    name: 'take (an order item)',
+    script: 'take',
+    setup: goods,
+    call: (r, k) => r.pmTake(k.goods(G), k.bought(G), k.dailyBought(G), k.ordersTaken(G), 'ord1', U, 1, NOW, 1000, 1000, 0, ''),
+    outcome: 'refused',
+  },
+  {
+    name: 'give-back (an order item)',
+    script: 'give-back',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await r.hset(k.ordersTaken(G), 'ord1', JSON.stringify({ u: U, q: 1, p: 100 }));
+    },
+    call: (r, k) => r.pmGiveBack(k.goods(G), k.bought(G), k.dailyBought(G), k.ordersTaken(G), k.returnedRedemptions(G), 'order', 'ord1', '', '', ''),
+    // its first write frees memory (HDEL of the record); once a script has written, Redis lets it finish
+    outcome: 'completed',
+  },
+  {
     name: 'repair-stock',
     script: 'repair-stock',
     setup: (r, k) => goods(r, k),
