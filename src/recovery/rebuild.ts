@@ -114,9 +114,14 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
     FROM goods`;
   const sold = await persistedSold(sql, rows.map((g) => g.id));
   const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
+  // a member's units: redemptions not cancelled, and order items that took stock and kept it
   const bought = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
-    SELECT goods_id AS "goodsId", user_id AS "userId", SUM(quantity)::bigint AS units FROM redemptions
-    WHERE status <> 'cancelled' AND source = 'order' GROUP BY goods_id, user_id`;
+    SELECT goods_id AS "goodsId", user_id AS "userId", SUM(units)::bigint AS units FROM (
+      SELECT goods_id, user_id, quantity AS units FROM redemptions WHERE status <> 'cancelled' AND source = 'order'
+      UNION ALL
+      SELECT i.goods_id, o.user_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id
+      WHERE o.source = 'order' AND o.stock_state = 'sold') u
+    GROUP BY goods_id, user_id`;
   // daily limits count the units of the business day in progress (the reserve script's day)
   const day = dayNumber(timeZone, Date.now());
   const boughtToday = await sql<Array<{ goodsId: number; userId: number; units: number }>>`
@@ -124,9 +129,36 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
     FROM redemptions r JOIN goods g ON g.id = r.goods_id AND g.daily_limit IS NOT NULL
     WHERE r.status <> 'cancelled' AND r.source = 'order' AND r.created_at >= to_timestamp(${dayStartMs(timeZone, day)}::bigint / 1000.0)
     GROUP BY r.goods_id, r.user_id`;
+  // orders' units: each order's record in its items' goods slots (what a cancellation gives back),
+  // with the day it counted on where the item has a daily limit
+  const taken = await sql<Array<{ orderId: string; goodsId: number; userId: number; quantity: number; unitPoints: number; today: boolean; daily: boolean }>>`
+    SELECT o.id AS "orderId", i.goods_id AS "goodsId", o.user_id AS "userId", i.quantity, i.unit_points AS "unitPoints",
+           o.created_at >= to_timestamp(${dayStartMs(timeZone, day)}::bigint / 1000.0) AS today, g.daily_limit IS NOT NULL AS daily
+    FROM orders o JOIN order_items i ON i.order_id = o.id JOIN goods g ON g.id = i.goods_id
+    WHERE o.source = 'order' AND o.stock_state = 'sold'`;
+  const returned = await sql<Array<{ opId: string; goodsId: number; quantity: number }>>`
+    SELECT op_id AS "opId", goods_id AS "goodsId", quantity FROM redemptions WHERE status = 'cancelled' AND source = 'order'`;
+  const todayByOrder = new Map<string, number>();
+  for (const t of taken) {
+    if (t.today && t.daily) todayByOrder.set(`${t.goodsId}:${t.userId}`, (todayByOrder.get(`${t.goodsId}:${t.userId}`) ?? 0) + t.quantity);
+  }
+  for (const b of boughtToday) {
+    const extra = todayByOrder.get(`${b.goodsId}:${b.userId}`);
+    if (extra) {
+      b.units = Number(b.units) + extra;
+      todayByOrder.delete(`${b.goodsId}:${b.userId}`);
+    }
+  }
+  for (const [k, units] of todayByOrder) {
+    const [goodsId, userId] = k.split(':').map(Number);
+    boughtToday.push({ goodsId, userId, units });
+  }
   const tx = redis.pipeline();
   for (const g of goods) {
-    tx.del(keys.goods(g.id), keys.bought(g.id), keys.dailyBought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id));
+    tx.del(
+      keys.goods(g.id), keys.bought(g.id), keys.dailyBought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id),
+      keys.ordersTaken(g.id), keys.returnedRedemptions(g.id),
+    );
     tx.hset(keys.goods(g.id), {
       stock: g.stock,
       price: g.pointsPrice,
@@ -141,6 +173,10 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
   }
   for (const b of bought) tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
   for (const b of boughtToday) tx.hset(keys.dailyBought(b.goodsId), String(b.userId), `${day}:${b.units}`);
+  for (const t of taken) {
+    tx.hset(keys.ordersTaken(t.goodsId), t.orderId, JSON.stringify({ u: Number(t.userId), q: t.quantity, p: Number(t.unitPoints), ...(t.today && t.daily ? { dy: day } : {}) }));
+  }
+  for (const r of returned) tx.hset(keys.returnedRedemptions(r.goodsId), r.opId, r.quantity);
   await tx.exec();
   return goods.length;
 }

@@ -5,7 +5,7 @@
  *             (a hold's freeze is an op of delta 0: frozen points are still the member's)
  *   lots:     Σ Redis lot remainders = Redis avail; no balance below zero
  *   mirror:   point_accounts.available = Σ persisted ledger deltas
- *   stock:    Redis stock = stocked − sold − held and not charged
+ *   stock:    Redis stock = stocked − sold − held and not charged − taken by orders (the goods slot's record)
  *
  * Every comparison is made as of one Redis instant T, read atomically with the values it judges
  * (TIME inside the same MULTI, per slot): ops stamped before T count, later ones do not, and
@@ -334,7 +334,14 @@ export class Reconciler {
     const snap = new Map<number, { at: number; stock: number; stocked: number | null; held: number; ambiguous: boolean }>();
     for (const g of goods) {
       const res =
-        (await redis.multi().time().hget(keys.goods(g.id), 'stock').hvals(keys.reservations(g.id)).hget(keys.goods(g.id), 'stocked').exec()) ?? [];
+        (await redis
+          .multi()
+          .time()
+          .hget(keys.goods(g.id), 'stock')
+          .hvals(keys.reservations(g.id))
+          .hget(keys.goods(g.id), 'stocked')
+          .hvals(keys.ordersTaken(g.id))
+          .exec()) ?? [];
       const [sec, usec] = res[0][1] as [string, string];
       const at = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
       const stockRaw = res[1][1] as string | null;
@@ -351,6 +358,8 @@ export class Reconciler {
         if (!(charged && op.at < at)) held += h.q;
       }
       const stocked = res[3][1] as string | null;
+      // orders' units, as the goods slot records them at T (lua/take-4.lua): sold until given back
+      for (const raw of res[4][1] as string[]) held += (JSON.parse(raw) as { q: number }).q;
       snap.set(g.id, { at, stock: Number(stockRaw), stocked: stocked === null ? null : Number(stocked), held, ambiguous });
     }
     const inflight = await inflightOps(redis, keys, this.d.queue);
@@ -359,6 +368,8 @@ export class Reconciler {
     const sold = await persistedSold(sql, ids, {
       beforeMs: new Map(ids.map((id) => [id, snap.get(id)!.at])),
       excludeOpIds: spends.map((o) => o.opId),
+      // orders' units are counted from Redis's record, read at T with the stock
+      orders: false,
     });
     const out = new Map<number, { redis: number; expected: number; parked: boolean; stocked: number | null; totalStock: number }>();
     for (const g of goods) {
