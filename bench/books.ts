@@ -36,6 +36,14 @@ export class Books {
   /** Accepted transfers and the points they moved (member to member: Σ balances unchanged). */
   transfers = 0;
   transferred = 0;
+  /** Orders accepted (paid at once, or pending), their payments, and the points they captured. */
+  orders = 0;
+  ordersPaidAtOnce = 0;
+  paymentsSucceeded = 0;
+  paymentsFailed = 0;
+  orderPoints = 0;
+  /** Units of paid orders (pending and failed ones hold none in the end). */
+  readonly orderUnits = new Map<number, number>();
   baselineOrders = 0;
   baselineSpent = 0;
   readonly units = { redis: new Map<number, number>(), baseline: new Map<number, number>() };
@@ -76,8 +84,14 @@ export class Books {
     if (amount !== expected) this.amountMismatches++;
   }
 
+  /** An order's points captured (paid at once, or its payment succeeded) and its units kept. */
+  orderCaptured(goodsId: number, quantity: number, points: number): void {
+    this.orderPoints += points;
+    this.orderUnits.set(goodsId, (this.orderUnits.get(goodsId) ?? 0) + quantity);
+  }
+
   get redisTotal(): number {
-    return this.seededTotal - this.pointsSpent + this.earned - this.drawCost + this.prizePoints;
+    return this.seededTotal - this.pointsSpent + this.earned - this.drawCost + this.prizePoints - this.orderPoints;
   }
 
   get baselineTotal(): number {
@@ -87,6 +101,20 @@ export class Books {
   unitsOn(route: 'redis' | 'baseline', goodsIds: number[]): number {
     return goodsIds.reduce((n, id) => n + (this.units[route].get(id) ?? 0), 0);
   }
+}
+
+/** Live `frozen` of every member, in member order. */
+export async function redisFrozen(redis: Redis, keys: Keys, members: Member[]): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < members.length; i += 2000) {
+    const p = redis.pipeline();
+    for (const m of members.slice(i, i + 2000)) p.hget(keys.account(m.id), 'frozen');
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      out.push(Number(v ?? 0));
+    }
+  }
+  return out;
 }
 
 /** Live `avail` of every member, in member order. */

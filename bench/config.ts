@@ -14,6 +14,10 @@ export const FLASH_STOCK = 1000;
 export const FLASH_PRICE = 100;
 export const REDEEM_ITEMS = 200;
 export const REDEEM_STOCK = 10_000_000;
+/** The order scenario: goods of each kind, the cash price (minor units) and the points paying part of it. */
+export const ORDER_ITEMS = 20;
+export const ORDER_CASH_PRICE = 1000;
+export const ORDER_POINTS_TO_USE = 300;
 /**
  * The draw scenario's lottery: no cooldown or daily limit (every member draws as fast as the load
  * allows), one limited prize whose stock the load exhausts, and unlimited ones.

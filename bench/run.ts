@@ -106,6 +106,7 @@ async function main(): Promise<boolean> {
       sql: db.sql,
       pipeline,
       roots: { api: api.pid, workers: workers.pid },
+      paymentSecret: env.PAYMENT_WEBHOOK_SECRET!,
     };
     const results: scenarios.ScenarioResult[] = [];
     for (const scenario of [
@@ -118,6 +119,7 @@ async function main(): Promise<boolean> {
       scenarios.checkin,
       scenarios.draw,
       scenarios.transfer,
+      scenarios.order,
       scenarios.balance,
     ]) {
       const result = await scenario(world);

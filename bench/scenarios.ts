@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
-import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, WARMUP_S } from './config.ts';
+import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, ORDER_CASH_PRICE, ORDER_POINTS_TO_USE, WARMUP_S } from './config.ts';
+import { signedHeaders } from '../src/orders/payments.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
 import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
@@ -20,6 +21,7 @@ import {
   equal,
   redisBalances,
   redisBought,
+  redisFrozen,
   redisStocks,
   sum,
   type Check,
@@ -35,6 +37,8 @@ export interface World {
   sql: Sql;
   pipeline: Pipeline;
   roots: Roots;
+  /** The simulated payment provider's webhook secret (the order scenario pays through the webhook). */
+  paymentSecret: string;
 }
 
 export interface ScenarioResult {
@@ -400,6 +404,107 @@ export function transfer(w: World): Promise<ScenarioResult> {
         equal('points sent = points received = points answered (ledger, all runs)', ledger.sent + ledger.received, 2 * w.books.transferred),
         equal('transfers rows = accepted transfers, all completed (all runs)', rows.n + rows.completed, 2 * w.books.transfers),
         equal('transfers rows: Σ amount = points answered', rows.points, w.books.transferred),
+        equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
+        await redisBalanceCheck(w),
+      ];
+    },
+  });
+}
+
+/**
+ * Orders, mixed: even requests buy a points-priced virtual item (paid at once: freeze + capture),
+ * odd ones a physical item for cash with part paid in points (pending: points frozen, a payment
+ * id). A payer pays the pending ones through the signed webhook while the load runs — 9 in 10
+ * succeed, 1 in 10 fail — and settles the rest after the stop. Measured: orders per second.
+ */
+export function order(w: World): Promise<ScenarioResult> {
+  const { orderPoints, orderCash } = w.catalog;
+  const receiver = { name: 'Bench Buyer', phone: '13800000000', address: '1 Bench Road' };
+  const pending: Array<{ paymentId: string; cashDue: number; goodsId: number; points: number }> = [];
+  let paying = true;
+  let webhookErrors = 0;
+  let sent = 0;
+  const pay = async (p: (typeof pending)[number]) => {
+    const fail = sent++ % 10 === 9;
+    const raw = JSON.stringify({ eventId: `evt-${p.paymentId}`, paymentId: p.paymentId, status: fail ? 'failed' : 'succeeded', amount: p.cashDue });
+    const res = await fetch(`${w.url}/v1/payments/webhook`, { method: 'POST', headers: signedHeaders(w.paymentSecret, raw), body: raw });
+    const body = (await res.json()) as { outcome?: string; duplicate?: boolean };
+    if (res.status !== 200) {
+      webhookErrors++;
+      return;
+    }
+    if (body.duplicate) return;
+    if (body.outcome === 'paid') {
+      w.books.paymentsSucceeded++;
+      w.books.orderCaptured(p.goodsId, 1, p.points);
+    } else if (body.outcome === 'cancelled') w.books.paymentsFailed++;
+    else webhookErrors++;
+  };
+  const payer = async () => {
+    while (paying || pending.length > 0) {
+      const batch = pending.splice(0, 16);
+      if (batch.length === 0) await sleep(20);
+      else await Promise.all(batch.map(pay));
+    }
+  };
+  const spec: LoadSpec = {
+    method: 'POST',
+    write: true,
+    plan: (seq) => {
+      const member = seq % w.members.length;
+      if (seq % 2 === 0) return { member, path: '/v1/orders', body: { items: [{ goodsId: orderPoints[(seq >> 1) % orderPoints.length], quantity: 1 }] } };
+      const goodsId = orderCash[(seq >> 1) % orderCash.length];
+      return { member, path: '/v1/orders', body: { items: [{ goodsId, quantity: 1 }], pointsToUse: ORDER_POINTS_TO_USE, receiver } };
+    },
+    onResult: (sentReq, status, body) => {
+      if (status !== 201) return;
+      const o = JSON.parse(body) as { status: string; pointsTotal: number; pointsToUse: number; cashDue: number; paymentId: string | null; items: Array<{ goodsId: number; unitPoints: number }> };
+      w.books.orders++;
+      const goodsId = o.items[0].goodsId;
+      if (o.status === 'pending_payment') {
+        if (o.cashDue !== ORDER_CASH_PRICE - ORDER_POINTS_TO_USE || o.pointsToUse !== ORDER_POINTS_TO_USE) w.books.amountMismatches++;
+        pending.push({ paymentId: o.paymentId!, cashDue: o.cashDue, goodsId, points: o.pointsToUse });
+      } else {
+        w.books.ordersPaidAtOnce++;
+        if (o.pointsTotal !== w.catalog.price.get(goodsId)) w.books.amountMismatches++;
+        w.books.orderCaptured(goodsId, 1, o.pointsTotal);
+      }
+      void sentReq;
+    },
+  };
+  const runWithPayer = async (seconds: number, onStop?: () => void) => {
+    paying = true;
+    const payerDone = payer();
+    const stats = await load(w, spec, seconds, onStop);
+    paying = false;
+    await payerDone;
+    return stats;
+  };
+  return measure(w, 'order', {
+    warm: () => runWithPayer(WARMUP_S),
+    run: (onStop) => runWithPayer(DURATION_S, onStop),
+    allowed: ['201'],
+    persist: true,
+    checks: async () => {
+      const frozen = sum(await redisFrozen(w.redis, w.keys, w.members));
+      const [rows] = await w.sql<Array<{ n: number; kept: number; cancelled: number; pending: number }>>`
+        SELECT count(*)::bigint AS n,
+               count(*) FILTER (WHERE status IN ('paid', 'completed'))::bigint AS kept,
+               count(*) FILTER (WHERE status = 'cancelled')::bigint AS cancelled,
+               count(*) FILTER (WHERE status IN ('placing', 'pending_payment'))::bigint AS pending
+        FROM orders WHERE source = 'order'`;
+      const goods = [...orderPoints, ...orderCash];
+      const stocks = await redisStocks(w.redis, w.keys, goods);
+      const soldUnits = sum(goods.map((id, i) => w.catalog.initialStock.get(id)! - stocks[i]));
+      const keptUnits = sum([...w.books.orderUnits.values()]);
+      return [
+        equal('webhook answers other than paid / cancelled', webhookErrors, 0),
+        equal('frozen points left (all members)', frozen, 0),
+        equal('orders rows = accepted orders (all runs)', rows.n, w.books.orders),
+        equal('orders paid or completed = paid at once + payments succeeded', rows.kept, w.books.ordersPaidAtOnce + w.books.paymentsSucceeded),
+        equal('orders cancelled = payments failed', rows.cancelled, w.books.paymentsFailed),
+        equal('orders left pending', rows.pending, 0),
+        equal('units sold = units of paid orders (failed payments gave theirs back)', soldUnits, keptUnits),
         equal('accepted responses with a wrong amount (all runs)', w.books.amountMismatches, 0),
         await redisBalanceCheck(w),
       ];

@@ -19,7 +19,7 @@ import { EngagementConfig } from '../src/engagement/config.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { GoodsService } from '../src/goods/service.ts';
 import { LotteryService } from '../src/lottery/service.ts';
-import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, LOTTERY, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
+import { BENCH_DB, EARN_RULE, FLASH_PRICE, FLASH_STOCK, LOTTERY, ORDER_CASH_PRICE, ORDER_ITEMS, REDEEM_ITEMS, REDEEM_STOCK } from './config.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
 
 export interface Member {
@@ -35,6 +35,9 @@ export interface Catalog {
   /** Same shape as flash, sold out by the flash warm-up so the measured sale starts full. */
   warmFlash: number;
   items: number[];
+  /** The order scenario's goods: points-priced virtual goods, and physical goods sold for cash. */
+  orderPoints: number[];
+  orderCash: number[];
   price: Map<number, number>;
   initialStock: Map<number, number>;
 }
@@ -96,6 +99,16 @@ export async function createCatalog(deps: Deps): Promise<Catalog> {
       goods.create({ name: `Item ${i}`, type: 'physical', pointsPrice: 1 + (i % 50), stock: REDEEM_STOCK }, 0),
     ),
   );
+  const orderPoints = await Promise.all(
+    Array.from({ length: ORDER_ITEMS }, (_, i) =>
+      goods.create({ name: `Order item ${i}`, type: 'virtual', pointsPrice: 1 + (i % 20), stock: REDEEM_STOCK }, 0),
+    ),
+  );
+  const orderCash = await Promise.all(
+    Array.from({ length: ORDER_ITEMS }, (_, i) =>
+      goods.create({ name: `Cash item ${i}`, type: 'physical', pointsPrice: 1, cashPrice: ORDER_CASH_PRICE, stock: REDEEM_STOCK }, 0),
+    ),
+  );
   const all = [flash, warmFlash, ...items];
   await deps.sql`
     INSERT INTO bench_baseline_goods (id, stock, price, per_user_limit)
@@ -106,8 +119,10 @@ export async function createCatalog(deps: Deps): Promise<Catalog> {
     flash: flash.id,
     warmFlash: warmFlash.id,
     items: items.map((g) => g.id),
-    price: new Map(all.map((g) => [g.id, g.pointsPrice])),
-    initialStock: new Map(all.map((g) => [g.id, g.stock])),
+    orderPoints: orderPoints.map((g) => g.id),
+    orderCash: orderCash.map((g) => g.id),
+    price: new Map([...all, ...orderPoints, ...orderCash].map((g) => [g.id, g.pointsPrice])),
+    initialStock: new Map([...all, ...orderPoints, ...orderCash].map((g) => [g.id, g.stock])),
   };
 }
 

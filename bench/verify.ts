@@ -8,11 +8,12 @@
 import { LOTTERY, MEMBERS } from './config.ts';
 import { check, equal, openReservations, redisBalances, redisStocks, type Check } from './books.ts';
 import type { World } from './scenarios.ts';
+import { persistedSold, stockFromRecord } from '../src/goods/stock.ts';
 
 export async function verifyPersisted(w: World): Promise<Check[]> {
   const { sql, books, catalog } = w;
   await w.pipeline.drain();
-  const goodsIds = [catalog.flash, catalog.warmFlash, ...catalog.items];
+  const goodsIds = [catalog.flash, catalog.warmFlash, ...catalog.items, ...catalog.orderPoints, ...catalog.orderCash];
 
   const [{ redemptions }] = await sql<Array<{ redemptions: number }>>`SELECT count(*)::bigint AS redemptions FROM redemptions`;
   const ledger = await sql<Array<{ kind: string; n: number; points: number }>>`
@@ -33,10 +34,9 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
     LEFT JOIN (SELECT user_id, SUM(remaining) AS r FROM point_lots GROUP BY user_id) l USING (user_id)
     WHERE a.available <> COALESCE(l.r, 0)`;
 
-  const durable = await sql<Array<{ id: number; stock: number }>>`
-    SELECT g.id, g.total_stock - COALESCE(SUM(r.quantity), 0)::bigint AS stock
-    FROM goods g LEFT JOIN redemptions r ON r.goods_id = g.id AND r.status <> 'cancelled' AND r.source = 'order'
-    WHERE g.id = ANY(${goodsIds}::bigint[]) GROUP BY g.id`;
+  const soldById = await persistedSold(sql, goodsIds);
+  const totals = await sql<Array<{ id: number; totalStock: number }>>`SELECT id, total_stock AS "totalStock" FROM goods WHERE id = ANY(${goodsIds}::bigint[])`;
+  const durable = totals.map((g) => ({ id: g.id, stock: stockFromRecord(g.totalStock, soldById.get(g.id) ?? 0) }));
   const liveStock = await redisStocks(w.redis, w.keys, goodsIds);
   const durableById = new Map(durable.map((d) => [d.id, d.stock]));
   const stockMismatches = goodsIds.filter((id, i) => durableById.get(id) !== liveStock[i]).length;
@@ -48,12 +48,18 @@ export async function verifyPersisted(w: World): Promise<Check[]> {
 
   return [
     equal('redemptions rows = accepted redemptions', redemptions, books.redemptions),
-    equal('ledger spend rows = accepted redemptions + draws + transfers', byKind('spend').n, books.redemptions + books.draws + books.transfers),
     equal(
-      'ledger spend points = points spent + draw costs + points transferred',
-      -byKind('spend').points,
-      books.pointsSpent + books.drawCost + books.transferred,
+      'ledger spend rows = accepted redemptions + draws + transfers + order captures',
+      byKind('spend').n,
+      books.redemptions + books.draws + books.transfers + books.ordersPaidAtOnce + books.paymentsSucceeded,
     ),
+    equal(
+      'ledger spend points = points spent + draw costs + points transferred + orders’ points',
+      -byKind('spend').points,
+      books.pointsSpent + books.drawCost + books.transferred + books.orderPoints,
+    ),
+    equal('ledger freeze rows = accepted orders', byKind('freeze').n, books.orders),
+    equal('ledger unfreeze rows = failed payments', byKind('unfreeze').n, books.paymentsFailed),
     equal(
       'ledger earn rows = grants + accepted earns + points prizes + transfers received',
       byKind('earn').n,

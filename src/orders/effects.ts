@@ -95,19 +95,22 @@ export class OrderEffects {
     private readonly log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void },
   ) {}
 
-  /** Runs every step the order's status calls for; returns the order as it ends up. */
-  async settle(orderId: string): Promise<OrderRow | null> {
-    for (let round = 0; round < 4; round++) {
-      const loaded = await loadOrder(this.deps.sql, orderId);
-      if (!loaded) return null;
-      const { order, items } = loaded;
-      const moved = await this.step(order, items);
-      if (!moved) return order;
+  /**
+   * Runs every step the order's status calls for; returns the order as it ends up. Each step's
+   * conditional UPDATE moves the copy in hand too; when one finds the row already moved (another
+   * process got there), the order is read again.
+   */
+  async settle(orderId: string, known?: { order: OrderRow; items: OrderItemRow[] }): Promise<OrderRow | null> {
+    let loaded = known ?? (await loadOrder(this.deps.sql, orderId));
+    for (let round = 0; round < 12 && loaded; round++) {
+      const moved = await this.step(loaded.order, loaded.items);
+      if (!moved) return loaded.order;
+      if (this.stale.has(loaded.order)) loaded = await loadOrder(this.deps.sql, orderId);
     }
     return (await loadOrder(this.deps.sql, orderId))?.order ?? null;
   }
 
-  /** One step; true when it changed something (the caller reloads and looks again). */
+  /** One step; true when it changed something (the caller looks again). */
   private async step(o: OrderRow, items: OrderItemRow[]): Promise<boolean> {
     const live = o.status === 'paid' || o.status === 'shipped' || o.status === 'completed';
     const undone = o.status === 'cancelled' || o.status === 'refunded';
@@ -128,13 +131,29 @@ export class OrderEffects {
     return false;
   }
 
+  /** Copies in hand found behind their row (settles run concurrently: the mark is on the copy, not on this service). */
+  private readonly stale = new WeakSet<OrderRow>();
+
+  private static readonly FIELD = { points_state: 'pointsState', stock_state: 'stockState', rewards_state: 'rewardsState', earn_state: 'earnState' } as const;
+
+  /** Moves one state column from `from` to `to` (conditionally) and the copy in hand with it; a row already moved marks the copy stale. */
   private async mark(o: OrderRow, column: 'points_state' | 'stock_state' | 'rewards_state' | 'earn_state', from: string, to: string, extra: Record<string, unknown> = {}) {
     const { sql } = this.deps;
-    await sql`
+    const rows = await sql`
       UPDATE orders SET ${sql(column)} = ${to}, updated_at = now()
         ${extra.spendOpId !== undefined ? sql`, spend_op_id = ${extra.spendOpId as string}, spent_lots = ${sql.json(extra.spentLots as postgres.JSONValue)}` : sql``}
         ${extra.earnedPoints !== undefined ? sql`, earned_points = ${extra.earnedPoints as number}` : sql``}
-      WHERE id = ${o.id} AND ${sql(column)} = ${from}`;
+      WHERE id = ${o.id} AND ${sql(column)} = ${from} RETURNING 1`;
+    if (rows.length === 0) {
+      this.stale.add(o);
+      return true;
+    }
+    (o as unknown as Record<string, unknown>)[OrderEffects.FIELD[column]] = to;
+    if (extra.spendOpId !== undefined) {
+      o.spendOpId = extra.spendOpId as string;
+      o.spentLots = extra.spentLots as OrderRow['spentLots'];
+    }
+    if (extra.earnedPoints !== undefined) o.earnedPoints = extra.earnedPoints as number;
     return true;
   }
 
@@ -197,10 +216,12 @@ export class OrderEffects {
   }
 
   private async issue(o: OrderRow, items: OrderItemRow[]): Promise<boolean> {
-    await this.deps.sql.begin(async (tx) => {
+    const done = await this.deps.sql.begin(async (tx) => {
       await issueRewards(tx, o, items);
-      await tx`UPDATE orders SET rewards_state = 'issued', updated_at = now() WHERE id = ${o.id} AND rewards_state = 'pending'`;
+      return tx`UPDATE orders SET rewards_state = 'issued', updated_at = now() WHERE id = ${o.id} AND rewards_state = 'pending' RETURNING 1`;
     });
+    if (done.length > 0) o.rewardsState = 'issued';
+    else this.stale.add(o);
     return true;
   }
 
@@ -214,14 +235,18 @@ export class OrderEffects {
                  VALUES (null, 'order.rewards_revoked', 'order', ${o.id}, ${tx.json(r)})`;
       }
     });
+    o.rewardsState = 'revoked';
     return true;
   }
 
   private async completeVirtual(o: OrderRow): Promise<void> {
     try {
       await move(this.deps.sql, { orderId: o.id, to: 'completed', from: ['paid'], actorId: null, reason: 'virtual goods complete at payment' });
+      o.status = 'completed';
+      if (o.cashDue > 0 && o.earnState === 'none') o.earnState = 'pending';
     } catch (err) {
       if (!(err instanceof DomainError && err.code === 'ORDER_STATE_CONFLICT')) throw err;
+      this.stale.add(o);
     }
   }
 
@@ -283,6 +308,7 @@ export class OrderEffects {
                          ${tx.json({ userId: o.userId, earned: o.earnedPoints, taken, shortfall })})`;
       }
     });
+    o.earnState = 'clawed_back';
     if (shortfall > 0) this.log?.warn({ orderId: o.id, userId: o.userId, earned: o.earnedPoints, taken, shortfall }, 'purchase earn clawback short');
     return true;
   }

@@ -24,7 +24,7 @@ import { newOpId, requestHash } from '../points/idempotency.ts';
 import type { PushService } from '../push/service.ts';
 import { move, type OrderStatus, type Transition } from './lifecycle.ts';
 import type { PaymentProvider } from './payments.ts';
-import type { OrderEffects } from './effects.ts';
+import type { OrderEffects, OrderItemRow, OrderRow } from './effects.ts';
 import type { OrderStock } from './stock.ts';
 import type { ReceiverBox, Receiver } from './receiver.ts';
 import { maskPhone } from './receiver.ts';
@@ -85,6 +85,14 @@ export interface OrderEventView {
   at: string;
 }
 
+interface PlacingItem {
+  position: number;
+  goodsId: number;
+  goodsType: string;
+  quantity: number;
+  unitCash: number;
+}
+
 interface Row {
   id: string;
   orderNo: string;
@@ -103,6 +111,7 @@ interface Row {
   reason: string | null;
   requestHash: string | null;
   holdId: string | null;
+  rewardsState: 'none' | 'pending' | 'issued' | 'revoked';
   createdAt: Date;
   paidAt: Date | null;
   shippedAt: Date | null;
@@ -114,10 +123,11 @@ interface Row {
 const COLUMNS = `id, order_no AS "orderNo", user_id AS "userId", source, status, points_total AS "pointsTotal",
   points_to_use AS "pointsToUse", cash_total AS "cashTotal", cash_due AS "cashDue", payment_id AS "paymentId",
   payment_deadline AS "paymentDeadline", receiver, carrier, tracking_no AS "trackingNo", reason,
-  request_hash AS "requestHash", hold_id AS "holdId", created_at AS "createdAt", paid_at AS "paidAt",
+  request_hash AS "requestHash", hold_id AS "holdId", rewards_state AS "rewardsState", created_at AS "createdAt", paid_at AS "paidAt",
   shipped_at AS "shippedAt", completed_at AS "completedAt", cancelled_at AS "cancelledAt", refunded_at AS "refundedAt"`;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
+const VIRTUAL = new Set(['virtual', 'coupon', 'vip']);
 
 /** Refusals of a placement (nothing is kept): the order row goes and whatever it took comes back. */
 const REFUSALS = new Set(['SOLD_OUT', 'LIMIT_EXCEEDED', 'DAILY_LIMIT_REACHED', 'SALE_NOT_ACTIVE', 'GOODS_NOT_FOUND', 'PRICE_CHANGED', 'INSUFFICIENT_POINTS']);
@@ -168,30 +178,39 @@ export class OrderService {
     const cashDue = Math.max(0, cashTotal - Math.floor((pointsToUse * 100) / rate));
     const id = newOpId();
     const sealed = input.receiver ? this.box.seal(id, input.receiver) : null;
-    const inserted = await sql.begin(async (tx) => {
-      const [row] = await tx<Array<{ id: string }>>`
+    const orderNo = newOrderNo();
+    const paymentId = cashDue > 0 ? this.provider.createPayment(id, cashDue) : null;
+    const rewardsState = goods.some((g) => g.type === 'coupon' || g.type === 'vip') ? 'pending' : 'none';
+    const itemRows = items.map((i, k) => ({
+      position: k + 1, goodsId: i.goodsId, goodsType: byId.get(i.goodsId)!.type, quantity: i.quantity, unitCash: byId.get(i.goodsId)!.cashPrice ?? 0,
+    }));
+    // the order and its items in one statement; nothing when the key already has an order
+    const written = await sql`
+      WITH o AS (
         INSERT INTO orders (id, order_no, user_id, source, status, points_total, points_to_use, cash_total, cash_due,
                             payment_id, hold_id, receiver, idem_key, request_hash, rewards_state)
-        VALUES (${id}, ${newOrderNo()}, ${userId}, 'order', 'placing', 0, ${pointsToUse}, ${cashTotal}, ${cashDue},
-                ${cashDue > 0 ? this.provider.createPayment(id, cashDue) : null}, ${id}, ${sealed}, ${idempotencyKey}, ${hash},
-                ${goods.some((g) => g.type === 'coupon' || g.type === 'vip') ? 'pending' : 'none'})
-        ON CONFLICT (user_id, idem_key) DO NOTHING RETURNING id`;
-      if (!row) return false;
-      await tx`
-        INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_cash)
-        SELECT ${id}, t.position, t.goods_id, t.type, t.quantity, t.cash
-        FROM unnest(${items.map((_, i) => i + 1)}::int[], ${items.map((i) => i.goodsId)}::bigint[],
-                    ${items.map((i) => byId.get(i.goodsId)!.type)}::text[], ${items.map((i) => i.quantity)}::int[],
-                    ${items.map((i) => byId.get(i.goodsId)!.cashPrice ?? 0)}::bigint[]) AS t(position, goods_id, type, quantity, cash)`;
-      return true;
-    });
+        VALUES (${id}, ${orderNo}, ${userId}, 'order', 'placing', 0, ${pointsToUse}, ${cashTotal}, ${cashDue},
+                ${paymentId}, ${id}, ${sealed}, ${idempotencyKey}, ${hash}, ${rewardsState})
+        ON CONFLICT (user_id, idem_key) DO NOTHING RETURNING id)
+      INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_cash)
+      SELECT o.id, t.position, t.goods_id, t.type, t.quantity, t.cash
+      FROM o CROSS JOIN unnest(${itemRows.map((i) => i.position)}::int[], ${itemRows.map((i) => i.goodsId)}::bigint[],
+                  ${itemRows.map((i) => i.goodsType)}::text[], ${itemRows.map((i) => i.quantity)}::int[],
+                  ${itemRows.map((i) => i.unitCash)}::bigint[]) AS t(position, goods_id, type, quantity, cash)
+      RETURNING order_id`;
+    const inserted = written.length > 0;
     if (!inserted) {
       // the same key a moment ago, from a concurrent request: answer as that order
       const other = await this.byKey(userId, idempotencyKey);
       if (!other) throw new DomainError('INTERNAL', 'order key conflict without an order');
       return this.replay(other, hash, input);
     }
-    const order = await this.finishPlacement(id, input.items);
+    const placing = {
+      id, orderNo, userId, source: 'order', status: 'placing', pointsTotal: 0, pointsToUse, cashTotal, cashDue, paymentId,
+      paymentDeadline: null, receiver: sealed, carrier: null, trackingNo: null, reason: null, requestHash: hash, holdId: id,
+      rewardsState, createdAt: new Date(), paidAt: null, shippedAt: null, completedAt: null, cancelledAt: null, refundedAt: null,
+    } satisfies Row;
+    const order = await this.finishPlacement(id, input.items, { row: placing, items: itemRows });
     return { order, replayed: false };
   }
 
@@ -210,19 +229,26 @@ export class OrderService {
   }
 
   /** Steps 2–4 for a `placing` order; safe to run again (each step replays under the order id). */
-  private async finishPlacement(id: string, requested: PlaceInput['items']): Promise<OrderView> {
+  private async finishPlacement(id: string, requested: PlaceInput['items'], known?: { row: Row; items: PlacingItem[] }): Promise<OrderView> {
     const { sql, env } = this.deps;
-    const [row] = await sql<Row[]>`SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id}`;
+    const [row] = known ? [known.row] : await sql<Row[]>`SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id}`;
     if (row.status !== 'placing') return this.view(row);
-    const items = await sql<Array<{ position: number; goodsId: number; quantity: number; unitCash: number }>>`
-      SELECT position, goods_id AS "goodsId", quantity, unit_cash AS "unitCash" FROM order_items WHERE order_id = ${id} ORDER BY position`;
+    const items = known
+      ? known.items
+      : await sql<PlacingItem[]>`
+          SELECT position, goods_id AS "goodsId", goods_type AS "goodsType", quantity, unit_cash AS "unitCash"
+          FROM order_items WHERE order_id = ${id} ORDER BY position`;
     const expected = new Map(requested.map((i) => [i.goodsId, i.expectedPrice]));
     const prices: number[] = [];
+    let points = 0;
+    let itemPoints = 0;
+    // nothing due in cash: paid now; virtual goods only: completed at payment, in the same step
+    const status: OrderStatus = row.cashDue > 0 ? 'pending_payment' : items.every((i) => VIRTUAL.has(i.goodsType)) ? 'completed' : 'paid';
     try {
       for (const i of items) prices.push(await this.stock.take(id, row.userId, i.goodsId, i.quantity, expected.get(i.goodsId)));
       // items with a cash price are paid in cash (pointsToUse may pay part of it); the others in points
-      const itemPoints = items.reduce((n, it, k) => n + (it.unitCash > 0 ? 0 : prices[k] * it.quantity), 0);
-      const points = itemPoints + row.pointsToUse;
+      itemPoints = items.reduce((n, it, k) => n + (it.unitCash > 0 ? 0 : prices[k] * it.quantity), 0);
+      points = itemPoints + row.pointsToUse;
       if (points > 0) {
         await this.holds.freeze({
           userId: row.userId,
@@ -235,21 +261,26 @@ export class OrderService {
           extra: { orderNo: row.orderNo },
         });
       }
-      const status: OrderStatus = row.cashDue > 0 ? 'pending_payment' : 'paid';
+      const steps: Array<[OrderStatus | null, OrderStatus, string]> =
+        status === 'completed' ? [[null, 'paid', 'placed'], ['paid', 'completed', 'virtual goods complete at payment']] : [[null, status, 'placed']];
       const moved = await sql.begin(async (tx) => {
         const [done] = await tx<Array<{ id: string }>>`
           UPDATE orders SET status = ${status}, points_total = ${itemPoints}, stock_state = 'sold',
                  points_state = ${points > 0 ? 'frozen' : 'none'}, updated_at = now(),
                  payment_deadline = ${status === 'pending_payment' ? sql`now() + make_interval(secs => ${env.ORDER_PAYMENT_TIMEOUT_MS / 1000})` : null},
-                 paid_at = ${status === 'paid' ? sql`now()` : null}
+                 paid_at = ${status === 'pending_payment' ? null : sql`now()`},
+                 completed_at = ${status === 'completed' ? sql`now()` : null}
           WHERE id = ${id} AND status = 'placing' RETURNING id`;
         if (!done) return false;
         await tx`
           UPDATE order_items i SET unit_points = CASE WHEN i.unit_cash > 0 THEN 0 ELSE t.price END
           FROM unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
           WHERE i.order_id = ${id} AND i.position = t.position`;
-        await tx`INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
-                 VALUES (${id}, NULL, ${status}, ${row.userId}, 'placed', ${tx.json({ points, cashDue: row.cashDue } as postgres.JSONValue)})`;
+        await tx`
+          INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
+          SELECT ${id}, t.from_status, t.to_status, ${row.userId}, t.reason, ${tx.json({ points, cashDue: row.cashDue } as postgres.JSONValue)}
+          FROM unnest(${steps.map((x) => x[0])}::text[], ${steps.map((x) => x[1])}::text[], ${steps.map((x) => x[2])}::text[])
+            WITH ORDINALITY AS t(from_status, to_status, reason, n) ORDER BY t.n`;
         await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
                  VALUES (${row.userId}, 'order.placed', 'order', ${id}, ${tx.json({ status, points, cashTotal: row.cashTotal, cashDue: row.cashDue })})`;
         return true;
@@ -261,9 +292,17 @@ export class OrderService {
       }
       throw err;
     }
-    await this.afterTransition(id);
+    // the order as just written, so its side effects start without reading it back
+    const placed: OrderRow = {
+      id, orderNo: row.orderNo, userId: row.userId, source: 'order', status, pointsTotal: itemPoints, pointsToUse: row.pointsToUse,
+      cashTotal: row.cashTotal, cashDue: row.cashDue, holdId: id, spendOpId: null, spentLots: null,
+      pointsState: points > 0 ? 'frozen' : 'none', stockState: 'sold', rewardsState: row.rewardsState, earnState: 'none', earnedPoints: 0,
+    };
+    const itemRows: OrderItemRow[] = items.map((i, k) => ({ ...i, unitPoints: i.unitCash > 0 ? 0 : prices[k] }));
+    await this.effects.settle(id, { order: placed, items: itemRows });
+    await this.notify(id);
     const [after] = await sql<Row[]>`SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id}`;
-    return this.view(after);
+    return this.view(after, itemRows);
   }
 
   /** A refused placement: the units go back and the row is deleted (only while still placing). */
@@ -317,16 +356,18 @@ export class OrderService {
     const events = await sql<Array<{ eventId: number; userId: number; orderNo: string; to: string; reason: string | null }>>`
       SELECT e.id AS "eventId", o.user_id AS "userId", o.order_no AS "orderNo", e.to_status AS to, e.reason
       FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.order_id = ${id} AND NOT e.notified ORDER BY e.id`;
-    for (const e of events) {
-      await this.pushes.enqueue(e.userId, {
+    if (events.length === 0) return 0;
+    await this.pushes.enqueueMany(
+      events.map((e) => ({
+        userId: e.userId,
         type: 'order_status',
         title: `Order ${e.orderNo}: ${e.to.replace('_', ' ')}`,
         body: statusLine(e.to, e.reason),
         data: { orderId: id, orderNo: e.orderNo, status: e.to },
         dedupeKey: `order-event:${e.eventId}`,
-      });
-      await sql`UPDATE order_events SET notified = true WHERE id = ${e.eventId}`;
-    }
+      })),
+    );
+    await sql`UPDATE order_events SET notified = true WHERE id = ANY(${events.map((e) => e.eventId)}::bigint[])`;
     return events.length;
   }
 
@@ -361,15 +402,15 @@ export class OrderService {
     return { items, nextCursor: rows.length > q.limit ? encodeCursor(last.createdAt.getTime(), last.id) : null };
   }
 
-  private async view(row: Row): Promise<OrderView> {
-    return (await this.views([row], false))[0];
+  private async view(row: Row, items?: OrderItemView[]): Promise<OrderView> {
+    return (await this.views([row], false, items))[0];
   }
 
   /** Views of rows, receivers opened (lists mask the phone). */
-  private async views(rows: Row[], masked: boolean): Promise<OrderView[]> {
+  private async views(rows: Row[], masked: boolean, known?: OrderItemView[]): Promise<OrderView[]> {
     if (rows.length === 0) return [];
     const { sql } = this.deps;
-    const items = await sql<Array<OrderItemView & { orderId: string }>>`
+    const items = known ? known.map((i) => ({ ...i, orderId: rows[0].id })) : await sql<Array<OrderItemView & { orderId: string }>>`
       SELECT order_id AS "orderId", position, goods_id AS "goodsId", goods_type AS "goodsType", quantity,
              unit_points AS "unitPoints", unit_cash AS "unitCash"
       FROM order_items WHERE order_id = ANY(${rows.map((r) => r.id)}::text[]) ORDER BY order_id, position`;
