@@ -328,6 +328,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             'Headers: `x-payment-timestamp` (Unix seconds, within 5 minutes) and `x-payment-signature: sha256=<hex HMAC-SHA256(PAYMENT_WEBHOOK_SECRET, "<timestamp>.<raw body>")>`. ' +
             'Body: {eventId, paymentId, status: "succeeded"|"failed", amount (minor units)}.',
           tags: ['payments'],
+          security: [],
           headers: Type.Object({
             'x-payment-timestamp': Type.Optional(Type.String()),
             'x-payment-signature': Type.Optional(Type.String()),

@@ -63,7 +63,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/me/points',
     {
       onRequest: app.authenticate,
-      schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: BalanceSchema, ...errors(401) } },
+      schema: {
+        tags: ['points'],
+        operationId: 'getMyPoints',
+        summary: "The member's live balance: available, frozen, lifetime earned, and what expires in the next 30 days",
+        security: [{ bearer: [] }],
+        response: { 200: BalanceSchema, ...errors(401) },
+      },
     },
     async (request) => app.points.balance(request.userId),
   );
@@ -74,6 +80,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'listMyLots',
+        summary: "The member's live points lots, earliest expiry first",
         security: [{ bearer: [] }],
         description: 'Live lots, earliest expiry first, in pages of `limit`; pass `nextCursor` back as `cursor`.',
         querystring: PageQuerySchema,
@@ -89,6 +97,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'listMyLedger',
+        summary: "The member's persisted ledger, newest first",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: { 200: LedgerPageSchema, ...errors(400, 401) },
@@ -103,6 +113,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'earnPoints',
+        summary: 'Earn points for an action by its rule (Idempotency-Key required)',
         security: [{ bearer: [] }],
         headers: idempotencyHeader,
         body: EarnBodySchema,
@@ -131,6 +143,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'grantPoints',
+        summary: 'Grant points to a member (Idempotency-Key required; does not count toward the tier)',
         security: [{ bearer: [] }],
         headers: idempotencyHeader,
         body: GrantBodySchema,

@@ -75,6 +75,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['notifications'],
+        operationId: 'listMyNotifications',
+        summary: "The member's push history, newest first",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: { 200: NotificationPageSchema, ...errors(400, 401) },
@@ -89,6 +91,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'listPushes',
+        summary: 'Push records, by status (dead: the dead-letter list)',
         security: [{ bearer: [] }],
         querystring: AdminPushQuerySchema,
         response: { 200: AdminPushPageSchema, ...errors(400, 401, 403) },
@@ -103,6 +107,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'retryPush',
+        summary: 'Send a dead push again (once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
@@ -131,6 +137,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'createBroadcast',
+        summary: 'Push a message to a segment of members, in batches (once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         body: BroadcastBodySchema,
