@@ -38,7 +38,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Queue a rebuild of Redis from Postgres (writes are refused while it runs; once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
-        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(400, 401, 403, 422) },
+        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>

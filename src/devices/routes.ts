@@ -36,7 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Register a push device (again: refreshed); past MAX_DEVICES_PER_MEMBER the least recently registered is removed',
         security: [{ bearer: [] }],
         body: RegisterDeviceBodySchema,
-        response: { 201: DeviceSchema, ...errors(400, 401) },
+        response: { 201: DeviceSchema, ...errors(400, 401, 503) },
       },
     },
     async (request, reply) => {
@@ -70,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Remove one of the member's push devices",
         security: [{ bearer: [] }],
         params: IdParamsSchema,
-        response: { 204: Type.Null(), ...errors(400, 401, 404) },
+        response: { 204: Type.Null(), ...errors(400, 401, 404, 503) },
       },
     },
     async (request, reply) => {

@@ -98,7 +98,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: CreateGoodsBodySchema,
-        response: { 201: GoodsSchema, ...errors(400, 401, 403, 422) },
+        response: { 201: GoodsSchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -120,7 +120,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchGoodsBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -142,7 +142,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: RestockBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>

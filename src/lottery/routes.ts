@@ -127,7 +127,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         body: CreateLotteryBodySchema,
-        response: { 201: AdminLotterySchema, ...errors(400, 401, 403, 422) },
+        response: { 201: AdminLotterySchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -185,7 +185,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: LotteryParamsSchema,
         body: PatchLotteryBodySchema,
-        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>

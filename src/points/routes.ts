@@ -125,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             available: Type.Integer(),
             multiplier: Type.Number({ description: 'The multiplier used (tier × the highest running campaign)' }),
           }),
-          ...errors(400, 401, 404, 409, 422),
+          ...errors(400, 401, 404, 409, 422, 503),
         },
       },
     },
@@ -150,7 +150,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         body: GrantBodySchema,
         response: {
           200: Type.Object({ opId: Type.String(), available: Type.Integer() }),
-          ...errors(400, 401, 403, 404, 422),
+          ...errors(400, 401, 403, 404, 422, 503),
         },
       },
     },

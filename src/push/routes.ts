@@ -114,7 +114,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         params: IdParamsSchema,
         response: {
           202: Type.Object({ id: Type.Integer(), status: Type.Literal('pending') }),
-          ...errors(400, 401, 403, 404, 409, 422),
+          ...errors(400, 401, 403, 404, 409, 422, 503),
         },
       },
     },
@@ -144,7 +144,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         body: BroadcastBodySchema,
         response: {
           202: Type.Object({ broadcastId: Type.String(), members: Type.Integer() }),
-          ...errors(400, 401, 403, 422),
+          ...errors(400, 401, 403, 422, 503),
         },
       },
     },
