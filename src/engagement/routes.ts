@@ -145,7 +145,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getMyTier',
         summary: "The member's tier, its multipliers, and how far the next one is",
         security: bearer,
-        response: { 200: MemberTierSchema, ...errors(401, 404) },
+        response: { 200: MemberTierSchema, ...errors(401, 404, 503) },
       },
     },
     async (request) => app.tiers.describe(request.userId),

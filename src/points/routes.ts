@@ -59,6 +59,8 @@ export const GrantBodySchema = Type.Object(
 const idempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 256 })) });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  // the balance reads load an account Redis lacks from Postgres, a gated write: 503 while the
+  // write gate is closed, 404 for a token whose member Postgres does not know
   app.get(
     '/v1/me/points',
     {
@@ -68,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getMyPoints',
         summary: "The member's live balance: available, frozen, lifetime earned, and what expires in the next 30 days",
         security: [{ bearer: [] }],
-        response: { 200: BalanceSchema, ...errors(401) },
+        response: { 200: BalanceSchema, ...errors(401, 404, 503) },
       },
     },
     async (request) => app.points.balance(request.userId),
@@ -85,7 +87,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         description: 'Live lots, earliest expiry first, in pages of `limit`; pass `nextCursor` back as `cursor`.',
         querystring: PageQuerySchema,
-        response: { 200: LotsPageSchema, ...errors(400, 401) },
+        response: { 200: LotsPageSchema, ...errors(400, 401, 404, 503) },
       },
     },
     async (request) => app.points.lots(request.userId, request.query),
