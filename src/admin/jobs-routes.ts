@@ -34,9 +34,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'queueRebuild',
+        summary: 'Queue a rebuild of Redis from Postgres (writes are refused while it runs; once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
-        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(400, 401, 403, 422) },
+        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -62,6 +64,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'getJob',
+        summary: "An admin job's state, result or failure",
         security: [{ bearer: [] }],
         params: Type.Object({ id: Type.String({ pattern: '^rebuild-[0-9]{1,15}$' }) }, { additionalProperties: false }),
         response: { 200: JobSchema, ...errors(400, 401, 403, 404) },

@@ -63,7 +63,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         body: RetryBodySchema,
         response: {
           200: Type.Object({ retried: Type.Array(Type.String()), skipped: Type.Array(Type.String()) }),
-          ...errors(400, 401, 403, 422),
+          ...errors(400, 401, 403, 422, 503),
         },
       },
     },

@@ -70,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Create a member account (optionally with a referral code) and sign in',
         security: [],
         body: RegisterBodySchema,
-        response: { 201: SessionSchema, ...errors(400, 409, 429) },
+        response: { 201: SessionSchema, ...errors(400, 409, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -109,7 +109,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Log in; the first successful login of a business day credits the daily login bonus',
         security: [],
         body: LoginBodySchema,
-        response: { 200: LoginSessionSchema, ...errors(400, 401, 429) },
+        response: { 200: LoginSessionSchema, ...errors(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -32,9 +32,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...member,
       schema: {
         tags: ['devices'],
+        operationId: 'registerDevice',
+        summary: 'Register a push device (again: refreshed); past MAX_DEVICES_PER_MEMBER the least recently registered is removed',
         security: [{ bearer: [] }],
         body: RegisterDeviceBodySchema,
-        response: { 201: DeviceSchema, ...errors(400, 401) },
+        response: { 201: DeviceSchema, ...errors(400, 401, 503) },
       },
     },
     async (request, reply) => {
@@ -49,6 +51,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...member,
       schema: {
         tags: ['devices'],
+        operationId: 'listMyDevices',
+        summary: "The member's push devices",
         security: [{ bearer: [] }],
         response: { 200: Type.Object({ items: Type.Array(DeviceSchema) }), ...errors(401) },
       },
@@ -62,9 +66,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ...member,
       schema: {
         tags: ['devices'],
+        operationId: 'removeMyDevice',
+        summary: "Remove one of the member's push devices",
         security: [{ bearer: [] }],
         params: IdParamsSchema,
-        response: { 204: Type.Null(), ...errors(400, 401, 404) },
+        response: { 204: Type.Null(), ...errors(400, 401, 404, 503) },
       },
     },
     async (request, reply) => {

@@ -145,7 +145,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getMyTier',
         summary: "The member's tier, its multipliers, and how far the next one is",
         security: bearer,
-        response: { 200: MemberTierSchema, ...errors(401, 404) },
+        response: { 200: MemberTierSchema, ...errors(401, 404, 503) },
       },
     },
     async (request) => app.tiers.describe(request.userId),
@@ -193,7 +193,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: CheckinSettingsSchema,
-        response: { 200: CheckinSettingsSchema, ...errors(400, 401, 403, 422) },
+        response: { 200: CheckinSettingsSchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -236,7 +236,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: DailyLoginSchema,
-        response: { 200: DailyLoginSchema, ...errors(400, 401, 403, 422) },
+        response: { 200: DailyLoginSchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -279,7 +279,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: Type.Object({ tiers: Type.Array(TierSchema, { minItems: 1, maxItems: 20 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ tiers: Type.Array(TierSchema) }), ...errors(400, 401, 403, 422) },
+        response: { 200: Type.Object({ tiers: Type.Array(TierSchema) }), ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -302,7 +302,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: CreateCampaignSchema,
-        response: { 201: CampaignSchema, ...errors(400, 401, 403, 422) },
+        response: { 201: CampaignSchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -370,7 +370,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchCampaignSchema,
-        response: { 200: CampaignSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: CampaignSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>

@@ -32,6 +32,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return answer;
   };
 
+  // the list and the item load goods Redis lacks (their live stock) from Postgres: a gated write,
+  // hence 503 while the write gate is closed
   app.get(
     '/v1/goods',
     {
@@ -41,7 +43,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Search and list goods: text, category, tag, list price range, in stock; sorted new, price, -price or popular',
         security: [],
         querystring: SearchQuerySchema,
-        response: { 200: GoodsPageSchema, ...errors(400) },
+        response: { 200: GoodsPageSchema, ...errors(400, 503) },
       },
     },
     async (request) => app.goodsSearch.search(request.query),
@@ -75,7 +77,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "One goods item; with a bearer token, the caller's price now and how it is made",
         security: [{}, { bearer: [] }],
         params: IdParamsSchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 404) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 404, 503) },
       },
     },
     async (request) => {
@@ -98,7 +100,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         headers: AdminIdempotencyHeadersSchema,
         body: CreateGoodsBodySchema,
-        response: { 201: GoodsSchema, ...errors(400, 401, 403, 422) },
+        response: { 201: GoodsSchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -120,7 +122,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchGoodsBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -142,7 +144,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: RestockBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>

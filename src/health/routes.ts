@@ -24,7 +24,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health/live',
-    { config: { rateLimit: false }, schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.String() }) } } },
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['health'],
+        operationId: 'getLiveness',
+        summary: 'The process answers',
+        security: [],
+        response: { 200: Type.Object({ status: Type.String() }) },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -44,7 +53,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health/ready',
-    { config: { rateLimit: false }, schema: { tags: ['health'], response: { 200: ReadySchema, 503: ReadySchema } } },
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['health'],
+        operationId: 'getReadiness',
+        summary: 'Redis, Postgres, the persistence backlog and the Redis write gate; 503 with the same report when any is not ok',
+        security: [],
+        response: { 200: ReadySchema, 503: ReadySchema },
+      },
+    },
     async (_request, reply) => {
       const check = async (fn: () => Promise<unknown>) => {
         try {

@@ -51,6 +51,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['leaderboards'],
+        operationId: 'getLeaderboard',
+        summary: 'The top members of a period by points earned',
+        security: [],
         params: PeriodParamsSchema,
         querystring: Type.Object(
           { limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
@@ -76,6 +79,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['leaderboards'],
+        operationId: 'getMyLeaderboardRank',
+        summary: "The member's rank and points on the current board of a period",
         security: [{ bearer: [] }],
         params: PeriodParamsSchema,
         response: {

@@ -38,6 +38,8 @@ async function keyFirst(request: FastifyRequest): Promise<void> {
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  // every view (public and admin) loads a lottery Redis lacks from Postgres to show its live
+  // stock: a gated write, hence 503 while the write gate is closed
   app.get(
     '/v1/lotteries',
     {
@@ -47,7 +49,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['lottery'],
         security: [],
         querystring: LotteryListQuerySchema,
-        response: { 200: page(PublicLotterySchema), ...errors(400) },
+        response: { 200: page(PublicLotterySchema), ...errors(400, 503) },
       },
     },
     async (request) => {
@@ -65,7 +67,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['lottery'],
         security: [],
         params: LotteryParamsSchema,
-        response: { 200: PublicLotterySchema, ...errors(400, 404) },
+        response: { 200: PublicLotterySchema, ...errors(400, 404, 503) },
       },
     },
     async (request) => app.lottery.getPublic(request.params.id),
@@ -127,7 +129,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         body: CreateLotteryBodySchema,
-        response: { 201: AdminLotterySchema, ...errors(400, 401, 403, 422) },
+        response: { 201: AdminLotterySchema, ...errors(400, 401, 403, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -147,7 +149,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: [{ bearer: [] }],
         querystring: LotteryListQuerySchema,
-        response: { 200: page(AdminLotterySchema), ...errors(400, 401, 403) },
+        response: { 200: page(AdminLotterySchema), ...errors(400, 401, 403, 503) },
       },
     },
     async (request) => {
@@ -166,7 +168,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: [{ bearer: [] }],
         params: LotteryParamsSchema,
-        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404) },
+        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404, 503) },
       },
     },
     async (request) => app.lottery.adminGet(request.params.id),
@@ -185,7 +187,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: LotteryParamsSchema,
         body: PatchLotteryBodySchema,
-        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: AdminLotterySchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>

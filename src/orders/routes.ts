@@ -267,7 +267,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           { carrier: Type.String({ minLength: 1, maxLength: 64 }), trackingNo: Type.String({ minLength: 1, maxLength: 64 }) },
           { additionalProperties: false },
         ),
-        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409) },
+        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -328,6 +328,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             'Headers: `x-payment-timestamp` (Unix seconds, within 5 minutes) and `x-payment-signature: sha256=<hex HMAC-SHA256(PAYMENT_WEBHOOK_SECRET, "<timestamp>.<raw body>")>`. ' +
             'Body: {eventId, paymentId, status: "succeeded"|"failed", amount (minor units)}.',
           tags: ['payments'],
+          security: [],
           headers: Type.Object({
             'x-payment-timestamp': Type.Optional(Type.String()),
             'x-payment-signature': Type.Optional(Type.String()),
@@ -339,7 +340,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               outcome: Type.String({ description: 'paid | cancelled | already_paid | already_cancelled' }),
               orderId: Type.String(),
             }),
-            ...errors(400, 401, 404, 409, 415),
+            ...errors(400, 401, 404, 409, 415, 503),
           },
         },
       },
@@ -381,7 +382,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         headers: IdempotencyHeadersSchema,
         params: Type.Object({ code: Type.String({ pattern: '^CP[A-Z0-9]{8}$' }) }, { additionalProperties: false }),
-        response: { 200: CouponSchema, ...errors(400, 401, 403, 404, 409) },
+        response: { 200: CouponSchema, ...errors(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) =>

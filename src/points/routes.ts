@@ -59,11 +59,19 @@ export const GrantBodySchema = Type.Object(
 const idempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 256 })) });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  // the balance reads load an account Redis lacks from Postgres, a gated write: 503 while the
+  // write gate is closed, 404 for a token whose member Postgres does not know
   app.get(
     '/v1/me/points',
     {
       onRequest: app.authenticate,
-      schema: { tags: ['points'], security: [{ bearer: [] }], response: { 200: BalanceSchema, ...errors(401) } },
+      schema: {
+        tags: ['points'],
+        operationId: 'getMyPoints',
+        summary: "The member's live balance: available, frozen, lifetime earned, and what expires in the next 30 days",
+        security: [{ bearer: [] }],
+        response: { 200: BalanceSchema, ...errors(401, 404, 503) },
+      },
     },
     async (request) => app.points.balance(request.userId),
   );
@@ -74,10 +82,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'listMyLots',
+        summary: "The member's live points lots, earliest expiry first",
         security: [{ bearer: [] }],
         description: 'Live lots, earliest expiry first, in pages of `limit`; pass `nextCursor` back as `cursor`.',
         querystring: PageQuerySchema,
-        response: { 200: LotsPageSchema, ...errors(400, 401) },
+        response: { 200: LotsPageSchema, ...errors(400, 401, 404, 503) },
       },
     },
     async (request) => app.points.lots(request.userId, request.query),
@@ -89,6 +99,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'listMyLedger',
+        summary: "The member's persisted ledger, newest first",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: { 200: LedgerPageSchema, ...errors(400, 401) },
@@ -103,6 +115,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['points'],
+        operationId: 'earnPoints',
+        summary: 'Earn points for an action by its rule (Idempotency-Key required)',
         security: [{ bearer: [] }],
         headers: idempotencyHeader,
         body: EarnBodySchema,
@@ -113,7 +127,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             available: Type.Integer(),
             multiplier: Type.Number({ description: 'The multiplier used (tier × the highest running campaign)' }),
           }),
-          ...errors(400, 401, 404, 409, 422),
+          ...errors(400, 401, 404, 409, 422, 503),
         },
       },
     },
@@ -131,12 +145,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'grantPoints',
+        summary: 'Grant points to a member (Idempotency-Key required; does not count toward the tier)',
         security: [{ bearer: [] }],
         headers: idempotencyHeader,
         body: GrantBodySchema,
         response: {
           200: Type.Object({ opId: Type.String(), available: Type.Integer() }),
-          ...errors(400, 401, 403, 404, 422),
+          ...errors(400, 401, 403, 404, 422, 503),
         },
       },
     },

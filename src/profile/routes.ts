@@ -35,7 +35,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Set (or clear, with null) nickname, avatar URL, birthday and gender',
         security: [{ bearer: [] }],
         body: PatchProfileBodySchema,
-        response: { 200: ProfileSchema, ...errors(400, 401) },
+        response: { 200: ProfileSchema, ...errors(400, 401, 503) },
       },
     },
     async (request) => profiles.update(request.userId, request.body),

@@ -75,6 +75,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['notifications'],
+        operationId: 'listMyNotifications',
+        summary: "The member's push history, newest first",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: { 200: NotificationPageSchema, ...errors(400, 401) },
@@ -89,6 +91,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'listPushes',
+        summary: 'Push records, by status (dead: the dead-letter list)',
         security: [{ bearer: [] }],
         querystring: AdminPushQuerySchema,
         response: { 200: AdminPushPageSchema, ...errors(400, 401, 403) },
@@ -103,12 +107,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'retryPush',
+        summary: 'Send a dead push again (once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         response: {
           202: Type.Object({ id: Type.Integer(), status: Type.Literal('pending') }),
-          ...errors(400, 401, 403, 404, 409, 422),
+          ...errors(400, 401, 403, 404, 409, 422, 503),
         },
       },
     },
@@ -131,12 +137,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.requireAdmin,
       schema: {
         tags: ['admin'],
+        operationId: 'createBroadcast',
+        summary: 'Push a message to a segment of members, in batches (once per Idempotency-Key)',
         security: [{ bearer: [] }],
         headers: AdminIdempotencyHeadersSchema,
         body: BroadcastBodySchema,
         response: {
           202: Type.Object({ broadcastId: Type.String(), members: Type.Integer() }),
-          ...errors(400, 401, 403, 422),
+          ...errors(400, 401, 403, 422, 503),
         },
       },
     },

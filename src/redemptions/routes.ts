@@ -82,6 +82,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['redemptions'],
+        operationId: 'listMyRedemptions',
+        summary: "The member's persisted redemptions, newest first",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: {
@@ -99,6 +101,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         tags: ['redemptions'],
+        operationId: 'getMyRedemption',
+        summary: "One of the member's redemptions, live or persisted (another member's is 404)",
         security: [{ bearer: [] }],
         params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{32}$' }) }, { additionalProperties: false }),
         response: { 200: RedemptionSchema, ...errors(400, 401, 404) },

@@ -68,7 +68,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Define a task: its event, target per period and reward',
         headers: AdminIdempotencyHeadersSchema,
         body: CreateTaskBodySchema,
-        response: { 201: TaskSchema, ...errors(400, 401, 403, 409, 422) },
+        response: { 201: TaskSchema, ...errors(400, 401, 403, 409, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -86,7 +86,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: TaskParamsSchema,
         body: PatchTaskBodySchema,
-        response: { 200: TaskSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: TaskSchema, ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -103,7 +103,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Delete a task and its progress (rewards already owed are still paid)',
         headers: AdminIdempotencyHeadersSchema,
         params: TaskParamsSchema,
-        response: { 200: Type.Object({ key: Type.String(), deleted: Type.Literal(true) }), ...errors(400, 401, 403, 404, 422) },
+        response: { 200: Type.Object({ key: Type.String(), deleted: Type.Literal(true) }), ...errors(400, 401, 403, 404, 422, 503) },
       },
     },
     async (request, reply) => adminWrite(request, reply, 200, { write: (tx) => tasks.remove(tx, request.params.key, request.userId) }),

@@ -1,0 +1,206 @@
+/**
+ * The OpenAPI document at /docs/json is complete: every operation is named (a unique
+ * operationId), summarised, tagged, declares its security and a success response, and documents
+ * its errors with the shared error body. Probes hold the documented statuses against what the
+ * routes answer: every operation called anonymously, every read while the Redis write gate is
+ * closed, every /v1 write while a rebuild holds writes. Every error code of the status table is
+ * listed in README.md. (Which routes are bearer-protected is test/api/auth.test.ts's contract.)
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { createTestContext, type TestContext } from '../support/context.ts';
+import { ErrorSchema } from '../../src/http/schemas.ts';
+import { STATUS_BY_CODE } from '../../src/errors/http-errors.ts';
+import { bearer, expectError } from './helpers.ts';
+
+interface JsonSchema {
+  type?: string;
+  properties?: Record<string, unknown>;
+  required?: string[];
+}
+
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  tags?: string[];
+  security?: Array<Record<string, string[]>>;
+  responses?: Record<string, { content?: Record<string, { schema?: JsonSchema }> }>;
+}
+
+interface OpenApi {
+  paths: Record<string, Record<string, Operation>>;
+}
+
+/**
+ * 4xx/5xx answers that are not the error body, and why. The readiness probe reports its checks
+ * with the 503 that takes the instance out of a load balancer.
+ */
+const NOT_ERROR_BODIES: Record<string, string> = {
+  'GET /health/ready 503': 'the readiness report: which of Redis, Postgres, backlog and the write gate is not ok',
+};
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+let ctx: TestContext;
+let doc: OpenApi;
+let member: { id: number; token: string };
+let admin: { id: number; token: string };
+let goodsId: number;
+let lotteryId: number;
+
+beforeAll(async () => {
+  // the gate re-checks itself only on a write or this schedule: a closed gate stays closed for the reads probed
+  ctx = await createTestContext({ LAG_CHECK_MS: 3_600_000 });
+  [member] = await ctx.createMembers(1);
+  admin = await ctx.admin();
+  goodsId = (await ctx.createGoods({ pointsPrice: 10, stock: 5 })).id;
+  const lottery = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/admin/lotteries',
+    headers: { ...bearer(admin.token), 'idempotency-key': 'openapi-lottery' },
+    payload: { name: 'Probe', cost: 1, active: true, prizes: [{ name: 'Nothing', kind: 'none', weight: 1 }] },
+  });
+  expect(lottery.statusCode, lottery.body).toBe(201);
+  lotteryId = lottery.json().id;
+  const res = await ctx.app.inject({ url: '/docs/json' });
+  expect(res.statusCode).toBe(200);
+  doc = res.json();
+});
+afterAll(async () => ctx?.close());
+
+const operations = () =>
+  Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, method: method.toUpperCase(), path, op })),
+  );
+
+const statuses = (op: Operation) => Object.keys(op.responses ?? {});
+
+const jsonSchema = (op: Operation, status: string) => op.responses?.[status]?.content?.['application/json']?.schema;
+
+/** A request for a documented route (ids: the lottery's or the goods item's) and, for writes, an empty JSON body. */
+function probe(route: string, headers: Record<string, string> = {}): InjectOptions {
+  const [method, path] = route.split(' ');
+  const url = path
+    .replace('{id}', String(path.includes('/lotteries/') ? lotteryId : goodsId))
+    .replace('{period}', 'daily')
+    .replace('{key}', 'x')
+    .replace('{code}', 'X');
+  return { method: method as InjectOptions['method'], url, headers, ...(WRITES.has(method) ? { payload: {} } : {}) };
+}
+
+type Op = ReturnType<typeof operations>[number];
+
+/** Each operation probed with these headers, with its answer. */
+async function answers(ops: Op[], headers: Record<string, string>) {
+  const out: Array<Op & { res: LightMyRequestResponse }> = [];
+  for (const o of ops) out.push({ ...o, res: await ctx.app.inject(probe(o.route, headers)) });
+  return out;
+}
+
+/** The answers whose status the operation does not document. */
+const undocumented = (probed: Array<Op & { res: LightMyRequestResponse }>) =>
+  probed
+    .filter(({ op, res }) => !statuses(op).includes(String(res.statusCode)))
+    .map(({ route, res }) => `${route} answered ${res.statusCode} ${res.body.slice(0, 120)}`);
+
+describe('every operation of the OpenAPI document', () => {
+  it('has an operationId, unique across the document', () => {
+    const ops = operations();
+    expect(ops.length).toBeGreaterThan(0);
+    expect(ops.filter((o) => !o.op.operationId?.trim()).map((o) => o.route)).toEqual([]);
+    const ids = ops.map((o) => o.op.operationId);
+    expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+  });
+
+  it('has a summary and at least one tag', () => {
+    expect(operations().filter((o) => !o.op.summary?.trim()).map((o) => o.route)).toEqual([]);
+    expect(operations().filter((o) => !o.op.tags?.length).map((o) => o.route)).toEqual([]);
+  });
+
+  it('declares its security, an empty list for public routes', () => {
+    expect(operations().filter((o) => !Array.isArray(o.op.security)).map((o) => o.route)).toEqual([]);
+  });
+
+  it('documents a 2xx response with a body schema, or an explicit 204', () => {
+    const missing = operations().filter(
+      ({ op }) => !statuses(op).some((s) => s === '204' || (/^2\d\d$/.test(s) && jsonSchema(op, s) !== undefined)),
+    );
+    expect(missing.map((o) => o.route)).toEqual([]);
+  });
+
+  it('documents every 4xx and 5xx response with the shared error body', () => {
+    const fields = Object.entries(ErrorSchema.properties).map(([name, def]) => ({ name, type: def.type }));
+    const wrong: string[] = [];
+    const exceptionsSeen: string[] = [];
+    for (const { route, op } of operations()) {
+      for (const status of statuses(op).filter((s) => /^[45]\d\d$/.test(s))) {
+        if (NOT_ERROR_BODIES[`${route} ${status}`]) {
+          exceptionsSeen.push(`${route} ${status}`);
+          continue;
+        }
+        const schema = jsonSchema(op, status);
+        // an error may carry more (PRICE_CHANGED's currentPrice, LOTTERY_COOLDOWN's retryAfterSeconds): the shared fields stay as they are
+        const ok =
+          schema?.type === 'object' &&
+          fields.every((f) => (schema.properties?.[f.name] as { type?: string } | undefined)?.type === f.type && schema.required?.includes(f.name));
+        if (!ok) wrong.push(`${route} ${status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(exceptionsSeen.sort()).toEqual(Object.keys(NOT_ERROR_BODIES).sort());
+  });
+});
+
+describe('documented statuses against what the routes answer', () => {
+  it('an anonymous call gets a documented status; a 401 UNAUTHORIZED comes only from a route declaring bearer', async () => {
+    const probed = await answers(operations(), {});
+    expect(undocumented(probed)).toEqual([]);
+    const refused = probed.filter(({ res }) => res.statusCode === 401 && res.json().code === 'UNAUTHORIZED');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.filter(({ op }) => !op.security?.some((s) => 'bearer' in s)).map((o) => o.route)).toEqual([]);
+  });
+
+  it('every read, anonymous, by a member or an admin, gets a documented status while the write gate is closed and Redis has lost what reads load on demand', async () => {
+    const reads = operations().filter((o) => o.method === 'GET');
+    // as after a Redis loss: what the reads find missing they load from Postgres
+    await ctx.redis.del(ctx.keys.account(member.id), ctx.keys.account(admin.id), ctx.keys.lottery(lotteryId), ctx.keys.goods(goodsId));
+    ctx.app.redisGate.invalidate('closed by the OpenAPI test');
+    try {
+      for (const headers of [{}, bearer(member.token), bearer(admin.token)]) {
+        expect(undocumented(await answers(reads, headers))).toEqual([]);
+      }
+      // the control: a read that must load the account is refused, not answered from nothing
+      expectError(await ctx.app.inject({ url: '/v1/me/points', headers: bearer(member.token) }), 503, 'SERVICE_UNAVAILABLE');
+    } finally {
+      expect(await ctx.app.redisGate.check()).toBe('verified');
+    }
+  });
+
+  it('every /v1 write documents 503, and answers it while a rebuild holds writes', async () => {
+    const writes = operations().filter((o) => WRITES.has(o.method) && o.path.startsWith('/v1/'));
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.filter((o) => !statuses(o.op).includes('503')).map((o) => o.route)).toEqual([]);
+    await ctx.redis.set(ctx.keys.maintenance(), 'openapi-test');
+    await ctx.app.maintenance.refresh();
+    try {
+      for (const { route } of writes) {
+        for (const headers of [{}, bearer(admin.token)]) {
+          expectError(await ctx.app.inject(probe(route, { ...headers, 'idempotency-key': 'openapi-gate' })), 503, 'SERVICE_UNAVAILABLE');
+        }
+      }
+    } finally {
+      await ctx.redis.del(ctx.keys.maintenance());
+      await ctx.app.maintenance.refresh();
+    }
+    expect(ctx.app.maintenance.on).toBe(false);
+  });
+});
+
+describe('README', () => {
+  it('lists every error code of the status table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const missing = Object.keys(STATUS_BY_CODE).filter((code) => !new RegExp(`(?<![A-Z0-9_])${code}(?![A-Z0-9_])`).test(readme));
+    expect(missing).toEqual([]);
+  });
+});
