@@ -48,6 +48,7 @@ export interface OrderRow {
   rewardsState: 'none' | 'pending' | 'issued' | 'revoked';
   earnState: 'none' | 'pending' | 'credited' | 'clawed_back';
   earnedPoints: number;
+  createdAt: Date;
 }
 
 export interface OrderItemRow {
@@ -63,7 +64,7 @@ export const ORDER_COLUMNS = (sql: Sql) => sql`
   id, order_no AS "orderNo", user_id AS "userId", source, status, points_total AS "pointsTotal",
   points_to_use AS "pointsToUse", cash_total AS "cashTotal", cash_due AS "cashDue", hold_id AS "holdId",
   spend_op_id AS "spendOpId", spent_lots AS "spentLots", points_state AS "pointsState", stock_state AS "stockState",
-  rewards_state AS "rewardsState", earn_state AS "earnState", earned_points AS "earnedPoints"`;
+  rewards_state AS "rewardsState", earn_state AS "earnState", earned_points AS "earnedPoints", created_at AS "createdAt"`;
 
 export async function loadOrder(sql: Sql, id: string): Promise<{ order: OrderRow; items: OrderItemRow[] } | null> {
   const [order] = await sql<OrderRow[]>`SELECT ${ORDER_COLUMNS(sql)} FROM orders WHERE id = ${id}`;
@@ -207,7 +208,8 @@ export class OrderEffects {
       // a placement undone before it took stock for good: give back what it took, if anything
       for (const i of items) await this.stock.giveBack(o.id, o.userId, i.goodsId, i.quantity);
     } else if (o.source === 'redemption') {
-      for (const i of items) await this.stock.returnRedemption(o.id, o.userId, i.goodsId, i.quantity);
+      // the units go back to the business day they counted on (its daily count, if still the day kept)
+      for (const i of items) await this.stock.returnRedemption(o.id, o.userId, i.goodsId, i.quantity, o.createdAt);
       await this.deps.sql`UPDATE redemptions SET status = 'cancelled' WHERE op_id = ${o.id}`;
     } else {
       for (const i of items) await this.stock.giveBack(o.id, o.userId, i.goodsId, i.quantity);

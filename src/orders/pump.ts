@@ -104,6 +104,8 @@ export class OrderPump {
             FROM unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
             WHERE i.order_id = ${o.id} AND i.position = t.position`;
           await tx`INSERT INTO order_events (order_id, from_status, to_status, reason) VALUES (${o.id}, NULL, ${status}, 'placement finished by the order pump')`;
+          await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+                   VALUES (null, 'order.placed', 'order', ${o.id}, ${tx.json({ status, by: 'order pump', points: itemPoints + o.pointsToUse })})`;
           return true;
         });
         if (done) r.placingFinished++;
@@ -116,6 +118,8 @@ export class OrderPump {
           if (!row) return false;
           await tx`INSERT INTO order_events (order_id, from_status, to_status, reason, notified)
                    VALUES (${o.id}, NULL, 'cancelled', 'placement interrupted', true)`;
+          await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
+                   VALUES (null, 'order.cancelled', 'order', ${o.id}, ${tx.json({ from: 'placing', reason: 'placement interrupted', pointsFrozen: hold !== null })})`;
           return true;
         });
         if (done) {

@@ -267,7 +267,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           { carrier: Type.String({ minLength: 1, maxLength: 64 }), trackingNo: Type.String({ minLength: 1, maxLength: 64 }) },
           { additionalProperties: false },
         ),
-        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
+        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) => {
@@ -288,7 +288,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: IdempotencyHeadersSchema,
         params: OrderParams,
         body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
-        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
+        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) =>
@@ -307,7 +307,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: IdempotencyHeadersSchema,
         params: OrderParams,
         body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
-        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 503) },
+        response: { 200: OrderDetailSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) => adminTransition(request, reply, { orderId: request.params.id, to: 'refunded', actorId: request.userId, reason: request.body.reason }),
@@ -382,7 +382,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         headers: IdempotencyHeadersSchema,
         params: Type.Object({ code: Type.String({ pattern: '^CP[A-Z0-9]{8}$' }) }, { additionalProperties: false }),
-        response: { 200: CouponSchema, ...errors(400, 401, 403, 404, 409, 503) },
+        response: { 200: CouponSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) =>

@@ -297,6 +297,7 @@ export class OrderService {
       id, orderNo: row.orderNo, userId: row.userId, source: 'order', status, pointsTotal: itemPoints, pointsToUse: row.pointsToUse,
       cashTotal: row.cashTotal, cashDue: row.cashDue, holdId: id, spendOpId: null, spentLots: null,
       pointsState: points > 0 ? 'frozen' : 'none', stockState: 'sold', rewardsState: row.rewardsState, earnState: 'none', earnedPoints: 0,
+      createdAt: row.createdAt,
     };
     const itemRows: OrderItemRow[] = items.map((i, k) => ({ ...i, unitPoints: i.unitCash > 0 ? 0 : prices[k] }));
     await this.effects.settle(id, { order: placed, items: itemRows });

@@ -37,7 +37,12 @@ export async function applyPaymentEvent(sql: Sql, e: PaymentEvent, alarm: Alarm)
     if (!order) throw new DomainError('PAYMENT_NOT_FOUND', 'No order waits for this paymentId');
     const [seen] = await tx<Array<{ outcome: WebhookOutcome; paymentId: string }>>`
       SELECT outcome, payment_id AS "paymentId" FROM payment_events WHERE event_id = ${e.eventId}`;
+    if (seen && seen.paymentId !== e.paymentId) {
+      throw new DomainError('VALIDATION_FAILED', 'This eventId was already used for another payment');
+    }
     if (seen) return { outcome: seen.outcome, orderId: order.id, duplicate: true };
+    // still being placed (a payment id is given out before the points are frozen): not recorded, so a retry applies it
+    if (order.status === 'placing') throw new DomainError('ORDER_STATE_CONFLICT', 'The order is still being placed; retry the event');
     let outcome: WebhookOutcome;
     if (e.status === 'succeeded' && e.amount !== order.cashDue) outcome = 'amount_mismatch';
     else if (order.status === 'pending_payment') {

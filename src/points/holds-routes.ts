@@ -1,6 +1,6 @@
 /**
  * Admin holds for integrators: freeze a member's points, then capture (all or part; the rest goes
- * back) or release them. An expired hold releases itself (the expire role).
+ * back) or release them. An expired hold releases itself (the orders role's pump).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -88,13 +88,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           { amount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Points to spend (default: all); the rest is released' })) },
           { additionalProperties: false },
         ),
-        response: { 200: HoldSchema, ...errors(400, 401, 403, 404, 409, 503) },
+        response: { 200: HoldSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) =>
       adminWrite(request, reply, 200, {
         write: async () => {
-          await app.holds.assertSettleable(request.params.id, 'capture');
+          await app.holds.assertSettleable(request.params.id, 'capture', request.body.amount);
           return {};
         },
         after: async () => (await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body.amount)).hold,
@@ -112,7 +112,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         headers: IdempotencyHeadersSchema,
         params: HoldParams,
-        response: { 200: HoldSchema, ...errors(401, 403, 404, 409, 503) },
+        response: { 200: HoldSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) =>

@@ -6,6 +6,7 @@
  * A hold settles once: capture after capture or release after release replays the first answer,
  * the other way round is HOLD_SETTLED.
  */
+import { randomBytes } from 'node:crypto';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import type { Deps } from '../deps.ts';
@@ -153,39 +154,57 @@ export class HoldService {
   // ---- admin holds (integrators) ----
 
   /**
-   * An integrator's hold: `h<userId>-<32 hex>`, the suffix named by the admin's Idempotency-Key so
-   * a retry replays; the member id in it lets capture and release find the hold's slot.
+   * An integrator's hold, `h<userId>-<32 random hex>` (the member id in it lets capture and release
+   * find the hold's slot). The admin's Idempotency-Key is claimed in the admin's own record for
+   * that key (as grants claim theirs), naming the hold: a retry freezes under the same id and
+   * replays; the key reused for another request is refused; once the claim has expired the key
+   * makes a new hold with a new id. A refused freeze leaves no claim behind.
    */
   async createAdmin(
     adminId: number,
     input: { userId: number; amount: number; reason: string; ttlSeconds: number },
     idempotencyKey: string,
   ): Promise<{ hold: HoldView; replayed: boolean }> {
-    const { env } = this.deps;
+    const { env, redis, keys } = this.deps;
     if (input.ttlSeconds > env.HOLD_MAX_TTL_SECONDS) {
       throw new DomainError('VALIDATION_FAILED', `ttlSeconds must be at most ${env.HOLD_MAX_TTL_SECONDS}`);
     }
-    const holdId = `h${input.userId}-${keyHash(idempotencyKey, `hold:${adminId}`)}`;
     const hash = requestHash('admin-hold', { ...input, adminId });
-    const [sec] = await this.deps.redis.time();
-    const { hold, replayed } = await this.freeze({
-      userId: input.userId,
-      holdId,
-      amount: input.amount,
-      bizType: 'hold',
-      bizId: input.reason,
-      expiresAt: Number(sec) * 1000 + input.ttlSeconds * 1000,
-      hash,
-      extra: { actorId: adminId, reason: input.reason },
-    });
-    return { hold: view(hold), replayed };
+    const claimKey = keys.idem(adminId, keyHash(idempotencyKey));
+    const mine = JSON.stringify({ kind: 'claim', h: hash, holdId: `h${input.userId}-${randomBytes(16).toString('hex')}` });
+    const fresh = (await redis.set(claimKey, mine, 'EX', env.IDEMPOTENCY_TTL_SECONDS, 'NX')) !== null;
+    const raw = fresh ? mine : await redis.get(claimKey);
+    const claim = raw === null ? null : (JSON.parse(raw) as { kind?: string; h?: string; holdId?: string });
+    if (!claim || claim.h !== hash || !claim.holdId) {
+      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body');
+    }
+    const [sec] = await redis.time();
+    try {
+      const { hold, replayed } = await this.freeze({
+        userId: input.userId,
+        holdId: claim.holdId,
+        amount: input.amount,
+        bizType: 'hold',
+        bizId: input.reason,
+        expiresAt: Number(sec) * 1000 + input.ttlSeconds * 1000,
+        hash,
+        extra: { actorId: adminId, reason: input.reason },
+      });
+      return { hold: view(hold), replayed };
+    } catch (err) {
+      if (fresh) await redis.del(claimKey);
+      throw err;
+    }
   }
 
   /** Refuses a settlement that cannot happen (no such hold, or settled the other way) before anything is stored. */
-  async assertSettleable(holdId: string, mode: 'capture' | 'release'): Promise<void> {
+  async assertSettleable(holdId: string, mode: 'capture' | 'release', capture?: number): Promise<void> {
     const rec = await this.record(adminHoldUser(holdId), holdId);
     if (!rec || rec.state === 'aborted') throw scriptError(ScriptCode.HoldNotFound);
     if (rec.state !== 'frozen' && (rec.state === 'captured') !== (mode === 'capture')) throw scriptError(ScriptCode.HoldSettled);
+    if (mode === 'capture' && capture !== undefined && capture > rec.amount) {
+      throw new DomainError('VALIDATION_FAILED', `amount may be at most the hold's ${rec.amount} points`, { held: rec.amount });
+    }
   }
 
   async settleAdmin(adminId: number, holdId: string, mode: 'capture' | 'release', capture?: number): Promise<{ hold: HoldView; replayed: boolean }> {

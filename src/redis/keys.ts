@@ -3,7 +3,7 @@
  * Hash tags keep each script inside one slot, so the layout works unchanged on Redis Cluster.
  *
  *   User slot  {u<p>}  p = fnv1a(userId) mod PARTITIONS
- *     <P>:{u<p>}:acct:<uid>          hash  avail, earned                         (live balance)
+ *     <P>:{u<p>}:acct:<uid>          hash  avail (spendable, frozen left out), frozen (points of open holds), earned (lifetime), tier
  *     <P>:{u<p>}:lotz:<uid>          zset  lotId -> expiresAt ms                 (spend order)
  *     <P>:{u<p>}:loth:<uid>          hash  lotId -> remaining points
  *     <P>:{u<p>}:idem:<uid>:<kh>     string idempotency record of (member, key): the op JSON that key

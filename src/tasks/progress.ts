@@ -48,6 +48,8 @@ const NOT_EARNED: ReadonlySet<string> = new Set(['task', 'refund']);
  * forth would otherwise complete each other's earn and spend tasks.
  */
 const MOVED: ReadonlySet<string> = new Set(['transfer_in', 'transfer_out']);
+/** Points taken back (a refunded order's purchase earn): not spending by the member. */
+const TAKEN_BACK: ReadonlySet<string> = new Set(['clawback']);
 
 export function occurrencesOfOp(op: FollowedOp): Occurrence[] {
   const out: Occurrence[] = [];
@@ -56,7 +58,7 @@ export function occurrencesOfOp(op: FollowedOp): Occurrence[] {
   if (op.kind === 'earn') {
     if (ACTION_EVENTS.has(op.bizType)) out.push({ ...at, event: op.bizType as TaskEvent, amount: 1 });
     if (!NOT_EARNED.has(op.bizType) && op.delta > 0) out.push({ ...at, event: 'earn_points', amount: op.delta });
-  } else if (op.kind === 'spend' && !REVERSAL_BIZ_TYPES.has(op.bizType)) {
+  } else if (op.kind === 'spend' && !REVERSAL_BIZ_TYPES.has(op.bizType) && !TAKEN_BACK.has(op.bizType)) {
     if (op.bizType === 'redemption') out.push({ ...at, event: 'redeem', amount: 1 });
     if (op.delta < 0) out.push({ ...at, event: 'spend_points', amount: -op.delta });
   }

@@ -93,6 +93,37 @@ describe('admin holds', () => {
     expect(await points(m.token)).toMatchObject({ available: 100, frozen: 0 });
   });
 
+  it('refuses a capture beyond the hold with 400, storing nothing: the same key then captures', async () => {
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 500);
+    const h = (await hold({ userId: m.id, amount: 100, reason: 'r', ttlSeconds: 600 }, 'over')).json();
+    expectError(await settle(h.holdId, 'capture', { amount: 150 }, 'cap-over'), 400, 'VALIDATION_FAILED');
+    const ok = await settle(h.holdId, 'capture', { amount: 100 }, 'cap-over');
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toMatchObject({ state: 'captured', captured: 100 });
+  });
+
+  it('a key used again after its records expired makes a new hold, and Postgres keeps both apart', async () => {
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 500);
+    const first = (await hold({ userId: m.id, amount: 100, reason: 'again', ttlSeconds: 600 }, 'reused')).json();
+    await settle(first.holdId, 'release');
+    await pipeline.drain();
+    // IDEMPOTENCY_TTL_SECONDS later: every record of the first hold and of the key has expired
+    for (const k of await ctx.redis.keys(`${ctx.keys.prefix}:*`)) {
+      if (k.includes(':hold:') || k.includes(':idem:')) await ctx.redis.del(k);
+    }
+    const second = (await hold({ userId: m.id, amount: 100, reason: 'again', ttlSeconds: 600 }, 'reused')).json();
+    expect(second.holdId).not.toBe(first.holdId);
+    expect(second.state).toBe('frozen');
+    await pipeline.drain();
+    const rows = await ctx.sql`SELECT id, state FROM point_holds WHERE user_id = ${m.id} ORDER BY created_at`;
+    expect(rows.map((r) => r.state)).toEqual(['released', 'frozen']);
+    await ctx.redis.del(ctx.keys.account(m.id), ctx.keys.lotsByExpiry(m.id), ctx.keys.lotRemaining(m.id));
+    await rebuildFromPostgres(ctx.sql, ctx.redis, ctx.keys, { idempotencyTtlSeconds: 3600 });
+    expect(await points(m.token)).toMatchObject({ available: 400, frozen: 100 });
+  });
+
   it('reconcile sees no drift while points are frozen, and a rebuild puts open holds back', async () => {
     const [m] = await ctx.createMembers(1);
     await ctx.grant(m.id, 300);

@@ -334,6 +334,43 @@ describe('redemptions are orders', () => {
   });
 });
 
+describe('redemption orders and daily limits', () => {
+  it('cancelling a redemption gives its unit back to the day’s count: the member may redeem again today', async () => {
+    const m = await member(1000);
+    const g = await ctx.createGoods({ pointsPrice: 50, stock: 5, type: 'physical', dailyLimit: 1 });
+    const r = await redeemAs(ctx, m.token, g.id, 'daily-1');
+    expect(r.statusCode).toBe(201);
+    expectError(await redeemAs(ctx, m.token, g.id, 'daily-2'), 409, 'DAILY_LIMIT_REACHED');
+    await pipeline.drain();
+    expect((await adminPost(ctx, m.token, `/v1/me/orders/${r.json().id}/cancel`)).statusCode).toBe(200);
+    expect((await redeemAs(ctx, m.token, g.id, 'daily-3')).statusCode).toBe(201);
+  });
+});
+
+describe('webhook edge cases', () => {
+  it('a payment event for an order still being placed is refused (409) and not recorded, so the provider’s retry applies it', async () => {
+    const m = await member(500);
+    const g = await ctx.createGoods({ pointsPrice: 1, cashPrice: 800, stock: 3, type: 'virtual' });
+    const o = (await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }], pointsToUse: 100 })).json();
+    await ctx.sql`UPDATE orders SET status = 'placing' WHERE id = ${o.id}`;
+    expectError(await webhook(ctx, { eventId: 'early', paymentId: o.paymentId, status: 'succeeded', amount: o.cashDue }), 409, 'ORDER_STATE_CONFLICT');
+    const [{ n }] = await ctx.sql`SELECT count(*)::int AS n FROM payment_events WHERE event_id = 'early'`;
+    expect(n).toBe(0);
+    await ctx.sql`UPDATE orders SET status = 'pending_payment' WHERE id = ${o.id}`;
+    expect((await webhook(ctx, { eventId: 'early', paymentId: o.paymentId, status: 'succeeded', amount: o.cashDue })).json()).toMatchObject({ outcome: 'paid', duplicate: false });
+  });
+
+  it('an eventId already used for another payment is refused, changing nothing', async () => {
+    const m = await member(500);
+    const g = await ctx.createGoods({ pointsPrice: 1, cashPrice: 800, stock: 3, type: 'virtual' });
+    const a = (await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }] })).json();
+    const b = (await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }] })).json();
+    await webhook(ctx, { eventId: 'shared-evt', paymentId: a.paymentId, status: 'succeeded', amount: a.cashDue });
+    expectError(await webhook(ctx, { eventId: 'shared-evt', paymentId: b.paymentId, status: 'succeeded', amount: b.cashDue }), 400, 'VALIDATION_FAILED');
+    expect((await order(ctx, m.token, b.id)).status).toBe('pending_payment');
+  });
+});
+
 describe('receiver info', () => {
   it('is stored encrypted: no plaintext fragment anywhere in the database; lists mask the phone', async () => {
     const m = await member(1000);
