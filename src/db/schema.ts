@@ -645,6 +645,8 @@ export const orders = pgTable(
     rewardsState: text('rewards_state', { enum: ['none', 'pending', 'issued', 'revoked'] }).notNull().default('none'),
     earnState: text('earn_state', { enum: ['none', 'pending', 'credited', 'clawed_back'] }).notNull().default('none'),
     earnedPoints: num('earned_points').notNull().default(0),
+    // set by every change of status, cleared once the side effects caught up (src/orders/effects.ts)
+    unsettled: boolean('unsettled').notNull().default(true),
     // the AES-GCM envelope of {name, phone, address} (src/crypto), the order id as associated data
     receiver: text('receiver'),
     carrier: text('carrier'),
@@ -662,12 +664,13 @@ export const orders = pgTable(
   },
   (t) => [
     uniqueIndex('orders_order_no_key').on(t.orderNo),
-    uniqueIndex('orders_idem_key').on(t.userId, t.idemKey),
-    uniqueIndex('orders_payment_key').on(t.paymentId),
+    // redemptions have neither: no index entries for them
+    uniqueIndex('orders_idem_key').on(t.userId, t.idemKey).where(sql`idem_key IS NOT NULL`),
+    uniqueIndex('orders_payment_key').on(t.paymentId).where(sql`payment_id IS NOT NULL`),
     index('orders_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
     index('orders_status_time').on(t.status, t.createdAt.desc(), t.id.desc()),
-    // the order pump's scans (lagging side effects, abandoned placements) walk by last change
-    index('orders_updated').on(t.updatedAt),
+    // the order pump's scan of orders whose side effects may lag their status
+    index('orders_unsettled').on(t.updatedAt).where(sql`unsettled`),
   ],
 );
 

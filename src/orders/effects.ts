@@ -105,10 +105,21 @@ export class OrderEffects {
     let loaded = known ?? (await loadOrder(this.deps.sql, orderId));
     for (let round = 0; round < 12 && loaded; round++) {
       const moved = await this.step(loaded.order, loaded.items);
-      if (!moved) return loaded.order;
+      if (!moved) {
+        await this.caughtUp(loaded.order);
+        return loaded.order;
+      }
       if (this.stale.has(loaded.order)) loaded = await loadOrder(this.deps.sql, orderId);
     }
     return (await loadOrder(this.deps.sql, orderId))?.order ?? null;
+  }
+
+  /** Nothing left to do: off the pump's list, unless the row moved on meanwhile. */
+  private async caughtUp(o: OrderRow): Promise<void> {
+    await this.deps.sql`
+      UPDATE orders SET unsettled = false
+      WHERE id = ${o.id} AND unsettled AND status = ${o.status} AND points_state = ${o.pointsState} AND stock_state = ${o.stockState}
+        AND rewards_state = ${o.rewardsState} AND earn_state = ${o.earnState}`;
   }
 
   /** One step; true when it changed something (the caller looks again). */

@@ -77,7 +77,7 @@ export async function transition(tx: Tx, t: Transition, userId?: number): Promis
   const from = (t.from ?? sourcesOf(t.to)).filter((f) => canMove(f, t.to));
   const stamp = STAMP[t.to];
   const rows = await tx<Array<{ id: string; userId: number; orderNo: string; from: OrderStatus }>>`
-    UPDATE orders o SET status = ${t.to}, updated_at = now()
+    UPDATE orders o SET status = ${t.to}, updated_at = now(), unsettled = true
       ${stamp ? tx`, ${tx(stamp)} = now()` : tx``}
       ${t.reason !== undefined && (t.to === 'cancelled' || t.to === 'refunded') ? tx`, reason = ${t.reason}` : tx``}
       ${t.to === 'refunded' || t.to === 'cancelled' ? tx`, earn_state = CASE WHEN o.earn_state = 'pending' THEN 'none' ELSE o.earn_state END` : tx``}

@@ -135,13 +135,7 @@ export class OrderPump {
   private async settleLagging(batch: number): Promise<number> {
     const { sql } = this.deps;
     const lagging = await sql<Array<{ id: string }>>`
-      SELECT id FROM orders
-      WHERE updated_at <= now() - interval '2 seconds' AND (
-        (status IN ('paid', 'shipped', 'completed') AND (points_state = 'frozen' OR rewards_state = 'pending'))
-        OR (status = 'completed' AND earn_state = 'pending')
-        OR (status = 'paid' AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = orders.id AND i.goods_type = 'physical'))
-        OR (status IN ('cancelled', 'refunded') AND (points_state IN ('frozen', 'captured') OR stock_state <> 'returned'
-              OR rewards_state IN ('issued', 'pending') OR earn_state = 'credited')))
+      SELECT id FROM orders WHERE unsettled AND updated_at <= now() - interval '2 seconds'
       ORDER BY updated_at LIMIT ${batch}`;
     let settled = 0;
     for (const { id } of lagging) {

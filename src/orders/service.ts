@@ -191,7 +191,7 @@ export class OrderService {
                             payment_id, hold_id, receiver, idem_key, request_hash, rewards_state)
         VALUES (${id}, ${orderNo}, ${userId}, 'order', 'placing', 0, ${pointsToUse}, ${cashTotal}, ${cashDue},
                 ${paymentId}, ${id}, ${sealed}, ${idempotencyKey}, ${hash}, ${rewardsState})
-        ON CONFLICT (user_id, idem_key) DO NOTHING RETURNING id)
+        ON CONFLICT (user_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING id)
       INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_cash)
       SELECT o.id, t.position, t.goods_id, t.type, t.quantity, t.cash
       FROM o CROSS JOIN unnest(${itemRows.map((i) => i.position)}::int[], ${itemRows.map((i) => i.goodsId)}::bigint[],
@@ -380,9 +380,20 @@ export class OrderService {
       SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id} AND status <> 'placing'
       ${userId !== undefined ? sql`AND user_id = ${userId}` : sql``}`;
     if (!row) throw new DomainError('ORDER_NOT_FOUND', 'No such order');
-    const history = await sql<Array<{ from: string | null; to: string; actorId: number | null; reason: string | null; at: Date }>>`
-      SELECT from_status AS from, to_status AS to, actor_id AS "actorId", reason, created_at AS at
-      FROM order_events WHERE order_id = ${id} ORDER BY id`;
+    type Entry = { from: string | null; to: string; actorId: number | null; reason: string | null; at: Date };
+    const history: Entry[] = [
+      ...(await sql<Entry[]>`
+        SELECT from_status AS from, to_status AS to, actor_id AS "actorId", reason, created_at AS at
+        FROM order_events WHERE order_id = ${id} ORDER BY id`),
+    ];
+    // a redemption's first entries are its own: paid when redeemed (and completed, for virtual goods)
+    if (row.source === 'redemption') {
+      const first: Entry[] = [{ from: null, to: 'paid', actorId: row.userId, reason: 'redeemed', at: row.paidAt ?? row.createdAt }];
+      if (row.completedAt && !history.some((h) => h.to === 'completed')) {
+        first.push({ from: 'paid', to: 'completed', actorId: null, reason: 'virtual goods complete at payment', at: row.completedAt });
+      }
+      history.unshift(...first);
+    }
     return { ...(await this.view(row)), history: history.map((h) => ({ ...h, at: h.at.toISOString() })) };
   }
 

@@ -188,42 +188,30 @@ async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
  * spent lots are what a refund gives back; coupon and VIP rewards are issued by the order pump.
  */
 async function insertRedemptionOrders(tx: Tx, r: Op[]): Promise<void> {
-  const ids = r.map((o) => o.opId);
-  const rows = await tx<Array<{ id: string; status: string }>>`
-    INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,
-                        stock_state, rewards_state, created_at, updated_at, paid_at, completed_at)
-    SELECT t.op_id, t.exchange_no, t.user_id, 'redemption',
-           CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN 'completed' ELSE 'paid' END,
-           t.points, t.op_id, t.lots::jsonb, 'captured', 'sold',
-           CASE WHEN g.type IN ('coupon', 'vip') THEN 'pending' ELSE 'none' END,
-           to_timestamp(t.at / 1000.0), now(), to_timestamp(t.at / 1000.0),
-           CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN to_timestamp(t.at / 1000.0) END
-    FROM unnest(${ids}::text[], ${r.map((o) => o.exchangeNo ?? o.opId)}::text[], ${r.map((o) => o.userId)}::bigint[],
-                ${r.map((o) => Number(o.goodsId))}::bigint[], ${r.map((o) => -o.delta)}::bigint[],
-                ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
-      AS t(op_id, exchange_no, user_id, goods_id, points, lots, at)
-    JOIN goods g ON g.id = t.goods_id
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, status`;
-  if (rows.length === 0) return;
-  const fresh = new Set(rows.map((x) => x.id));
-  const done = r.filter((o) => fresh.has(o.opId));
+  // the order and its one item in one statement; its history's first entries are implied by the
+  // order (GET /v1/me/orders/:id shows them), so no order_events rows are written here
   await tx`
+    WITH t AS (
+      SELECT t.*, g.type FROM unnest(${r.map((o) => o.opId)}::text[], ${r.map((o) => o.exchangeNo ?? o.opId)}::text[],
+                  ${r.map((o) => o.userId)}::bigint[], ${r.map((o) => Number(o.goodsId))}::bigint[], ${r.map((o) => Number(o.quantity))}::int[],
+                  ${r.map((o) => -o.delta)}::bigint[], ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
+        AS t(op_id, exchange_no, user_id, goods_id, quantity, points, lots, at)
+      JOIN goods g ON g.id = t.goods_id),
+    o AS (
+      INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,
+                          stock_state, rewards_state, unsettled, created_at, updated_at, paid_at, completed_at)
+      SELECT t.op_id, t.exchange_no, t.user_id, 'redemption',
+             CASE WHEN t.type IN ('virtual', 'coupon', 'vip') THEN 'completed' ELSE 'paid' END,
+             t.points, t.op_id, t.lots::jsonb, 'captured', 'sold',
+             CASE WHEN t.type IN ('coupon', 'vip') THEN 'pending' ELSE 'none' END, t.type IN ('coupon', 'vip'),
+             to_timestamp(t.at / 1000.0), now(), to_timestamp(t.at / 1000.0),
+             CASE WHEN t.type IN ('virtual', 'coupon', 'vip') THEN to_timestamp(t.at / 1000.0) END
+      FROM t
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id)
     INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_points)
-    SELECT t.op_id, 1, t.goods_id, g.type, t.quantity, t.points / t.quantity
-    FROM unnest(${done.map((o) => o.opId)}::text[], ${done.map((o) => Number(o.goodsId))}::bigint[],
-                ${done.map((o) => Number(o.quantity))}::int[], ${done.map((o) => -o.delta)}::bigint[])
-      AS t(op_id, goods_id, quantity, points)
-    JOIN goods g ON g.id = t.goods_id
+    SELECT t.op_id, 1, t.goods_id, t.type, t.quantity, t.points / t.quantity FROM t JOIN o ON o.id = t.op_id
     ON CONFLICT DO NOTHING`;
-  // their history; the member was told by the redemption's own answer and exchange confirmation
-  await tx`
-    INSERT INTO order_events (order_id, from_status, to_status, reason, notified, created_at)
-    SELECT x.id, NULL, 'paid', 'redeemed', true, o.created_at FROM unnest(${rows.map((x) => x.id)}::text[]) AS x(id)
-      JOIN orders o ON o.id = x.id
-    UNION ALL
-    SELECT x.id, 'paid', 'completed', 'virtual goods complete at payment', true, o.created_at
-      FROM unnest(${rows.filter((x) => x.status === 'completed').map((x) => x.id)}::text[]) AS x(id) JOIN orders o ON o.id = x.id`;
 }
 
 async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {

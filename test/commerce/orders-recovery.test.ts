@@ -88,6 +88,25 @@ describe('abandoned placements', () => {
   });
 });
 
+describe('side effects left undone', () => {
+  it('an order paid by a process that died before capturing: the pump captures its points', async () => {
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 500);
+    const g = await ctx.createGoods({ pointsPrice: 1, cashPrice: 900, stock: 5, type: 'physical' });
+    const o = (await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }], pointsToUse: 200, receiver: RECEIVER })).json();
+    expect(await points(ctx, m.token)).toMatchObject({ available: 300, frozen: 200 });
+    // the webhook's transaction committed; its process died before the capture
+    await ctx.sql`UPDATE orders SET status = 'paid', paid_at = now(), unsettled = true, updated_at = now() - interval '1 minute' WHERE id = ${o.id}`;
+    const r = await pump.run();
+    expect(r.settled).toBeGreaterThanOrEqual(1);
+    expect(await points(ctx, m.token)).toMatchObject({ available: 300, frozen: 0 });
+    const [row] = await ctx.sql`SELECT points_state, unsettled FROM orders WHERE id = ${o.id}`;
+    expect(row).toEqual({ points_state: 'captured', unsettled: false });
+    // nothing more to do: the next run leaves it alone
+    expect((await pump.run()).settled).toBe(0);
+  });
+});
+
 describe('stock accounting', () => {
   it('reconcile sees no stock drift while a placement holds units its row does not show yet', async () => {
     const [m] = await ctx.createMembers(1);
