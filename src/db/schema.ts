@@ -160,6 +160,8 @@ export const redemptions = pgTable(
     // 'order': bought from the catalog (counts against goods stock and the per-member limit);
     // 'lottery': a goods prize won in a draw, out of the prize's own stock (src/lottery/)
     source: text('source', { enum: ['order', 'lottery'] }).notNull().default('order'),
+    // the lot portions the charge spent ([lotId, points, expiresAt]): what a refund gives back
+    lots: jsonb('lots'),
     createdAt: ts('created_at').notNull(),
   },
   (t) => [

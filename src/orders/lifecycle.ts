@@ -15,6 +15,7 @@
 import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
+import { materializeRedemptionOrders } from './redemption-orders.ts';
 
 export const ORDER_STATUSES = ['pending_payment', 'paid', 'shipped', 'completed', 'cancelled', 'refunded'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number] | 'placing';
@@ -74,6 +75,16 @@ export interface TransitionRow {
  * transition got there first. ORDER_NOT_FOUND when there is no such order (within `userId`'s, if given).
  */
 export async function transition(tx: Tx, t: Transition, userId?: number): Promise<TransitionRow> {
+  const rows = await update(tx, t, userId);
+  if (rows.length > 0) return finish(tx, t, rows[0]);
+  // a redemption's orders row is written by its first transition (src/orders/redemption-orders.ts)
+  await materializeRedemptionOrders(tx, [t.orderId]);
+  const again = await update(tx, t, userId);
+  if (again.length > 0) return finish(tx, t, again[0]);
+  return refuse(tx, t, userId);
+}
+
+async function update(tx: Tx, t: Transition, userId?: number) {
   const from = (t.from ?? sourcesOf(t.to)).filter((f) => canMove(f, t.to));
   const stamp = STAMP[t.to];
   const rows = await tx<Array<{ id: string; userId: number; orderNo: string; from: OrderStatus }>>`
@@ -86,15 +97,19 @@ export async function transition(tx: Tx, t: Transition, userId?: number): Promis
     FROM (SELECT id, status AS prior FROM orders WHERE id = ${t.orderId} FOR UPDATE) p
     WHERE o.id = p.id AND o.status = ANY(${from}::text[]) ${userId !== undefined ? tx`AND o.user_id = ${userId}` : tx``}
     RETURNING o.id, o.user_id AS "userId", o.order_no AS "orderNo", p.prior AS from`;
-  if (rows.length === 0) {
-    const [cur] = await tx<Array<{ status: OrderStatus; userId: number }>>`
-      SELECT status, user_id AS "userId" FROM orders WHERE id = ${t.orderId}`;
-    if (!cur || (userId !== undefined && cur.userId !== userId) || cur.status === 'placing') {
-      throw new DomainError('ORDER_NOT_FOUND', 'No such order');
-    }
-    throw new DomainError('ORDER_STATE_CONFLICT', `The order is ${cur.status}: it cannot become ${t.to}`, { status: cur.status });
+  return rows;
+}
+
+async function refuse(tx: Tx, t: Transition, userId?: number): Promise<never> {
+  const [cur] = await tx<Array<{ status: OrderStatus; userId: number }>>`
+    SELECT status, user_id AS "userId" FROM orders WHERE id = ${t.orderId}`;
+  if (!cur || (userId !== undefined && cur.userId !== userId) || cur.status === 'placing') {
+    throw new DomainError('ORDER_NOT_FOUND', 'No such order');
   }
-  const row = rows[0];
+  throw new DomainError('ORDER_STATE_CONFLICT', `The order is ${cur.status}: it cannot become ${t.to}`, { status: cur.status });
+}
+
+async function finish(tx: Tx, t: Transition, row: { id: string; userId: number; orderNo: string; from: OrderStatus }): Promise<TransitionRow> {
   await tx`
     INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
     VALUES (${row.id}, ${row.from}, ${t.to}, ${t.actorId}, ${t.reason ?? null}, ${tx.json((t.data ?? {}) as postgres.JSONValue)})`;

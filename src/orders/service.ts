@@ -126,6 +126,25 @@ const COLUMNS = `id, order_no AS "orderNo", user_id AS "userId", source, status,
   request_hash AS "requestHash", hold_id AS "holdId", rewards_state AS "rewardsState", created_at AS "createdAt", paid_at AS "paidAt",
   shipped_at AS "shippedAt", completed_at AS "completedAt", cancelled_at AS "cancelledAt", refunded_at AS "refundedAt"`;
 
+/**
+ * Every order as a row of the view columns: the orders table, and the redemptions whose orders row
+ * is not written yet (src/orders/redemption-orders.ts), shown as paid (completed for virtual goods).
+ */
+const ALL_ORDERS = `(
+  SELECT ${COLUMNS} FROM orders WHERE status <> 'placing'
+  UNION ALL
+  SELECT r.op_id AS id, r.exchange_no AS "orderNo", r.user_id AS "userId", 'redemption' AS source,
+         CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN 'completed' ELSE 'paid' END AS status,
+         r.points_spent AS "pointsTotal", 0::bigint AS "pointsToUse", 0::bigint AS "cashTotal", 0::bigint AS "cashDue",
+         NULL::text AS "paymentId", NULL::timestamptz AS "paymentDeadline", NULL::text AS receiver, NULL::text AS carrier,
+         NULL::text AS "trackingNo", NULL::text AS reason, NULL::text AS "requestHash", NULL::text AS "holdId",
+         'none'::text AS "rewardsState", r.created_at AS "createdAt", r.created_at AS "paidAt", NULL::timestamptz AS "shippedAt",
+         CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN r.created_at END AS "completedAt",
+         NULL::timestamptz AS "cancelledAt", NULL::timestamptz AS "refundedAt"
+  FROM redemptions r JOIN goods g ON g.id = r.goods_id
+  WHERE r.source = 'order' AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.op_id)
+) AS all_orders`;
+
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const VIRTUAL = new Set(['virtual', 'coupon', 'vip']);
 
@@ -377,8 +396,8 @@ export class OrderService {
   async get(id: string, userId?: number): Promise<OrderView & { history: OrderEventView[] }> {
     const { sql } = this.deps;
     const [row] = await sql<Row[]>`
-      SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE id = ${id} AND status <> 'placing'
-      ${userId !== undefined ? sql`AND user_id = ${userId}` : sql``}`;
+      SELECT * FROM ${sql.unsafe(ALL_ORDERS)} WHERE id = ${id}
+      ${userId !== undefined ? sql`AND "userId" = ${userId}` : sql``}`;
     if (!row) throw new DomainError('ORDER_NOT_FOUND', 'No such order');
     type Entry = { from: string | null; to: string; actorId: number | null; reason: string | null; at: Date };
     const history: Entry[] = [
@@ -401,13 +420,13 @@ export class OrderService {
     const { sql } = this.deps;
     const after = q.cursor ? decodeCursor(q.cursor) : null;
     const rows = await sql<Row[]>`
-      SELECT ${sql.unsafe(COLUMNS)} FROM orders WHERE status <> 'placing'
-      ${q.userId !== undefined ? sql`AND user_id = ${q.userId}` : sql``}
+      SELECT * FROM ${sql.unsafe(ALL_ORDERS)} WHERE true
+      ${q.userId !== undefined ? sql`AND "userId" = ${q.userId}` : sql``}
       ${q.status ? sql`AND status = ${q.status}` : sql``}
-      ${q.from ? sql`AND created_at >= ${new Date(q.from)}` : sql``}
-      ${q.to ? sql`AND created_at < ${new Date(q.to)}` : sql``}
-      ${after ? sql`AND (created_at, id) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
-      ORDER BY created_at DESC, id DESC LIMIT ${q.limit + 1}`;
+      ${q.from ? sql`AND "createdAt" >= ${new Date(q.from)}` : sql``}
+      ${q.to ? sql`AND "createdAt" < ${new Date(q.to)}` : sql``}
+      ${after ? sql`AND ("createdAt", id) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
+      ORDER BY "createdAt" DESC, id DESC LIMIT ${q.limit + 1}`;
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const items = await this.views(page, true);
@@ -422,10 +441,20 @@ export class OrderService {
   private async views(rows: Row[], masked: boolean, known?: OrderItemView[]): Promise<OrderView[]> {
     if (rows.length === 0) return [];
     const { sql } = this.deps;
-    const items = known ? known.map((i) => ({ ...i, orderId: rows[0].id })) : await sql<Array<OrderItemView & { orderId: string }>>`
+    const items: Array<OrderItemView & { orderId: string }> = known ? known.map((i) => ({ ...i, orderId: rows[0].id })) : await sql<Array<OrderItemView & { orderId: string }>>`
       SELECT order_id AS "orderId", position, goods_id AS "goodsId", goods_type AS "goodsType", quantity,
              unit_points AS "unitPoints", unit_cash AS "unitCash"
       FROM order_items WHERE order_id = ANY(${rows.map((r) => r.id)}::text[]) ORDER BY order_id, position`;
+    // a redemption without its orders row yet: its one item is the redemption's
+    const bare = rows.filter((r) => r.source === 'redemption' && !items.some((i) => i.orderId === r.id)).map((r) => r.id);
+    if (bare.length > 0) {
+      items.push(
+        ...(await sql<Array<OrderItemView & { orderId: string }>>`
+          SELECT r.op_id AS "orderId", 1 AS position, r.goods_id AS "goodsId", g.type AS "goodsType", r.quantity,
+                 (r.points_spent / r.quantity)::bigint AS "unitPoints", 0::bigint AS "unitCash"
+          FROM redemptions r JOIN goods g ON g.id = r.goods_id WHERE r.op_id = ANY(${bare}::text[])`),
+      );
+    }
     const byOrder = new Map<string, OrderItemView[]>();
     for (const { orderId, ...it } of items) {
       const list = byOrder.get(orderId);

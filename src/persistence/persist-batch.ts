@@ -7,6 +7,7 @@
  * Account and lot updates are sums, so batches may be applied in any order.
  */
 import type { Sql, Tx } from '../db/client.ts';
+import { materializeRedemptionOrders } from '../orders/redemption-orders.ts';
 import { lotsOf, restoredOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
@@ -169,49 +170,20 @@ async function applyHolds(tx: Tx, ops: Op[]): Promise<void> {
 async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
   const r = ops.filter((o) => o.kind === 'spend' && o.bizType === 'redemption');
   if (r.length === 0) return;
+  // a redemption is an order too; its orders row is written when something happens to it (a
+  // transition: src/orders/lifecycle.ts), or here at once for coupon and VIP goods, whose rewards
+  // the order pump issues: a flash sale's redemptions cost one row each, as before
   await tx`
-    INSERT INTO redemptions (id, op_id, exchange_no, user_id, goods_id, quantity, points_spent, status, created_at)
-    SELECT t.op_id, t.op_id, t.exchange_no, t.user_id, t.goods_id, t.quantity, t.points, 'confirmed',
+    INSERT INTO redemptions (id, op_id, exchange_no, user_id, goods_id, quantity, points_spent, status, lots, created_at)
+    SELECT t.op_id, t.op_id, t.exchange_no, t.user_id, t.goods_id, t.quantity, t.points, 'confirmed', t.lots::jsonb,
            to_timestamp(t.at / 1000.0)
     FROM unnest(${r.map((o) => o.opId)}::text[], ${r.map((o) => o.exchangeNo ?? '')}::text[],
                 ${r.map((o) => o.userId)}::bigint[], ${r.map((o) => Number(o.goodsId))}::bigint[],
                 ${r.map((o) => Number(o.quantity))}::int[], ${r.map((o) => -o.delta)}::bigint[],
-                ${r.map((o) => o.at)}::bigint[])
-      AS t(op_id, exchange_no, user_id, goods_id, quantity, points, at)
+                ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
+      AS t(op_id, exchange_no, user_id, goods_id, quantity, points, lots, at)
     ON CONFLICT (op_id) DO NOTHING`;
-  await insertRedemptionOrders(tx, r);
-}
-
-/**
- * Every redemption is an order too (id = its op id, orderNo = its exchange number), paid at once:
- * virtual, coupon and VIP goods complete at payment, the rest wait to be shipped. The order's
- * spent lots are what a refund gives back; coupon and VIP rewards are issued by the order pump.
- */
-async function insertRedemptionOrders(tx: Tx, r: Op[]): Promise<void> {
-  // the order and its one item in one statement; its history's first entries are implied by the
-  // order (GET /v1/me/orders/:id shows them), so no order_events rows are written here
-  await tx`
-    WITH t AS (
-      SELECT t.*, g.type FROM unnest(${r.map((o) => o.opId)}::text[], ${r.map((o) => o.exchangeNo ?? o.opId)}::text[],
-                  ${r.map((o) => o.userId)}::bigint[], ${r.map((o) => Number(o.goodsId))}::bigint[], ${r.map((o) => Number(o.quantity))}::int[],
-                  ${r.map((o) => -o.delta)}::bigint[], ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
-        AS t(op_id, exchange_no, user_id, goods_id, quantity, points, lots, at)
-      JOIN goods g ON g.id = t.goods_id),
-    o AS (
-      INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,
-                          stock_state, rewards_state, unsettled, created_at, updated_at, paid_at, completed_at)
-      SELECT t.op_id, t.exchange_no, t.user_id, 'redemption',
-             CASE WHEN t.type IN ('virtual', 'coupon', 'vip') THEN 'completed' ELSE 'paid' END,
-             t.points, t.op_id, t.lots::jsonb, 'captured', 'sold',
-             CASE WHEN t.type IN ('coupon', 'vip') THEN 'pending' ELSE 'none' END, t.type IN ('coupon', 'vip'),
-             to_timestamp(t.at / 1000.0), now(), to_timestamp(t.at / 1000.0),
-             CASE WHEN t.type IN ('virtual', 'coupon', 'vip') THEN to_timestamp(t.at / 1000.0) END
-      FROM t
-      ON CONFLICT (id) DO NOTHING
-      RETURNING id)
-    INSERT INTO order_items (order_id, position, goods_id, goods_type, quantity, unit_points)
-    SELECT t.op_id, 1, t.goods_id, t.type, t.quantity, t.points / t.quantity FROM t JOIN o ON o.id = t.op_id
-    ON CONFLICT DO NOTHING`;
+  await materializeRedemptionOrders(tx, r.map((o) => o.opId), true);
 }
 
 async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {

@@ -334,6 +334,32 @@ describe('redemptions are orders', () => {
   });
 });
 
+describe('redemption orders, written when something happens to them', () => {
+  it('a persisted redemption is listed and shown as an order without an orders row; its first transition writes the row', async () => {
+    const m = await member(500);
+    const g = await ctx.createGoods({ pointsPrice: 70, stock: 4, type: 'physical' });
+    const r = await redeemAs(ctx, m.token, g.id, 'lazy-1');
+    await pipeline.drain();
+    const id = r.json().id;
+    expect(await ctx.sql`SELECT 1 FROM orders WHERE id = ${id}`).toHaveLength(0);
+    const shown = await order(ctx, m.token, id);
+    expect(shown).toMatchObject({ source: 'redemption', status: 'paid', pointsTotal: 70, items: [{ goodsId: g.id, quantity: 1, unitPoints: 70 }] });
+    expect(shown.history.map((h: { to: string }) => h.to)).toEqual(['paid']);
+    const admin2 = await ctx.admin();
+    const listed = (await ctx.app.inject({ url: `/v1/admin/orders?userId=${m.id}&status=paid`, headers: bearer(admin2.token) })).json();
+    expect(listed.items.map((o: { id: string }) => o.id)).toContain(id);
+    const shipped = await adminPost(ctx, admin2.token, `/v1/admin/orders/${id}/ship`, { carrier: 'SF', trackingNo: 'T1' });
+    expect(shipped.statusCode, shipped.body).toBe(200);
+    expect(shipped.json().history.map((h: { to: string }) => h.to)).toEqual(['paid', 'shipped']);
+    expect(await ctx.sql`SELECT status FROM orders WHERE id = ${id}`).toEqual([{ status: 'shipped' }]);
+    // a coupon redemption's row is written at once: its rewards are issued by the pump
+    const c = await ctx.createGoods({ pointsPrice: 10, stock: 4, type: 'coupon' });
+    const rc = await redeemAs(ctx, m.token, c.id, 'lazy-2');
+    await pipeline.drain();
+    expect(await ctx.sql`SELECT rewards_state FROM orders WHERE id = ${rc.json().id}`).toEqual([{ rewards_state: 'pending' }]);
+  });
+});
+
 describe('redemption orders and daily limits', () => {
   it('cancelling a redemption gives its unit back to the day’s count: the member may redeem again today', async () => {
     const m = await member(1000);
