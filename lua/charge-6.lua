@@ -6,13 +6,14 @@
 -- ARGV[1] opId (random, fresh per attempt)  ARGV[2] userId  ARGV[3] amount (>0)
 -- ARGV[4] request hash  ARGV[5] record TTL s  ARGV[6] now override ms ('' = Redis TIME)
 -- ARGV[7] reservation token  ARGV[8] extra fields JSON (goodsId, quantity, exchangeNo, bizType, bizId)
--- ARGV[9] key hash
+-- ARGV[9] key hash  ARGV[10] guard ('' the member acts: refused while frozen | 'system': a clawback)
 -- Returns {1, opJson, replayed 0|1} | {-1} not hydrated | {-2} key reused
---         | {-4, spendable} insufficient points | {-5} reservation already aborted by the sweeper
+--         | {-4, spendable} insufficient points | {-40} member frozen | {-5} reservation already aborted by the sweeper
 --@include args
 --@include now
 --@include oprecord
 --@include lots
+--@include risk
 local opId = argStr(ARGV[1], 'opId')
 local uid = argPos(ARGV[2], 'userId')
 local amount = argPos(ARGV[3], 'amount')
@@ -22,10 +23,12 @@ local nowArg = argNow(ARGV[6])
 local token = argStr(ARGV[7], 'token')
 local op = argJson(ARGV[8], 'extra')
 local keyHash = argStr(ARGV[9], 'keyHash')
+local guarded = memberActs(ARGV[10])
 
 local prior = replayOrConflict(KEYS[4], reqHash, token)
 if prior then return prior end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if guarded and isFrozen(KEYS[1]) then return { -40 } end
 
 local now = nowMs(nowArg)
 local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')

@@ -8,12 +8,14 @@
 -- ARGV[1] opId (random; the lot id)  ARGV[2] userId  ARGV[3] now override ms ('' = Redis TIME)
 -- ARGV[4] business-day offset ms  ARGV[5] rules JSON {base, bonuses:[{days, points}], expiryMs}
 -- ARGV[6] multipliers JSON (credit.lua)  ARGV[7] extra fields JSON merged into the op
--- Returns {1, resultJson, opJson} | {-1} not hydrated | {-6, resultJson} already checked in today
+-- ARGV[8] risk spec JSON (lua/includes/risk.lua): a frozen member is refused; the points count toward DAILY_GAIN
+-- Returns {1, resultJson, opJson} | {-1} not hydrated | {-6, resultJson} already checked in today | {-40} member frozen
 --   resultJson: {day (days since 1970-01-01 in the zone), streak, points, available}
 --@include args
 --@include now
 --@include lots
 --@include credit
+--@include risk
 local opId = argStr(ARGV[1], 'opId')
 local uid = argPos(ARGV[2], 'userId')
 local nowArg = argNow(ARGV[3])
@@ -28,12 +30,14 @@ for _, b in ipairs(rules.bonuses) do
 end
 local m = argMultipliers(ARGV[6])
 local op = argJson(ARGV[7], 'extra')
+local risk = argRisk(ARGV[8])
 
 local now = nowMs(nowArg)
 local day = math.floor((now + offset) / 86400000)
 local s = redis.call('HMGET', KEYS[4], 'last', 'streak', 'longest', 'result')
 if tonumber(s[1]) == day then return { -6, s[4] or cjson.encode({ day = day }) } end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if risk.m == 1 and isFrozen(KEYS[1]) then return { -40 } end
 
 local streak = 1
 if tonumber(s[1]) == day - 1 then streak = tonumber(s[2] or '0') + 1 end
@@ -49,6 +53,7 @@ if points < 1 then badArg('multipliers') end
 local expiresAt = now + rules.expiryMs
 local avail, tierAfter = creditLot(KEYS[1], KEYS[2], KEYS[3], KEYS[6], uid, opId, points, expiresAt, tierBefore, m)
 local available = avail - expiredPoints(KEYS[2], KEYS[3], now)
+local finding = riskAfterCredit(KEYS[1], risk, nil, now, day, 'checkin', points)
 local result = cjson.encode({ day = day, streak = streak, points = points, available = available })
 redis.call('HSET', KEYS[4], 'last', day, 'streak', streak, 'longest', longest, 'result', result)
 
@@ -68,6 +73,7 @@ op.lt = m.lifetime
 op.tier = tierAfter
 if tierAfter ~= tierBefore then op.tierFrom = tierBefore end
 op.streak = streak
+if finding then op.risk = finding end
 local json = cjson.encode(op)
 redis.call('XADD', KEYS[5], '*', 'o', json)
 return { 1, result, json }

@@ -17,13 +17,16 @@
 -- ARGV[13] key hash (recorded on the op, so a rebuild can restore the idempotency record)
 -- ARGV[14] business-day offset ms (BUSINESS_TIMEZONE's UTC offset: the day is floor((now+offset)/day))
 -- ARGV[15] multipliers JSON (lua/includes/credit.lua)
+-- ARGV[16] risk spec JSON (lua/includes/risk.lua; absent = the member acts, no counters)
 -- Returns {1, opJson, replayed 0|1} | {-1} not hydrated | {-2} key reused with another body
---         | {-3, countToday, pointsToday} daily limit reached
+--         | {-3, countToday, pointsToday} daily limit reached | {-40} member frozen
+--         | {-41, retryAfterMs} EARN_BURST: too many earns in the window
 --@include args
 --@include now
 --@include oprecord
 --@include lots
 --@include credit
+--@include risk
 local opId = argStr(ARGV[1], 'opId')
 local uid = argPos(ARGV[2], 'userId')
 local base = argPos(ARGV[3], 'points')
@@ -38,10 +41,12 @@ local op = argJson(ARGV[12], 'extra')
 local keyHash = argStr(ARGV[13], 'keyHash')
 local offset = argSigned(ARGV[14], 'dayOffsetMs')
 local m = argMultipliers(ARGV[15])
+local risk = argRisk(ARGV[16])
 
 local prior = replayOrConflict(KEYS[4], reqHash, nil)
 if prior then return prior end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if risk.m == 1 and isFrozen(KEYS[1]) then return { -40 } end
 
 local now = nowMs(nowArg)
 local day = math.floor((now + offset) / 86400000)
@@ -58,6 +63,9 @@ if capCount > 0 or capPoints > 0 then
   end
 end
 
+local burstOk, retryAfter, burstKept = burstCheck(KEYS[1], risk, now)
+if not burstOk then return { -41, retryAfter } end
+
 -- every check passed: write
 if capCount > 0 or capPoints > 0 then
   redis.call('HSET', KEYS[5], 'day', day, 'n', n + 1, 'pts', pts + points)
@@ -65,6 +73,7 @@ if capCount > 0 or capPoints > 0 then
 end
 local expiresAt = now + lifetime
 local avail, tierAfter = creditLot(KEYS[1], KEYS[2], KEYS[3], KEYS[7], uid, opId, points, expiresAt, tierBefore, m)
+local finding = riskAfterCredit(KEYS[1], risk, burstKept, now, day, bizType, points)
 
 op.opId = opId
 op.kind = 'earn'
@@ -78,6 +87,7 @@ op.at = now
 op.expiresAt = expiresAt
 op.h = reqHash
 op.k = keyHash
+if finding then op.risk = finding end
 op.base = base
 op.mult = perMille
 op.lt = m.lifetime

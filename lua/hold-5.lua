@@ -7,11 +7,13 @@
 -- ARGV[1] opId  ARGV[2] userId  ARGV[3] amount (>0)  ARGV[4] holdId  ARGV[5] bizType  ARGV[6] bizId
 -- ARGV[7] now override ms ('' = Redis TIME)  ARGV[8] expires at ms (0 = no expiry)
 -- ARGV[9] extra fields JSON merged into the op  ARGV[10] request hash
+-- ARGV[11] guard ('' the member acts (an order): refused while frozen | 'system': an integrator's hold)
 -- Returns {1, holdJson, replayed 0|1} | {-1} not hydrated | {-2} the hold id taken by another request
---         | {-4, spendable} insufficient points
+--         | {-4, spendable} insufficient points | {-40} member frozen
 --@include args
 --@include now
 --@include lots
+--@include risk
 local opId = argStr(ARGV[1], 'opId')
 local uid = argPos(ARGV[2], 'userId')
 local amount = argPos(ARGV[3], 'amount')
@@ -21,6 +23,7 @@ local nowArg = argNow(ARGV[7])
 local expires = argInt(ARGV[8], 'expiresAt')
 local op = argJson(ARGV[9], 'extra')
 local reqHash = argStr(ARGV[10], 'requestHash')
+local guarded = memberActs(ARGV[11])
 
 local existing = redis.call('GET', KEYS[4])
 if existing then
@@ -28,6 +31,7 @@ if existing then
   return { 1, existing, 1 }
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if guarded and isFrozen(KEYS[1]) then return { -40 } end
 local now = nowMs(nowArg)
 local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')
 local spendable = avail - expiredPoints(KEYS[2], KEYS[3], now)

@@ -16,12 +16,14 @@
 -- ARGV[11] daily draw limit (0 none)  ARGV[12] business-day offset ms
 -- ARGV[13] prize JSON {id, name, kind points|goods|none, points, goodsId}
 -- ARGV[14] prize lot lifetime ms  ARGV[15] exchange number (goods prize; '' otherwise)
--- Returns {1, drawJson, replayed 0|1} | {-1} not hydrated | {-2} key reused | {-5} hold given up
+-- ARGV[16] guard ('' the member draws: refused while frozen)
+-- Returns {1, drawJson, replayed 0|1} | {-1} not hydrated | {-2} key reused | {-5} hold given up | {-40} member frozen
 --         | {-23, retryAfterMs} cooldown | {-3, drawsToday} daily limit | {-4, spendable} insufficient
 --@include args
 --@include now
 --@include oprecord
 --@include lots
+--@include risk
 local drawId = argStr(ARGV[1], 'drawId')
 local uid = argPos(ARGV[2], 'userId')
 local reqHash = argStr(ARGV[3], 'requestHash')
@@ -51,6 +53,7 @@ end
 local prior = replayOrConflict(KEYS[4], reqHash, token)
 if prior then return prior end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if memberActs(ARGV[16]) and isFrozen(KEYS[1]) then return { -40 } end
 
 local now = nowMs(nowArg)
 local day = math.floor((now + offset) / 86400000)

@@ -11,13 +11,14 @@
 -- ARGV[1] transfer id (random, fresh per attempt)  ARGV[2] sender id  ARGV[3] receiver id
 -- ARGV[4] amount (>0)  ARGV[5] request hash  ARGV[6] record TTL s  ARGV[7] now override ms ('' = TIME)
 -- ARGV[8] key hash  ARGV[9] business-day offset ms  ARGV[10] daily maximum (>0)
--- ARGV[11] receiver username  ARGV[12] note ('' = none)
+-- ARGV[11] receiver username  ARGV[12] note ('' = none)  ARGV[13] guard ('' the sender acts: refused while frozen)
 -- Returns {1, opJson, replayed 0|1} | {-1} not hydrated | {-2} key reused
---         | {-30, remainingToday} over the daily maximum | {-4, spendable} insufficient points
+--         | {-30, remainingToday} over the daily maximum | {-4, spendable} insufficient points | {-40} sender frozen
 --@include args
 --@include now
 --@include oprecord
 --@include lots
+--@include risk
 local id = argStr(ARGV[1], 'transferId')
 local from = argPos(ARGV[2], 'fromUserId')
 local to = argPos(ARGV[3], 'toUserId')
@@ -35,6 +36,7 @@ local note = ARGV[12] or ''
 local prior = replayOrConflict(KEYS[4], reqHash, nil)
 if prior then return prior end
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+if memberActs(ARGV[13]) and isFrozen(KEYS[1]) then return { -40 } end
 
 local now = nowMs(nowArg)
 local day = math.floor((now + offset) / 86400000)

@@ -42,6 +42,7 @@ import taskRoutes from './tasks/routes.ts';
 import profileRoutes from './profile/routes.ts';
 import orders from './orders/plugin.ts';
 import orderRoutes from './orders/routes.ts';
+import riskRoutes, { riskPlugin } from './risk/routes.ts';
 import transfers from './transfers/plugin.ts';
 import transferRoutes from './transfers/routes.ts';
 import catalog from './catalog/plugin.ts';
@@ -106,6 +107,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(lottery);
   await app.register(referrals);
   await app.register(orders);
+  await app.register(riskPlugin);
   await app.register(transfers);
   await app.register(catalog);
 
@@ -126,6 +128,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(profileRoutes);
   await app.register(referralRoutes);
   await app.register(orderRoutes);
+  await app.register(riskRoutes);
   await app.register(transferRoutes);
   await app.register(catalogRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);

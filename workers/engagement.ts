@@ -19,6 +19,7 @@ import type { Keys } from '../src/redis/keys.ts';
 import { EngagementFollower } from '../src/rewards/follower.ts';
 import { PayoutService } from '../src/rewards/payouts.ts';
 import type { Logger } from './logger.ts';
+import type { RiskRules } from '../src/risk/rules.ts';
 
 /** `writer`: the process's gated script connection; `connection`: the push queue's. */
 export function startEngagement(o: {
@@ -29,13 +30,15 @@ export function startEngagement(o: {
   keys: Keys;
   env: Env;
   engagement: EngagementConfig;
+  /** risk thresholds: the payouts count toward DAILY_GAIN (defaults when absent) */
+  riskRules?: RiskRules;
   log: Logger;
 }) {
   const { env, sql, keys, log } = o;
   const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: keys.queuePrefix() });
   queue.on('error', (err) => log.warn({ err }, 'engagement push queue error'));
   // credits only: the earn rules are never consulted, so the cache is not loaded
-  const points = new PointsService({ redis: o.writer, keys, sql, env }, new RulesCache(sql), o.engagement);
+  const points = new PointsService({ redis: o.writer, keys, sql, env }, new RulesCache(sql), o.engagement, o.riskRules);
   const payouts = new PayoutService({ sql, points, pushes: new PushService(sql, queue, sendJobOptions(env)), expiryDays: env.LOT_EXPIRY_DAYS, log });
   const follower = new EngagementFollower({
     sql,

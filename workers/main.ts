@@ -28,6 +28,8 @@ import { LotteryService } from '../src/lottery/service.ts';
 import { TransferService } from '../src/transfers/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../src/queues.ts';
 import { onShutdown } from '../src/shutdown.ts';
+import { RiskRules } from '../src/risk/rules.ts';
+import { assessTransferFanIn, enforceHits } from '../src/risk/assess.ts';
 import { createLogger } from './logger.ts';
 import { Relay } from './relay.ts';
 import { startPersistWorker } from './persist.ts';
@@ -74,6 +76,11 @@ const engagement = new EngagementConfig(db.sql);
 await engagement.refresh();
 engagement.start(env.RULES_REFRESH_MS);
 closers.push(async () => engagement.stop());
+// risk thresholds for the credits the roles make (DAILY_GAIN), refreshed like the API's
+const riskRules = new RiskRules(db.sql);
+await riskRules.refresh();
+riskRules.start(env.RULES_REFRESH_MS);
+closers.push(async () => riskRules.stop());
 
 // Every role that writes to Redis goes through one write gate, closed until this Redis is
 // verified against Postgres and again whenever a watched connection drops (src/recovery/redis-gate.ts).
@@ -120,7 +127,10 @@ if (roles.includes('persist')) {
     concurrency,
     log,
     lockMs,
-    afterCommit: (ops) => notifyPersisted(ops, db.sql, pushes, engagement),
+    afterCommit: async (ops) => {
+      await notifyPersisted(ops, db.sql, pushes, engagement);
+      await enforceHits(writer, keys, await assessTransferFanIn(db.sql, ops, riskRules));
+    },
   });
   closers.push(async () => {
     await worker.close();
@@ -129,7 +139,7 @@ if (roles.includes('persist')) {
 }
 if (roles.includes('sweeper')) {
   const deps = { redis: writer, keys, sql: db.sql, env };
-  const points = new PointsService(deps, new RulesCache(db.sql), engagement);
+  const points = new PointsService(deps, new RulesCache(db.sql), engagement, riskRules);
   const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
   const sweeper = await startSweeper({
     connection: createRedis(env.REDIS_URL, 'worker'),
@@ -178,19 +188,19 @@ if (roles.includes('reconcile')) {
 
 if (roles.includes('reminders')) {
   const deps = { redis: writer, keys, sql: db.sql, env };
-  const checkins = new CheckinService(deps, new PointsService(deps, new RulesCache(db.sql), engagement), engagement);
+  const checkins = new CheckinService(deps, new PointsService(deps, new RulesCache(db.sql), engagement, riskRules), engagement);
   const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log, checkins, engagement });
   closers.push(() => reminders.close());
 }
 
 if (roles.includes('engagement')) {
-  const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, log });
+  const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, riskRules, log });
   closers.push(() => engagementRole.close());
 }
 
 if (roles.includes('orders')) {
   const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
-  const ordersRole = await startOrders({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, pushQueue, log });
+  const ordersRole = await startOrders({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, riskRules, pushQueue, log });
   closers.push(async () => {
     await ordersRole.close();
     await pushQueue.close();

@@ -16,6 +16,8 @@ import { GoodsCampaignCache } from '../src/catalog/campaigns.ts';
 import { PointsService } from '../src/points/service.ts';
 import { RulesCache } from '../src/points/rules.ts';
 import { HoldService } from '../src/points/holds.ts';
+import type { RiskRules } from '../src/risk/rules.ts';
+import { RiskService } from '../src/risk/service.ts';
 import { PushService } from '../src/push/service.ts';
 import { sendJobOptions, type SendJob } from '../src/push/jobs.ts';
 import { parseEncryptionKeys } from '../src/crypto/keyring.ts';
@@ -37,6 +39,7 @@ export async function startOrders(o: {
   sql: Sql;
   env: Env;
   engagement: EngagementConfig;
+  riskRules: RiskRules;
   pushQueue: Queue<SendJob>;
   log: Logger;
 }) {
@@ -47,7 +50,7 @@ export async function startOrders(o: {
   const campaigns = new GoodsCampaignCache(o.sql);
   await campaigns.refresh();
   campaigns.start(o.env.RULES_REFRESH_MS);
-  const points = new PointsService(deps, rules, o.engagement);
+  const points = new PointsService(deps, rules, o.engagement, o.riskRules);
   const holds = new HoldService(deps, points);
   const tiers = new TierService(deps, points, o.engagement);
   const stock = new OrderStock(deps, new GoodsService(deps), {
@@ -58,7 +61,7 @@ export async function startOrders(o: {
   const box = new CipherReceiverBox(new ReceiverCipher(parseEncryptionKeys(o.env.ENCRYPTION_KEYS)));
   const pushes = new PushService(o.sql, o.pushQueue, sendJobOptions(o.env));
   const orders = new OrderService(deps, holds, stock, effects, new SimulatedProvider(o.env.PAYMENT_WEBHOOK_SECRET!), box, pushes);
-  const pump = new OrderPump(deps, orders, holds, o.log);
+  const pump = new OrderPump(deps, orders, holds, o.log, new RiskService(deps, o.riskRules));
   const task = await startScheduledTask({
     name: 'orders-pump',
     everyMs: o.env.ORDERS_EVERY_MS,

@@ -9,6 +9,8 @@ import { DomainError, type ErrorCode } from '../errors/domain-error.ts';
 import { errors } from '../http/schemas.ts';
 import { AuthAttempts } from './attempts.ts';
 import type { User } from './service.ts';
+import { requestContext } from '../risk/rules.ts';
+import { assessRegistration } from '../risk/assess.ts';
 
 export const UserSchema = Type.Object({
   id: Type.Integer(),
@@ -83,6 +85,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const create = async () => {
         const referrerId = referralCode === undefined ? null : await app.referrals.resolve(referralCode);
         return app.authService.register(username, email, password, 'member', async (tx, created) => {
+          // IP_MULTI_ACCOUNT: counted with the account, in its transaction (a freeze reaches Redis at hydration)
+          await assessRegistration(tx, created.id, requestContext(request), app.riskRules);
           await app.referrals.assignCode(tx, created.id);
           if (referrerId !== null) referralPayouts = await app.referrals.attach(tx, created.id, referrerId);
         });
@@ -122,7 +126,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw err;
       });
       await slot.release();
-      return { ...issue(user), dailyBonus: await app.dailyLogin.credit(user.id, request.log) };
+      return { ...issue(user), dailyBonus: await app.dailyLogin.credit(user.id, request.log, requestContext(request)) };
     },
   );
 };

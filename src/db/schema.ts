@@ -33,9 +33,18 @@ export const users = pgTable(
     email: text('email').notNull(),
     passwordHash: text('password_hash').notNull(),
     role: text('role', { enum: ['member', 'admin'] }).notNull().default('member'),
+    // risk control (src/risk/): the record of the freeze the scripts enforce from the member's slot
+    riskStatus: text('risk_status', { enum: ['normal', 'flagged', 'frozen'] }).notNull().default('normal'),
+    // where the account was registered from (IP_MULTI_ACCOUNT)
+    signupIp: text('signup_ip'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('users_email_key').on(t.email), uniqueIndex('users_username_key').on(t.username)],
+  (t) => [
+    uniqueIndex('users_email_key').on(t.email),
+    uniqueIndex('users_username_key').on(t.username),
+    index('users_signup_ip').on(t.signupIp, t.createdAt).where(sql`signup_ip IS NOT NULL`),
+    index('users_risk').on(t.riskStatus).where(sql`risk_status <> 'normal'`),
+  ],
 );
 
 export const pointAccounts = pgTable('point_accounts', {
@@ -806,5 +815,40 @@ export const goodsCampaigns = pgTable(
     index('goods_campaigns_window').on(t.endsAt, t.startsAt),
     check('goods_campaigns_one_target', sql`(${t.goodsIds} IS NULL) <> (${t.categoryId} IS NULL)`),
     check('goods_campaigns_discount', sql`${t.discountPerMille} BETWEEN 1 AND 999`),
+  ],
+);
+
+// ---- Risk control (issue 9) ----
+
+/** Thresholds of the risk rules, admin-configurable (src/risk/rules.ts holds the defaults and meanings). */
+export const riskRules = pgTable('risk_rules', {
+  rule: text('rule').primaryKey(),
+  enabled: boolean('enabled').notNull().default(true),
+  threshold: integer('threshold').notNull(),
+  windowSeconds: integer('window_seconds').notNull(),
+  action: text('action', { enum: ['flag', 'freeze', 'block'] }).notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Each risk rule hit, and each admin freeze and unfreeze: who, which rule, the evidence, from where. */
+export const riskEvents = pgTable(
+  'risk_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    rule: text('rule').notNull(),
+    action: text('action').notNull(),
+    evidence: jsonb('evidence').notNull().default(sql`'{}'::jsonb`),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    // the op that carried an in-script finding (once per op, whatever the redeliveries)
+    opId: text('op_id'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('risk_events_time').on(t.createdAt.desc(), t.id.desc()),
+    index('risk_events_user').on(t.userId, t.createdAt.desc()),
+    index('risk_events_rule').on(t.rule, t.createdAt.desc()),
+    uniqueIndex('risk_events_op').on(t.opId).where(sql`op_id IS NOT NULL`),
   ],
 );

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors, IdParamsSchema } from '../http/schemas.ts';
+import { requestContext } from '../risk/rules.ts';
 
 const PlatformSchema = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
 
@@ -40,7 +41,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const device = await app.devices.register(request.userId, request.body.platform, request.body.token);
+      const device = await app.devices.register(request.userId, request.body.platform, request.body.token, requestContext(request));
       return reply.code(201).send(device);
     },
   );

@@ -8,6 +8,8 @@
 import type { Sql } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { Platform } from '../push/transports/types.ts';
+import { assessDevice } from '../risk/assess.ts';
+import type { RequestContext, RiskRules } from '../risk/rules.ts';
 
 export interface Device {
   id: number;
@@ -23,14 +25,16 @@ const toDevice = (r: DeviceRow): Device => ({ ...r, createdAt: r.createdAt.toISO
 export class DeviceService {
   constructor(
     private readonly sql: Sql,
-    private readonly o: { maxPerMember: number },
+    private readonly o: { maxPerMember: number; risk?: RiskRules },
   ) {}
 
-  async register(userId: number, platform: Platform, token: string): Promise<Device> {
+  async register(userId: number, platform: Platform, token: string, ctx: RequestContext = {}): Promise<Device> {
     return this.sql.begin(async (tx) => {
       // one registration per member at a time, or two racing ones could each keep the cap and
       // together exceed it; the member's row is the lock (it exists: the token came from it)
       await tx`SELECT 1 FROM users WHERE id = ${userId} FOR NO KEY UPDATE`;
+      // a token another account registered: DEVICE_SHARING (before the token moves to this member)
+      if (this.o.risk) await assessDevice(tx, userId, platform, token, ctx, this.o.risk);
       const [row] = await tx<DeviceRow[]>`
         INSERT INTO devices (user_id, platform, token) VALUES (${userId}, ${platform}, ${token})
         ON CONFLICT (platform, token) DO UPDATE SET user_id = EXCLUDED.user_id, created_at = now()

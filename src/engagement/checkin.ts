@@ -8,6 +8,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import type { Deps } from '../deps.ts';
 import { newOpId } from '../points/idempotency.ts';
 import type { PointsService } from '../points/service.ts';
+import type { RequestContext } from '../risk/rules.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { dayFromString, dayNumber, dayStartMs, dayString, offsetMs } from './business-day.ts';
 import type { CheckinSettings, EngagementConfig } from './config.ts';
@@ -57,7 +58,7 @@ export class CheckinService {
   ) {}
 
   /** Checks the member in for today; ALREADY_CHECKED_IN (with today's result) the second time. */
-  async checkIn(userId: number, nowMs?: number): Promise<CheckinResult> {
+  async checkIn(userId: number, nowMs?: number, ctx: RequestContext = {}): Promise<CheckinResult> {
     const { redis, keys, env } = this.deps;
     const rules = this.config.checkin;
     const now = nowMs ?? Date.now();
@@ -76,6 +77,7 @@ export class CheckinService {
         JSON.stringify({ base: rules.base, bonuses: rules.streakBonuses, expiryMs: rules.expiryDays * DAY_MS }),
         this.config.multipliers('checkin', { rule: true, lifetime: true }, now),
         '{}',
+        this.points.riskSpec('checkin', true, ctx),
       ),
     );
     const code = Number(reply[0]);

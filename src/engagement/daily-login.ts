@@ -9,6 +9,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import type { PointsService } from '../points/service.ts';
 import { dayNumber, dayString } from './business-day.ts';
 import type { EngagementConfig } from './config.ts';
+import type { RequestContext } from '../risk/rules.ts';
 
 export class DailyLoginBonus {
   constructor(
@@ -18,7 +19,7 @@ export class DailyLoginBonus {
   ) {}
 
   /** Points this login earned (0 when already paid today, switched off, or not payable now). */
-  async credit(userId: number, log?: { warn(obj: object, msg: string): void }): Promise<number> {
+  async credit(userId: number, log?: { warn(obj: object, msg: string): void }, ctx: RequestContext = {}): Promise<number> {
     const s = this.config.dailyLogin;
     if (!s.enabled || s.points < 1) return 0;
     const day = dayString(dayNumber(this.timeZone, Date.now()));
@@ -30,10 +31,13 @@ export class DailyLoginBonus {
         key: `daily_login:${userId}:${day}`,
         expiryDays: s.expiryDays,
         capCount: 1,
+        memberActs: true,
+        ctx,
       });
       return replayed ? 0 : op.delta;
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'DAILY_LIMIT_REACHED') return 0;
+      // a frozen member logs in (reads still work) without a bonus
+      if (err instanceof DomainError && (err.code === 'DAILY_LIMIT_REACHED' || err.code === 'ACCOUNT_FROZEN')) return 0;
       // a login never fails for its bonus (Redis closed to writes, say): it is paid at the next login
       log?.warn({ err, userId }, 'daily login bonus not credited');
       return 0;

@@ -9,6 +9,7 @@ import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.
 import { ErrorSchema, errors, IdParamsSchema } from '../http/schemas.ts';
 import { presentTier, replaceTiers, saveSetting } from './settings.ts';
 import { businessDate } from './business-day.ts';
+import { requestContext } from '../risk/rules.ts';
 
 const CheckinSchema = Type.Object({
   day: Type.String({ format: 'date', description: 'The business day (BUSINESS_TIMEZONE)' }),
@@ -104,7 +105,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: CheckinSchema, 409: AlreadyCheckedInSchema, ...errors(401, 403, 429, 503) },
       },
     },
-    async (request, reply) => reply.code(201).send(await app.checkins.checkIn(request.userId)),
+    async (request, reply) => reply.code(201).send(await app.checkins.checkIn(request.userId, undefined, requestContext(request))),
   );
 
   app.get(

@@ -302,7 +302,7 @@ export class OrderEffects {
         try {
           const { op } = await this.points.charge(o.userId, newOpId(), kh, hash, want, `clawback:${o.id}`, {
             bizType: 'clawback', bizId: o.id, orderId: o.id, orderNo: o.orderNo,
-          });
+          }, 'system');
           taken = -op.delta;
           break;
         } catch (err) {

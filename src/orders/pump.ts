@@ -27,6 +27,7 @@ export interface PumpResult {
   pushed: number;
   holdsReleased: number;
   couponsExpired: number;
+  freezesSynced: number;
 }
 
 export class OrderPump {
@@ -35,11 +36,15 @@ export class OrderPump {
     private readonly orders: OrderService,
     private readonly holds: HoldService,
     private readonly log?: { warn(obj: object, msg: string): void },
+    /** catches up freezes whose Redis step a crash cut short (src/risk/service.ts) */
+    private readonly risk?: { syncFrozen(): Promise<number> },
   ) {}
 
   async run(o: { batch?: number; placingStaleMs?: number } = {}): Promise<PumpResult> {
     const batch = o.batch ?? 500;
-    const r: PumpResult = { placingFinished: 0, placingUndone: 0, timedOut: 0, autoCompleted: 0, settled: 0, pushed: 0, holdsReleased: 0, couponsExpired: 0 };
+    const r: PumpResult = {
+      placingFinished: 0, placingUndone: 0, timedOut: 0, autoCompleted: 0, settled: 0, pushed: 0, holdsReleased: 0, couponsExpired: 0, freezesSynced: 0,
+    };
     await this.resolvePlacing(o.placingStaleMs ?? PLACING_STALE_MS, batch, r);
     r.timedOut = await this.system('pending_payment', 'cancelled', 'payment timed out', batch, this.deps.sql`payment_deadline <= now()`);
     r.autoCompleted = await this.system(
@@ -50,6 +55,7 @@ export class OrderPump {
     r.pushed = await this.pushLeftovers(batch);
     r.holdsReleased = await this.holds.releaseExpired(batch);
     r.couponsExpired = await expireCoupons(this.deps.sql);
+    r.freezesSynced = (await this.risk?.syncFrozen()) ?? 0;
     return r;
   }
 

@@ -149,7 +149,9 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const VIRTUAL = new Set(['virtual', 'coupon', 'vip']);
 
 /** Refusals of a placement (nothing is kept): the order row goes and whatever it took comes back. */
-const REFUSALS = new Set(['SOLD_OUT', 'LIMIT_EXCEEDED', 'DAILY_LIMIT_REACHED', 'SALE_NOT_ACTIVE', 'GOODS_NOT_FOUND', 'PRICE_CHANGED', 'INSUFFICIENT_POINTS']);
+const REFUSALS = new Set([
+  'SOLD_OUT', 'LIMIT_EXCEEDED', 'DAILY_LIMIT_REACHED', 'SALE_NOT_ACTIVE', 'GOODS_NOT_FOUND', 'PRICE_CHANGED', 'INSUFFICIENT_POINTS', 'ACCOUNT_FROZEN',
+]);
 
 export class OrderService {
   constructor(
@@ -264,6 +266,8 @@ export class OrderService {
     // nothing due in cash: paid now; virtual goods only: completed at payment, in the same step
     const status: OrderStatus = row.cashDue > 0 ? 'pending_payment' : items.every((i) => VIRTUAL.has(i.goodsType)) ? 'completed' : 'paid';
     try {
+      // a frozen member takes no stock (the freeze of the points refuses them too, atomically)
+      await this.holds.assertActive(row.userId);
       for (const i of items) prices.push(await this.stock.take(id, row.userId, i.goodsId, i.quantity, expected.get(i.goodsId)));
       // items with a cash price are paid in cash (pointsToUse may pay part of it); the others in points
       itemPoints = items.reduce((n, it, k) => n + (it.unitCash > 0 ? 0 : prices[k] * it.quantity), 0);

@@ -8,6 +8,7 @@
  */
 import type { Sql, Tx } from '../db/client.ts';
 import { materializeRedemptionOrders } from '../orders/redemption-orders.ts';
+import { persistRiskFindings } from '../risk/events.ts';
 import { lotsOf, restoredOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
 import { checkLifetime, holdEpochShared } from '../recovery/redis-epoch.ts';
@@ -57,6 +58,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
     await applyAccounts(tx, applied);
     await applyLots(tx, applied);
     await applyHolds(tx, applied);
+    await persistRiskFindings(tx, applied);
     await insertRedemptions(tx, applied);
     await insertDraws(tx, applied);
     await upsertTransfers(tx, applied);

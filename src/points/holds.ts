@@ -55,6 +55,8 @@ export interface FreezeInput {
   expiresAt: number;
   hash: string;
   extra?: Record<string, unknown>;
+  /** 'system': an integrator's hold, made even while the member is frozen (an order is the member's) */
+  guard?: '' | 'system';
 }
 
 type Reply = Array<string | number | null>;
@@ -88,6 +90,7 @@ export class HoldService {
         f.expiresAt,
         JSON.stringify(f.extra ?? {}),
         f.hash,
+        f.guard ?? '',
       ),
     );
     return parse(reply);
@@ -128,6 +131,17 @@ export class HoldService {
       amount = rec.amount;
     }
     return parse(await run(mode === 'capture' ? amount : 0));
+  }
+
+  /** Refuses a frozen member (ACCOUNT_FROZEN) before an order takes stock, whether or not it spends points. */
+  async assertActive(userId: number): Promise<void> {
+    const { redis, keys } = this.deps;
+    let [rs, avail] = await redis.hmget(keys.account(userId), 'rs', 'avail');
+    if (avail === null) {
+      if (!(await this.points.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);
+      [rs] = await redis.hmget(keys.account(userId), 'rs', 'avail');
+    }
+    if (rs === 'f') throw scriptError(ScriptCode.AccountFrozen);
   }
 
   /** The hold's record in Redis (null when there is none, or it was settled long ago). */
@@ -189,6 +203,7 @@ export class HoldService {
         expiresAt: Number(sec) * 1000 + input.ttlSeconds * 1000,
         hash,
         extra: { actorId: adminId, reason: input.reason },
+        guard: 'system',
       });
       return { hold: view(hold), replayed };
     } catch (err) {

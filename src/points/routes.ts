@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors, PageQuerySchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from './idempotency.ts';
 import { listLedger } from './ledger.ts';
+import { requestContext } from '../risk/rules.ts';
 
 export const BalanceSchema = Type.Object({
   available: Type.Integer(),
@@ -133,7 +134,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
-      const { op, replayed } = await app.points.earn(request.userId, request.body.action, key);
+      const { op, replayed } = await app.points.earn(request.userId, request.body.action, key, requestContext(request));
       if (replayed) reply.header('idempotent-replayed', 'true');
       return { opId: op.opId, delta: op.delta, available: op.available, multiplier: (op.mult ?? 1000) / 1000 };
     },

@@ -12,6 +12,8 @@ import type { RulesCache } from './rules.ts';
 import type { EngagementConfig } from '../engagement/config.ts';
 import { offsetMs } from '../engagement/business-day.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from './holds-record.ts';
+import { RiskRules, type RequestContext } from '../risk/rules.ts';
+import { recordRiskEvent } from '../risk/events.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -49,6 +51,10 @@ export interface CreditInput {
   extra?: Record<string, unknown>;
   /** Counts toward the member's tier (default true; refunds and transfers received do not). */
   lifetime?: boolean;
+  /** The member's own request (a frozen member is refused), not the system's credit (default false). */
+  memberActs?: boolean;
+  /** Where the member's request came from (risk evidence). */
+  ctx?: RequestContext;
 }
 
 interface CreditSpec {
@@ -64,6 +70,8 @@ interface CreditSpec {
   /** a rule earn: tier and campaign multipliers apply */
   rule: boolean;
   lifetime: boolean;
+  /** risk spec JSON (src/risk/rules.ts creditSpec) */
+  risk: string;
 }
 
 export class PointsService {
@@ -71,10 +79,12 @@ export class PointsService {
     private readonly deps: Deps,
     private readonly rules: RulesCache,
     private readonly engagement: EngagementConfig,
+    /** risk thresholds (the seeded defaults when none is given) */
+    private readonly risk: RiskRules = new RiskRules(),
   ) {}
 
   /** Credits points for a member action, by rule, within its daily caps. */
-  async earn(userId: number, action: string, idempotencyKey: string): Promise<OpResult> {
+  async earn(userId: number, action: string, idempotencyKey: string, ctx: RequestContext = {}): Promise<OpResult> {
     const rule = this.rules.get(action);
     if (!rule || !rule.enabled || rule.trigger !== 'action') {
       throw new DomainError('RULE_NOT_FOUND', `No enabled earn rule for action "${action}"`);
@@ -90,6 +100,7 @@ export class PointsService {
       expiryMs: rule.expiryDays * DAY_MS,
       rule: true,
       lifetime: true,
+      risk: this.risk.creditSpec(action, true, ctx, { burst: true }),
     });
   }
 
@@ -119,6 +130,7 @@ export class PointsService {
       extra: c.extra,
       rule,
       lifetime: c.lifetime ?? true,
+      risk: this.risk.creditSpec(c.bizType, c.memberActs ?? false, c.ctx),
     };
   }
 
@@ -157,6 +169,7 @@ export class PointsService {
         // an operator's grant (goodwill, a correction, a migration) adjusts the balance; it does
         // not qualify the member for a tier (docs/architecture.md, tiers)
         lifetime: false,
+        risk: this.risk.creditSpec('grant', false),
       });
     } catch (err) {
       // a grant that did not happen (unknown member) leaves no claim behind
@@ -193,9 +206,34 @@ export class PointsService {
         c.kh,
         offsetMs(env.BUSINESS_TIMEZONE, now),
         this.engagement.multipliers(c.bizType, { rule: c.rule, lifetime: c.lifetime }, now),
+        c.risk,
       ),
     );
+    if (Number(reply[0]) === ScriptCode.EarnBurst) {
+      await this.noteBurst(userId, c.risk);
+      throw new DomainError('RATE_LIMITED', 'Too many earns in a short time; retry shortly', {
+        retryAfterSeconds: Math.max(1, Math.ceil(Number(reply[1]) / 1000)),
+      });
+    }
     return opResult(reply);
+  }
+
+  /** The risk spec of a credit made by another script (check-in): src/risk/rules.ts creditSpec. */
+  riskSpec(bizType: string, memberActs: boolean, ctx: RequestContext = {}): string {
+    return this.risk.creditSpec(bizType, memberActs, ctx);
+  }
+
+  /** An EARN_BURST refusal is recorded once per window (the marker's lifetime), whatever the retries. */
+  private async noteBurst(userId: number, riskJson: string): Promise<void> {
+    const { redis, keys, sql } = this.deps;
+    const rule = this.risk.get('EARN_BURST');
+    const first = await redis.set(keys.riskMark(userId, 'EARN_BURST'), '1', 'EX', Math.max(1, rule.windowSeconds), 'NX');
+    if (first === null) return;
+    const spec = JSON.parse(riskJson) as { ip?: string; ua?: string };
+    await recordRiskEvent(sql, {
+      userId, rule: 'EARN_BURST', action: 'block', evidence: { threshold: rule.threshold, windowSeconds: rule.windowSeconds },
+      ip: spec.ip ?? null, userAgent: spec.ua ?? null,
+    });
   }
 
   /** Deducts points for a redemption. The reservation token ties the charge to one reservation. */
@@ -207,6 +245,8 @@ export class PointsService {
     amount: number,
     token: string,
     extra: Record<string, unknown>,
+    /** 'system': a charge the member did not ask for (a clawback), made even while frozen */
+    guard: '' | 'system' = '',
   ): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const reply = await this.withHydration(userId, () =>
@@ -226,6 +266,7 @@ export class PointsService {
         token,
         JSON.stringify(extra),
         kh,
+        guard,
       ),
     );
     return opResult(reply);
@@ -279,8 +320,9 @@ export class PointsService {
    */
   async hydrate(userId: number): Promise<boolean> {
     const { redis, keys, sql } = this.deps;
-    const [account] = await sql<Array<{ available: number; totalEarned: number; tier: number }>>`
-      SELECT available, total_earned AS "totalEarned", tier FROM point_accounts WHERE user_id = ${userId}`;
+    const [account] = await sql<Array<{ available: number; totalEarned: number; tier: number; riskStatus: string }>>`
+      SELECT a.available, a.total_earned AS "totalEarned", a.tier, u.risk_status AS "riskStatus"
+      FROM point_accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = ${userId}`;
     if (!account) return false;
     const lots = await sql<Array<{ id: string; remaining: number; expiresAt: Date }>>`
       SELECT id, remaining, expires_at AS "expiresAt" FROM point_lots
@@ -288,7 +330,7 @@ export class PointsService {
     // open holds: their points are owned (in `available` here) but frozen, out of the live lots
     const held = (await openHoldsOf(sql, [userId])).get(userId) ?? [];
     const frozen = frozenTotal(held);
-    const args: Array<string | number> = [userId, account.available - frozen, account.totalEarned, account.tier, frozen];
+    const args: Array<string | number> = [userId, account.available - frozen, account.totalEarned, account.tier, frozen, account.riskStatus === 'frozen' ? 'f' : ''];
     for (const lot of liveRemainders(lots, held)) args.push(lot.id, lot.remaining, lot.expiresAt.getTime());
     const loaded = await redis.pmHydrate(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), keys.expiryIndexOf(userId), ...args);
     // the records only when this call loaded the account (a present account has its own)

@@ -52,9 +52,10 @@ export async function rebuildFromPostgres(
   };
   let after = 0;
   for (;;) {
-    const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number }>>`
-      SELECT user_id AS "userId", available, total_earned AS "totalEarned", tier FROM point_accounts
-      WHERE user_id > ${after} ORDER BY user_id LIMIT ${PAGE}`;
+    const accounts = await sql<Array<{ userId: number; available: number; totalEarned: number; tier: number; frozenMember: boolean }>>`
+      SELECT a.user_id AS "userId", a.available, a.total_earned AS "totalEarned", a.tier, u.risk_status = 'frozen' AS "frozenMember"
+      FROM point_accounts a JOIN users u ON u.id = a.user_id
+      WHERE a.user_id > ${after} ORDER BY a.user_id LIMIT ${PAGE}`;
     if (accounts.length === 0) break;
     after = accounts[accounts.length - 1].userId;
     const ids = accounts.map((a) => a.userId);
@@ -75,6 +76,8 @@ export async function rebuildFromPostgres(
       const frozen = frozenTotal(held);
       tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId));
       tx.hset(keys.account(a.userId), 'avail', a.available - frozen, 'earned', a.totalEarned, 'frozen', frozen, 'tier', a.tier);
+      // a frozen member stays frozen (the day's DAILY_GAIN count starts again: it only decides new freezes)
+      if (a.frozenMember) tx.hset(keys.account(a.userId), 'rs', 'f');
       restoreHoldRecords(tx, keys, held);
       result.holds += held.length;
       if (own.length > 0) {

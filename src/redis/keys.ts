@@ -3,7 +3,8 @@
  * Hash tags keep each script inside one slot, so the layout works unchanged on Redis Cluster.
  *
  *   User slot  {u<p>}  p = fnv1a(userId) mod PARTITIONS
- *     <P>:{u<p>}:acct:<uid>          hash  avail (spendable, frozen left out), frozen (points of open holds), earned (lifetime), tier
+ *     <P>:{u<p>}:acct:<uid>          hash  avail (spendable, frozen left out), frozen (points of open holds), earned (lifetime), tier,
+ *                                    rs, gd, gp, eb, hf:<bizType> (risk: the freeze flag and in-script counters, lua/includes/risk.lua)
  *     <P>:{u<p>}:lotz:<uid>          zset  lotId -> expiresAt ms                 (spend order)
  *     <P>:{u<p>}:loth:<uid>          hash  lotId -> remaining points
  *     <P>:{u<p>}:idem:<uid>:<kh>     string idempotency record of (member, key): the op JSON that key
@@ -18,6 +19,7 @@
  *     <P>:{u<p>}:expidx              zset  userId -> earliest lot expiry ms (expire job's index)
  *     <P>:{u<p>}:hold:<uid>:<holdId> string JSON of a points hold (pending payment, integrator hold):
  *                                    amount, the lot portions it froze, state frozen|captured|released
+ *     <P>:{u<p>}:riskmark:<uid>:<rule> string a blocking rule's event recorded for this window (EX the window)
  *     <P>:{u<p>}:streak:<uid>        hash  last (business day number), streak, longest, result
  *                                    (JSON of the last check-in): the member's check-in state
  *     <P>:{u<p>}:xfer:<uid>          hash  day (business day number), sent (points transferred that
@@ -110,6 +112,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     dailyCap: (uid: number | string, action: string) => `${u(uid)}:cap:${uid}:${action}`,
     streak: (uid: number | string) => `${u(uid)}:streak:${uid}`,
     hold: (uid: number | string, holdId: string) => `${u(uid)}:hold:${uid}:${holdId}`,
+    riskMark: (uid: number | string, rule: string) => `${u(uid)}:riskmark:${uid}:${rule}`,
     transferDay: (uid: number | string) => `${u(uid)}:xfer:${uid}`,
     transfersPending: (partition: number) => `${prefix}:{u${partition}}:xferpend`,
     transfersPendingOf: (uid: number | string) => `${u(uid)}:xferpend`,

@@ -25,10 +25,14 @@ export const ScriptCode = {
   PrizesGone: -22,
   LotteryCooldown: -23,
   TransferLimit: -30,
+  AccountFrozen: -40,
+  EarnBurst: -41,
 } as const;
 
 export function scriptError(code: number): DomainError {
   switch (code) {
+    case ScriptCode.AccountFrozen:
+      return new DomainError('ACCOUNT_FROZEN', 'This account is frozen: points and stock cannot move until an admin unfreezes it');
     case ScriptCode.HoldNotFound:
       return new DomainError('HOLD_NOT_FOUND', 'No such hold');
     case ScriptCode.HoldExpired:

@@ -35,6 +35,7 @@ declare module 'ioredis' {
     pmHoldSettle(...args: Arg[]): Result<Reply, Context>;
     pmRefund(...args: Arg[]): Result<Reply, Context>;
     pmTake(...args: Arg[]): Result<Reply, Context>;
+    pmRiskSet(...args: Arg[]): Result<number, Context>;
     pmGiveBack(...args: Arg[]): Result<number, Context>;
     pmRepairBalance(...args: Arg[]): Result<number, Context>;
     pmLotteryReserve(...args: Arg[]): Result<Reply, Context>;
@@ -69,6 +70,7 @@ const COMMANDS: Record<string, string> = {
   'hold-settle': 'pmHoldSettle',
   refund: 'pmRefund',
   take: 'pmTake',
+  'risk-set': 'pmRiskSet',
   'give-back': 'pmGiveBack',
   'repair-balance': 'pmRepairBalance',
   'lottery-reserve': 'pmLotteryReserve',

@@ -173,6 +173,9 @@ describe('admin writes are idempotent', () => {
       'POST /v1/admin/orders/{id}/cancel',
       'POST /v1/admin/orders/{id}/refund',
       'POST /v1/admin/coupons/{code}/use',
+      'PUT /v1/admin/risk/rules',
+      'POST /v1/admin/members/{id}/freeze',
+      'POST /v1/admin/members/{id}/unfreeze',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -198,6 +201,9 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/orders/{id}/ship': { carrier: 'SF', trackingNo: '1' },
       '/v1/admin/orders/{id}/cancel': { reason: 'x' },
       '/v1/admin/orders/{id}/refund': { reason: 'x' },
+      '/v1/admin/risk/rules': { rules: [{ rule: 'HIGH_FREQUENCY', enabled: true, threshold: 100, windowSeconds: 3600, action: 'flag' }] },
+      '/v1/admin/members/{id}/freeze': { reason: 'x' },
+      '/v1/admin/members/{id}/unfreeze': { reason: 'x' },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);

@@ -273,6 +273,13 @@ const CASES: ScriptCase[] = [
     outcome: 'completed',
   },
   {
+    name: 'risk-set (freeze)',
+    script: 'risk-set',
+    setup: (r, k) => account(r, k, 100, [['L1', 100, NOW + DAY]]),
+    call: (r, k) => r.pmRiskSet(k.account(U), 'freeze'),
+    outcome: 'refused',
+  },
+  {
     name: 'repair-stock',
     script: 'repair-stock',
     setup: (r, k) => goods(r, k),
@@ -309,7 +316,7 @@ const CASES: ScriptCase[] = [
   {
     name: 'hydrate',
     script: 'hydrate',
-    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 0, 'L1', 500, NOW + DAY),
+    call: (r, k) => r.pmHydrate(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.expiryIndexOf(U), U, 500, 500, 0, 0, '', 'L1', 500, NOW + DAY),
     outcome: 'refused',
   },
   { name: 'goods-set', script: 'goods-set', call: (r, k) => r.pmGoodsSet(k.goods(G), 100, 0, 0, 0, 1, 10, 2, 1), outcome: 'refused' },

@@ -219,7 +219,7 @@ export interface LotSpec {
 }
 
 export function hydrate(redis: Redis, keys: Keys, uid: number, avail: number, earned: number, lots: LotSpec[] = []): Promise<number> {
-  const args: Array<string | number> = [uid, avail, earned, 0, 0];
+  const args: Array<string | number> = [uid, avail, earned, 0, 0, ''];
   for (const l of lots) args.push(l.id, l.remaining, l.expiresAt);
   return redis.pmHydrate(keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.expiryIndexOf(uid), ...args);
 }

@@ -23,6 +23,7 @@ import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
 import { notifyPersisted } from '../../src/engagement/notices.ts';
+import { assessTransferFanIn, enforceHits } from '../../src/risk/assess.ts';
 
 export interface TestContext {
   env: Env;
@@ -96,8 +97,18 @@ export async function dropTestDatabase(name: string): Promise<void> {
   }
 }
 
-export async function createTestContext(overrides: Partial<Env> = {}): Promise<TestContext> {
+/**
+ * `risk: 'seeded'` keeps the seeded risk rules. By default the two that act on a member's own
+ * writes — DAILY_GAIN (freezes past 1,000 points a day) and EARN_BURST (429 past 10 earns a
+ * minute) — are switched off, so tests about other things can earn freely; test/risk/ turns them on.
+ */
+export async function createTestContext(overrides: Partial<Env> = {}, opts: { risk?: 'seeded' } = {}): Promise<TestContext> {
   const dbName = await createTestDatabase();
+  if (opts.risk !== 'seeded') {
+    const db0 = postgres(dbUrl(dbName), { max: 1, onnotice: () => {} });
+    await db0`UPDATE risk_rules SET enabled = false WHERE rule IN ('DAILY_GAIN', 'EARN_BURST')`;
+    await db0.end();
+  }
   const prefix = `pmt${randomBytes(4).toString('hex')}`;
   const env = envFor(dbName, prefix, overrides);
   const app = await buildApp(env, { logger: false });
@@ -169,7 +180,10 @@ export async function createTestContext(overrides: Partial<Env> = {}): Promise<T
         concurrency,
         log,
         lockMs: opts.lockMs,
-        afterCommit: (ops) => notifyPersisted(ops, db.sql, app.pushes, app.engagement),
+        afterCommit: async (ops) => {
+          await notifyPersisted(ops, db.sql, app.pushes, app.engagement);
+          await enforceHits(redis, keys, await assessTransferFanIn(db.sql, ops, app.riskRules));
+        },
       });
       const pipeline: Pipeline = {
         relay,

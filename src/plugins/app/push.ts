@@ -30,9 +30,9 @@ export default fp(
       await connection.quit().catch(() => connection.disconnect());
     });
     const pushes = new PushService(app.sql, pushQueue, sendJobOptions(app.config));
-    app.decorate('devices', new DeviceService(app.sql, { maxPerMember: app.config.MAX_DEVICES_PER_MEMBER }));
+    app.decorate('devices', new DeviceService(app.sql, { maxPerMember: app.config.MAX_DEVICES_PER_MEMBER, risk: app.riskRules }));
     app.decorate('pushes', pushes);
     app.decorate('broadcasts', new Broadcasts(app.sql, broadcastQueue, pushes));
   },
-  { name: 'push', dependencies: ['config', 'redis', 'db'] },
+  { name: 'push', dependencies: ['config', 'redis', 'db', 'services'] },
 );

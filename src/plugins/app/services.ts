@@ -16,6 +16,7 @@ import { DailyLoginBonus } from '../../engagement/daily-login.ts';
 import { PointsService } from '../../points/service.ts';
 import { RedemptionService } from '../../redemptions/service.ts';
 import { HoldService } from '../../points/holds.ts';
+import { RiskRules } from '../../risk/rules.ts';
 import { GoodsCampaignCache } from '../../catalog/campaigns.ts';
 
 declare module 'fastify' {
@@ -29,6 +30,7 @@ declare module 'fastify' {
     dailyLogin: DailyLoginBonus;
     points: PointsService;
     holds: HoldService;
+    riskRules: RiskRules;
     goods: GoodsService;
     redemptions: RedemptionService;
     goodsCampaigns: GoodsCampaignCache;
@@ -53,7 +55,12 @@ export default fp(
       engagement.stop();
       goodsCampaigns.stop();
     });
-    const points = new PointsService(deps, rules, engagement);
+    const riskRules = new RiskRules(app.sql);
+    await riskRules.refresh();
+    riskRules.start(app.config.RULES_REFRESH_MS);
+    app.addHook('onClose', async () => riskRules.stop());
+    app.decorate('riskRules', riskRules);
+    const points = new PointsService(deps, rules, engagement, riskRules);
     const goods = new GoodsService(deps);
     app.decorate('authService', new AuthService(app.sql));
     app.decorate('rules', rules);
