@@ -95,6 +95,7 @@ closers.push(async () => gate.stop());
 
 if (roles.includes('relay')) {
   const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  queue.on('error', (err) => log.warn({ err }, 'persist queue error'));
   const relayConn = createRedis(env.REDIS_URL, 'writer');
   await redisReady(relayConn);
   gate.watch(relayConn);
@@ -119,6 +120,7 @@ if (roles.includes('relay')) {
 }
 if (roles.includes('persist')) {
   const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  pushQueue.on('error', (err) => log.warn({ err }, 'push queue error'));
   const pushes = new PushService(db.sql, pushQueue, sendJobOptions(env));
   const worker = startPersistWorker({
     connection: createRedis(env.REDIS_URL, 'worker'),
@@ -200,6 +202,7 @@ if (roles.includes('engagement')) {
 
 if (roles.includes('orders')) {
   const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  pushQueue.on('error', (err) => log.warn({ err }, 'push queue error'));
   const ordersRole = await startOrders({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, riskRules, pushQueue, log });
   closers.push(async () => {
     await ordersRole.close();

@@ -34,6 +34,7 @@ export async function startReconciler(o: {
   log: Logger;
 }) {
   const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  queue.on('error', (err) => o.log.warn({ err }, 'persist queue error'));
   const deps = { sql: o.sql, writer: o.writer, raw: o.raw, keys: o.keys, queue, gate: o.gate, log: o.log };
   const task = await startScheduledTask({
     name: 'reconcile',

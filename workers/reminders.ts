@@ -31,6 +31,8 @@ export async function startReminders(o: {
   const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
   const pushes = new PushService(o.sql, queue, sendJobOptions(o.env));
   const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  // an unheard 'error' event would throw out of the queue's emitter and end the process
+  for (const q of [queue, broadcastQueue]) q.on('error', (err) => o.log.warn({ err, queue: q.name }, 'reminders queue error'));
   const broadcasts = new Broadcasts(o.sql, broadcastQueue, pushes);
   const campaigns = new CampaignService(o.sql, o.engagement);
   const reminders = new ReminderService({

@@ -58,6 +58,7 @@ export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise
   const prefix = o.keys.queuePrefix();
   const lockMs = o.lockMs ?? 10_000;
   const queue = new Queue(queueName, { connection: o.connection, prefix });
+  queue.on('error', (err) => o.log.warn({ err, task: o.name }, 'scheduled task queue error'));
   await queue.upsertJobScheduler(o.name, { every: o.everyMs }, { name: o.name, opts: { removeOnComplete: 50, removeOnFail: 200 } });
   const worker = new Worker(
     queueName,

@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Queue } from 'bullmq';
+import { apiQueue } from '../redis/api-queue.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { AdminIdempotencyHeadersSchema, adminWrite } from './idempotency.ts';
 import { errors } from '../http/schemas.ts';
@@ -20,13 +20,8 @@ const JobSchema = Type.Object({
 });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const queue = new Queue(ADMIN_JOBS_QUEUE, {
-    connection: app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true }),
-    prefix: app.keys.queuePrefix(),
-    skipWaitingForReady: true,
-  });
-  queue.on('error', () => {});
-  app.addHook('onClose', async () => queue.close());
+  const { queue, close } = apiQueue(app.redis, ADMIN_JOBS_QUEUE, app.keys.queuePrefix());
+  app.addHook('onClose', close);
 
   app.post(
     '/v1/admin/jobs/rebuild',

@@ -4,7 +4,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Queue } from 'bullmq';
+import { apiQueue } from '../redis/api-queue.ts';
 import { errors } from '../http/schemas.ts';
 import { PERSIST_QUEUE } from '../queues.ts';
 import { listParked, retryParked } from '../persistence/parked.ts';
@@ -26,13 +26,8 @@ const RetryBodySchema = Type.Object(
 );
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const queue = new Queue(PERSIST_QUEUE, {
-    connection: app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true }),
-    prefix: app.keys.queuePrefix(),
-    skipWaitingForReady: true,
-  });
-  queue.on('error', () => {});
-  app.addHook('onClose', async () => queue.close());
+  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix());
+  app.addHook('onClose', close);
 
   app.get(
     '/v1/admin/persist/parked',

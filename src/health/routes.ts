@@ -4,21 +4,16 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Queue } from 'bullmq';
+import { apiQueue } from '../redis/api-queue.ts';
 import { PERSIST_QUEUE } from '../queues.ts';
 import { registerMetrics } from './metrics.ts';
 
 const CheckSchema = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const queue = new Queue(PERSIST_QUEUE, {
-    connection: app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true }),
-    prefix: app.keys.queuePrefix(),
-    skipWaitingForReady: true,
-  });
   // connection trouble is reported by the readiness check itself, not as stray error events
-  queue.on('error', () => {});
-  app.addHook('onClose', async () => queue.close());
+  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix());
+  app.addHook('onClose', close);
 
   registerMetrics(app, queue);
 

@@ -5,6 +5,7 @@
  * that way may still run once Redis resumes; its retry with the same Idempotency-Key credits once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
 import { sleep } from '../crash/procs.ts';
 import { startPrivateRedis, type PrivateRedis } from './support.ts';
@@ -65,5 +66,26 @@ describe('stalled Redis', () => {
     expect(retry.headers['idempotent-replayed']).toBe('true');
     const after = (await ctx.app.inject({ url: '/v1/me/points', headers: auth })).json();
     expect(after.available).toBe(100 + retry.json().delta);
+  });
+
+  it('starts an API while Redis is stalled, and its queues work once Redis answers again', async () => {
+    // BullMQ asks Redis its version once per queue connection and keeps the outcome: a timed-out
+    // INFO at boot used to leave the API's push, broadcast, admin-job and persist queues failing
+    // every call for the life of the process
+    const [m] = await ctx.createMembers(1);
+    const admin = await ctx.admin();
+    await ctx.sql`INSERT INTO devices (user_id, platform, token) VALUES (${m.id}, 'android', 'stalled-boot')`;
+    await server.admin.call('CLIENT', 'PAUSE', '1200', 'ALL');
+    const app = await buildApp({ ...ctx.env, REDIS_COMMAND_TIMEOUT_MS: 100 }, { logger: false });
+    try {
+      await app.ready();
+      await sleep(1500);
+      const { recordIds } = await app.pushes.enqueue(m.id, { type: 'test', title: 'after the stall', body: 'hello' });
+      expect(recordIds).toHaveLength(1);
+      const parked = await app.inject({ url: '/v1/admin/persist/parked', headers: { authorization: `Bearer ${admin.token}` } });
+      expect(parked.statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });

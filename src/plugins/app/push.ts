@@ -1,11 +1,11 @@
 /**
  * Push notifications for the API: devices, push records (enqueue, history, dead-letter retry)
  * and broadcasts. The API only records pushes and queues their jobs; the push worker role
- * (workers/push.ts) delivers them. Like the health check, the queues share a duplicate of the
- * API's fail-fast Redis connection: a producer must not hang a request while Redis is away.
+ * (workers/push.ts) delivers them. The queues are on copies of the API's fail-fast Redis
+ * connection (src/redis/api-queue.ts): a producer must not hang a request while Redis is away.
  */
 import fp from 'fastify-plugin';
-import { Queue } from 'bullmq';
+import { apiQueue } from '../../redis/api-queue.ts';
 import { DeviceService } from '../../devices/service.ts';
 import { Broadcasts, type BroadcastJob } from '../../push/broadcast.ts';
 import { BROADCAST_QUEUE, PUSH_QUEUE, sendJobOptions, type SendJob } from '../../push/jobs.ts';
@@ -21,14 +21,15 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const connection = app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true });
     const prefix = app.keys.queuePrefix();
-    const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection, prefix, skipWaitingForReady: true });
-    const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection, prefix, skipWaitingForReady: true });
+    const logError = (queue: string) => (err: Error) => app.log.warn({ err, queue }, 'queue error');
+    const push = apiQueue<SendJob>(app.redis, PUSH_QUEUE, prefix, logError(PUSH_QUEUE));
+    const broadcast = apiQueue<BroadcastJob>(app.redis, BROADCAST_QUEUE, prefix, logError(BROADCAST_QUEUE));
     app.addHook('onClose', async () => {
-      await Promise.all([pushQueue.close(), broadcastQueue.close()]);
-      await connection.quit().catch(() => connection.disconnect());
+      await Promise.all([push.close(), broadcast.close()]);
     });
+    const pushQueue = push.queue;
+    const broadcastQueue = broadcast.queue;
     const pushes = new PushService(app.sql, pushQueue, sendJobOptions(app.config));
     app.decorate('devices', new DeviceService(app.sql, { maxPerMember: app.config.MAX_DEVICES_PER_MEMBER, risk: app.riskRules }));
     app.decorate('pushes', pushes);
