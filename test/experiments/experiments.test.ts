@@ -41,7 +41,7 @@ const postEvent = (m: Member, body: object, key: string | null = idem()) =>
 const results = (expKey: string) => ctx.app.inject({ url: `/v1/admin/experiments/${expKey}/results`, headers: bearer(admin.token) });
 
 /** A new running experiment with a unique key. */
-async function running(variants = AB, extra: object = {}): Promise<string> {
+async function running(variants: Array<{ name: string; weight: number; payload: object }> = AB, extra: object = {}): Promise<string> {
   const key = `exp_${randomBytes(4).toString('hex')}`;
   const res = await create({ key, variants, conversionEvent: 'redeem', status: 'running', ...extra });
   expect(res.statusCode, res.body).toBe(201);
@@ -350,7 +350,11 @@ describe('events', () => {
       ['a bad experiment key', { name: 'redeem', experiment: 'Bad Key' }],
       ['an unknown field', { name: 'redeem', extra: 1 }],
     ];
-    for (const [why, body] of bad) expectError(await postEvent(m, body), 400, 'VALIDATION_FAILED'), void why;
+    for (const [why, body] of bad) {
+      const res = await postEvent(m, body);
+      expect(res.statusCode, why).toBe(400);
+      expectError(res, 400, 'VALIDATION_FAILED');
+    }
     expectError(await postEvent(m, { name: 'redeem', experiment: 'no_such_experiment' }), 404, 'EXPERIMENT_NOT_FOUND');
     expect(await counts()).toEqual(before);
   });
