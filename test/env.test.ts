@@ -47,6 +47,12 @@ describe('environment schema', () => {
     expect(names(message, 'HOST'), message).toBe(false);
     expect(names(envError({ PORT: 'abc' }), 'PORT')).toBe(true);
   });
+
+  it('EXPERIMENT_MIN_SAMPLE defaults to 100, takes a positive integer and refuses anything else', () => {
+    expect(loadEnv({}).EXPERIMENT_MIN_SAMPLE).toBe(100);
+    expect(loadEnv({ EXPERIMENT_MIN_SAMPLE: '1000' }).EXPERIMENT_MIN_SAMPLE).toBe(1000);
+    for (const bad of ['0', '-5', 'many']) expect(names(envError({ EXPERIMENT_MIN_SAMPLE: bad }), 'EXPERIMENT_MIN_SAMPLE'), bad).toBe(true);
+  });
 });
 
 describe('secrets', () => {

@@ -68,6 +68,8 @@ export const EnvSchema = Type.Object({
   TASK_LOCK_MS: Int(10_000, 500),
   // points one member may transfer to others per business day (src/transfers/)
   TRANSFER_DAILY_MAX: Int(5_000, 1, 1_000_000_000),
+  // A/B experiments: below this many exposed members a variant's results carry a warning
+  EXPERIMENT_MIN_SAMPLE: Int(100, 1, 1_000_000_000),
   READY_MAX_BACKLOG: Int(100_000, 1),
   LAG_CHECK_MS: Int(2_000, 50),
   BENCH_ROUTES: Bool(false),

@@ -11,6 +11,7 @@ import {
   check,
   customType,
   date,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -850,5 +851,58 @@ export const riskEvents = pgTable(
     index('risk_events_user').on(t.userId, t.createdAt.desc()),
     index('risk_events_rule').on(t.rule, t.createdAt.desc()),
     uniqueIndex('risk_events_op').on(t.opId).where(sql`op_id IS NOT NULL`),
+  ],
+);
+
+/**
+ * A/B experiments (src/experiments/): the definition, with its variants (name, weight, payload)
+ * as one JSON array in order (the first is the control the others are compared against).
+ */
+export const experiments = pgTable('experiments', {
+  key: text('key').primaryKey(),
+  description: text('description').notNull().default(''),
+  variants: jsonb('variants').notNull(),
+  conversionEvent: text('conversion_event').notNull(),
+  status: text('status', { enum: ['draft', 'running', 'stopped'] }).notNull().default('draft'),
+  startsAt: ts('starts_at'),
+  endsAt: ts('ends_at'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** The variant each member was given, once: the truth of stickiness (Redis caches it). */
+export const experimentExposures = pgTable(
+  'experiment_exposures',
+  {
+    experimentKey: text('experiment_key').notNull(),
+    userId: num('user_id').notNull(),
+    variant: text('variant').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentKey, t.userId] }), index('experiment_exposures_variant').on(t.experimentKey, t.variant)],
+);
+
+/**
+ * Members' events (POST /v1/me/events), one per (member, Idempotency-Key). `variant` is the
+ * member's exposure when the event came (null: not exposed); `counted` says it is a conversion of
+ * that variant (exposed, the experiment's conversion event, while the experiment was live).
+ */
+export const experimentEvents = pgTable(
+  'experiment_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: num('user_id').notNull(),
+    idemKey: text('idem_key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    name: text('name').notNull(),
+    experimentKey: text('experiment_key'),
+    variant: text('variant'),
+    value: doublePrecision('value'),
+    counted: boolean('counted').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('experiment_events_idem').on(t.userId, t.idemKey),
+    index('experiment_events_counted').on(t.experimentKey, t.variant).where(sql`counted`),
   ],
 );

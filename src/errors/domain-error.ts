@@ -59,6 +59,10 @@ export type ErrorCode =
   | 'CATEGORY_TAKEN'
   | 'CATEGORY_IN_USE'
   | 'GOODS_CAMPAIGN_NOT_FOUND'
+  | 'EXPERIMENT_NOT_FOUND'
+  | 'EXPERIMENT_KEY_TAKEN'
+  | 'EXPERIMENT_NOT_RUNNING'
+  | 'EXPERIMENT_STATE_CONFLICT'
   | 'INTERNAL';
 
 export class DomainError extends Error {

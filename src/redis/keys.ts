@@ -24,6 +24,8 @@
  *                                    (JSON of the last check-in): the member's check-in state
  *     <P>:{u<p>}:xfer:<uid>          hash  day (business day number), sent (points transferred that
  *                                    day): the sender's daily transfer limit (src/transfers/)
+ *     <P>:{u<p>}:exp:<uid>:<key>     string the variant the member was assigned in experiment <key>: a cache
+ *                                    of experiment_exposures (Postgres is the truth; TTL, refilled from it)
  *     <P>:{u<p>}:xferpend            zset  transferId -> debit ms: transfers of senders of this
  *                                    partition debited and not yet credited (the completer's index)
  *     <P>:{u<p>}:xferpend:data       hash  transferId -> the credit to make (JSON: receiver, amount,
@@ -113,6 +115,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     streak: (uid: number | string) => `${u(uid)}:streak:${uid}`,
     hold: (uid: number | string, holdId: string) => `${u(uid)}:hold:${uid}:${holdId}`,
     riskMark: (uid: number | string, rule: string) => `${u(uid)}:riskmark:${uid}:${rule}`,
+    experimentAssignment: (uid: number | string, experimentKey: string) => `${u(uid)}:exp:${uid}:${experimentKey}`,
     transferDay: (uid: number | string) => `${u(uid)}:xfer:${uid}`,
     transfersPending: (partition: number) => `${prefix}:{u${partition}}:xferpend`,
     transfersPendingOf: (uid: number | string) => `${u(uid)}:xferpend`,

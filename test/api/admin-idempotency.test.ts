@@ -176,6 +176,8 @@ describe('admin writes are idempotent', () => {
       'PUT /v1/admin/risk/rules',
       'POST /v1/admin/members/{id}/freeze',
       'POST /v1/admin/members/{id}/unfreeze',
+      'POST /v1/admin/experiments',
+      'PATCH /v1/admin/experiments/{key}',
     ]));
     const g = await ctx.createGoods({ stock: 3 });
     const payloads: Record<string, object> = {
@@ -204,6 +206,8 @@ describe('admin writes are idempotent', () => {
       '/v1/admin/risk/rules': { rules: [{ rule: 'HIGH_FREQUENCY', enabled: true, threshold: 100, windowSeconds: 3600, action: 'flag' }] },
       '/v1/admin/members/{id}/freeze': { reason: 'x' },
       '/v1/admin/members/{id}/unfreeze': { reason: 'x' },
+      '/v1/admin/experiments': { key: 'keyless', variants: [{ name: 'a', weight: 1, payload: {} }, { name: 'b', weight: 1, payload: {} }], conversionEvent: 'redeem' },
+      '/v1/admin/experiments/{key}': { description: 'x' },
     };
     for (const w of writes) {
       expect(w.op.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key'), w.path).toBe(true);
