@@ -39,6 +39,12 @@ export function auditContextOf(request: RequestLike): AuditContext {
   return { actorId: request.userId ? request.userId : null, ip: request.ip || null, userAgent, requestId: request.id };
 }
 
+/** The context as an audited op carries it to the persist worker, which writes the op's audit row. */
+export function opContext(ctx: AuditContext): { ip?: string; ua?: string; rid?: string } {
+  // absent rather than null: the op is JSON that Lua decodes and encodes again
+  return { ...(ctx.ip ? { ip: ctx.ip } : {}), ...(ctx.userAgent ? { ua: ctx.userAgent } : {}), ...(ctx.requestId ? { rid: ctx.requestId } : {}) };
+}
+
 const scope = new AsyncLocalStorage<AuditContext>();
 
 /** Runs fn with ctx as the context of every audit row it records. */

@@ -7,6 +7,7 @@ import { errors, PageQuerySchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from './idempotency.ts';
 import { listLedger } from './ledger.ts';
 import { requestContext } from '../risk/rules.ts';
+import { auditContextOf } from '../audit/context.ts';
 
 export const BalanceSchema = Type.Object({
   available: Type.Integer(),
@@ -160,7 +161,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
       const { userId, amount, reason } = request.body;
-      const { op, replayed } = await app.points.grant(request.userId, userId, amount, reason, key);
+      const { op, replayed } = await app.points.grant(request.userId, userId, amount, reason, key, auditContextOf(request));
       if (replayed) reply.header('idempotent-replayed', 'true');
       return { opId: op.opId, available: op.available };
     },
