@@ -47,6 +47,12 @@ describe('environment schema', () => {
     expect(names(message, 'HOST'), message).toBe(false);
     expect(names(envError({ PORT: 'abc' }), 'PORT')).toBe(true);
   });
+
+  it('keeps audit rows 90 days unless AUDIT_RETENTION_DAYS says otherwise, at least 1', () => {
+    expect(loadEnv({}).AUDIT_RETENTION_DAYS).toBe(90);
+    expect(loadEnv({ AUDIT_RETENTION_DAYS: '30' }).AUDIT_RETENTION_DAYS).toBe(30);
+    for (const bad of ['0', '-5', 'forever', '1.5']) expect(names(envError({ AUDIT_RETENTION_DAYS: bad }), 'AUDIT_RETENTION_DAYS'), bad).toBe(true);
+  });
 });
 
 describe('secrets', () => {

@@ -29,18 +29,18 @@ const LotsPageSchema = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
+export const LedgerItemSchema = Type.Object({
+  opId: Type.String(),
+  kind: Type.String(),
+  delta: Type.Integer(),
+  balanceAfter: Type.Integer(),
+  bizType: Type.String(),
+  bizId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
 const LedgerPageSchema = Type.Object({
-  items: Type.Array(
-    Type.Object({
-      opId: Type.String(),
-      kind: Type.String(),
-      delta: Type.Integer(),
-      balanceAfter: Type.Integer(),
-      bizType: Type.String(),
-      bizId: Type.Union([Type.String(), Type.Null()]),
-      createdAt: Type.String({ format: 'date-time' }),
-    }),
-  ),
+  items: Type.Array(LedgerItemSchema),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 

@@ -298,6 +298,20 @@ export class PointsService {
     return { ...head, expiring: groupByDay(lots) };
   }
 
+  /**
+   * The balance Postgres holds (the persisted ledger's mirror, open holds out of `available`):
+   * behind the live one by the ops still in flight; what a reader shows when Redis cannot answer.
+   * Null when there is no such member.
+   */
+  async persistedBalance(userId: number): Promise<{ available: number; frozen: number; totalEarned: number; tier: number } | null> {
+    const { sql } = this.deps;
+    const [account] = await sql<Array<{ available: number; totalEarned: number; tier: number }>>`
+      SELECT available, total_earned AS "totalEarned", tier FROM point_accounts WHERE user_id = ${userId}`;
+    if (!account) return null;
+    const frozen = frozenTotal((await openHoldsOf(sql, [userId])).get(userId) ?? []);
+    return { available: account.available - frozen, frozen, totalEarned: account.totalEarned, tier: account.tier };
+  }
+
   /** One page of the member's live lots (not expired), earliest expiry first. */
   async lots(userId: number, page: { limit: number; cursor?: string }): Promise<{ items: Lot[]; nextCursor: string | null }> {
     const after = page.cursor === undefined ? null : decodeLotCursor(page.cursor);
