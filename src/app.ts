@@ -48,6 +48,8 @@ import transferRoutes from './transfers/routes.ts';
 import catalog from './catalog/plugin.ts';
 import catalogRoutes from './catalog/routes.ts';
 import experimentRoutes, { experimentsPlugin } from './experiments/routes.ts';
+import auditRoutes, { auditPlugin } from './audit/routes.ts';
+import memberRoutes from './members/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -112,6 +114,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(transfers);
   await app.register(catalog);
   await app.register(experimentsPlugin);
+  await app.register(auditPlugin);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -134,6 +137,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(transferRoutes);
   await app.register(catalogRoutes);
   await app.register(experimentRoutes);
+  await app.register(auditRoutes);
+  await app.register(memberRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

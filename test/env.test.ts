@@ -53,6 +53,12 @@ describe('environment schema', () => {
     expect(loadEnv({ EXPERIMENT_MIN_SAMPLE: '1000' }).EXPERIMENT_MIN_SAMPLE).toBe(1000);
     for (const bad of ['0', '-5', 'many']) expect(names(envError({ EXPERIMENT_MIN_SAMPLE: bad }), 'EXPERIMENT_MIN_SAMPLE'), bad).toBe(true);
   });
+
+  it('keeps audit rows 90 days unless AUDIT_RETENTION_DAYS says otherwise, at least 1', () => {
+    expect(loadEnv({}).AUDIT_RETENTION_DAYS).toBe(90);
+    expect(loadEnv({ AUDIT_RETENTION_DAYS: '30' }).AUDIT_RETENTION_DAYS).toBe(30);
+    for (const bad of ['0', '-5', 'forever']) expect(names(envError({ AUDIT_RETENTION_DAYS: bad }), 'AUDIT_RETENTION_DAYS'), bad).toBe(true);
+  });
 });
 
 describe('secrets', () => {

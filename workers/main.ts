@@ -2,7 +2,7 @@
  * Worker entry: runs any subset of the roles, apart from the API and scaled separately.
  *   npm run workers -- --only relay,persist,sweeper --concurrency 8
  * Roles: relay (outbox → jobs, leaderboards), persist (jobs → Postgres), sweeper (expired
- * reservations and lottery prize holds, transfers debited and not credited), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
+ * reservations and lottery prize holds, transfers debited and not credited; audit retention), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
  * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
  * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone). Scheduled
@@ -34,6 +34,8 @@ import { createLogger } from './logger.ts';
 import { Relay } from './relay.ts';
 import { startPersistWorker } from './persist.ts';
 import { startSweeper } from './sweeper.ts';
+import { startAuditRetention } from './audit-retention.ts';
+import { AuditService } from '../src/audit/service.ts';
 import { startExpirer } from './expire.ts';
 import { startReconciler } from './reconcile.ts';
 import { startReminders } from './reminders.ts';
@@ -156,6 +158,15 @@ if (roles.includes('sweeper')) {
     log,
   });
   closers.push(() => sweeper.close());
+  const retention = await startAuditRetention({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    keys,
+    audit: new AuditService(db.sql),
+    days: env.AUDIT_RETENTION_DAYS,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => retention.close());
 }
 
 if (roles.includes('expire')) {

@@ -18,6 +18,7 @@ import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { requestHash, requireIdempotencyKey } from '../points/idempotency.ts';
+import { auditContextOf, withAuditContext } from '../audit/context.ts';
 
 export const AdminIdempotencyHeadersSchema = Type.Object({
   'idempotency-key': Type.Optional(
@@ -111,7 +112,7 @@ export async function runAdminWrite<W, A = W>(
 
 /**
  * An admin route's handler body: requires the key, hashes the request (method, path, body), runs
- * the write once, and answers with the stored status (and the replay header on a replay).
+ * the write once in the request's audit context (src/audit/context.ts), and answers with the stored status (and the replay header on a replay).
  */
 export async function adminWrite<W, A = W>(
   request: FastifyRequest,
@@ -122,7 +123,10 @@ export async function adminWrite<W, A = W>(
   const key = requireIdempotencyKey(request.headers['idempotency-key']);
   const hash = requestHash(`${request.method} ${request.url}`, (request.body ?? {}) as Record<string, unknown>);
   const { sql, config } = request.server;
-  const answer = await runAdminWrite(sql, config.IDEMPOTENCY_TTL_SECONDS, { actorId: request.userId, key, requestHash: hash, status }, op);
+  // every audit row the write records carries this request's actor, IP, user agent and id
+  const answer = await withAuditContext(auditContextOf(request), () =>
+    runAdminWrite(sql, config.IDEMPOTENCY_TTL_SECONDS, { actorId: request.userId, key, requestHash: hash, status }, op),
+  );
   if (answer.replayed) reply.header('idempotent-replayed', 'true');
   reply.code(answer.status);
   return answer.body;

@@ -10,6 +10,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { AdminIdempotencyHeadersSchema, adminWrite } from './idempotency.ts';
 import { errors } from '../http/schemas.ts';
 import { ADMIN_JOBS_QUEUE } from '../queues.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const JobSchema = Type.Object({
   id: Type.String(),
@@ -40,7 +41,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // the job id is fixed with the key; a replay re-adds the same id, which BullMQ ignores while
       // the job is kept (7 days, longer than any key lives)
       adminWrite(request, reply, 202, {
-        write: async () => ({ id: `rebuild-${Date.now()}` }),
+        write: async (tx) => {
+          const id = `rebuild-${Date.now()}`;
+          await recordAudit(tx, { action: 'recovery.rebuild', targetType: 'job', targetId: id });
+          return { id };
+        },
         after: async ({ id }) => {
           const job = await queue.add('rebuild', { requestedBy: request.userId }, {
             jobId: id,

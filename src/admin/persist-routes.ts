@@ -9,6 +9,7 @@ import { errors } from '../http/schemas.ts';
 import { PERSIST_QUEUE } from '../queues.ts';
 import { listParked, retryParked } from '../persistence/parked.ts';
 import { AdminIdempotencyHeadersSchema, adminWrite } from './idempotency.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const ParkedSchema = Type.Object({
   jobId: Type.String(),
@@ -65,7 +66,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) =>
       // retrying is safe to repeat (a batch no longer parked is skipped), so it runs after the key's commit
       adminWrite(request, reply, 200, {
-        write: async () => ({}),
+        write: async (tx) => {
+          await recordAudit(tx, { action: 'persist.retry_parked', targetType: 'persist', targetId: 'parked', data: { jobIds: request.body.jobIds ?? 'all' } });
+          return {};
+        },
         after: () => retryParked(queue, request.body.jobIds),
       }),
   );

@@ -1,6 +1,7 @@
 /**
  * POST /v1/auth/register, POST /v1/auth/login. Both take an attempt slot (src/auth/attempts.ts)
  * before hashing a password: the hash is the expensive part, and guessing is what is limited.
+ * Failed logins are counted for the audit's burst events (src/audit/security.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
@@ -11,6 +12,7 @@ import { AuthAttempts } from './attempts.ts';
 import type { User } from './service.ts';
 import { requestContext } from '../risk/rules.ts';
 import { assessRegistration } from '../risk/assess.ts';
+import { auditContextOf } from '../audit/context.ts';
 
 export const UserSchema = Type.Object({
   id: Type.Integer(),
@@ -118,11 +120,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { email, password } = request.body;
+      // a burst of failures is a security event (src/audit/security.ts); counting it never fails the login's answer
+      const failed = () =>
+        app.loginBursts.failed(email, auditContextOf(request)).catch((err: unknown) => request.log.warn({ err }, 'login burst not counted'));
       const slot = await attempts.login(request.ip, email);
-      if (!slot.ok) refuse(reply, 'TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins', slot.retryAfterSeconds);
+      if (!slot.ok) {
+        await failed();
+        refuse(reply, 'TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins', slot.retryAfterSeconds);
+      }
       const user = await app.authService.login(email, password).catch(async (err: unknown) => {
         // only a wrong password keeps its slot; an outage is not a guess
         if (!(err instanceof DomainError && err.code === 'INVALID_CREDENTIALS')) await slot.release();
+        else await failed();
         throw err;
       });
       await slot.release();

@@ -14,6 +14,7 @@
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { CampaignDiscounts } from '../goods/pricing.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface GoodsCampaignInput {
   name?: string;
@@ -118,8 +119,7 @@ export class GoodsCampaignService {
       VALUES (${input.name ?? ''}, ${target.goodsIds}, ${target.categoryId}, ${discountPerMille(input.discount)},
               ${input.startsAt}, ${input.endsAt})
       RETURNING ${tx.unsafe(COLUMNS)}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods_campaign.create', 'goods_campaign', ${String(row.id)}, ${tx.json({ ...input } as never)})`;
+    await recordAudit(tx, { actorId, action: 'goods_campaign.create', targetType: 'goods_campaign', targetId: String(row.id), data: { ...input } });
     return present(row);
   }
 
@@ -136,8 +136,7 @@ export class GoodsCampaignService {
         discount_per_mille = ${patch.discount !== undefined ? discountPerMille(patch.discount) : cur.discountPerMille},
         starts_at = ${startsAt}, ends_at = ${endsAt}, updated_at = now()
       WHERE id = ${id} RETURNING ${tx.unsafe(COLUMNS)}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods_campaign.update', 'goods_campaign', ${String(id)}, ${tx.json({ ...patch } as never)})`;
+    await recordAudit(tx, { actorId, action: 'goods_campaign.update', targetType: 'goods_campaign', targetId: String(id), data: { ...patch } });
     return present(row);
   }
 

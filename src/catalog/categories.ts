@@ -5,6 +5,7 @@
  */
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface CategoryInput {
   name: string;
@@ -96,6 +97,5 @@ async function slugTaken<T>(slug: string, query: Promise<T>): Promise<T> {
 }
 
 async function audit(tx: Tx, actorId: number, action: string, id: number, data: Record<string, unknown>): Promise<void> {
-  await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-           VALUES (${actorId}, ${action}, 'category', ${String(id)}, ${tx.json(data as never)})`;
+  await recordAudit(tx, { actorId, action, targetType: 'category', targetId: String(id), data });
 }

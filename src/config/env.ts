@@ -66,6 +66,8 @@ export const EnvSchema = Type.Object({
   // catalog role: how often the hot goods list in Redis is recomputed from Postgres
   HOT_GOODS_EVERY_MS: Int(60_000, 100),
   TASK_LOCK_MS: Int(10_000, 500),
+  // audit trail (src/audit/): rows older than this are deleted by the sweeper role's retention task
+  AUDIT_RETENTION_DAYS: Int(90, 1, 36_500),
   // points one member may transfer to others per business day (src/transfers/)
   TRANSFER_DAILY_MAX: Int(5_000, 1, 1_000_000_000),
   // A/B experiments: below this many exposed members a variant's results carry a warning

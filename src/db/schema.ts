@@ -43,6 +43,9 @@ export const users = pgTable(
   (t) => [
     uniqueIndex('users_email_key').on(t.email),
     uniqueIndex('users_username_key').on(t.username),
+    // admin member search: case-insensitive prefix of username or email (src/members/)
+    index('users_username_search').using('btree', sql`lower(${t.username}) text_pattern_ops`),
+    index('users_email_search').using('btree', sql`lower(${t.email}) text_pattern_ops`),
     index('users_signup_ip').on(t.signupIp, t.createdAt).where(sql`signup_ip IS NOT NULL`),
     index('users_risk').on(t.riskStatus).where(sql`risk_status <> 'normal'`),
   ],
@@ -194,9 +197,19 @@ export const auditLog = pgTable(
     targetType: text('target_type').notNull(),
     targetId: text('target_id').notNull(),
     data: jsonb('data').notNull().default(sql`'{}'::jsonb`),
+    // where an admin's or a visitor's request came from (null for workers and the CLI)
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    requestId: text('request_id'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('audit_log_op_id_key').on(t.opId)],
+  (t) => [
+    uniqueIndex('audit_log_op_id_key').on(t.opId),
+    // GET /v1/admin/audit pages by id descending, filtered by actor or action; retention by time
+    index('audit_log_actor').on(t.actorId, t.id),
+    index('audit_log_action').on(t.action, t.id),
+    index('audit_log_created').on(t.createdAt),
+  ],
 );
 
 export const earnRules = pgTable('earn_rules', {

@@ -8,6 +8,7 @@ import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { EngagementConfig } from './config.ts';
 import { perMille } from './settings.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface CampaignInput {
   name: string;
@@ -82,8 +83,7 @@ export class CampaignService {
       VALUES (${input.name}, ${[...new Set(input.bizTypes)]}, ${perMille(input.multiplier)}, ${input.startsAt}, ${input.endsAt},
               ${input.notify ?? false})
       RETURNING ${tx.unsafe(COLUMNS)}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'campaign.create', 'campaign', ${String(row.id)}, ${tx.json({ ...input } as never)})`;
+    await recordAudit(tx, { actorId, action: 'campaign.create', targetType: 'campaign', targetId: String(row.id), data: { ...input } });
     return present(row);
   }
 
@@ -98,8 +98,7 @@ export class CampaignService {
         multiplier_per_mille = ${patch.multiplier !== undefined ? perMille(patch.multiplier) : cur.multiplierPerMille},
         starts_at = ${startsAt}, ends_at = ${endsAt}, notify = ${patch.notify ?? cur.notify}, updated_at = now()
       WHERE id = ${id} RETURNING ${tx.unsafe(COLUMNS)}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'campaign.update', 'campaign', ${String(id)}, ${tx.json({ ...patch } as never)})`;
+    await recordAudit(tx, { actorId, action: 'campaign.update', targetType: 'campaign', targetId: String(id), data: { ...patch } });
     return present(row);
   }
 

@@ -51,7 +51,7 @@ const TierSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const MemberTierSchema = Type.Object({
+export const MemberTierSchema = Type.Object({
   tier: Type.String(),
   position: Type.Integer(),
   earnMultiplier: Type.Number(),

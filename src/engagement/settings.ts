@@ -6,6 +6,7 @@
 import type { Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { CheckinSettings, DailyLoginSettings, EngagementConfig, Tier } from './config.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface TierInput {
   name: string;
@@ -47,8 +48,7 @@ export async function replaceTiers(tx: Tx, actorId: number, tiers: TierInput[], 
     await tx`INSERT INTO tiers (position, name, min_points, earn_per_mille, price_per_mille)
              VALUES (${position}, ${t.name}, ${t.minPoints}, ${perMille(t.earnMultiplier)}, ${perMille(t.priceFactor)})`;
   }
-  await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-           VALUES (${actorId}, 'tiers.update', 'tiers', 'all', ${tx.json({ tiers } as never)})`;
+  await recordAudit(tx, { actorId, action: 'tiers.update', targetType: 'tiers', targetId: 'all', data: { tiers } });
   config.tiers = tiers.map((t, position) => ({
     position,
     name: t.name,
@@ -66,6 +66,5 @@ export async function saveSetting(
 ): Promise<void> {
   await tx`INSERT INTO engagement_settings (key, value) VALUES (${key}, ${tx.json(value as never)})
            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`;
-  await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-           VALUES (${actorId}, ${`engagement.${key}.update`}, 'engagement_settings', ${key}, ${tx.json(value as never)})`;
+  await recordAudit(tx, { actorId, action: `engagement.${key}.update`, targetType: 'engagement_settings', targetId: key, data: { ...value } });
 }

@@ -39,7 +39,14 @@ export class TierService {
   }
 
   async describe(userId: number): Promise<MemberTier> {
-    const { position, earned } = await this.standing(userId);
+    return this.describeStanding(await this.standing(userId));
+  }
+
+  /** The tier a standing reaches (a persisted one too, when Redis cannot answer). */
+  describeStanding(standing: { position: number; earned: number }): MemberTier {
+    const earned = standing.earned;
+    const reached = this.config.tiers.filter((t) => t.minPoints <= earned).length - 1;
+    const position = Math.max(standing.position, reached);
     const t = this.config.tierAt(position);
     const above = this.config.tiers[position + 1];
     return {

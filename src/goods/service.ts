@@ -13,6 +13,7 @@ import type { Deps } from '../deps.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode } from '../redis/script-codes.ts';
 import { persistedSold, stockFromRecord } from './stock.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export const GOODS_TYPES = ['physical', 'virtual', 'coupon', 'vip'] as const;
 export type GoodsType = (typeof GOODS_TYPES)[number];
@@ -141,8 +142,7 @@ export class GoodsService {
               ${settings.vipDays}, ${input.startsAt ?? null}, ${input.endsAt ?? null}, ${input.active ?? true},
               ${searchText(input.name, description, tags)})
       RETURNING id`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.create', 'goods', ${String(g.id)}, ${tx.json({ ...input })})`;
+    await recordAudit(tx, { actorId, action: 'goods.create', targetType: 'goods', targetId: String(g.id), data: { ...input } });
     return g;
   }
 
@@ -165,8 +165,7 @@ export class GoodsService {
         starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active},
         search_text = ${searchText(next.name, next.description, tags)}, updated_at = now()
       WHERE id = ${id}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.update', 'goods', ${String(id)}, ${tx.json({ ...patch })})`;
+    await recordAudit(tx, { actorId, action: 'goods.update', targetType: 'goods', targetId: String(id), data: { ...patch } });
     return { id };
   }
 
@@ -180,8 +179,7 @@ export class GoodsService {
     const current = await this.lockedRow(tx, id);
     await this.publish(tx, current);
     await tx`UPDATE goods SET total_stock = total_stock + ${quantity}, updated_at = now() WHERE id = ${id}`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'goods.restock', 'goods', ${String(id)}, ${tx.json({ quantity })})`;
+    await recordAudit(tx, { actorId, action: 'goods.restock', targetType: 'goods', targetId: String(id), data: { quantity } });
     return { id };
   }
 

@@ -37,6 +37,7 @@ import {
   type PrizeKind,
   type PrizeRow,
 } from './store.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const DAY_MS = 86_400_000;
 /** The CSPRNG number handed to the reserve script: uniform in [0, 2^48 − 1), node:crypto's widest range. */
@@ -99,8 +100,7 @@ export class LotteryService {
               ${body.startsAt ?? null}, ${body.endsAt ?? null}, ${body.active ?? true})
       RETURNING id`;
     await insertPrizes(tx, row.id, body.prizes.map((p, i) => ({ p, position: i })));
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'lottery.create', 'lottery', ${String(row.id)}, ${tx.json({ ...body })})`;
+    await recordAudit(tx, { actorId, action: 'lottery.create', targetType: 'lottery', targetId: String(row.id), data: { ...body } });
     return row;
   }
 
@@ -141,8 +141,7 @@ export class LotteryService {
                WHERE lottery_id = ${id} AND NOT retired AND NOT (id = ANY(${keptIds}::int[]))`;
       await insertPrizes(tx, id, patch.prizes.map((p, i) => ({ p, position: i })).filter((e) => e.p.id === undefined));
     }
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, 'lottery.update', 'lottery', ${String(id)}, ${tx.json({ ...patch })})`;
+    await recordAudit(tx, { actorId, action: 'lottery.update', targetType: 'lottery', targetId: String(id), data: { ...patch } });
     return { id };
   }
 

@@ -26,6 +26,7 @@ import type { PointsService } from '../points/service.ts';
 import { issueRewards, revokeRewards } from './rewards.ts';
 import { move, type OrderStatus } from './lifecycle.ts';
 import type { OrderStock } from './stock.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const DAY_MS = 86_400_000;
 const VIRTUAL_TYPES = new Set(['virtual', 'coupon', 'vip']);
@@ -244,8 +245,7 @@ export class OrderEffects {
       const [row] = await tx`UPDATE orders SET rewards_state = 'revoked', updated_at = now()
                              WHERE id = ${o.id} AND rewards_state IN ('issued', 'pending') RETURNING 1`;
       if (row) {
-        await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-                 VALUES (null, 'order.rewards_revoked', 'order', ${o.id}, ${tx.json(r)})`;
+        await recordAudit(tx, { actorId: null, action: 'order.rewards_revoked', targetType: 'order', targetId: o.id, data: r });
       }
     });
     o.rewardsState = 'revoked';
@@ -316,9 +316,7 @@ export class OrderEffects {
       const [row] = await tx`UPDATE orders SET earn_state = 'clawed_back', updated_at = now()
                              WHERE id = ${o.id} AND earn_state = 'credited' RETURNING 1`;
       if (row) {
-        await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-                 VALUES (null, 'order.clawback', 'order', ${o.id},
-                         ${tx.json({ userId: o.userId, earned: o.earnedPoints, taken, shortfall })})`;
+        await recordAudit(tx, { actorId: null, action: 'order.clawback', targetType: 'order', targetId: o.id, data: { userId: o.userId, earned: o.earnedPoints, taken, shortfall } });
       }
     });
     o.earnState = 'clawed_back';

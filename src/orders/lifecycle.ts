@@ -16,6 +16,7 @@ import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { materializeRedemptionOrders } from './redemption-orders.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export const ORDER_STATUSES = ['pending_payment', 'paid', 'shipped', 'completed', 'cancelled', 'refunded'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number] | 'placing';
@@ -113,10 +114,7 @@ async function finish(tx: Tx, t: Transition, row: { id: string; userId: number; 
   await tx`
     INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
     VALUES (${row.id}, ${row.from}, ${t.to}, ${t.actorId}, ${t.reason ?? null}, ${tx.json((t.data ?? {}) as postgres.JSONValue)})`;
-  await tx`
-    INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-    VALUES (${t.actorId}, ${`order.${t.to}`}, 'order', ${row.id},
-            ${tx.json({ from: row.from, to: t.to, reason: t.reason ?? null, ...(t.data ?? {}) } as postgres.JSONValue)})`;
+  await recordAudit(tx, { actorId: t.actorId, action: `order.${t.to}`, targetType: 'order', targetId: row.id, data: { from: row.from, to: t.to, reason: t.reason ?? null, ...(t.data ?? {}) } });
   return { ...row, status: t.to };
 }
 

@@ -15,6 +15,7 @@ import type { HoldService } from '../points/holds.ts';
 import { move } from './lifecycle.ts';
 import type { OrderService } from './service.ts';
 import { expireCoupons } from './rewards.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export const PLACING_STALE_MS = 5 * 60_000;
 
@@ -110,8 +111,7 @@ export class OrderPump {
             FROM unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
             WHERE i.order_id = ${o.id} AND i.position = t.position`;
           await tx`INSERT INTO order_events (order_id, from_status, to_status, reason) VALUES (${o.id}, NULL, ${status}, 'placement finished by the order pump')`;
-          await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-                   VALUES (null, 'order.placed', 'order', ${o.id}, ${tx.json({ status, by: 'order pump', points: itemPoints + o.pointsToUse })})`;
+          await recordAudit(tx, { actorId: null, action: 'order.placed', targetType: 'order', targetId: o.id, data: { status, by: 'order pump', points: itemPoints + o.pointsToUse } });
           return true;
         });
         if (done) r.placingFinished++;
@@ -124,8 +124,7 @@ export class OrderPump {
           if (!row) return false;
           await tx`INSERT INTO order_events (order_id, from_status, to_status, reason, notified)
                    VALUES (${o.id}, NULL, 'cancelled', 'placement interrupted', true)`;
-          await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-                   VALUES (null, 'order.cancelled', 'order', ${o.id}, ${tx.json({ from: 'placing', reason: 'placement interrupted', pointsFrozen: hold !== null })})`;
+          await recordAudit(tx, { actorId: null, action: 'order.cancelled', targetType: 'order', targetId: o.id, data: { from: 'placing', reason: 'placement interrupted', pointsFrozen: hold !== null } });
           return true;
         });
         if (done) {

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import type { Sql, Tx } from '../db/client.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import { DomainError } from '../errors/domain-error.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const DAY_MS = 86_400_000;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -158,8 +159,7 @@ export async function useCoupon(tx: Tx, code: string, adminId: number): Promise<
     const [used] = await tx<CouponRow[]>`
       UPDATE user_coupons SET status = 'used', used_at = now() WHERE code = ${code}
       RETURNING code, goods_id AS "goodsId", order_id AS "orderId", status, valid_until AS "validUntil", used_at AS "usedAt", created_at AS "createdAt"`;
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${adminId}, 'coupon.use', 'coupon', ${code}, ${tx.json({ orderId: row.orderId })})`;
+    await recordAudit(tx, { actorId: adminId, action: 'coupon.use', targetType: 'coupon', targetId: code, data: { orderId: row.orderId } });
     return { coupon: couponView(used), replayed: false };
   }
 }

@@ -28,6 +28,7 @@ import type { OrderEffects, OrderItemRow, OrderRow } from './effects.ts';
 import type { OrderStock } from './stock.ts';
 import type { ReceiverBox, Receiver } from './receiver.ts';
 import { maskPhone } from './receiver.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -304,8 +305,7 @@ export class OrderService {
           SELECT ${id}, t.from_status, t.to_status, ${row.userId}, t.reason, ${tx.json({ points, cashDue: row.cashDue } as postgres.JSONValue)}
           FROM unnest(${steps.map((x) => x[0])}::text[], ${steps.map((x) => x[1])}::text[], ${steps.map((x) => x[2])}::text[])
             WITH ORDINALITY AS t(from_status, to_status, reason, n) ORDER BY t.n`;
-        await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-                 VALUES (${row.userId}, 'order.placed', 'order', ${id}, ${tx.json({ status, points, cashTotal: row.cashTotal, cashDue: row.cashDue })})`;
+        await recordAudit(tx, { actorId: row.userId, action: 'order.placed', targetType: 'order', targetId: id, data: { status, points, cashTotal: row.cashTotal, cashDue: row.cashDue } });
         return true;
       });
       if (!moved) throw new DomainError('ORDER_STATE_CONFLICT', 'The order was undone while it was being placed; place it again with a new key');

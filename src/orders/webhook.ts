@@ -12,6 +12,7 @@ import type { Sql } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { transition } from './lifecycle.ts';
 import type { PaymentEvent } from './payments.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export type WebhookOutcome = 'paid' | 'cancelled' | 'already_paid' | 'already_cancelled' | 'amount_mismatch' | 'late_payment';
 
@@ -63,9 +64,7 @@ export async function applyPaymentEvent(sql: Sql, e: PaymentEvent, alarm: Alarm)
     await tx`INSERT INTO payment_events (event_id, payment_id, status, amount, outcome)
              VALUES (${e.eventId}, ${e.paymentId}, ${e.status}, ${e.amount}, ${outcome})`;
     if (outcome === 'amount_mismatch' || outcome === 'late_payment') {
-      await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-               VALUES (null, ${`payment.${outcome}`}, 'order', ${order.id},
-                       ${tx.json({ eventId: e.eventId, paymentId: e.paymentId, status: e.status, amount: e.amount, cashDue: order.cashDue, orderStatus: order.status })})`;
+      await recordAudit(tx, { actorId: null, action: `payment.${outcome}`, targetType: 'order', targetId: order.id, data: { eventId: e.eventId, paymentId: e.paymentId, status: e.status, amount: e.amount, cashDue: order.cashDue, orderStatus: order.status } });
     }
     return { outcome, orderId: order.id, duplicate: false };
   });

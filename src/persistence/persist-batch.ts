@@ -188,17 +188,20 @@ async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
   await materializeRedemptionOrders(tx, r.map((o) => o.opId), true);
 }
 
+/** Admin points ops (grants, integrator holds) audited from the op, with the admin request's context it carries. */
 async function insertAudits(tx: Tx, ops: Op[]): Promise<void> {
-  const a = ops.filter((o) => o.bizType === 'grant');
+  const a = ops.filter((o) => o.bizType === 'grant' || (o.kind === 'freeze' && o.bizType === 'hold' && o.actorId !== undefined));
   if (a.length === 0) return;
   await tx`
-    INSERT INTO audit_log (op_id, actor_id, action, target_type, target_id, data, created_at)
-    SELECT t.op_id, t.actor_id, 'points.grant', 'user', t.user_id::text,
-           jsonb_build_object('amount', t.amount, 'reason', t.reason), to_timestamp(t.at / 1000.0)
+    INSERT INTO audit_log (op_id, actor_id, action, target_type, target_id, data, ip, user_agent, request_id, created_at)
+    SELECT t.op_id, t.actor_id, t.action, 'user', t.user_id::text,
+           jsonb_build_object('amount', t.amount, 'reason', t.reason), t.ip, t.ua, t.rid, to_timestamp(t.at / 1000.0)
     FROM unnest(${a.map((o) => o.opId)}::text[], ${a.map((o) => o.actorId ?? null)}::bigint[],
-                ${a.map((o) => o.userId)}::bigint[], ${a.map((o) => o.delta)}::bigint[],
-                ${a.map((o) => o.reason ?? '')}::text[], ${a.map((o) => o.at)}::bigint[])
-      AS t(op_id, actor_id, user_id, amount, reason, at)
+                ${a.map((o) => (o.bizType === 'grant' ? 'points.grant' : 'points.hold'))}::text[],
+                ${a.map((o) => o.userId)}::bigint[], ${a.map((o) => (o.bizType === 'grant' ? o.delta : (o.amount ?? Math.abs(o.delta))))}::bigint[],
+                ${a.map((o) => o.reason ?? '')}::text[], ${a.map((o) => o.ip ?? null)}::text[], ${a.map((o) => o.ua ?? null)}::text[],
+                ${a.map((o) => o.rid ?? null)}::text[], ${a.map((o) => o.at)}::bigint[])
+      AS t(op_id, actor_id, action, user_id, amount, reason, ip, ua, rid, at)
     ON CONFLICT (op_id) DO NOTHING`;
 }
 

@@ -7,6 +7,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors, IdempotencyHeadersSchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from './idempotency.ts';
 import { adminWrite } from '../admin/idempotency.ts';
+import { recordAudit } from '../audit/log.ts';
+import { auditContextOf } from '../audit/context.ts';
 
 const HoldSchema = Type.Object({
   holdId: Type.String({ description: 'h<userId>-<32 hex>' }),
@@ -47,7 +49,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
-      const { hold, replayed } = await app.holds.createAdmin(request.userId, request.body, key);
+      const { hold, replayed } = await app.holds.createAdmin(request.userId, request.body, key, auditContextOf(request));
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(201).send(hold);
     },
@@ -93,8 +95,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) =>
       adminWrite(request, reply, 200, {
-        write: async () => {
+        write: async (tx) => {
           await app.holds.assertSettleable(request.params.id, 'capture', request.body.amount);
+          await recordAudit(tx, { action: 'points.hold_capture', targetType: 'hold', targetId: request.params.id, data: { amount: request.body.amount ?? 'all' } });
           return {};
         },
         after: async () => (await app.holds.settleAdmin(request.userId, request.params.id, 'capture', request.body.amount)).hold,
@@ -117,8 +120,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) =>
       adminWrite(request, reply, 200, {
-        write: async () => {
+        write: async (tx) => {
           await app.holds.assertSettleable(request.params.id, 'release');
+          await recordAudit(tx, { action: 'points.hold_release', targetType: 'hold', targetId: request.params.id });
           return {};
         },
         after: async () => (await app.holds.settleAdmin(request.userId, request.params.id, 'release')).hold,

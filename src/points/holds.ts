@@ -12,6 +12,7 @@ import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import type { Deps } from '../deps.ts';
 import { keyHash, newOpId, requestHash } from './idempotency.ts';
 import type { PointsService } from './service.ts';
+import { opContext, SYSTEM_CONTEXT, type AuditContext } from '../audit/context.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -178,6 +179,7 @@ export class HoldService {
     adminId: number,
     input: { userId: number; amount: number; reason: string; ttlSeconds: number },
     idempotencyKey: string,
+    ctx: AuditContext = SYSTEM_CONTEXT,
   ): Promise<{ hold: HoldView; replayed: boolean }> {
     const { env, redis, keys } = this.deps;
     if (input.ttlSeconds > env.HOLD_MAX_TTL_SECONDS) {
@@ -202,7 +204,7 @@ export class HoldService {
         bizId: input.reason,
         expiresAt: Number(sec) * 1000 + input.ttlSeconds * 1000,
         hash,
-        extra: { actorId: adminId, reason: input.reason },
+        extra: { actorId: adminId, reason: input.reason, ...opContext(ctx) },
         guard: 'system',
       });
       return { hold: view(hold), replayed };

@@ -27,6 +27,10 @@ export interface Op {
   t?: string;
   actorId?: number;
   reason?: string;
+  /** Admin ops (grant, integrator hold): where the request came from, for their audit row. */
+  ip?: string | null;
+  ua?: string | null;
+  rid?: string | null;
   /** Credits: the base before multipliers, the multiplier used (per mille), whether it counts toward the tier (1/0). */
   base?: number;
   mult?: number;

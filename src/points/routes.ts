@@ -7,6 +7,7 @@ import { errors, PageQuerySchema } from '../http/schemas.ts';
 import { requireIdempotencyKey } from './idempotency.ts';
 import { listLedger } from './ledger.ts';
 import { requestContext } from '../risk/rules.ts';
+import { auditContextOf } from '../audit/context.ts';
 
 export const BalanceSchema = Type.Object({
   available: Type.Integer(),
@@ -28,18 +29,18 @@ const LotsPageSchema = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
+export const LedgerItemSchema = Type.Object({
+  opId: Type.String(),
+  kind: Type.String(),
+  delta: Type.Integer(),
+  balanceAfter: Type.Integer(),
+  bizType: Type.String(),
+  bizId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
 const LedgerPageSchema = Type.Object({
-  items: Type.Array(
-    Type.Object({
-      opId: Type.String(),
-      kind: Type.String(),
-      delta: Type.Integer(),
-      balanceAfter: Type.Integer(),
-      bizType: Type.String(),
-      bizId: Type.Union([Type.String(), Type.Null()]),
-      createdAt: Type.String({ format: 'date-time' }),
-    }),
-  ),
+  items: Type.Array(LedgerItemSchema),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
@@ -160,7 +161,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const key = requireIdempotencyKey(request.headers['idempotency-key']);
       const { userId, amount, reason } = request.body;
-      const { op, replayed } = await app.points.grant(request.userId, userId, amount, reason, key);
+      const { op, replayed } = await app.points.grant(request.userId, userId, amount, reason, key, auditContextOf(request));
       if (replayed) reply.header('idempotent-replayed', 'true');
       return { opId: op.opId, available: op.available };
     },

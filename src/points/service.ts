@@ -14,6 +14,7 @@ import { offsetMs } from '../engagement/business-day.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from './holds-record.ts';
 import { RiskRules, type RequestContext } from '../risk/rules.ts';
 import { recordRiskEvent } from '../risk/events.ts';
+import { opContext, SYSTEM_CONTEXT, type AuditContext } from '../audit/context.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -142,7 +143,7 @@ export class PointsService {
   }
 
   /** Admin grant: no caps, no multiplier, not toward the tier; audited (the persist worker writes the audit row from the op). */
-  async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string): Promise<OpResult> {
+  async grant(adminId: number, userId: number, amount: number, reason: string, idempotencyKey: string, ctx: AuditContext = SYSTEM_CONTEXT): Promise<OpResult> {
     const { redis, keys, env } = this.deps;
     const hash = requestHash('grant', { userId, amount, reason });
     // The key belongs to the admin: claim it in the admin's own record for that key (where earn
@@ -164,7 +165,7 @@ export class PointsService {
         capCount: 0,
         capPoints: 0,
         expiryMs: env.LOT_EXPIRY_DAYS * DAY_MS,
-        extra: { actorId: adminId, reason },
+        extra: { actorId: adminId, reason, ...opContext(ctx) },
         rule: false,
         // an operator's grant (goodwill, a correction, a migration) adjusts the balance; it does
         // not qualify the member for a tier (docs/architecture.md, tiers)
@@ -295,6 +296,20 @@ export class PointsService {
   async balance(userId: number, horizonMs = 30 * DAY_MS): Promise<Balance> {
     const { head, lots } = await this.liveLots(userId, horizonMs);
     return { ...head, expiring: groupByDay(lots) };
+  }
+
+  /**
+   * The balance Postgres holds (the persisted ledger's mirror, open holds out of `available`):
+   * behind the live one by the ops still in flight; what a reader shows when Redis cannot answer.
+   * Null when there is no such member.
+   */
+  async persistedBalance(userId: number): Promise<{ available: number; frozen: number; totalEarned: number; tier: number } | null> {
+    const { sql } = this.deps;
+    const [account] = await sql<Array<{ available: number; totalEarned: number; tier: number }>>`
+      SELECT available, total_earned AS "totalEarned", tier FROM point_accounts WHERE user_id = ${userId}`;
+    if (!account) return null;
+    const frozen = frozenTotal((await openHoldsOf(sql, [userId])).get(userId) ?? []);
+    return { available: account.available - frozen, frozen, totalEarned: account.totalEarned, tier: account.tier };
   }
 
   /** One page of the member's live lots (not expired), earliest expiry first. */

@@ -8,6 +8,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AdminIdempotencyHeadersSchema, adminWrite } from '../admin/idempotency.ts';
 import { errors, IdParamsSchema, PageQuerySchema } from '../http/schemas.ts';
+import { recordAudit } from '../audit/log.ts';
 
 const PushStatusSchema = Type.Union([
   Type.Literal('pending'),
@@ -122,6 +123,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       adminWrite(request, reply, 202, {
         write: async (tx) => {
           await app.pushes.markForRetry(request.params.id, tx);
+          await recordAudit(tx, { action: 'push.retry', targetType: 'push', targetId: request.params.id });
           return { id: request.params.id, status: 'pending' as const };
         },
         after: async (answer) => {
@@ -152,7 +154,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { title, body, segment } = request.body;
       // the broadcast id is fixed with the key, so a replay queues the same broadcast
       return adminWrite(request, reply, 202, {
-        write: async () => ({ broadcastId: randomUUID() }),
+        write: async (tx) => {
+          const broadcastId = randomUUID();
+          await recordAudit(tx, { action: 'push.broadcast', targetType: 'broadcast', targetId: broadcastId, data: { title, segment } });
+          return { broadcastId };
+        },
         after: ({ broadcastId }) => app.broadcasts.accept(title, body, segment, app.config.BROADCAST_BATCH, broadcastId),
       });
     },

@@ -27,7 +27,6 @@
  * Repairs are fenced: each run takes a token (reconcile_fence) and a repair commits only while its
  * token is the latest, so a stalled run overlapping a newer one repairs nothing twice.
  */
-import type postgres from 'postgres';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Sql, Tx } from '../db/client.ts';
@@ -36,6 +35,7 @@ import type { Op } from '../points/op.ts';
 import type { Hold } from '../redemptions/service.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 import { inflightOps, type Inflight } from './inflight.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface MemberDrift {
   userId: number;
@@ -284,9 +284,7 @@ export class Reconciler {
       }
       const after = await recomputeMirror(tx, uid);
       await tx`UPDATE ledger_entries SET balance_after = ${after} WHERE op_id = ${opId}`;
-      await tx`INSERT INTO audit_log (op_id, action, target_type, target_id, data)
-               VALUES (${opId}, 'reconcile.adjust', 'user', ${String(uid)},
-                       ${tx.json({ drift, lots: Object.fromEntries(lots) } as unknown as postgres.JSONValue)})`;
+      await recordAudit(tx, { opId, action: 'reconcile.adjust', targetType: 'user', targetId: String(uid), data: { drift, lots: Object.fromEntries(lots) } });
       return 'adjusted' as const;
     });
   }

@@ -4,13 +4,13 @@
  * the audit) and enforced in the member's slot (lua/risk-set-1.lua), where every points-moving
  * script checks it; a rebuild or a hydration carries it back into Redis.
  */
-import type postgres from 'postgres';
 import type { Deps } from '../deps.ts';
 import type { Tx } from '../db/client.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { recordRiskEvent } from './events.ts';
 import { ALLOWED_ACTIONS, loadRules, RISK_RULES, type RequestContext, type RiskRule, type RiskRuleName, type RiskRules } from './rules.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface RiskEventView {
   id: number;
@@ -38,16 +38,14 @@ export class RiskService {
   async freezeTx(tx: Tx, adminId: number, userId: number, reason: string, ctx: RequestContext): Promise<{ userId: number; riskStatus: 'frozen' }> {
     await this.member(tx, userId);
     await recordRiskEvent(tx, { userId, rule: 'ADMIN', action: 'freeze', evidence: { adminId, reason }, ip: ctx.ip ?? null, userAgent: ctx.userAgent ?? null });
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${adminId}, 'member.freeze', 'user', ${String(userId)}, ${tx.json({ reason, ip: ctx.ip ?? null })})`;
+    await recordAudit(tx, { actorId: adminId, action: 'member.freeze', targetType: 'user', targetId: String(userId), data: { reason } });
     return { userId, riskStatus: 'frozen' };
   }
 
   async unfreezeTx(tx: Tx, adminId: number, userId: number, reason: string, ctx: RequestContext): Promise<{ userId: number; riskStatus: 'normal' }> {
     await this.member(tx, userId);
     await recordRiskEvent(tx, { userId, rule: 'ADMIN', action: 'unfreeze', evidence: { adminId, reason }, ip: ctx.ip ?? null, userAgent: ctx.userAgent ?? null });
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${adminId}, 'member.unfreeze', 'user', ${String(userId)}, ${tx.json({ reason, ip: ctx.ip ?? null })})`;
+    await recordAudit(tx, { actorId: adminId, action: 'member.unfreeze', targetType: 'user', targetId: String(userId), data: { reason } });
     return { userId, riskStatus: 'normal' };
   }
 
@@ -99,8 +97,7 @@ export class RiskService {
         ON CONFLICT (rule) DO UPDATE SET enabled = EXCLUDED.enabled, threshold = EXCLUDED.threshold,
           window_seconds = EXCLUDED.window_seconds, action = EXCLUDED.action, updated_at = now()`;
     }
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${adminId}, 'risk.rules', 'config', 'risk_rules', ${tx.json({ rules } as unknown as postgres.JSONValue)})`;
+    await recordAudit(tx, { actorId: adminId, action: 'risk.rules', targetType: 'config', targetId: 'risk_rules', data: { rules } });
     const all = await loadRules(tx);
     this.rules.set(all);
     return this.rules.all();

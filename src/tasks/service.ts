@@ -7,6 +7,7 @@ import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { periodBounds, periodOf } from './progress.ts';
 import type { TaskEvent, TaskFrequency } from './schemas.ts';
+import { recordAudit } from '../audit/log.ts';
 
 export interface TaskInput {
   key: string;
@@ -162,7 +163,6 @@ export class TaskService {
   }
 
   private async audit(tx: Tx, actorId: number, action: string, key: string, data: Record<string, unknown>): Promise<void> {
-    await tx`INSERT INTO audit_log (actor_id, action, target_type, target_id, data)
-             VALUES (${actorId}, ${action}, 'task', ${key}, ${tx.json(data as never)})`;
+    await recordAudit(tx, { actorId, action, targetType: 'task', targetId: key, data });
   }
 }

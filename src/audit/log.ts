@@ -1,0 +1,29 @@
+/**
+ * The one writer of audit_log rows made one at a time: admin actions, security events and config
+ * changes. Usable inside the caller's transaction, so an audited change and its row commit
+ * together. (The persist worker writes the rows of audited points ops in bulk, from the ops.)
+ */
+import type postgres from 'postgres';
+import type { Sql, Tx } from '../db/client.ts';
+import { currentAuditContext, type AuditContext } from './context.ts';
+
+export interface AuditEntry {
+  /** `<area>.<verb>`, e.g. goods.create, member.freeze, security.login_failed_burst */
+  action: string;
+  targetType: string;
+  targetId: string | number;
+  data?: Record<string, unknown>;
+  /** Who acted; defaults to the context's actor (null: the system or an unknown caller). */
+  actorId?: number | null;
+  /** The op a worker's row belongs to (unique: a redelivered job cannot write it twice). */
+  opId?: string;
+}
+
+/** Writes one audit row with the context's IP, user agent and request id (the current scope's by default). */
+export async function recordAudit(db: Sql | Tx, entry: AuditEntry, ctx: AuditContext = currentAuditContext()): Promise<void> {
+  const actorId = entry.actorId !== undefined ? entry.actorId : ctx.actorId;
+  await db`
+    INSERT INTO audit_log (op_id, actor_id, action, target_type, target_id, data, ip, user_agent, request_id)
+    VALUES (${entry.opId ?? null}, ${actorId}, ${entry.action}, ${entry.targetType}, ${String(entry.targetId)},
+            ${db.json((entry.data ?? {}) as postgres.JSONValue)}, ${ctx.ip}, ${ctx.userAgent}, ${ctx.requestId})`;
+}

@@ -1,0 +1,55 @@
+/**
+ * Security events from the login path: a burst of failed logins — LOGIN_BURST_FAILS failures for
+ * one account or from one IP within a fixed window of LOGIN_BURST_WINDOW_MS — is one audit row
+ * `security.login_failed_burst` per account or IP and window. Each failure counts in Redis (one
+ * INCR per key); the failure that makes the count reach the threshold, and only that one, writes
+ * the row, so a flood of failures costs Postgres one insert per window.
+ *
+ * Attempts refused by the login limits (src/auth/attempts.ts) count too: they are failures the
+ * caller keeps making.
+ */
+import type { Redis } from 'ioredis';
+import type { Sql } from '../db/client.ts';
+import type { Keys } from '../redis/keys.ts';
+import type { AuditContext } from './context.ts';
+import { recordAudit } from './log.ts';
+
+export const LOGIN_BURST_FAILS = 5;
+export const LOGIN_BURST_WINDOW_MS = 5 * 60_000;
+
+export class LoginBurstWatch {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly sql: Sql,
+  ) {}
+
+  /** Counts one failed login of `email` from the context's IP; returns the bursts it completed. */
+  async failed(email: string, ctx: AuditContext, now = Date.now()): Promise<Array<'account' | 'ip'>> {
+    const window = Math.floor(now / LOGIN_BURST_WINDOW_MS);
+    const windowStart = new Date(window * LOGIN_BURST_WINDOW_MS).toISOString();
+    const subjects = [
+      { kind: 'account' as const, key: this.keys.loginBurst({ email }, window), targetId: email.toLowerCase() },
+      ...(ctx.ip ? [{ kind: 'ip' as const, key: this.keys.loginBurst({ ip: ctx.ip }, window), targetId: ctx.ip }] : []),
+    ];
+    const tx = this.redis.multi();
+    for (const s of subjects) tx.incr(s.key).pexpire(s.key, LOGIN_BURST_WINDOW_MS * 2);
+    const replies = await tx.exec();
+    if (!replies) throw new Error('login burst count: transaction aborted');
+    const reached = subjects.filter((_, i) => Number(replies[i * 2][1]) === LOGIN_BURST_FAILS);
+    for (const s of reached) {
+      await recordAudit(
+        this.sql,
+        {
+          actorId: null,
+          action: 'security.login_failed_burst',
+          targetType: s.kind === 'account' ? 'login_account' : 'login_ip',
+          targetId: s.targetId,
+          data: { failures: LOGIN_BURST_FAILS, windowStart, windowMs: LOGIN_BURST_WINDOW_MS },
+        },
+        ctx,
+      );
+    }
+    return reached.map((s) => s.kind);
+  }
+}
