@@ -47,6 +47,8 @@ import transfers from './transfers/plugin.ts';
 import transferRoutes from './transfers/routes.ts';
 import catalog from './catalog/plugin.ts';
 import catalogRoutes from './catalog/routes.ts';
+import recommendations from './recommendations/plugin.ts';
+import recommendationRoutes from './recommendations/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -110,6 +112,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(riskPlugin);
   await app.register(transfers);
   await app.register(catalog);
+  await app.register(recommendations);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -131,6 +134,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(riskRoutes);
   await app.register(transferRoutes);
   await app.register(catalogRoutes);
+  await app.register(recommendationRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;
