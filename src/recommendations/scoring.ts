@@ -221,14 +221,17 @@ export interface Ranked {
   content: number;
 }
 
-/** Every candidate, best first, with its score and the reason for it (see the module header). */
-export function rank(input: RankInput): Ranked[] {
+/**
+ * Every candidate, best first, with its score and the reason for it (see the module header).
+ * `weights` other than the defaults are for the evaluation's ablations only.
+ */
+export function rank(input: RankInput, weights: { cf: number; content: number } = { cf: CF_WEIGHT, content: CONTENT_WEIGHT }): Ranked[] {
   const { history, candidates, vectors, peers, popularity } = input;
-  const weights = history.map((_, k) => RECENCY_DECAY ** k);
-  const totalWeight = weights.reduce((a, b) => a + b, 0) || 1;
+  const recency = history.map((_, k) => RECENCY_DECAY ** k);
+  const totalWeight = recency.reduce((a, b) => a + b, 0) || 1;
   const profile: Vec = new Map();
   history.forEach((h, k) => {
-    for (const [t, w] of vectors.get(h) ?? []) profile.set(t, (profile.get(t) ?? 0) + weights[k] * w);
+    for (const [t, w] of vectors.get(h) ?? []) profile.set(t, (profile.get(t) ?? 0) + recency[k] * w);
   });
   normalise(profile);
 
@@ -239,7 +242,7 @@ export function rank(input: RankInput): Ranked[] {
       history.forEach((h, k) => {
         const co = peers.neighbours[k]?.get(c.id) ?? 0;
         const ni = peers.n.get(h) ?? 0;
-        if (co > 0 && ni > 0) cf += (weights[k] * co) / Math.sqrt(ni * nj);
+        if (co > 0 && ni > 0) cf += (recency[k] * co) / Math.sqrt(ni * nj);
       });
       cf /= totalWeight;
     }
@@ -252,8 +255,8 @@ export function rank(input: RankInput): Ranked[] {
   const maxPop = Math.max(0, ...candidates.map((c) => popularity.get(c.id) ?? 0));
 
   const ranked = raw.map(({ c, cf, content }) => {
-    const cfPart = maxCf > 0 ? (CF_WEIGHT * cf) / maxCf : 0;
-    const contentPart = maxContent > 0 ? (CONTENT_WEIGHT * content) / maxContent : 0;
+    const cfPart = maxCf > 0 ? (weights.cf * cf) / maxCf : 0;
+    const contentPart = maxContent > 0 ? (weights.content * content) / maxContent : 0;
     const hybrid = cfPart + contentPart;
     const pop = popularity.get(c.id) ?? 0;
     let reason: Reason;
