@@ -16,7 +16,6 @@ import type { Keys } from '../redis/keys.ts';
 import {
   buildBands,
   buildContentVectors,
-  decodeVec,
   encodeVec,
   historyOf,
   type BandCounts,
@@ -162,8 +161,20 @@ export async function builtAt(redis: Redis, keys: Keys): Promise<number | null> 
   return at === null ? null : Number(at);
 }
 
-/** The request path's reads of the model (Redis only). */
+/**
+ * The request path's reads of the model (Redis only). What a build never changes — goods vectors,
+ * categories and listings, the popularity list — is kept in this process once read, for the
+ * current build only (dropped when `current` moves), so a request fetches only what it has not
+ * seen yet; at most the model's goods are held.
+ */
 export class ModelReader {
+  private cached: {
+    build: string;
+    content: Map<number, { c: number | null; v: Vec } | null>;
+    items: Map<number, StoredItem | null>;
+    popularity?: Map<number, number>;
+  } = { build: '', content: new Map(), items: new Map() };
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -171,6 +182,11 @@ export class ModelReader {
 
   async current(): Promise<string | null> {
     return this.redis.get(this.keys.recoCurrent());
+  }
+
+  private cacheFor(build: string) {
+    if (this.cached.build !== build) this.cached = { build, content: new Map(), items: new Map() };
+    return this.cached;
   }
 
   /** The member's history (most recent first) and balance as of the build; null when they had none. */
@@ -190,44 +206,68 @@ export class ModelReader {
   /** Vectors and categories, co-occurrence of the peer bands and popularity for a ranking. */
   async rankingData(build: string, history: number[], candidates: number[], bands: number[]) {
     const { redis, keys } = this;
+    const cache = this.cacheFor(build);
     const ids = [...history, ...candidates];
-    const nFields = ids.map((id) => `n:${id}`);
-    const [vecs, popular, ...bandReplies] = await Promise.all([
-      ids.length > 0 ? redis.hmget(keys.recoVectors(build), ...ids.map(String)) : Promise.resolve([]),
-      redis.zrange(keys.recoPopular(build), 0, -1, 'WITHSCORES'),
-      ...bands.map((b) =>
-        history.length > 0 ? redis.hmget(keys.recoBand(build, b), ...history.map(String), ...nFields) : Promise.resolve([] as Array<string | null>),
-      ),
+    const missing = ids.filter((id) => !cache.content.has(id));
+    const [vecs, popular, lists] = await Promise.all([
+      missing.length > 0 ? redis.hmget(keys.recoVectors(build), ...missing.map(String)) : Promise.resolve([]),
+      cache.popularity ? Promise.resolve(null) : redis.zrange(keys.recoPopular(build), 0, -1, 'WITHSCORES'),
+      Promise.all(bands.map((b) => (history.length > 0 ? redis.hmget(keys.recoBand(build, b), ...history.map(String)) : Promise.resolve([])))),
     ]);
-    const vectors = new Map<number, Vec>();
-    const categories = new Map<number, number | null>();
-    vecs.forEach((raw, i) => {
-      if (raw === null) return;
+    missing.forEach((id, i) => {
+      const raw = vecs[i];
+      if (raw === null) return cache.content.set(id, null);
       const { c, v } = JSON.parse(raw) as { c: number | null; v: Array<[string, number]> };
-      vectors.set(ids[i], decodeVec(JSON.stringify(v)));
-      categories.set(ids[i], c);
+      cache.content.set(id, { c, v: new Map(v) });
     });
+    if (popular) {
+      const counts = new Map<number, number>();
+      for (let i = 0; i < popular.length; i += 2) counts.set(Number(popular[i]), Number(popular[i + 1]));
+      cache.popularity = counts;
+    }
+
+    // co-occurrence lists of the history items, then member counts of what they reach
     const peers: PeerCounts = { neighbours: history.map(() => new Map()), n: new Map() };
-    for (const reply of bandReplies) {
-      if (reply.length === 0) continue;
+    for (const reply of lists) {
       history.forEach((_, k) => {
         const raw = reply[k];
-        if (raw === null) return;
+        if (raw === null || raw === undefined) return;
         for (const [j, c] of JSON.parse(raw) as Array<[number, number]>) peers.neighbours[k].set(j, (peers.neighbours[k].get(j) ?? 0) + c);
       });
-      ids.forEach((id, i) => {
-        const raw = reply[history.length + i];
-        if (raw !== null) peers.n.set(id, (peers.n.get(id) ?? 0) + Number(raw));
-      });
     }
-    const popularity = new Map<number, number>();
-    for (let i = 0; i < popular.length; i += 2) popularity.set(Number(popular[i]), Number(popular[i + 1]));
-    return { vectors, categories, peers, popularity };
+    const wanted = new Set(candidates);
+    const reached = [...new Set(peers.neighbours.flatMap((m) => [...m.keys()].filter((j) => wanted.has(j))))];
+    const counted = reached.length > 0 ? [...history, ...reached] : [];
+    if (counted.length > 0) {
+      const counts = await Promise.all(bands.map((b) => redis.hmget(keys.recoBand(build, b), ...counted.map((id) => `n:${id}`))));
+      for (const reply of counts) {
+        counted.forEach((id, i) => {
+          if (reply[i] !== null) peers.n.set(id, (peers.n.get(id) ?? 0) + Number(reply[i]));
+        });
+      }
+    }
+
+    const vectors = new Map<number, Vec>();
+    const categories = new Map<number, number | null>();
+    for (const id of ids) {
+      const e = cache.content.get(id);
+      if (!e) continue;
+      vectors.set(id, e.v);
+      categories.set(id, e.c);
+    }
+    return { vectors, categories, peers, popularity: cache.popularity! };
   }
 
   async items(build: string, ids: number[]): Promise<Map<number, StoredItem>> {
-    if (ids.length === 0) return new Map();
-    const raw = await this.redis.hmget(this.keys.recoItems(build), ...ids.map(String));
-    return new Map(ids.flatMap((id, i) => (raw[i] === null ? [] : [[id, JSON.parse(raw[i]!) as StoredItem] as const])));
+    const cache = this.cacheFor(build);
+    const missing = ids.filter((id) => !cache.items.has(id));
+    if (missing.length > 0) {
+      const raw = await this.redis.hmget(this.keys.recoItems(build), ...missing.map(String));
+      missing.forEach((id, i) => cache.items.set(id, raw[i] === null ? null : (JSON.parse(raw[i]!) as StoredItem)));
+    }
+    return new Map(ids.flatMap((id) => {
+      const item = cache.items.get(id);
+      return item ? [[id, item] as const] : [];
+    }));
   }
 }

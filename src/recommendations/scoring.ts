@@ -289,7 +289,3 @@ export function rankByPopularity(candidates: Candidate[], popularity: Map<number
 export function encodeVec(v: Vec): string {
   return JSON.stringify([...v].map(([t, w]) => [t, Math.round(w * 1e6) / 1e6]));
 }
-
-export function decodeVec(s: string): Vec {
-  return new Map(JSON.parse(s) as Array<[string, number]>);
-}
