@@ -2,7 +2,8 @@
  * Benchmark settings: sizes, names, durations, and the environment the API and workers run with.
  * From the environment: BENCH_DURATION (seconds per measured run, default 10), BENCH_WARMUP
  * (seconds of warm-up before each, default 2) and BENCH_PROFILE (a directory: the API and the
- * workers then run with --cpu-prof and leave their .cpuprofile there). The rest is fixed so that
+ * workers then run with --cpu-prof and leave their .cpuprofile there); BENCH_SCENARIOS (a comma list of
+ * scenario names, e.g. `recommend`: only those run; bench/run.ts lists them). The rest is fixed so that
  * runs compare.
  */
 import { loadEnv, type Env } from '../src/config/env.ts';

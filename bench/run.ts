@@ -34,6 +34,27 @@ import { verifyPersisted } from './verify.ts';
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
+/** In order; BENCH_SCENARIOS=name,name runs only those (by function name, e.g. recommend). */
+const SCENARIOS = [
+  scenarios.hello,
+  scenarios.flash,
+  scenarios.baselineFlash,
+  scenarios.redeem,
+  scenarios.baselineRedeem,
+  scenarios.earn,
+  scenarios.checkin,
+  scenarios.draw,
+  scenarios.transfer,
+  scenarios.order,
+  scenarios.balance,
+  scenarios.recommend,
+];
+const ONLY = process.env.BENCH_SCENARIOS ? process.env.BENCH_SCENARIOS.split(',').map((s) => s.trim()) : undefined;
+const unknownScenarios = ONLY?.filter((n) => !SCENARIOS.some((s) => s.name === n)) ?? [];
+if (unknownScenarios.length > 0) {
+  throw new Error(`BENCH_SCENARIOS: unknown ${unknownScenarios.join(', ')}; scenarios are ${SCENARIOS.map((s) => s.name).join(', ')}`);
+}
+
 const cleanups: Array<() => Promise<unknown>> = [];
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
@@ -107,21 +128,10 @@ async function main(): Promise<boolean> {
       pipeline,
       roots: { api: api.pid, workers: workers.pid },
       paymentSecret: env.PAYMENT_WEBHOOK_SECRET!,
+      env,
     };
     const results: scenarios.ScenarioResult[] = [];
-    for (const scenario of [
-      scenarios.hello,
-      scenarios.flash,
-      scenarios.baselineFlash,
-      scenarios.redeem,
-      scenarios.baselineRedeem,
-      scenarios.earn,
-      scenarios.checkin,
-      scenarios.draw,
-      scenarios.transfer,
-      scenarios.order,
-      scenarios.balance,
-    ]) {
+    for (const scenario of SCENARIOS.filter((s) => !ONLY || ONLY.includes(s.name))) {
       const result = await scenario(world);
       results.push(result);
       log(scenarioLine(result));

@@ -8,7 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
-import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, ORDER_CASH_PRICE, ORDER_POINTS_TO_USE, WARMUP_S } from './config.ts';
+import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, ORDER_CASH_PRICE, ORDER_POINTS_TO_USE, REDEEM_STOCK, WARMUP_S } from './config.ts';
+import type { Env } from '../src/config/env.ts';
+import { GoodsService } from '../src/goods/service.ts';
+import { buildModel } from '../src/recommendations/model.ts';
 import { signedHeaders } from '../src/orders/payments.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
 import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
@@ -39,6 +42,7 @@ export interface World {
   roots: Roots;
   /** The simulated payment provider's webhook secret (the order scenario pays through the webhook). */
   paymentSecret: string;
+  env: Env;
 }
 
 export interface ScenarioResult {
@@ -535,5 +539,92 @@ export function balance(w: World): Promise<ScenarioResult> {
         equal('Σ Redis balances = seeded − spent + earned', sum(live), w.books.redisTotal),
       ];
     },
+  });
+}
+
+/** The recommend scenario's catalog: per category, cheap goods members redeem and goods in their points window. */
+const RECO = { categories: 12, cheapPerCategory: 10, windowPerCategory: 20, members: 3_000, redemptionsEach: 4 } as const;
+
+/**
+ * GET /v1/me/recommendations after the model is built. Setup (not measured): RECO.categories
+ * categories, cheap goods members redeem through the API (priced like the redeem items, so
+ * balances stay about the seed) and goods priced in the members' points window (0.5–1.0× of about
+ * SEED_POINTS); RECO.members members redeem RECO.redemptionsEach cheap goods each, mostly of one
+ * category; the workers persist them; the model is built from Postgres (src/recommendations/model.ts).
+ * Measured: the members with a history ask for 5 recommendations (the hybrid path).
+ */
+export async function recommend(w: World): Promise<ScenarioResult> {
+  const goods = new GoodsService({ redis: w.redis, keys: w.keys, sql: w.sql, env: w.env });
+  const tags = (c: number, i: number) => [`r${c}t${i % 4}`, `r${c}t${(i + 1) % 4}`];
+  const cheap: number[][] = [];
+  for (let c = 0; c < RECO.categories; c++) {
+    const [{ id: categoryId }] = await w.sql<Array<{ id: number }>>`
+      INSERT INTO categories (name, slug) VALUES (${`Reco ${c}`}, ${`reco-${c}`}) RETURNING id`;
+    const made = await Promise.all(
+      Array.from({ length: RECO.cheapPerCategory }, (_, i) =>
+        goods.create({ name: `Reco small ${c} ${i}`, type: 'virtual', categoryId, tags: tags(c, i), pointsPrice: 1 + i, stock: REDEEM_STOCK }, 0),
+      ),
+    );
+    await Promise.all(
+      Array.from({ length: RECO.windowPerCategory }, (_, i) =>
+        goods.create(
+          { name: `Reco prize ${c} ${i}`, type: 'virtual', categoryId, tags: tags(c, i), pointsPrice: 600_000 + i * 20_000, stock: REDEEM_STOCK },
+          0,
+        ),
+      ),
+    );
+    for (const g of made) {
+      w.catalog.price.set(g.id, g.pointsPrice);
+      w.catalog.initialStock.set(g.id, g.stock);
+    }
+    cheap.push(made.map((g) => g.id));
+  }
+  const shoppers = Math.min(RECO.members, w.members.length);
+  const wanted = Array.from({ length: shoppers }, (_, m) =>
+    Array.from({ length: RECO.redemptionsEach }, (_, k) => {
+      const c = k === RECO.redemptionsEach - 1 ? (m * 7 + k) % RECO.categories : m % RECO.categories;
+      return cheap[c][(m + k * 3) % RECO.cheapPerCategory];
+    }),
+  );
+  const redeemOne = async (m: number, goodsId: number, k: number) => {
+    const res = await fetch(`${w.url}/v1/redemptions`, {
+      method: 'POST',
+      headers: { authorization: w.members[m].auth, 'content-type': 'application/json', 'idempotency-key': `reco-${m}-${k}` },
+      body: JSON.stringify({ goodsId, quantity: 1 }),
+    });
+    const body = await res.text();
+    if (res.status !== 201) throw new Error(`recommend setup: redemption answered ${res.status} ${body}`);
+    w.books.redeemed(goodsId, 1, (JSON.parse(body) as { pointsSpent: number }).pointsSpent, w.catalog.price.get(goodsId)!);
+  };
+  for (let m = 0; m < shoppers; m += 100) {
+    await Promise.all(
+      wanted.slice(m, m + 100).map(async (list, i) => {
+        for (const [k, goodsId] of list.entries()) await redeemOne(m + i, goodsId, k);
+      }),
+    );
+  }
+  await w.pipeline.drain();
+  await buildModel(w.sql, w.redis, w.keys);
+
+  let answered = 0;
+  let empty = 0;
+  const spec: LoadSpec = {
+    method: 'GET',
+    write: false,
+    plan: (seq) => ({ member: seq % shoppers, path: '/v1/me/recommendations?limit=5' }),
+    onResult: (_sent, status, body) => {
+      if (status !== 200) return;
+      answered++;
+      if ((JSON.parse(body) as { items: unknown[] }).items.length === 0) empty++;
+    },
+  };
+  return measure(w, 'recommend', {
+    warm: () => load(w, spec, WARMUP_S),
+    run: (onStop) => load(w, spec, DURATION_S, onStop),
+    allowed: ['200'],
+    checks: async () => [
+      check('every answer recommends goods', answered > 0 && empty === 0, `${empty} empty of ${answered}`),
+      await redisBalanceCheck(w),
+    ],
   });
 }

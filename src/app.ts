@@ -50,6 +50,8 @@ import catalogRoutes from './catalog/routes.ts';
 import experimentRoutes, { experimentsPlugin } from './experiments/routes.ts';
 import auditRoutes, { auditPlugin } from './audit/routes.ts';
 import memberRoutes from './members/routes.ts';
+import recommendations from './recommendations/plugin.ts';
+import recommendationRoutes from './recommendations/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -115,6 +117,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(catalog);
   await app.register(experimentsPlugin);
   await app.register(auditPlugin);
+  await app.register(recommendations);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -139,6 +142,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(experimentRoutes);
   await app.register(auditRoutes);
   await app.register(memberRoutes);
+  await app.register(recommendationRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

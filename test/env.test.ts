@@ -41,6 +41,16 @@ describe('environment schema', () => {
     expect(env).toMatchObject({ PORT: 4000, BENCH_ROUTES: true, PARTITIONS: 32, REDIS_PREFIX: 'pm', LOT_EXPIRY_DAYS: 365 });
   });
 
+  it('schedules the recommend role every 5 minutes and after 500 redemptions by default, and refuses values out of bounds', () => {
+    expect(loadEnv({})).toMatchObject({ RECOMMEND_EVERY_MS: 300_000, RECOMMEND_AFTER_REDEMPTIONS: 500 });
+    expect(loadEnv({ RECOMMEND_EVERY_MS: '60000', RECOMMEND_AFTER_REDEMPTIONS: '1' })).toMatchObject({
+      RECOMMEND_EVERY_MS: 60_000,
+      RECOMMEND_AFTER_REDEMPTIONS: 1,
+    });
+    expect(names(envError({ RECOMMEND_EVERY_MS: '999' }), 'RECOMMEND_EVERY_MS')).toBe(true);
+    expect(names(envError({ RECOMMEND_AFTER_REDEMPTIONS: '0' }), 'RECOMMEND_AFTER_REDEMPTIONS')).toBe(true);
+  });
+
   it('names every invalid variable, and only those', () => {
     const message = envError({ PORT: 'abc', PARTITIONS: '0', LOG_LEVEL: 'loud', HOST: '0.0.0.0' });
     for (const v of ['PORT', 'PARTITIONS', 'LOG_LEVEL']) expect(names(message, v), `${v} in "${message}"`).toBe(true);

@@ -5,7 +5,8 @@
  * reservations and lottery prize holds, transfers debited and not credited; audit retention), expire (lots past their expiry), reconcile (drift; rolls a lagging Redis
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
  * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
- * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone). Scheduled
+ * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone),
+ * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions). Scheduled
  * roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -43,8 +44,10 @@ import { startPushWorker } from './push.ts';
 import { startEngagement } from './engagement.ts';
 import { startOrders } from './orders.ts';
 import { startCatalog } from './catalog.ts';
+import { startRecommend } from './recommend.ts';
+import { noteRedemptions } from '../src/recommendations/model.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -134,6 +137,7 @@ if (roles.includes('persist')) {
     afterCommit: async (ops) => {
       await notifyPersisted(ops, db.sql, pushes, engagement);
       await enforceHits(writer, keys, await assessTransferFanIn(db.sql, ops, riskRules));
+      await noteRedemptions(writer, keys, ops);
     },
   });
   closers.push(async () => {
@@ -233,6 +237,21 @@ if (roles.includes('catalog')) {
     log,
   });
   closers.push(() => catalog.close());
+}
+
+if (roles.includes('recommend')) {
+  const recommend = await startRecommend({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    writer,
+    gate,
+    keys,
+    sql: db.sql,
+    everyMs: env.RECOMMEND_EVERY_MS,
+    afterRedemptions: env.RECOMMEND_AFTER_REDEMPTIONS,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => recommend.close());
 }
 
 onShutdown(async () => {

@@ -65,6 +65,10 @@ export const EnvSchema = Type.Object({
   ENGAGEMENT_BATCH: Int(500, 1, 10_000),
   // catalog role: how often the hot goods list in Redis is recomputed from Postgres
   HOT_GOODS_EVERY_MS: Int(60_000, 100),
+  // recommend role: the model in Redis is rebuilt from Postgres this often, and sooner once this
+  // many catalog redemptions were persisted since the last build (src/recommendations/)
+  RECOMMEND_EVERY_MS: Int(300_000, 1_000),
+  RECOMMEND_AFTER_REDEMPTIONS: Int(500, 1, 100_000_000),
   TASK_LOCK_MS: Int(10_000, 500),
   // audit trail (src/audit/): rows older than this are deleted by the sweeper role's retention task
   AUDIT_RETENTION_DAYS: Int(90, 1, 36_500),

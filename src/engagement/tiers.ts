@@ -33,6 +33,18 @@ export class TierService {
     return { position: Math.max(Number(tier ?? 0), reached), earned: lifetime };
   }
 
+  /**
+   * The price factor (per mille) from Redis alone, or null when Redis holds no account for the
+   * member (nothing is loaded from Postgres: for reads that must stay off it).
+   */
+  async loadedPricePerMille(userId: number): Promise<number | null> {
+    const { redis, keys } = this.deps;
+    const [earned, tier] = await redis.hmget(keys.account(userId), 'earned', 'tier');
+    if (earned === null && tier === null) return null;
+    const reached = this.config.tiers.filter((t) => t.minPoints <= Number(earned ?? 0)).length - 1;
+    return this.config.tierAt(Math.max(Number(tier ?? 0), reached)).pricePerMille;
+  }
+
   /** The price factor (per mille) a member's redemptions are priced at right now. */
   async pricePerMille(userId: number): Promise<number> {
     return this.config.tierAt((await this.standing(userId)).position).pricePerMille;

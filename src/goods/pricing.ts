@@ -42,13 +42,22 @@ export class GoodsPricing {
     return new Map(goodsIds.flatMap((id, i) => (quotes[i] ? [[id, quotes[i]] as const] : [])));
   }
 
+  /**
+   * Quotes from Redis alone at a given tier factor: goods Redis does not hold are left out rather
+   * than loaded from Postgres (for reads that must stay off it).
+   */
+  async quoteLoaded(userId: number, goodsIds: number[], tierPm: number): Promise<Map<number, Quote>> {
+    const quotes = await Promise.all(goodsIds.map((id) => this.quoteAt(userId, id, tierPm, false)));
+    return new Map(goodsIds.flatMap((id, i) => (quotes[i] ? [[id, quotes[i]] as const] : [])));
+  }
+
   async quote(userId: number, goodsId: number): Promise<Quote> {
     const q = await this.quoteAt(userId, goodsId, await this.tierPerMille(userId));
     if (!q) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${goodsId}`);
     return q;
   }
 
-  private async quoteAt(userId: number, goodsId: number, tierPm: number): Promise<Quote | null> {
+  private async quoteAt(userId: number, goodsId: number, tierPm: number, loadMissing = true): Promise<Quote | null> {
     const { redis, keys, env } = this.deps;
     const now = Date.now();
     const call = () =>
@@ -64,7 +73,7 @@ export class GoodsPricing {
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound) {
-      if (!(await this.goods.ensureInRedis(goodsId))) return null;
+      if (!loadMissing || !(await this.goods.ensureInRedis(goodsId))) return null;
       reply = await call();
     }
     const [, price, base, stock, dyn, campaignPm, sf10, open, limitLeft, dailyLeft] = reply.map(Number);

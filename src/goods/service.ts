@@ -322,7 +322,8 @@ export function checkWindow(startsAt: string | null, endsAt: string | null): voi
   }
 }
 
-function present(r: GoodsRow, stock: number): Goods {
+/** A row as the catalog lists it, with the given live stock (price: the list price). */
+export function present(r: GoodsRow, stock: number): Goods {
   return {
     id: r.id,
     name: r.name,

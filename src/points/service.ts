@@ -312,6 +312,16 @@ export class PointsService {
     return { available: account.available - frozen, frozen, totalEarned: account.totalEarned, tier: account.tier };
   }
 
+  /**
+   * Available points from Redis alone, or null when Redis holds no account for the member
+   * (nothing is loaded from Postgres: for reads that must stay off it).
+   */
+  async loadedAvailable(userId: number): Promise<number | null> {
+    const { redis, keys } = this.deps;
+    const reply = await redis.pmBalance(keys.account(userId), keys.lotsByExpiry(userId), keys.lotRemaining(userId), 0, '');
+    return parseBalanceReply(reply)?.head.available ?? null;
+  }
+
   /** One page of the member's live lots (not expired), earliest expiry first. */
   async lots(userId: number, page: { limit: number; cursor?: string }): Promise<{ items: Lot[]; nextCursor: string | null }> {
     const after = page.cursor === undefined ? null : decodeLotCursor(page.cursor);

@@ -54,6 +54,21 @@
  *   Hot goods {hot}  (src/goods/hot.ts; replaced whole by the catalog role, derived from Postgres)
  *     <P>:{hot}:goods                zset  goodsId -> redemptions in the last 7 days (the top items)
  *     <P>:{hot}:items                hash  goodsId -> JSON of the item as listed; `at` -> ms of the run
+ *   Recommendations {reco}  (src/recommendations/model.ts; derived data, built whole by the recommend
+ *   role from Postgres; <b> = a build id. Readers follow `current`; a build's keys are deleted once
+ *   two newer builds exist, so a read that began on the previous build still finds it)
+ *     <P>:{reco}:current             string the build id requests read
+ *     <P>:{reco}:fresh               string catalog redemptions persisted since the last build began
+ *                                    (INCRBY by the persist worker; the recommend role rebuilds past
+ *                                    RECOMMEND_AFTER_REDEMPTIONS)
+ *     <P>:{reco}:<b>:meta            hash  builtAt, prev (the build before), bands (JSON), members, goods, redemptions
+ *     <P>:{reco}:<b>:items           hash  goodsId -> JSON of the item as listed (live stock and price left out)
+ *     <P>:{reco}:<b>:prices          zset  goodsId -> list price (the points-window candidates)
+ *     <P>:{reco}:<b>:vectors         hash  goodsId -> JSON {c: categoryId, v: TF-IDF vector [[term, weight], …]}
+ *     <P>:{reco}:<b>:band:<n>        hash  goodsId -> JSON [[goodsId, co-occurrence], …] and n:<goodsId> -> members,
+ *                                    among members whose balance is in band n (src/recommendations/scoring.ts)
+ *     <P>:{reco}:<b>:members         hash  userId -> JSON {h: distinct goods redeemed, most recent first, bal: balance}
+ *     <P>:{reco}:<b>:popular         zset  goodsId -> catalog redemptions in the last 7 days (src/goods/popularity.ts)
  *   Leaderboards {lb}
  *     <P>:{lb}:<period>:<bucket>     zset  userId -> points
  *     <P>:{lb}:applied:<p>           zset  outbox stream id -> its ms: earn entries of partition p
@@ -143,6 +158,15 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     lotteryHolds: (lid: number | string) => `${l(lid)}:holds`,
     lotteryHoldDeadlines: (lid: number | string) => `${l(lid)}:holddl`,
     lotteryIndex: () => `${prefix}:lottery:index`,
+    recoCurrent: () => `${prefix}:{reco}:current`,
+    recoFresh: () => `${prefix}:{reco}:fresh`,
+    recoMeta: (build: string) => `${prefix}:{reco}:${build}:meta`,
+    recoItems: (build: string) => `${prefix}:{reco}:${build}:items`,
+    recoPrices: (build: string) => `${prefix}:{reco}:${build}:prices`,
+    recoVectors: (build: string) => `${prefix}:{reco}:${build}:vectors`,
+    recoBand: (build: string, band: number) => `${prefix}:{reco}:${build}:band:${band}`,
+    recoMembers: (build: string) => `${prefix}:{reco}:${build}:members`,
+    recoPopular: (build: string) => `${prefix}:{reco}:${build}:popular`,
     board: (period: Period, bucket: string) => `${prefix}:{lb}:${period}:${bucket}`,
     boardApplied: (partition: number) => `${prefix}:{lb}:applied:${partition}`,
     loginFailsByIp: (ip: string) => `${prefix}:auth:login:ip:${ip}`,

@@ -24,6 +24,7 @@ import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
 import { notifyPersisted } from '../../src/engagement/notices.ts';
 import { assessTransferFanIn, enforceHits } from '../../src/risk/assess.ts';
+import { noteRedemptions } from '../../src/recommendations/model.ts';
 
 export interface TestContext {
   env: Env;
@@ -183,6 +184,7 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
         afterCommit: async (ops) => {
           await notifyPersisted(ops, db.sql, app.pushes, app.engagement);
           await enforceHits(redis, keys, await assessTransferFanIn(db.sql, ops, app.riskRules));
+          await noteRedemptions(redis, keys, ops);
         },
       });
       const pipeline: Pipeline = {
