@@ -80,7 +80,7 @@
  *     <P>:auth:login:acct:<h>        zset  the same per account, h = sha256(lower-cased email) 32 hex
  *                                    (no addresses in key names)
  *     <P>:auth:register:ip:<ip>      zset  attempt id -> ms: registrations from an IP in the window
- *     <P>:auth:burst:<who>:<w>       string failed logins of one account (who = acct:<h>) or IP (ip:<ip>)
+ *     <P>:auth:login:burst:<who>:<w> string failed logins of one account (who = acct:<h>) or IP (ip:<ip>)
  *                                    in the fixed window w (EX two windows); the one that reaches the
  *                                    burst threshold writes the window's audit row (src/audit/security.ts)
  *     <P>:goods:index                set   goods ids with Redis state (sweeper walks it)
@@ -175,8 +175,8 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     registrationsByIp: (ip: string) => `${prefix}:auth:register:ip:${ip}`,
     loginBurst: (who: { ip: string } | { email: string }, window: number) =>
       'ip' in who
-        ? `${prefix}:auth:burst:ip:${who.ip}:${window}`
-        : `${prefix}:auth:burst:acct:${createHash('sha256').update(who.email.toLowerCase()).digest('hex').slice(0, 32)}:${window}`,
+        ? `${prefix}:auth:login:burst:ip:${who.ip}:${window}`
+        : `${prefix}:auth:login:burst:acct:${createHash('sha256').update(who.email.toLowerCase()).digest('hex').slice(0, 32)}:${window}`,
     goodsIndex: () => `${prefix}:goods:index`,
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,

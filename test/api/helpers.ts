@@ -77,8 +77,8 @@ export interface Snapshot {
 
 /** What the API could have written: Redis under the file's prefix and the Postgres tables. */
 export async function snapshot(ctx: TestContext, memberIds: number[], goodsIds: number[] = []): Promise<Snapshot> {
-  // a wrong password is recorded in the failed-login windows by design (src/auth/attempts.ts,
-  // test/api/login-limits.test.ts); that record is not a write to the member's data
+  // a wrong password is recorded in the failed-login windows and burst counts by design
+  // (src/auth/attempts.ts, src/audit/security.ts); that record is not a write to the member's data
   const keys = (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`));
   const members: Snapshot['members'] = {};
   for (const id of memberIds) {
