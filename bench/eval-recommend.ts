@@ -8,7 +8,7 @@
  * few shared tags; GOODS goods with a category, 2–3 tags and a log-uniform list price; MEMBERS
  * members with a log-uniform balance, a main and a second category (affinity 0.6 / 0.25, the rest
  * spread over all categories as noise) and a favourite tag of the main category. Each member
- * redeems 3–12 distinct goods priced in their points window (0.5–1.0× of the balance), one at a
+ * redeems 3–12 distinct goods they can afford (0.5–1.0× of the balance), one at a
  * time: a category by affinity, then an item of it by latent popularity × 3 when it carries the
  * favourite tag.
  *
@@ -108,7 +108,8 @@ const members: Member[] = Array.from({ length: MEMBERS }, (_, i) => {
   if (second >= main) second++;
   const favourite = pick(tagPools[main]);
   const affinity = (c: number) => (c === main ? 0.6 : c === second ? 0.25 : 0) + 0.15 / CATEGORIES;
-  const windowGoods = goods.filter((g) => fitsWindow(g.price, balance));
+  // what a member redeems they can afford: the lower part of the recommendation window
+  const windowGoods = goods.filter((g) => fitsWindow(g.price, balance) && g.price <= balance);
   const redeemed: number[] = [];
   const n = int(3, 12);
   for (let k = 0; k < n; k++) {

@@ -39,7 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['goods'],
         operationId: 'recommendations',
         summary:
-          "Goods for the member: in stock, on sale, priced 0.5×–1.0× of their available points, ranked by similar members' " +
+          "Goods for the member: in stock, on sale, priced 0.5×–1.5× of their available points, ranked by similar members' " +
           'redemptions and likeness to their own (from the model in Redis)',
         security: [{ bearer: [] }],
         querystring: Type.Object(

@@ -36,7 +36,10 @@ export const PEER_LOW = 0.7;
 export const PEER_HIGH = 1.3;
 /** Balance bands grow geometrically: band b holds balances in [BAND_RATIO^b, BAND_RATIO^(b+1)). */
 export const BAND_RATIO = 1.2;
-/** Goods priced (the member's own price) in [WINDOW_LOW, WINDOW_HIGH] × available points, and never above it. */
+/**
+ * Goods priced (the member's own price) in [WINDOW_LOW, WINDOW_HIGH] × available points: what the
+ * member can redeem now, and a little beyond it, worth earning toward.
+ */
 export const WINDOW_LOW = 0.5;
 export const WINDOW_HIGH = 1.5;
 
@@ -55,12 +58,12 @@ export interface ContentDoc {
 
 /** The points window of a member: [low, high] on the member's price of one unit. */
 export function pointsWindow(available: number): { low: number; high: number } {
-  return { low: Math.ceil(WINDOW_LOW * available), high: Math.floor(Math.min(WINDOW_HIGH, 1) * available) };
+  return { low: Math.ceil(WINDOW_LOW * available), high: Math.floor(WINDOW_HIGH * available) };
 }
 
 export function fitsWindow(price: number, available: number): boolean {
   const w = pointsWindow(available);
-  return price >= w.low && price <= w.high && price <= available;
+  return price >= w.low && price <= w.high;
 }
 
 /** The band of a balance (balances below 1 share band 0). */

@@ -9,7 +9,7 @@
  * the model's goods whose list price can land in the points window at the member's tier →
  * ranked by the hybrid score (src/recommendations/scoring.ts), history items left out → quoted
  * live, best first, keeping those on sale, in stock, within the limits and priced within the
- * window (never above the available points) until `limit` are found.
+ * window until `limit` are found.
  */
 import type { Quote } from '../goods/pricing.ts';
 import type { Goods } from '../goods/service.ts';

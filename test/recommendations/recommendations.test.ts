@@ -60,7 +60,7 @@ describe('cold start (scale 1,000 points)', () => {
       a: await g('Cold alpha', 600),
       b: await g('Cold bravo', 700),
       cheap: await g('Cold cheap', 300),
-      dear: await g('Cold dear', 1_200),
+      dear: await g('Cold dear', 1_600),
       quiet: await g('Cold quiet', 800),
       old: await g('Cold old', 650),
     };
@@ -84,14 +84,14 @@ describe('cold start (scale 1,000 points)', () => {
     expect(items.slice(0, 2).map((i) => i.reason)).toEqual(['popular', 'popular']);
     expect(items[0].score).toBe(1);
     expect(items[1].score).toBeCloseTo(2 / 5, 4);
-    // outside the window (0.5×–1.0× of 1,000 at the member's price): never, however popular
+    // outside the window (0.5×–1.5× of 1,000 at the member's price): never, however popular
     expect(ids).not.toContain(goods.cheap);
     expect(ids).not.toContain(goods.dear);
     // no redemptions in 7 days: they only fill the list
     for (const i of items.filter((x) => x.goods.id === goods.quiet || x.goods.id === goods.old)) expect(i.reason).toBe('fits_your_points');
     for (const i of items) {
       expect(i.goods.price).toBeGreaterThanOrEqual(500);
-      expect(i.goods.price).toBeLessThanOrEqual(1_000);
+      expect(i.goods.price).toBeLessThanOrEqual(1_500);
     }
   });
 
@@ -108,23 +108,27 @@ describe('cold start (scale 1,000 points)', () => {
 });
 
 describe('window and live sale state (scale 10,000 points)', () => {
-  it('recommends only goods priced 0.5×–1.0× of the available points, never above them', async () => {
+  it('recommends only goods priced 0.5×–1.5× of the available points', async () => {
     const ids = {
       low: (await ctx.createGoods({ name: 'Win low', pointsPrice: 4_000 })).id,
       in1: (await ctx.createGoods({ name: 'Win in one', pointsPrice: 6_000 })).id,
       in2: (await ctx.createGoods({ name: 'Win in two', pointsPrice: 9_000 })).id,
-      over: (await ctx.createGoods({ name: 'Win over', pointsPrice: 12_500 })).id,
+      stretch: (await ctx.createGoods({ name: 'Win stretch', pointsPrice: 14_500 })).id,
+      over: (await ctx.createGoods({ name: 'Win over', pointsPrice: 15_500 })).id,
     };
     await build(ctx);
     const m = await memberWith(10_000);
     const got = (await recommendations(ctx, m.token, 20)).map((i) => i.goods.id);
     expect(got).toContain(ids.in1);
     expect(got).toContain(ids.in2);
+    // above the balance but within 1.5×: worth earning toward
+    expect(got).toContain(ids.stretch);
     expect(got).not.toContain(ids.low);
     expect(got).not.toContain(ids.over);
     // the same member with fewer points: the window moves with the live balance
-    const poorer = await memberWith(6_100);
+    const poorer = await memberWith(5_900);
     const got2 = (await recommendations(ctx, poorer.token, 20)).map((i) => i.goods.id);
+    expect(got2).toContain(ids.low);
     expect(got2).toContain(ids.in1);
     expect(got2).not.toContain(ids.in2);
   });
