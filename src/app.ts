@@ -28,6 +28,7 @@ import goodsRoutes from './goods/routes.ts';
 import redemptionRoutes from './redemptions/routes.ts';
 import leaderboardRoutes from './leaderboards/routes.ts';
 import healthRoutes from './health/routes.ts';
+import metrics from './metrics/plugin.ts';
 import adminJobRoutes from './admin/jobs-routes.ts';
 import persistAdminRoutes from './admin/persist-routes.ts';
 import engagementRoutes from './engagement/routes.ts';
@@ -108,6 +109,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(swagger);
   await app.register(services);
   await app.register(redisLagGate);
+  await app.register(metrics);
   await app.register(push);
   await app.register(lottery);
   await app.register(referrals);

@@ -7,10 +7,13 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { loadEnv } from './config/env.ts';
 import { onShutdown } from './shutdown.ts';
+import { serveClusterMetrics } from './metrics/cluster.ts';
 
 const env = loadEnv();
 
 if (env.API_PROCESSES > 1 && cluster.isPrimary) {
+  // /metrics, answered by any process, sums every process's own metrics through the primary
+  serveClusterMetrics();
   for (let i = 0; i < env.API_PROCESSES; i++) cluster.fork();
   let stopping = false;
   cluster.on('exit', (worker, code) => {

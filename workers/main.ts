@@ -6,7 +6,8 @@
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
  * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
  * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone),
- * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions). Scheduled
+ * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions), metrics (the
+ * business gauges, src/metrics/business.ts). With WORKER_METRICS_PORT set the process serves its own /metrics. Scheduled
  * roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -46,8 +47,10 @@ import { startOrders } from './orders.ts';
 import { startCatalog } from './catalog.ts';
 import { startRecommend } from './recommend.ts';
 import { noteRedemptions } from '../src/recommendations/model.ts';
+import { startMetricsServer } from '../src/metrics/server.ts';
+import { startBusinessMetrics } from './metrics.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend', 'metrics'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -252,6 +255,24 @@ if (roles.includes('recommend')) {
     log,
   });
   closers.push(() => recommend.close());
+}
+
+if (roles.includes('metrics')) {
+  const business = await startBusinessMetrics({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    keys,
+    sql: db.sql,
+    everyMs: env.BUSINESS_METRICS_EVERY_MS,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => business.close());
+}
+
+if (env.WORKER_METRICS_PORT > 0) {
+  const server = await startMetricsServer({ host: env.HOST, port: env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN });
+  closers.push(() => server.close());
+  log.info({ port: server.port }, 'serving /metrics');
 }
 
 onShutdown(async () => {

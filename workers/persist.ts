@@ -9,6 +9,7 @@ import type { Sql } from '../src/db/client.ts';
 import type { Op } from '../src/points/op.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
 import { persistBatch } from '../src/persistence/persist-batch.ts';
+import { countPersisted } from '../src/metrics/points.ts';
 import type { Logger } from './logger.ts';
 
 export function startPersistWorker(o: {
@@ -30,7 +31,8 @@ export function startPersistWorker(o: {
   const worker = new Worker<{ ops: Op[]; marks?: Record<number, string>; runId?: string }>(
     PERSIST_QUEUE,
     async (job) => {
-      const { conflictList, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks, job.data.runId);
+      const { conflictList, applied, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks, job.data.runId);
+      countPersisted(applied, Date.now());
       if (conflictList) {
         o.log.error({ jobId: job.id, conflicts: conflictList }, 'ALARM: op ids already persisted with other content (op_conflicts)');
       }

@@ -77,6 +77,12 @@ export const EnvSchema = Type.Object({
   // A/B experiments: below this many exposed members a variant's results carry a warning
   EXPERIMENT_MIN_SAMPLE: Int(100, 1, 1_000_000_000),
   READY_MAX_BACKLOG: Int(100_000, 1),
+  // Metrics (src/metrics/): a bearer token /metrics wants when set (API and workers); the port the
+  // worker processes serve their own /metrics on (0: none); how often the metrics role computes
+  // the business gauges
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  WORKER_METRICS_PORT: Int(0, 0, 65535),
+  BUSINESS_METRICS_EVERY_MS: Int(60_000, 1000),
   LAG_CHECK_MS: Int(2_000, 50),
   BENCH_ROUTES: Bool(false),
   // Push notifications (src/push): transports tried in order, first one serving the device's platform

@@ -21,6 +21,8 @@ export interface PersistResult {
   /** Duplicates whose op id was already taken by ANOTHER op: alarms (src/recovery/op-conflicts.ts). */
   conflicts: number;
   conflictList?: OpConflict[];
+  /** The ops this run wrote (not already persisted): what moved, counted once (src/metrics/points.ts). */
+  applied: Op[];
 }
 
 /**
@@ -28,7 +30,7 @@ export interface PersistResult {
  * relay read it from (both from the relay).
  */
 export async function persistBatch(sql: Sql, ops: Op[], marks: Record<number, string> = {}, runId?: string): Promise<PersistResult> {
-  if (ops.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0 };
+  if (ops.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0, applied: [] };
   return sql.begin((tx) => writeBatch(tx, ops, marks, runId));
 }
 
@@ -70,6 +72,7 @@ export async function writeBatch(tx: Tx, ops: Op[], marks: Record<number, string
     inserted: applied.length,
     duplicates: ops.length - applied.length,
     conflicts: conflicts.length,
+    applied,
     ...(conflicts.length > 0 ? { conflictList: conflicts } : {}),
   };
 }

@@ -15,6 +15,7 @@ import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from './
 import { RiskRules, type RequestContext } from '../risk/rules.ts';
 import { recordRiskEvent } from '../risk/events.ts';
 import { opContext, SYSTEM_CONTEXT, type AuditContext } from '../audit/context.ts';
+import { countOutcome } from '../metrics/outcomes.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -210,6 +211,7 @@ export class PointsService {
         c.risk,
       ),
     );
+    countOutcome('earn', Number(reply[0]));
     if (Number(reply[0]) === ScriptCode.EarnBurst) {
       await this.noteBurst(userId, c.risk);
       throw new DomainError('RATE_LIMITED', 'Too many earns in a short time; retry shortly', {
@@ -270,6 +272,7 @@ export class PointsService {
         guard,
       ),
     );
+    countOutcome('charge', Number(reply[0]));
     return opResult(reply);
   }
 

@@ -13,6 +13,7 @@ import type { GoodsService } from '../goods/service.ts';
 import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
+import { countOutcome } from '../metrics/outcomes.ts';
 
 export interface Redemption {
   id: string;
@@ -69,7 +70,11 @@ export class RedemptionService {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
       return { redemption: fromOp(prior as Op), replayed: true };
     }
-    if (soldOut) throw scriptError(ScriptCode.SoldOut);
+    if (soldOut) {
+      // answered for the reserve script, which would have said the same
+      countOutcome('reserve', ScriptCode.SoldOut);
+      throw scriptError(ScriptCode.SoldOut);
+    }
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
     const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor, expectedPrice);
@@ -126,6 +131,7 @@ export class RedemptionService {
       reply = await call();
     }
     const code = Number(reply[0]);
+    countOutcome('reserve', code);
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
     if (code === ScriptCode.PriceChanged) {
       throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {

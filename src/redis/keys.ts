@@ -88,6 +88,7 @@
  *     <P>:lock:<task>                string holder token: one run of a scheduled task at a time
  *     <P>:reconcile:last             string JSON summary of the last reconcile run
  *     <P>:reconcile:totals           hash  runs, drifting, stockDrift, negative since the start
+ *     <P>:metrics:business           string JSON business snapshot of the metrics role (src/metrics/business.ts)
  *     <P>:maintenance                string set while an admin rebuild runs: API refuses writes
  *     <P>:epoch                      string the Redis lifetime verified against Postgres (redis_epochs):
  *                                    writers serve only while it and Redis's run_id match the record
@@ -181,6 +182,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     taskLock: (task: string) => `${prefix}:lock:${task}`,
     reconcileReport: () => `${prefix}:reconcile:last`,
     reconcileTotals: () => `${prefix}:reconcile:totals`,
+    businessSnapshot: () => `${prefix}:metrics:business`,
     maintenance: () => `${prefix}:maintenance`,
     epoch: () => `${prefix}:epoch`,
     queuePrefix: () => `${prefix}:q`,

@@ -38,6 +38,7 @@ interface OpenApi {
  */
 const NOT_ERROR_BODIES: Record<string, string> = {
   'GET /health/ready 503': 'the readiness report: which of Redis, Postgres, backlog and the write gate is not ok',
+  'GET /health/business 503': 'the critical business report (drift, negative balances, parked batches), or the error body when it cannot be read',
 };
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

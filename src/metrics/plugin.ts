@@ -1,0 +1,61 @@
+/**
+ * GET /metrics (Prometheus text) and the HTTP request histogram. The answer is this process's
+ * registry (or, with API_PROCESSES > 1, every API process's, summed by the primary) followed by
+ * the shared-state metrics read once for this scrape. With METRICS_TOKEN set, /metrics wants
+ * `Authorization: Bearer <token>` (401 otherwise).
+ */
+import { Queue } from 'bullmq';
+import fp from 'fastify-plugin';
+import { DomainError } from '../errors/domain-error.ts';
+import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../queues.ts';
+import { BROADCAST_QUEUE, PUSH_QUEUE } from '../push/jobs.ts';
+import { clusterMetrics, inCluster, joinCluster } from './cluster.ts';
+import { httpDuration, registry } from './registry.ts';
+import { StateMetrics } from './state.ts';
+import { metricsAuthorized } from './token.ts';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export default fp(
+  async (app) => {
+    app.addHook('onResponse', (request, reply, done) => {
+      httpDuration.observe(
+        {
+          // the route pattern (/v1/goods/:id), never the URL: bounded labels, no ids in them
+          route: request.routeOptions.url ?? 'unmatched',
+          method: METHODS.has(request.method) ? request.method : 'OTHER',
+          status: String(reply.statusCode),
+        },
+        reply.elapsedTime / 1000,
+      );
+      done();
+    });
+
+    // the queues' counts on one fail-fast connection of their own (src/redis/api-queue.ts)
+    const connection = app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true });
+    const queues = Object.fromEntries(
+      [PERSIST_QUEUE, PUSH_QUEUE, BROADCAST_QUEUE, ADMIN_JOBS_QUEUE].map((name) => {
+        const queue = new Queue(name, { connection, prefix: app.keys.queuePrefix(), skipWaitingForReady: true, skipVersionCheck: true });
+        queue.on('error', () => {});
+        return [name, queue];
+      }),
+    );
+    app.addHook('onClose', async () => {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await connection.quit().catch(() => connection.disconnect());
+    });
+    const state = new StateMetrics({ redis: app.redis, keys: app.keys, sql: app.sql, gate: app.redisGate, queues });
+    const clustered = app.config.API_PROCESSES > 1 && inCluster();
+    if (clustered) joinCluster();
+
+    app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+      if (!metricsAuthorized(request.headers.authorization, app.config.METRICS_TOKEN)) {
+        reply.header('www-authenticate', 'Bearer');
+        throw new DomainError('UNAUTHORIZED', '/metrics wants the bearer token set in METRICS_TOKEN');
+      }
+      const [own, shared] = await Promise.all([clustered ? clusterMetrics() : registry.metrics(), state.metrics()]);
+      return reply.type(registry.contentType).send(`${own.trimEnd()}\n\n${shared}`);
+    });
+  },
+  { name: 'metrics', dependencies: ['config', 'redis', 'db', 'redis-lag-gate'] },
+);
