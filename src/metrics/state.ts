@@ -90,7 +90,15 @@ export class StateMetrics {
    * Reads every source and returns the exposition text. A group whose source failed (or does not
    * exist yet: no reconcile run, no business snapshot) is left out rather than shown as zero.
    */
-  async metrics(): Promise<string> {
+  metrics(): Promise<string> {
+    // one read at a time (the gauges are shared): concurrent scrapes get the read in flight
+    this.inFlight ??= this.read().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private inFlight: Promise<string> | undefined;
+
+  private async read(): Promise<string> {
     this.registry.resetMetrics();
     const missing = new Set<Group>();
     const skip = (g: Group) => () => void missing.add(g);
