@@ -73,6 +73,13 @@ export async function registerQueueBoard(app: FastifyInstance): Promise<void> {
           return sendError(request, reply, err instanceof DomainError ? err : new DomainError('UNAUTHORIZED', 'Not signed in'));
         }
       });
+      // the dashboard's page asks Google for its fonts: served from here, it loads nothing from
+      // elsewhere (the system's sans-serif stands in)
+      scoped.addHook('onSend', async (_request, reply, payload) =>
+        typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').startsWith('text/html')
+          ? payload.replace(/<link[^>]+href="https:\/\/fonts\.googleapis\.com[^>]*>/g, '')
+          : payload,
+      );
       await scoped.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
     },
   );

@@ -49,9 +49,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // the queue dashboard registers its own copy of the plugin, with the decorator
       decorateReply: false,
       index: 'index.html',
-      redirect: true,
       cacheControl: false,
     });
+    scoped.get('/console', { schema: { hide: true } }, (_request, reply) => reply.redirect('/console/'));
   });
 
   const secure = (protocol: string) => (protocol === 'https' ? '; Secure' : '');

@@ -52,6 +52,8 @@ describe('queue dashboard', () => {
     const page = await ctx.app.inject({ url: '/admin/queues', headers: bearer(admin.token) });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toContain('<base href="/admin/queues/"');
+    expect(page.body).not.toMatch(/https?:\/\//);
     const api = await ctx.app.inject({ url: '/admin/queues/api/queues', headers: bearer(admin.token) });
     expect(api.statusCode, api.body).toBe(200);
     const names = (api.json() as { queues: Array<{ name: string }> }).queues.map((q) => q.name).sort();
