@@ -53,6 +53,8 @@ import auditRoutes, { auditPlugin } from './audit/routes.ts';
 import memberRoutes from './members/routes.ts';
 import recommendations from './recommendations/plugin.ts';
 import recommendationRoutes from './recommendations/routes.ts';
+import ops from './ops/plugin.ts';
+import opsRoutes from './ops/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -120,6 +122,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(experimentsPlugin);
   await app.register(auditPlugin);
   await app.register(recommendations);
+  await app.register(ops);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -145,6 +148,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(auditRoutes);
   await app.register(memberRoutes);
   await app.register(recommendationRoutes);
+  await app.register(opsRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

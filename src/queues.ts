@@ -24,3 +24,21 @@ export const PERSIST_JOB_OPTIONS: JobsOptions = {
 
 /** Operator-triggered jobs (rebuild), run by the reconcile role. */
 export const ADMIN_JOBS_QUEUE = 'admin-jobs';
+
+/**
+ * The scheduled maintenance tasks (workers/scheduled-task.ts): each runs on its own queue,
+ * `task-<name>`. Listed here so the queue dashboard shows them (test/console/queue-board.test.ts
+ * checks the list against the workers).
+ */
+export const SCHEDULED_TASKS = [
+  'expire-lots',
+  'reconcile',
+  'reminders',
+  'sweep-reservations',
+  'hot-goods',
+  'orders-pump',
+  'recommend',
+  'audit-retention',
+] as const;
+
+export const taskQueueName = (task: string) => `task-${task}`;

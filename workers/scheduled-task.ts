@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/redis/keys.ts';
+import { taskQueueName } from '../src/queues.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
 import type { Logger } from './logger.ts';
 
@@ -54,7 +55,7 @@ export function gatedRun<R>(gate: RedisGate, run: () => Promise<R>): () => Promi
 }
 
 export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise<ScheduledTask> {
-  const queueName = `task-${o.name}`;
+  const queueName = taskQueueName(o.name);
   const prefix = o.keys.queuePrefix();
   const lockMs = o.lockMs ?? 10_000;
   const queue = new Queue(queueName, { connection: o.connection, prefix });

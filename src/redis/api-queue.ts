@@ -14,14 +14,24 @@ export interface ApiQueue<T> {
   close(): Promise<void>;
 }
 
+/** The copy of the API's connection a queue (or a group of queues that share it) runs on. */
+export function apiQueueConnection(redis: Redis): Redis {
+  return redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true });
+}
+
+/** A queue on `connection` with the API's options; closing the queue leaves the connection open. */
+export function apiQueueOn<T = unknown>(connection: Redis, name: string, prefix: string): Queue<T> {
+  return new Queue<T>(name, { connection, prefix, skipWaitingForReady: true, skipVersionCheck: true });
+}
+
 export function apiQueue<T = unknown>(
   redis: Redis,
   name: string,
   prefix: string,
   onError: (err: Error) => void = () => {},
 ): ApiQueue<T> {
-  const connection = redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true });
-  const queue = new Queue<T>(name, { connection, prefix, skipWaitingForReady: true, skipVersionCheck: true });
+  const connection = apiQueueConnection(redis);
+  const queue = apiQueueOn<T>(connection, name, prefix);
   queue.on('error', onError);
   return {
     queue,

@@ -43,6 +43,8 @@
  *     <P>:{g<id>}:taken              hash  orderId -> JSON {u, q, p, dy}: units an order took
  *                                    (lua/take-4.lua) until it gives them back; counted as sold
  *     <P>:{g<id>}:returned           hash  redemption op id -> units returned by its refund (once)
+ *     <P>:{g<id>}:pulse:<sec>        hash  a, r: redemptions accepted / refused in that Unix second, as
+ *                                    counted by the API processes (src/ops/sale-pulse.ts; EX 120)
  *   Lottery slot {l<id>}  (src/lottery/)
  *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
  *                                    prizes (JSON: the prizes in the draw, with weights)
@@ -151,6 +153,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     ordersTaken: (gid: number | string) => `${g(gid)}:taken`,
     returnedRedemptions: (gid: number | string) => `${g(gid)}:returned`,
     dailyBought: (gid: number | string) => `${g(gid)}:daily`,
+    salePulse: (gid: number | string, second: number) => `${g(gid)}:pulse:${second}`,
     hotGoods: () => `${prefix}:{hot}:goods`,
     hotItems: () => `${prefix}:{hot}:items`,
     drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,

@@ -79,7 +79,8 @@ export interface Snapshot {
 export async function snapshot(ctx: TestContext, memberIds: number[], goodsIds: number[] = []): Promise<Snapshot> {
   // a wrong password is recorded in the failed-login windows and burst counts by design
   // (src/auth/attempts.ts, src/audit/security.ts); that record is not a write to the member's data
-  const keys = (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`));
+  // and the live panel's per-second counts of redemption answers (src/ops/sale-pulse.ts) count refusals too
+  const keys = (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`) && !/:\{g\d+\}:pulse:\d+$/.test(k));
   const members: Snapshot['members'] = {};
   for (const id of memberIds) {
     members[id] = {
