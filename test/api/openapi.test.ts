@@ -131,6 +131,17 @@ describe('every operation of the OpenAPI document', () => {
     expect(operations().filter((o) => !Array.isArray(o.op.security)).map((o) => o.route)).toEqual([]);
   });
 
+  it('documents the errors any route can answer: 500 everywhere, 503 on every /v1 route, 429 under the rate limit', () => {
+    expect(operations().filter((o) => !statuses(o.op).includes('500')).map((o) => o.route)).toEqual([]);
+    const v1 = operations().filter((o) => o.path.startsWith('/v1/'));
+    expect(v1.filter((o) => !statuses(o.op).includes('503')).map((o) => o.route)).toEqual([]);
+    // exempt from the rate limit (`rateLimit: false`): the payment provider's webhook
+    const exempt = ['POST /v1/payments/webhook'];
+    expect(v1.filter((o) => !statuses(o.op).includes('429')).map((o) => o.route)).toEqual(exempt);
+    const writes = operations().filter((o) => WRITES.has(o.method));
+    expect(writes.filter((o) => !['400', '413', '415'].every((s) => statuses(o.op).includes(s))).map((o) => o.route)).toEqual([]);
+  });
+
   it('documents a 2xx response with a body schema, or an explicit 204', () => {
     const missing = operations().filter(
       ({ op }) => !statuses(op).some((s) => s === '204' || (/^2\d\d$/.test(s) && jsonSchema(op, s) !== undefined)),
