@@ -1,6 +1,6 @@
 /**
- * Results: ratios between scenarios, the console lines, and bench/results/latest.{json,md}
- * (overwritten each run, so the repository holds only the last one).
+ * Results: ratios between scenarios, the console lines, and bench/results/latest.{json,md,svg}
+ * (overwritten each run, so the repository holds only the last one; the SVG is bench/chart.ts's).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import type { MemoryReport } from './memory.ts';
 import type { PersistRates, PersistStats } from './pipeline.ts';
 import { ROOT } from './processes.ts';
 import type { ScenarioResult } from './scenarios.ts';
+import { CHART_LINK, chartSvg } from './chart.ts';
 
 export interface SeedStats {
   members: number;
@@ -102,7 +103,7 @@ export function markdown(r: BenchResults): string {
       .join(' · '),
     '',
   );
-  lines.push(`Overall: **${r.ok ? 'all invariants hold' : 'INVARIANT FAILURES'}**`, '');
+  lines.push(`Overall: **${r.ok ? 'all invariants hold' : 'INVARIANT FAILURES'}**`, '', CHART_LINK, '');
   row(['scenario', 'req/s', 'p50 ms', 'p97.5 ms', 'p99 ms', 'accepted', 'rejected', 'invariant ok', 'ratio']);
   row(Array(9).fill('---'));
   for (const s of r.scenarios) {
@@ -182,5 +183,6 @@ export async function writeResults(r: BenchResults): Promise<string> {
   await writeFile(join(dir, 'latest.json'), `${JSON.stringify(r, null, 2)}\n`);
   const md = markdown(r);
   await writeFile(join(dir, 'latest.md'), md);
+  await writeFile(join(dir, 'latest.svg'), chartSvg(r));
   return md;
 }

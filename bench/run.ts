@@ -29,6 +29,7 @@ import { Child, freePort, waitForHttp } from './processes.ts';
 import { memoryLine, ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
 import * as scenarios from './scenarios.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
+import { progressBar } from '../src/cli/progress.ts';
 import { createCatalog, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
 import { verifyPersisted } from './verify.ts';
 
@@ -92,9 +93,13 @@ async function main(): Promise<boolean> {
 
   const deps = { redis, keys, sql: db.sql, env };
   const members = await timed(`insert ${MEMBERS} members + sign tokens`, () => insertMembers(db.sql, env, MEMBERS));
-  const grants = await timed(`grant ${SEED_POINTS} points to each (PointsService.grant)`, () =>
-    grantAll(deps, members.value, SEED_POINTS),
-  );
+  const grants = await timed(`grant ${SEED_POINTS} points to each (PointsService.grant)`, () => {
+    // a bar on stderr when it is a terminal; the timing line above stays on stdout either way
+    const bar = progressBar('seed');
+    return grantAll(deps, members.value, SEED_POINTS, { onProgress: (done, total) => bar.update(done, total, 'grants') }).finally(() =>
+      bar.stop(),
+    );
+  });
   const catalog = await timed('goods + baseline tables', async () => {
     await seedBaselineAccounts(db.sql, members.value, SEED_POINTS);
     return createCatalog(deps);

@@ -78,13 +78,21 @@ export async function insertMembers(sql: Sql, env: Env, n: number): Promise<Memb
   }));
 }
 
-/** One admin grant per member (admin id 0), `parallel` at a time. */
-export async function grantAll(deps: Deps, members: Member[], amount: number, parallel = 500): Promise<void> {
+/** One admin grant per member (admin id 0), `parallel` at a time; `onProgress` after each batch. */
+export async function grantAll(
+  deps: Deps,
+  members: Member[],
+  amount: number,
+  o: { parallel?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<void> {
+  const parallel = o.parallel ?? 500;
   const points = new PointsService(deps, new RulesCache(deps.sql), new EngagementConfig(deps.sql));
+  o.onProgress?.(0, members.length);
   for (let i = 0; i < members.length; i += parallel) {
     await Promise.all(
       members.slice(i, i + parallel).map((m) => points.grant(0, m.id, amount, 'bench seed', `bench-seed-${m.id}`)),
     );
+    o.onProgress?.(Math.min(i + parallel, members.length), members.length);
   }
 }
 

@@ -12,6 +12,7 @@ import { parseTrustProxy, proxyTrustFn } from './config/addresses.ts';
 import { installErrorHandlers } from './errors/http-errors.ts';
 import { installValidation } from './http/validation.ts';
 import { RECEIVER_REDACT_PATHS } from './crypto/redact.ts';
+import { transportFor } from './logging/format.ts';
 import config from './plugins/external/config.ts';
 import redis from './plugins/external/redis.ts';
 import db from './plugins/external/db.ts';
@@ -86,7 +87,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
             level: env.LOG_LEVEL,
             // receiver info never reaches a log line, as plaintext or as an envelope
             redact: ['req.headers.authorization', 'req.headers.cookie', ...RECEIVER_REDACT_PATHS],
-            ...(opts.logStream ? { stream: opts.logStream } : {}),
+            // JSON lines, or pino-pretty on a developer's terminal (src/logging/format.ts)
+            ...(opts.logStream ? { stream: opts.logStream } : transportFor(env.NODE_ENV)),
           },
     requestIdHeader: false,
     genReqId: requestIdFrom(trust),

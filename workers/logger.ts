@@ -1,8 +1,10 @@
 /**
- * The workers' pino logger.
+ * The workers' pino logger: JSON lines, or pino-pretty on a developer's terminal
+ * (src/logging/format.ts).
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { RECEIVER_REDACT_PATHS } from '../src/crypto/redact.ts';
+import { transportFor } from '../src/logging/format.ts';
 
 export type { Logger };
 
@@ -10,5 +12,5 @@ export type { Logger };
 export function createLogger(level: string, role: string, destination?: DestinationStream): Logger {
   // receiver info never reaches a log line (src/crypto/redact.ts)
   const options = { level, base: { role, pid: process.pid }, redact: [...RECEIVER_REDACT_PATHS] };
-  return destination ? pino(options, destination) : pino(options);
+  return destination ? pino(options, destination) : pino({ ...options, ...transportFor(process.env.NODE_ENV) });
 }

@@ -1,6 +1,7 @@
 /**
  * npm run rebuild: reconstructs Redis from Postgres after Redis was lost. Run it with the API
- * stopped; workers may stay up (they only see an empty outbox).
+ * stopped; workers may stay up (they only see an empty outbox). A progress bar on stderr when it
+ * is a terminal (members, then the remaining stages); the summary line on stdout.
  */
 import { loadEnv } from '../config/env.ts';
 import { createDb } from '../db/client.ts';
@@ -8,6 +9,7 @@ import { createRedis } from '../redis/client.ts';
 import { createKeys } from '../redis/keys.ts';
 import { rebuildFromPostgres } from '../recovery/rebuild.ts';
 import { checkPostgres, checkRedis, oneLineErrors } from './preflight.ts';
+import { progressBar } from './progress.ts';
 
 await oneLineErrors(async () => {
   const env = loadEnv();
@@ -17,7 +19,12 @@ await oneLineErrors(async () => {
   const redis = createRedis(env.REDIS_URL, 'worker');
   try {
     const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
-    const r = await rebuildFromPostgres(db.sql, redis, keys, { idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS, timeZone: env.BUSINESS_TIMEZONE });
+    const bar = progressBar('rebuild');
+    const r = await rebuildFromPostgres(db.sql, redis, keys, {
+      idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+      timeZone: env.BUSINESS_TIMEZONE,
+      onProgress: (p) => bar.update(p.done, p.total, p.stage.padEnd(12)),
+    }).finally(() => bar.stop());
     console.log(
       `rebuilt ${r.members} members (${r.lots} lots), ${r.goods} goods, ${r.lotteries} lotteries ` +
         `(${r.drawStates} member draw states), ${r.pendingTransfers} transfers to credit ` +

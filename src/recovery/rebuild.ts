@@ -39,13 +39,27 @@ export interface RebuildResult {
   ms: number;
 }
 
+/** Where a rebuild is: members page by page, then one step per remaining stage. */
+export interface RebuildProgress {
+  stage: 'members' | 'goods' | 'lotteries' | 'transfers' | 'op records' | 'streaks' | 'leaderboards' | 'streams';
+  done: number;
+  total: number;
+}
+
+const AFTER_MEMBERS: Array<RebuildProgress['stage']> = ['goods', 'lotteries', 'transfers', 'op records', 'streaks', 'leaderboards', 'streams'];
+
 export async function rebuildFromPostgres(
   sql: Sql,
   redis: Redis,
   keys: Keys,
-  o: { idempotencyTtlSeconds: number; timeZone?: string },
+  o: { idempotencyTtlSeconds: number; timeZone?: string; onProgress?: (p: RebuildProgress) => void },
 ): Promise<RebuildResult> {
   const started = Date.now();
+  const report = o.onProgress ?? (() => {});
+  // the count is only worth a query when someone watches
+  const memberTotal = o.onProgress ? Number((await sql<Array<{ n: number }>>`SELECT count(*)::bigint AS n FROM point_accounts`)[0].n) : 0;
+  report({ stage: 'members', done: 0, total: memberTotal });
+  const step = (i: number) => report({ stage: AFTER_MEMBERS[i], done: i, total: AFTER_MEMBERS.length });
   const result: RebuildResult = {
     members: 0, lots: 0, holds: 0, goods: 0, lotteries: 0, drawStates: 0, pendingTransfers: 0, transferDays: 0, opRecords: 0, streaks: 0,
     boardEntries: 0, ms: 0,
@@ -92,17 +106,26 @@ export async function rebuildFromPostgres(
     await tx.exec();
     result.members += accounts.length;
     result.lots += lots.length;
+    report({ stage: 'members', done: result.members, total: Math.max(memberTotal, result.members) });
   }
+  step(0);
   result.goods = await rebuildGoods(sql, redis, keys, o.timeZone ?? 'UTC');
+  step(1);
   Object.assign(result, await rebuildLotteries(sql, redis, keys));
+  step(2);
   Object.assign(result, await rebuildTransfers(sql, redis, keys));
+  step(3);
   result.opRecords = await rebuildOpRecords(sql, redis, keys, o.idempotencyTtlSeconds);
+  step(4);
   result.streaks = await rebuildStreaks(sql, redis, keys);
+  step(5);
   result.boardEntries = await rebuildBoards(sql, redis, keys, o.timeZone ?? 'UTC');
+  step(6);
   // the streams start again from what Postgres has persisted, and this Redis is recorded as the
   // verified lifetime: write gates open again (src/recovery/redis-epoch.ts)
   await advanceStreams(redis, keys, sql);
   await recordEpoch({ sql, redis, keys });
+  report({ stage: 'streams', done: AFTER_MEMBERS.length, total: AFTER_MEMBERS.length });
   result.ms = Date.now() - started;
   return result;
 }

@@ -112,7 +112,7 @@ describe('GET /v1/me/lots', () => {
     const doc = (await ctx.app.inject({ url: '/docs/json' })).json();
     const op = doc.paths['/v1/me/lots'].get;
     expect(op.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['cursor', 'limit']);
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '503']);
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '429', '500', '503']);
     expect(op.responses['200'].content['application/json'].schema.properties.nextCursor).toBeDefined();
   });
 });

@@ -3,10 +3,16 @@
  * operationId), summarised, tagged, declares its security and a success response, and documents
  * its errors with the shared error body. Probes hold the documented statuses against what the
  * routes answer: every operation called anonymously, every read while the Redis write gate is
- * closed, every /v1 write while a rebuild holds writes. Every error code of the status table is
- * listed in README.md. (Which routes are bearer-protected is test/api/auth.test.ts's contract.)
+ * closed, every /v1 write while a rebuild holds writes. Bodies hold to the published schemas: a
+ * table of representative requests across the domains, each answer validated (ajv) against the
+ * document's schema for its status. Every error code of the status table is listed in README.md.
+ * (Which routes are bearer-protected is test/api/auth.test.ts's contract; redocly's lint of the
+ * document is test/api/openapi-lint.test.ts.)
  */
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createTestContext, type TestContext } from '../support/context.ts';
@@ -42,6 +48,9 @@ const NOT_ERROR_BODIES: Record<string, string> = {
 };
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM interop
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 let ctx: TestContext;
 let doc: OpenApi;
@@ -123,6 +132,17 @@ describe('every operation of the OpenAPI document', () => {
     expect(operations().filter((o) => !Array.isArray(o.op.security)).map((o) => o.route)).toEqual([]);
   });
 
+  it('documents the errors any route can answer: 500 everywhere, 503 on every /v1 route, 429 under the rate limit', () => {
+    expect(operations().filter((o) => !statuses(o.op).includes('500')).map((o) => o.route)).toEqual([]);
+    const v1 = operations().filter((o) => o.path.startsWith('/v1/'));
+    expect(v1.filter((o) => !statuses(o.op).includes('503')).map((o) => o.route)).toEqual([]);
+    // exempt from the rate limit (`rateLimit: false`): the payment provider's webhook
+    const exempt = ['POST /v1/payments/webhook'];
+    expect(v1.filter((o) => !statuses(o.op).includes('429')).map((o) => o.route)).toEqual(exempt);
+    const writes = operations().filter((o) => WRITES.has(o.method));
+    expect(writes.filter((o) => !['400', '413', '415'].every((s) => statuses(o.op).includes(s))).map((o) => o.route)).toEqual([]);
+  });
+
   it('documents a 2xx response with a body schema, or an explicit 204', () => {
     const missing = operations().filter(
       ({ op }) => !statuses(op).some((s) => s === '204' || (/^2\d\d$/.test(s) && jsonSchema(op, s) !== undefined)),
@@ -150,6 +170,101 @@ describe('every operation of the OpenAPI document', () => {
     }
     expect(wrong).toEqual([]);
     expect(exceptionsSeen.sort()).toEqual(Object.keys(NOT_ERROR_BODIES).sort());
+  });
+});
+
+/** One representative request: the documented route it calls, how, and the status it must get. */
+interface Sample {
+  route: string;
+  status: number;
+  url?: () => string;
+  as?: 'anonymous' | 'member' | 'admin';
+  payload?: () => unknown;
+}
+
+const goodsUrl = () => `/v1/goods/${goodsId}`;
+const lotteryUrl = (tail = '') => `/v1/lotteries/${lotteryId}${tail}`;
+const username = `oa_${randomBytes(3).toString('hex')}`;
+
+/** Across the domains: reads and writes, successes and the errors members and admins meet. */
+const SAMPLES: Sample[] = [
+  { route: 'GET /health/live', status: 200 },
+  { route: 'GET /health/ready', status: 200 },
+  { route: 'POST /v1/auth/register', status: 201, payload: () => ({ username, email: `${username}@test.local`, password: 'a-long-password' }) },
+  { route: 'POST /v1/auth/login', status: 200, payload: () => ({ email: `${username}@test.local`, password: 'a-long-password' }) },
+  { route: 'POST /v1/auth/login', status: 401, payload: () => ({ email: `${username}@test.local`, password: 'wrong-password' }) },
+  { route: 'POST /v1/auth/register', status: 400, payload: () => ({ username: 'x' }) },
+  { route: 'GET /v1/me/points', status: 200, as: 'member' },
+  { route: 'GET /v1/me/points', status: 401 },
+  { route: 'GET /v1/me/lots', status: 200, as: 'member' },
+  { route: 'GET /v1/me/ledger', status: 200, as: 'member' },
+  { route: 'POST /v1/points/earn', status: 404, as: 'member', payload: () => ({ action: 'no_such_action' }) },
+  { route: 'POST /v1/admin/points/grant', status: 200, as: 'admin', payload: () => ({ userId: member.id, amount: 5, reason: 'openapi sample' }) },
+  { route: 'POST /v1/admin/points/grant', status: 403, as: 'member', payload: () => ({ userId: member.id, amount: 5, reason: 'no' }) },
+  { route: 'GET /v1/goods', status: 200 },
+  { route: 'GET /v1/goods/{id}', status: 200, url: goodsUrl },
+  { route: 'GET /v1/goods/{id}', status: 404, url: () => '/v1/goods/999999999' },
+  { route: 'GET /v1/goods/hot', status: 200 },
+  { route: 'POST /v1/redemptions', status: 201, as: 'member', payload: () => ({ goodsId, quantity: 1 }) },
+  { route: 'POST /v1/redemptions', status: 409, as: 'member', payload: () => ({ goodsId, quantity: 100 }) },
+  { route: 'GET /v1/me/redemptions', status: 200, as: 'member' },
+  { route: 'GET /v1/leaderboards/{period}', status: 200, url: () => '/v1/leaderboards/daily' },
+  { route: 'GET /v1/leaderboards/{period}/me', status: 200, url: () => '/v1/leaderboards/weekly/me', as: 'member' },
+  { route: 'POST /v1/me/checkins', status: 201, as: 'member' },
+  { route: 'POST /v1/me/checkins', status: 409, as: 'member' },
+  { route: 'GET /v1/me/checkins', status: 200, as: 'member' },
+  { route: 'GET /v1/me/tier', status: 200, as: 'member' },
+  { route: 'GET /v1/campaigns/active', status: 200 },
+  { route: 'GET /v1/lotteries', status: 200 },
+  { route: 'GET /v1/lotteries/{id}', status: 200, url: () => lotteryUrl() },
+  { route: 'POST /v1/lotteries/{id}/draws', status: 201, url: () => lotteryUrl('/draws'), as: 'member' },
+  { route: 'GET /v1/me/tasks', status: 200, as: 'member' },
+  { route: 'GET /v1/me/profile', status: 200, as: 'member' },
+  { route: 'GET /v1/me/referral', status: 200, as: 'member' },
+  { route: 'GET /v1/me/orders', status: 200, as: 'member' },
+  { route: 'POST /v1/points/transfers', status: 404, as: 'member', payload: () => ({ toUsername: 'nobody_here', amount: 1 }) },
+  { route: 'GET /v1/me/transfers', status: 200, as: 'member' },
+  { route: 'GET /v1/categories', status: 200 },
+  { route: 'GET /v1/me/notifications', status: 200, as: 'member' },
+  { route: 'GET /v1/me/devices', status: 200, as: 'member' },
+  { route: 'GET /v1/me/recommendations', status: 200, as: 'member' },
+  { route: 'GET /v1/admin/members', status: 200, url: () => `/v1/admin/members?q=${username}`, as: 'admin' },
+  { route: 'GET /v1/admin/members/{id}', status: 200, url: () => `/v1/admin/members/${member.id}`, as: 'admin' },
+  { route: 'GET /v1/admin/orders', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/risk/rules', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/risk/events', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/experiments', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/audit', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/persist/parked', status: 200, as: 'admin' },
+  { route: 'GET /v1/admin/lotteries/{id}/stats', status: 200, url: () => `/v1/admin/lotteries/${lotteryId}/stats`, as: 'admin' },
+  { route: 'POST /v1/admin/goods', status: 201, as: 'admin', payload: () => ({ name: 'Sample', type: 'virtual', pointsPrice: 3, stock: 2 }) },
+  { route: 'PATCH /v1/admin/goods/{id}', status: 404, url: () => '/v1/admin/goods/999999999', as: 'admin', payload: () => ({ name: 'Gone' }) },
+];
+
+describe('answers hold to the published schemas', () => {
+  const ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
+
+  beforeAll(async () => {
+    await ctx.grant(member.id, 1_000);
+  });
+
+  it.each(SAMPLES.map((s) => [`${s.route} → ${s.status}${s.as ? ` (${s.as})` : ''}`, s] as const))('%s', async (_name, sample) => {
+    const [method, path] = sample.route.split(' ');
+    const op = doc.paths[path]?.[method.toLowerCase()];
+    expect(op, `${sample.route} is in the document`).toBeDefined();
+    const token = sample.as === 'member' ? member.token : sample.as === 'admin' ? admin.token : undefined;
+    const res = await ctx.app.inject({
+      method: method as InjectOptions['method'],
+      url: sample.url?.() ?? path,
+      headers: { ...(token ? bearer(token) : {}), ...(WRITES.has(method) ? { 'idempotency-key': randomBytes(8).toString('hex') } : {}) },
+      ...(sample.payload ? { payload: sample.payload() as InjectOptions['payload'] } : {}),
+    });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(sample.status);
+    const schema = jsonSchema(op, String(res.statusCode));
+    expect(schema, `${sample.route} documents ${res.statusCode} with a JSON body`).toBeDefined();
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const validate = ajv.compile(schema as object);
+    expect(validate(res.json()) ? [] : validate.errors, res.body.slice(0, 300)).toEqual([]);
   });
 });
 

@@ -245,7 +245,7 @@ describe('OpenAPI', () => {
   it('documents both routes with their operation ids and every answer', async () => {
     const doc = (await ctx.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { operationId: string; responses: object }>> };
     expect(doc.paths['/v1/points/transfers'].post.operationId).toBe('transferPoints');
-    expect(Object.keys(doc.paths['/v1/points/transfers'].post.responses).sort()).toEqual(['201', '400', '401', '404', '409', '422', '503']);
+    expect(Object.keys(doc.paths['/v1/points/transfers'].post.responses).sort()).toEqual(['201', '400', '401', '404', '409', '413', '415', '422', '429', '500', '503']);
     expect(doc.paths['/v1/me/transfers'].get.operationId).toBe('listMyTransfers');
   });
 });
