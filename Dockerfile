@@ -14,6 +14,7 @@ COPY src ./src
 COPY workers ./workers
 COPY lua ./lua
 COPY drizzle ./drizzle
+COPY console ./console
 RUN npx tsc --noEmit
 
 # ---- runtime: production dependencies only, the sources, a non-root user ----------------------
@@ -29,6 +30,7 @@ COPY --from=build /app/src ./src
 COPY --from=build /app/workers ./workers
 COPY --from=build /app/lua ./lua
 COPY --from=build /app/drizzle ./drizzle
+COPY --from=build /app/console ./console
 # the node image's unprivileged user (uid 1000); the sources stay root-owned and read-only to it
 USER node
 EXPOSE 3000

@@ -239,13 +239,13 @@ describe('Dockerfile', () => {
     expect(runtime.lines.at(-1)).toBe('CMD ["node", "--import", "tsx", "src/server.ts"]');
   });
 
-  it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle', () => {
-    for (const dir of ['src', 'workers', 'lua', 'drizzle']) {
+  it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle, console', () => {
+    for (const dir of ['src', 'workers', 'lua', 'drizzle', 'console']) {
       expect(has(runtime.lines, new RegExp(`^COPY --from=build /app/${dir} \\./${dir}$`)), dir).toBe(true);
     }
     const ignore = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
     expect(ignore[0]).toBe('**');
-    expect(ignore.slice(1).sort()).toEqual(['!drizzle', '!lua', '!package-lock.json', '!package.json', '!src', '!tsconfig.json', '!workers']);
+    expect(ignore.slice(1).sort()).toEqual(['!console', '!drizzle', '!lua', '!package-lock.json', '!package.json', '!src', '!tsconfig.json', '!workers']);
   });
 });
 

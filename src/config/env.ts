@@ -122,8 +122,6 @@ export const EnvSchema = Type.Object({
   HOLD_MAX_TTL_SECONDS: Int(30 * 86_400, 1),
   // HMAC-SHA256 secret of the payment provider's webhook (the built-in `simulated` provider signs with it)
   PAYMENT_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
-  // where a worker process serves its own /metrics (docker-compose.yml sets it; 0 = no server)
-  WORKER_METRICS_PORT: Int(0, 0, 65535),
 });
 
 export type Env = Static<typeof EnvSchema>;
