@@ -39,6 +39,7 @@ export const SCHEDULED_TASKS = [
   'orders-pump',
   'recommend',
   'audit-retention',
+  'business-metrics',
 ] as const;
 
 export const taskQueueName = (task: string) => `task-${task}`;
