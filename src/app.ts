@@ -52,6 +52,7 @@ import auditRoutes, { auditPlugin } from './audit/routes.ts';
 import memberRoutes from './members/routes.ts';
 import recommendations from './recommendations/plugin.ts';
 import recommendationRoutes from './recommendations/routes.ts';
+import analyticsRoutes, { analyticsPlugin } from './analytics/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -118,6 +119,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(experimentsPlugin);
   await app.register(auditPlugin);
   await app.register(recommendations);
+  await app.register(analyticsPlugin);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -143,6 +145,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(auditRoutes);
   await app.register(memberRoutes);
   await app.register(recommendationRoutes);
+  await app.register(analyticsRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -6,7 +6,8 @@
  * forward), reminders (points about to expire, check-in, campaign starts), push (notifications and broadcast fan-out),
  * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
  * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone),
- * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions). Scheduled
+ * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions), analytics (the
+ * daily rollups the admin analytics read). Scheduled
  * roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -45,9 +46,10 @@ import { startEngagement } from './engagement.ts';
 import { startOrders } from './orders.ts';
 import { startCatalog } from './catalog.ts';
 import { startRecommend } from './recommend.ts';
+import { startAnalytics } from './analytics.ts';
 import { noteRedemptions } from '../src/recommendations/model.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend', 'analytics'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -252,6 +254,20 @@ if (roles.includes('recommend')) {
     log,
   });
   closers.push(() => recommend.close());
+}
+
+if (roles.includes('analytics')) {
+  const analytics = await startAnalytics({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    keys,
+    sql: db.sql,
+    everyMs: env.ANALYTICS_EVERY_MS,
+    recomputeDays: env.ANALYTICS_RECOMPUTE_DAYS,
+    timeZone: env.BUSINESS_TIMEZONE,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => analytics.close());
 }
 
 onShutdown(async () => {
