@@ -53,6 +53,7 @@ import memberRoutes from './members/routes.ts';
 import recommendations from './recommendations/plugin.ts';
 import recommendationRoutes from './recommendations/routes.ts';
 import analyticsRoutes, { analyticsPlugin } from './analytics/routes.ts';
+import exportRoutes, { exportsPlugin } from './exports/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -120,6 +121,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(auditPlugin);
   await app.register(recommendations);
   await app.register(analyticsPlugin);
+  await app.register(exportsPlugin);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -146,6 +148,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(memberRoutes);
   await app.register(recommendationRoutes);
   await app.register(analyticsRoutes);
+  await app.register(exportRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -4,15 +4,12 @@
  * a rate whose denominator is 0 is null.
  */
 import type { Sql } from '../db/client.ts';
-import { DomainError } from '../errors/domain-error.ts';
-import { dayFromString, dayNumber, dayString } from '../engagement/business-day.ts';
+import { parseWindow, type Window } from './window.ts';
 import { padded } from './bits.ts';
 
 export const RETENTION_DAYS = [7, 30, 90] as const;
 export const EXPIRY_RATE_DAYS = 30;
 export const TOP_GOODS = 10;
-/** The longest window an overview or a daily series covers. */
-export const MAX_WINDOW_DAYS = 3660;
 
 export const DAILY_METRICS = [
   'dau',
@@ -58,10 +55,6 @@ const METRIC_SQL: Record<DailyMetric, string> = {
   task_completion_rate: 'tasks_completed::float8 / nullif(tasks_started, 0)',
 };
 
-export interface Window {
-  from: string;
-  to: string;
-}
 
 const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
 
@@ -71,16 +64,9 @@ export class AnalyticsService {
     private readonly timeZone: string,
   ) {}
 
-  /** from/to as given, or the 30 days ending today; refuses a reversed or too long window. */
+  /** from/to as given, or the 30 days ending today (see parseWindow). */
   window(from: string | undefined, to: string | undefined, now = Date.now()): Window {
-    const end = to ?? dayString(dayNumber(this.timeZone, now));
-    const start = from ?? dayString(dayFromString(end) - 29);
-    for (const d of [start, end]) {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(d) || dayString(dayFromString(d)) !== d) throw new DomainError('VALIDATION_FAILED', `${d} is not a date (YYYY-MM-DD)`);
-    }
-    if (start > end) throw new DomainError('VALIDATION_FAILED', '`from` must not be after `to`');
-    if (dayFromString(end) - dayFromString(start) + 1 > MAX_WINDOW_DAYS) throw new DomainError('VALIDATION_FAILED', `A window covers at most ${MAX_WINDOW_DAYS} days`);
-    return { from: start, to: end };
+    return parseWindow(this.timeZone, from, to, now);
   }
 
   async daily(metric: DailyMetric, w: Window) {
