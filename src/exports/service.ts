@@ -58,7 +58,7 @@ export class ExportService {
   ) {}
 
   /** The file for a window of business days; throws EXPORT_BUSY when too many exports are running. */
-  open(kind: ExportKind, format: ExportFormat, w: Window): ExportFile {
+  open(kind: ExportKind, format: ExportFormat, w: Window, onRows?: (n: number) => void): ExportFile {
     if (this.running >= this.o.maxConcurrent) throw new DomainError('EXPORT_BUSY', `${this.running} exports are running; try again shortly`);
     this.running++;
     let released = false;
@@ -66,7 +66,7 @@ export class ExportService {
       if (!released) this.running--;
       released = true;
     };
-    const batches = this.rows(kind, w);
+    const batches = this.rows(kind, w, onRows);
     const stream = format === 'csv' ? csvStream(COLUMNS[kind], batches) : xlsxStream(COLUMNS[kind], batches, kind);
     stream.once('close', release);
     stream.once('end', release);
@@ -74,10 +74,24 @@ export class ExportService {
     return { filename: `${kind}_${w.from}_${w.to}.${format}`, contentType: CONTENT_TYPES[format], stream };
   }
 
-  private async *rows(kind: ExportKind, w: Window): AsyncGenerator<Cell[][]> {
+  /** Rows of the window (for a progress bar: how many there are). */
+  async count(kind: ExportKind, w: Window): Promise<number> {
+    const { lo, hi } = this.bounds(w);
+    const table = kind === 'redemptions' ? this.sql`redemptions` : this.sql`ledger_entries`;
+    const [{ n }] = await this.sql<Array<{ n: number }>>`SELECT count(*)::bigint AS n FROM ${table} WHERE created_at >= ${lo} AND created_at < ${hi}`;
+    return n;
+  }
+
+  private bounds(w: Window) {
+    return {
+      lo: this.sql`(${w.from}::date::timestamp AT TIME ZONE ${this.o.timeZone})`,
+      hi: this.sql`((${w.to}::date + 1)::timestamp AT TIME ZONE ${this.o.timeZone})`,
+    };
+  }
+
+  private async *rows(kind: ExportKind, w: Window, onRows?: (n: number) => void): AsyncGenerator<Cell[][]> {
     const sql = this.sql;
-    const lo = sql`(${w.from}::date::timestamp AT TIME ZONE ${this.o.timeZone})`;
-    const hi = sql`((${w.to}::date + 1)::timestamp AT TIME ZONE ${this.o.timeZone})`;
+    const { lo, hi } = this.bounds(w);
     const query =
       kind === 'redemptions'
         ? sql<Record<string, Cell>[]>`
@@ -92,6 +106,9 @@ export class ExportService {
             FROM ledger_entries l LEFT JOIN users u ON u.id = l.user_id
             WHERE l.created_at >= ${lo} AND l.created_at < ${hi}
             ORDER BY l.created_at, l.id`.values();
-    for await (const rows of query.cursor(this.o.batch)) yield rows as unknown as Cell[][];
+    for await (const rows of query.cursor(this.o.batch)) {
+      yield rows as unknown as Cell[][];
+      onRows?.(rows.length);
+    }
   }
 }

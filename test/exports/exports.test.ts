@@ -5,11 +5,17 @@
  * EXPORT_MAX_CONCURRENT exports at once.
  */
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context.ts';
 import { expectError } from '../api/helpers.ts';
 import { csvField } from '../../src/exports/writers.ts';
+import { childEnv } from '../crash/procs.ts';
 
 const TZ = 'Asia/Shanghai';
 let ctx: TestContext;
@@ -160,6 +166,24 @@ describe('export requests', () => {
       await new Promise((r) => f.stream.once('close', r));
     }
     expect((await get(URL_CSV)).statusCode).toBe(200);
+  });
+});
+
+describe('npm run export', () => {
+  it('writes the same CSV as the endpoint to --out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pm-export-'));
+    try {
+      const out = join(dir, 'r.csv');
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/export.ts', 'redemptions', '--from', '2026-03-01', '--to', '2026-03-02', '--format', 'csv', '--out', out],
+        { env: childEnv(ctx.env), cwd: new URL('../..', import.meta.url).pathname },
+      );
+      expect(stdout).toContain(`wrote ${out}: 2 rows from 2026-03-01 to 2026-03-02`);
+      expect(await readFile(out, 'utf8')).toBe((await get(URL_CSV)).body);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
