@@ -8,9 +8,11 @@
  *   3. starts the API on that database and times GET /v1/admin/analytics/overview over the year
  *      (first call and the median of 10);
  *   4. downloads every redemption as CSV and as XLSX through GET /v1/admin/exports/redemptions,
- *      sampling the API process's resident memory every 50 ms;
+ *      sampling the API process's resident memory every 50 ms (and a tenth of them first, to
+ *      compare: flat memory shows the same peak);
  * and writes bench/results/analytics.md. The rows are shaped for volume, not for consistent
- * balances: the figures are timings, not business results.
+ * balances: the figures are timings, not business results. ANALYTICS_BENCH_REUSE=1 keeps the last
+ * run's database (same sizes) and starts at the rollup.
  */
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +46,8 @@ const DAYS = 365;
 const GOODS = 200;
 const CHUNK = 500_000;
 const DB_NAME = 'points_mall_bench_analytics';
+/** ANALYTICS_BENCH_REUSE=1: keep the scratch database of the last run (same sizes) instead of generating it again. */
+const REUSE = process.env.ANALYTICS_BENCH_REUSE === '1';
 const PREFIX = 'pmbenchan';
 
 const log = (msg: string) => console.log(`[bench:analytics] ${msg}`);
@@ -163,17 +167,20 @@ async function main() {
 
   const admin = new URL(base.DATABASE_URL);
   admin.pathname = '/postgres';
-  const pg = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  await pg.unsafe(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
-  await pg.end();
-  await timed('migrate scratch database', () => migrateDatabase(env.DATABASE_URL));
+  if (!REUSE) {
+    const pg = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+    await pg.unsafe(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
+    await pg.end();
+    await timed('migrate scratch database', () => migrateDatabase(env.DATABASE_URL));
+  }
   const db = createDb(env.DATABASE_URL, 4, { DATABASE_STATEMENT_TIMEOUT_MS: 0, DATABASE_LOCK_TIMEOUT_MS: 0 });
   const redis = createRedis(env.REDIS_URL, 'api');
   let api: Child | undefined;
   try {
-    const gen = await generate(db.sql, `${first}T00:00:00Z`);
+    const gen = REUSE ? { ledgerMs: NaN, redemptionsMs: NaN } : await generate(db.sql, `${first}T00:00:00Z`);
     const [{ size }] = await db.sql<Array<{ size: string }>>`SELECT pg_size_pretty(pg_total_relation_size('ledger_entries')) AS size`;
 
+    if (REUSE) await db.sql`TRUNCATE analytics_days, analytics_goods_days, analytics_members`;
     const rollup = await timed('rollup from nothing', () => runRollup(db.sql, { timeZone: tz, recomputeDays: 2 }));
     const again = await timed('rollup again (a scheduled run)', () => runRollup(db.sql, { timeZone: tz, recomputeDays: 2 }));
     const [{ rollupSize }] = await db.sql<Array<{ rollupSize: string }>>`
@@ -202,6 +209,11 @@ async function main() {
 
     // the last generated redemption falls on today's midnight
     const exportUrl = (format: string) => `http://127.0.0.1:${port}/v1/admin/exports/redemptions?from=${first}&to=${dayString(today)}&format=${format}`;
+    // a tenth of the rows first: flat memory means the same peak for ten times the rows
+    const tenth = await rssDuring(api.pid, () =>
+      download(`http://127.0.0.1:${port}/v1/admin/exports/redemptions?from=${first}&to=${dayString(today - DAYS + DAYS / 10)}&format=csv`, auth),
+    );
+    log(`CSV, a tenth: ${tenth.value.lines - 1} rows in ${(tenth.value.ms / 1000).toFixed(1)} s; API RSS ${tenth.beforeMb.toFixed(0)} → peak ${tenth.peakMb.toFixed(0)} MB`);
     const csv = await rssDuring(api.pid, () => download(exportUrl('csv'), auth));
     log(`CSV: ${csv.value.lines - 1} rows, ${mb(csv.value.bytes)} MB in ${(csv.value.ms / 1000).toFixed(1)} s; API RSS ${csv.beforeMb.toFixed(0)} → peak ${csv.peakMb.toFixed(0)} MB`);
     const xlsx = await rssDuring(api.pid, () => download(exportUrl('xlsx'), auth));
@@ -217,8 +229,8 @@ Postgres and the API on the same machine, BUSINESS_TIMEZONE ${tz}.
 
 | | rows | load |
 |---|---:|---:|
-| ledger_entries (${DAYS} days, ${size} with indexes) | ${ROWS.toLocaleString('en')} | ${(gen.ledgerMs / 1000).toFixed(0)} s |
-| redemptions | ${REDEMPTIONS.toLocaleString('en')} | ${(gen.redemptionsMs / 1000).toFixed(0)} s |
+| ledger_entries (${DAYS} days, ${size} with indexes) | ${ROWS.toLocaleString('en')} | ${REUSE ? 'reused' : `${(gen.ledgerMs / 1000).toFixed(0)} s`} |
+| redemptions | ${REDEMPTIONS.toLocaleString('en')} | ${REUSE ? 'reused' : `${(gen.redemptionsMs / 1000).toFixed(0)} s`} |
 | members (signing up over the year) | ${MEMBERS.toLocaleString('en')} | |
 
 ## Rollup (the analytics role)
@@ -245,6 +257,7 @@ issued ${o.points.issued}, spent ${o.points.spent}, redemption rate ${o.redempti
 
 | format | size | time | API RSS before | API RSS peak |
 |---|---:|---:|---:|---:|
+| CSV, the first 36 days only | ${(tenth.value.lines - 1).toLocaleString('en')} rows | ${(tenth.value.ms / 1000).toFixed(1)} s | ${tenth.beforeMb.toFixed(0)} MB | ${tenth.peakMb.toFixed(0)} MB |
 | CSV | ${mb(csv.value.bytes)} MB (${(csv.value.lines - 1).toLocaleString('en')} rows) | ${(csv.value.ms / 1000).toFixed(1)} s | ${csv.beforeMb.toFixed(0)} MB | ${csv.peakMb.toFixed(0)} MB |
 | XLSX | ${mb(xlsx.value.bytes)} MB | ${(xlsx.value.ms / 1000).toFixed(1)} s | ${xlsx.beforeMb.toFixed(0)} MB | ${xlsx.peakMb.toFixed(0)} MB |
 

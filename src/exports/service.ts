@@ -82,33 +82,41 @@ export class ExportService {
     return n;
   }
 
-  private bounds(w: Window) {
+  private bounds(w: Window, sql: Sql = this.sql) {
     return {
-      lo: this.sql`(${w.from}::date::timestamp AT TIME ZONE ${this.o.timeZone})`,
-      hi: this.sql`((${w.to}::date + 1)::timestamp AT TIME ZONE ${this.o.timeZone})`,
+      lo: sql`(${w.from}::date::timestamp AT TIME ZONE ${this.o.timeZone})`,
+      hi: sql`((${w.to}::date + 1)::timestamp AT TIME ZONE ${this.o.timeZone})`,
     };
   }
 
   private async *rows(kind: ExportKind, w: Window, onRows?: (n: number) => void): AsyncGenerator<Cell[][]> {
-    const sql = this.sql;
-    const { lo, hi } = this.bounds(w);
-    const query =
-      kind === 'redemptions'
-        ? sql<Record<string, Cell>[]>`
-            SELECT r.exchange_no, coalesce(u.username, r.user_id::text) AS member, coalesce(g.name, r.goods_id::text) AS goods,
-                   r.quantity, r.points_spent, r.created_at, r.status
-            FROM redemptions r LEFT JOIN users u ON u.id = r.user_id LEFT JOIN goods g ON g.id = r.goods_id
-            WHERE r.created_at >= ${lo} AND r.created_at < ${hi}
-            ORDER BY r.created_at, r.id`.values()
-        : sql<Record<string, Cell>[]>`
-            SELECT l.id, l.op_id, coalesce(u.username, l.user_id::text) AS member, l.kind, l.biz_type, l.biz_id,
-                   l.delta, l.balance_after, l.created_at
-            FROM ledger_entries l LEFT JOIN users u ON u.id = l.user_id
-            WHERE l.created_at >= ${lo} AND l.created_at < ${hi}
-            ORDER BY l.created_at, l.id`.values();
-    for await (const rows of query.cursor(this.o.batch)) {
-      yield rows as unknown as Cell[][];
-      onRows?.(rows.length);
+    // One connection for the whole export, without the statement timeout: a cursor's statement
+    // lasts as long as the client takes to read (a million XLSX rows: about a minute).
+    const sql = await this.sql.reserve();
+    try {
+      await sql`SET statement_timeout = 0`;
+      const { lo, hi } = this.bounds(w, sql);
+      const query =
+        kind === 'redemptions'
+          ? sql<Record<string, Cell>[]>`
+              SELECT r.exchange_no, coalesce(u.username, r.user_id::text) AS member, coalesce(g.name, r.goods_id::text) AS goods,
+                     r.quantity, r.points_spent, r.created_at, r.status
+              FROM redemptions r LEFT JOIN users u ON u.id = r.user_id LEFT JOIN goods g ON g.id = r.goods_id
+              WHERE r.created_at >= ${lo} AND r.created_at < ${hi}
+              ORDER BY r.created_at, r.id`.values()
+          : sql<Record<string, Cell>[]>`
+              SELECT l.id, l.op_id, coalesce(u.username, l.user_id::text) AS member, l.kind, l.biz_type, l.biz_id,
+                     l.delta, l.balance_after, l.created_at
+              FROM ledger_entries l LEFT JOIN users u ON u.id = l.user_id
+              WHERE l.created_at >= ${lo} AND l.created_at < ${hi}
+              ORDER BY l.created_at, l.id`.values();
+      for await (const rows of query.cursor(this.o.batch)) {
+        yield rows as unknown as Cell[][];
+        onRows?.(rows.length);
+      }
+    } finally {
+      await sql`RESET statement_timeout`.catch(() => {});
+      sql.release();
     }
   }
 }

@@ -52,13 +52,30 @@ export function xlsxStream(columns: Column[], batches: AsyncIterable<Cell[][]>, 
       // the client went away: leaving the loop closes the database cursor
       if (out.destroyed) return;
       for (const row of rows) ws.addRow(row).commit();
-      // the zip writer does not wait for the client: hold the next batch while it is behind
+      // neither exceljs nor the zip writer waits for its reader: hold the next batch while the
+      // compressor is behind (see sheetBacklog) or the client is
+      while (sheetBacklog(ws) > MAX_SHEET_BACKLOG && !out.destroyed) await new Promise((r) => setTimeout(r, 2));
       if (out.writableNeedDrain) await drainedOrClosed(out);
     }
     ws.commit();
     await workbook.commit();
   })().catch((err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))));
   return out;
+}
+
+/** Bytes of sheet XML written and not yet compressed past which the next batch waits. */
+const MAX_SHEET_BACKLOG = 4 * 1024 * 1024;
+
+/**
+ * exceljs's worksheet stream writes into a pass-through that the zip writer (archiver) reads,
+ * ignoring its backpressure: left alone, a sheet produced faster than it is compressed piles up
+ * there (tens of MB per 100,000 rows). Its buffered length is the only measure of that lag; it is
+ * internal (exceljs 4.4), so a missing field reads as no lag, and the export test of flat memory
+ * would catch the change.
+ */
+function sheetBacklog(ws: ExcelJS.Worksheet): number {
+  const pipe = (ws as unknown as { stream?: { pipes?: Array<{ writableLength?: number; _writableState?: { length?: number } }> } }).stream?.pipes?.[0];
+  return pipe?.writableLength ?? pipe?._writableState?.length ?? 0;
 }
 
 function drainedOrClosed(stream: PassThrough): Promise<void> {
