@@ -56,6 +56,8 @@ import recommendations from './recommendations/plugin.ts';
 import recommendationRoutes from './recommendations/routes.ts';
 import ops from './ops/plugin.ts';
 import opsRoutes from './ops/routes.ts';
+import analyticsRoutes, { analyticsPlugin } from './analytics/routes.ts';
+import exportRoutes, { exportsPlugin } from './exports/routes.ts';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -125,6 +127,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(auditPlugin);
   await app.register(recommendations);
   await app.register(ops);
+  await app.register(analyticsPlugin);
+  await app.register(exportsPlugin);
 
   await app.register(authRoutes);
   await app.register(pointsRoutes);
@@ -151,6 +155,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
   await app.register(memberRoutes);
   await app.register(recommendationRoutes);
   await app.register(opsRoutes);
+  await app.register(analyticsRoutes);
+  await app.register(exportRoutes);
   if (env.BENCH_ROUTES) await app.register(benchRoutes);
   await app.ready();
   return app;

@@ -7,7 +7,8 @@
  * engagement (task progress and referral commissions from the persisted ledger), catalog (the hot goods list in Redis),
  * orders (the order pump: abandoned placements, payment timeouts, auto-completion, side effects left undone),
  * recommend (the recommendation model in Redis, rebuilt on a schedule and after N redemptions), metrics (the
- * business gauges, src/metrics/business.ts). With WORKER_METRICS_PORT set the process serves its own /metrics. Scheduled
+ * business gauges, src/metrics/business.ts), analytics (the daily rollups the admin analytics read). With
+ * WORKER_METRICS_PORT set the process serves its own /metrics. Scheduled
  * roles run one at a time per schedule across processes. SIGTERM/SIGINT: stop fetching, finish in-flight jobs, close.
  */
 import { parseArgs } from 'node:util';
@@ -46,11 +47,12 @@ import { startEngagement } from './engagement.ts';
 import { startOrders } from './orders.ts';
 import { startCatalog } from './catalog.ts';
 import { startRecommend } from './recommend.ts';
+import { startAnalytics } from './analytics.ts';
 import { noteRedemptions } from '../src/recommendations/model.ts';
 import { startMetricsServer } from '../src/metrics/server.ts';
 import { startBusinessMetrics } from './metrics.ts';
 
-export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend', 'metrics'] as const;
+export const ROLES = ['relay', 'persist', 'sweeper', 'expire', 'reconcile', 'reminders', 'push', 'engagement', 'catalog', 'orders', 'recommend', 'metrics', 'analytics'] as const;
 type Role = (typeof ROLES)[number];
 
 export function parseRoles(only: string | undefined): Role[] {
@@ -273,6 +275,20 @@ if (env.WORKER_METRICS_PORT > 0) {
   const server = await startMetricsServer({ host: env.HOST, port: env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN });
   closers.push(() => server.close());
   log.info({ port: server.port }, 'serving /metrics');
+}
+
+if (roles.includes('analytics')) {
+  const analytics = await startAnalytics({
+    connection: createRedis(env.REDIS_URL, 'worker'),
+    keys,
+    sql: db.sql,
+    everyMs: env.ANALYTICS_EVERY_MS,
+    recomputeDays: env.ANALYTICS_RECOMPUTE_DAYS,
+    timeZone: env.BUSINESS_TIMEZONE,
+    lockMs: env.TASK_LOCK_MS,
+    log,
+  });
+  closers.push(() => analytics.close());
 }
 
 onShutdown(async () => {

@@ -13,6 +13,7 @@ import type { User } from './service.ts';
 import { requestContext } from '../risk/rules.ts';
 import { assessRegistration } from '../risk/assess.ts';
 import { auditContextOf } from '../audit/context.ts';
+import { recordLogin } from '../analytics/logins.ts';
 
 export const UserSchema = Type.Object({
   id: Type.Integer(),
@@ -135,6 +136,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw err;
       });
       await slot.release();
+      // activity for analytics; never fails the login
+      await recordLogin(app.sql, user.id, app.config.BUSINESS_TIMEZONE).catch((err: unknown) => request.log.warn({ err }, 'login not recorded'));
       return { ...issue(user), dailyBonus: await app.dailyLogin.credit(user.id, request.log, requestContext(request)) };
     },
   );

@@ -69,6 +69,13 @@ export const EnvSchema = Type.Object({
   // many catalog redemptions were persisted since the last build (src/recommendations/)
   RECOMMEND_EVERY_MS: Int(300_000, 1_000),
   RECOMMEND_AFTER_REDEMPTIONS: Int(500, 1, 100_000_000),
+  // analytics role: how often the daily rollups are brought up to date, and how many past days
+  // (today included) each run recomputes whole, for ops persisted after their day ended
+  ANALYTICS_EVERY_MS: Int(300_000, 1_000),
+  ANALYTICS_RECOMPUTE_DAYS: Int(2, 1, 366),
+  // CSV/XLSX exports (src/exports/): rows read per cursor batch, exports running at once per process
+  EXPORT_BATCH: Int(1_000, 10, 100_000),
+  EXPORT_MAX_CONCURRENT: Int(2, 1, 64),
   TASK_LOCK_MS: Int(10_000, 500),
   // audit trail (src/audit/): rows older than this are deleted by the sweeper role's retention task
   AUDIT_RETENTION_DAYS: Int(90, 1, 36_500),

@@ -48,6 +48,8 @@ export const users = pgTable(
     index('users_email_search').using('btree', sql`lower(${t.email}) text_pattern_ops`),
     index('users_signup_ip').on(t.signupIp, t.createdAt).where(sql`signup_ip IS NOT NULL`),
     index('users_risk').on(t.riskStatus).where(sql`risk_status <> 'normal'`),
+    // analytics: sign-ups per day
+    index('users_created_brin').using('brin', t.createdAt),
   ],
 );
 
@@ -95,6 +97,9 @@ export const ledgerEntries = pgTable(
   (t) => [
     uniqueIndex('ledger_entries_op_id_key').on(t.opId),
     index('ledger_entries_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    // analytics rollups and exports read the ledger by time range. Rows arrive roughly in time
+    // order, so a BRIN index finds a day's pages at a fraction of a btree's size and insert cost.
+    index('ledger_entries_created_brin').using('brin', t.createdAt),
   ],
 );
 
@@ -184,6 +189,8 @@ export const redemptions = pgTable(
     index('redemptions_goods').on(t.goodsId),
     // popularity: redemptions of an item in the last 7 days (src/goods/popularity.ts)
     index('redemptions_goods_time').on(t.goodsId, t.createdAt),
+    // analytics rollups and exports by time range (see ledger_entries_created_brin)
+    index('redemptions_created_brin').using('brin', t.createdAt),
   ],
 );
 
@@ -249,6 +256,10 @@ export const pushRecords = pgTable(
     error: text('error'),
     attempts: integer('attempts').notNull().default(0),
     dedupeKey: text('dedupe_key'),
+    // one push to N devices is N records: the first (the anchor) has push_id null, the others the
+    // anchor's id. A member's notifications are the anchors; opened_at is set on the anchor only.
+    pushId: num('push_id'),
+    openedAt: ts('opened_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
     sentAt: ts('sent_at'),
   },
@@ -256,6 +267,10 @@ export const pushRecords = pgTable(
     uniqueIndex('push_records_dedupe_key').on(t.dedupeKey),
     index('push_records_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
     index('push_records_status').on(t.status),
+    index('push_records_member_pushes').on(t.userId, t.createdAt.desc(), t.id.desc()).where(sql`push_id IS NULL`),
+    index('push_records_push').on(t.pushId).where(sql`push_id IS NOT NULL`),
+    // analytics: pushes (anchors) by the day they were made
+    index('push_records_anchor_time').on(t.createdAt).where(sql`push_id IS NULL`),
   ],
 );
 
@@ -918,4 +933,78 @@ export const experimentEvents = pgTable(
     uniqueIndex('experiment_events_idem').on(t.userId, t.idemKey),
     index('experiment_events_counted').on(t.experimentKey, t.variant).where(sql`counted`),
   ],
+);
+
+// ---- Analytics (issue 10): daily rollups kept by the analytics worker role (src/analytics/) ----
+
+/** A set of members as a bit string: bit i is member id i (Postgres `bit varying`). */
+const memberBits = customType<{ data: string }>({ dataType: () => 'bit varying' });
+
+/** Business days (BUSINESS_TIMEZONE) on which a member logged in: one row per member and day. */
+export const memberLogins = pgTable(
+  'member_logins',
+  {
+    day: date('day', { mode: 'string' }).notNull(),
+    userId: num('user_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.userId] })],
+);
+
+/**
+ * One row per business day, recomputed by the analytics role (docs/analytics.md has each
+ * formula). The *_bits columns are member sets, so distinct members over any window are a
+ * bit_or of its days, never a scan of the ledger.
+ */
+export const analyticsDays = pgTable('analytics_days', {
+  day: date('day', { mode: 'string' }).primaryKey(),
+  activeMembers: integer('active_members').notNull(),
+  monthlyActive: integer('monthly_active').notNull(),
+  newMembers: integer('new_members').notNull(),
+  earners: integer('earners').notNull(),
+  redeemers: integer('redeemers').notNull(),
+  pointsIssued: num('points_issued').notNull(),
+  pointsSpent: num('points_spent').notNull(),
+  pointsExpired: num('points_expired').notNull(),
+  pointsRefunded: num('points_refunded').notNull(),
+  pointsNet: num('points_net').notNull(),
+  pointsOutstanding: num('points_outstanding').notNull(),
+  redemptions: integer('redemptions').notNull(),
+  tasksStarted: integer('tasks_started').notNull().default(0),
+  tasksCompleted: integer('tasks_completed').notNull().default(0),
+  pushes: integer('pushes').notNull().default(0),
+  pushesOpened: integer('pushes_opened').notNull().default(0),
+  activeBits: memberBits('active_bits').notNull(),
+  newBits: memberBits('new_bits').notNull(),
+  earnerBits: memberBits('earner_bits').notNull(),
+  redeemerBits: memberBits('redeemer_bits').notNull(),
+  // members with two or more redemptions on this day
+  repeatBits: memberBits('repeat_bits').notNull(),
+  // members who ever earned / redeemed up to the end of this day
+  everEarnedBits: memberBits('ever_earned_bits').notNull(),
+  everRedeemedBits: memberBits('ever_redeemed_bits').notNull(),
+  computedAt: ts('computed_at').notNull().defaultNow(),
+});
+
+/** Catalog redemptions per business day and goods item (top goods). */
+export const analyticsGoodsDays = pgTable(
+  'analytics_goods_days',
+  {
+    day: date('day', { mode: 'string' }).notNull(),
+    goodsId: num('goods_id').notNull(),
+    redemptions: integer('redemptions').notNull(),
+    quantity: num('quantity').notNull(),
+    points: num('points').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.goodsId] })],
+);
+
+/** Each member's first earning day and first redemption day (days from first earn to first redemption). */
+export const analyticsMembers = pgTable(
+  'analytics_members',
+  {
+    userId: num('user_id').primaryKey(),
+    firstEarnDay: date('first_earn_day', { mode: 'string' }),
+    firstRedeemDay: date('first_redeem_day', { mode: 'string' }),
+  },
+  (t) => [index('analytics_members_first_redeem').on(t.firstRedeemDay).where(sql`first_redeem_day IS NOT NULL`)],
 );

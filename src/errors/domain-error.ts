@@ -63,6 +63,7 @@ export type ErrorCode =
   | 'EXPERIMENT_KEY_TAKEN'
   | 'EXPERIMENT_NOT_RUNNING'
   | 'EXPERIMENT_STATE_CONFLICT'
+  | 'EXPORT_BUSY'
   | 'INTERNAL';
 
 export class DomainError extends Error {

@@ -32,8 +32,23 @@ const notificationFields = {
   sentAt: nullable(Type.String({ format: 'date-time' })),
 };
 
+const NotificationSchema = Type.Object({
+  id: Type.Integer({ description: 'The push (whatever the number of devices it went to)' }),
+  type: Type.String(),
+  title: Type.String(),
+  body: Type.String(),
+  data: Type.Record(Type.String(), Type.String()),
+  // the best delivery of its devices: sent, then pending, failed, dead
+  status: PushStatusSchema,
+  devices: Type.Integer({ minimum: 0, description: 'Devices it was sent to (0: in-app inbox only)' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  sentAt: nullable(Type.String({ format: 'date-time' })),
+  opened: Type.Boolean(),
+  openedAt: nullable(Type.String({ format: 'date-time' })),
+});
+
 const NotificationPageSchema = Type.Object({
-  items: Type.Array(Type.Object(notificationFields)),
+  items: Type.Array(NotificationSchema),
   nextCursor: nullable(Type.String()),
 });
 
@@ -41,6 +56,7 @@ const AdminPushPageSchema = Type.Object({
   items: Type.Array(
     Type.Object({
       ...notificationFields,
+      pushId: Type.Union([Type.Integer(), Type.Null()], { description: 'The push this record delivers to one more device; null: the record is the push' }),
       userId: Type.Integer(),
       error: nullable(Type.String()),
       attempts: Type.Integer(),
@@ -77,13 +93,33 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['notifications'],
         operationId: 'listMyNotifications',
-        summary: "The member's push history, newest first",
+        summary: "The member's push history, newest first, one entry per push however many devices got it",
         security: [{ bearer: [] }],
         querystring: PageQuerySchema,
         response: { 200: NotificationPageSchema, ...errors(400, 401) },
       },
     },
     async (request) => app.pushes.listForMember(request.userId, request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    '/v1/me/notifications/:id/opened',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['notifications'],
+        operationId: 'markNotificationOpened',
+        summary: 'Record that the member opened a push (idempotent: the first open time stays)',
+        description: "Counts toward the push open rate (docs/analytics.md). Another member's push is 404 PUSH_NOT_FOUND.",
+        security: [{ bearer: [] }],
+        params: IdParamsSchema,
+        response: {
+          200: Type.Object({ id: Type.Integer(), opened: Type.Literal(true), openedAt: Type.String({ format: 'date-time' }) }),
+          ...errors(400, 401, 404, 503),
+        },
+      },
+    },
+    async (request) => app.pushes.markOpened(request.userId, request.params.id),
   );
 
   app.get(

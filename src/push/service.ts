@@ -7,6 +7,10 @@
  * record. A member with no device gets a single record with no device, stored as already 'sent':
  * the notification still reaches their in-app inbox, and no job is queued for it.
  *
+ * The first record is the push's anchor (push_id null); the other devices' records carry its id in
+ * push_id. A member's notifications list one entry per anchor, with the delivery of its group and
+ * its opened state (kept on the anchor); admins see each record.
+ *
  * Dedupe: with a dedupeKey, the first record (lowest device id, or the inbox record) carries the
  * key itself and the others `<key>:device:<id>`. The first insert decides, inside the transaction,
  * whether this push was recorded before — so a reminder or a broadcast member is recorded at most
@@ -34,6 +38,8 @@ export interface PushRecord {
   id: number;
   userId: number;
   deviceId: number | null;
+  /** The push this record delivers to one more device (null: this record is the push). */
+  pushId: number | null;
   type: string;
   title: string;
   body: string;
@@ -44,6 +50,30 @@ export interface PushRecord {
   createdAt: string;
   sentAt: string | null;
 }
+
+/** A push as its member sees it: one entry for all the devices it went to. */
+export interface MemberPush {
+  id: number;
+  type: string;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  status: PushStatus;
+  devices: number;
+  createdAt: string;
+  sentAt: string | null;
+  opened: boolean;
+  openedAt: string | null;
+}
+
+type MemberPushRow = Pick<MemberPush, 'id' | 'type' | 'title' | 'body' | 'data' | 'devices'> & {
+  rank: number;
+  createdAt: Date;
+  sentAt: Date | null;
+  openedAt: Date | null;
+};
+
+const STATUS_BY_RANK: readonly PushStatus[] = ['sent', 'pending', 'failed', 'dead'];
 
 type PushRow = Omit<PushRecord, 'createdAt' | 'sentAt'> & { createdAt: Date; sentAt: Date | null };
 
@@ -74,9 +104,9 @@ export class PushService {
         return { created: [], pending: again.map((r) => r.id), duplicate: true };
       }
       const others = await tx<Array<{ id: number }>>`
-        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key)
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, push_id)
         SELECT ${userId}, d.id, ${input.type}, ${input.title}, ${input.body}, ${data},
-               CASE WHEN ${key}::text IS NULL THEN NULL ELSE ${key}::text || ':device:' || d.id END
+               CASE WHEN ${key}::text IS NULL THEN NULL ELSE ${key}::text || ':device:' || d.id END, ${anchor[0].id}::bigint
         FROM unnest(${rest}::bigint[]) AS d(id)
         RETURNING id`;
       const created = [anchor[0].id, ...others.map((r) => r.id)];
@@ -111,8 +141,8 @@ export class PushService {
         RETURNING id, device_id AS "deviceId", dedupe_key AS "dedupeKey"`;
       const withDevice = anchors.filter((a) => a.deviceId !== null).map((a) => a.id);
       const others = await tx<Array<{ id: number }>>`
-        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key)
-        SELECT a.user_id, d.id, a.type, a.title, a.body, a.data, a.dedupe_key || ':device:' || d.id
+        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, push_id)
+        SELECT a.user_id, d.id, a.type, a.title, a.body, a.data, a.dedupe_key || ':device:' || d.id, a.id
         FROM push_records a JOIN devices d ON d.user_id = a.user_id AND d.id > a.device_id
         WHERE a.id = ANY(${withDevice}::bigint[])
         ORDER BY a.id, d.id
@@ -133,8 +163,54 @@ export class PushService {
     return fresh;
   }
 
-  listForMember(userId: number, limit: number, cursor?: string) {
-    return this.list(this.sql`user_id = ${userId}`, limit, cursor);
+  /**
+   * The member's pushes, newest first: one entry per push whatever the number of devices. Its
+   * status is the best of its records' (sent, then pending, failed, dead); sentAt the first send.
+   */
+  async listForMember(userId: number, limit: number, cursor?: string): Promise<{ items: MemberPush[]; nextCursor: string | null }> {
+    const after = cursor ? decodeCursor(cursor) : null;
+    if (after && !/^\d+$/.test(after.id)) return { items: [], nextCursor: null };
+    const rows = await this.sql<MemberPushRow[]>`
+      SELECT a.id, a.type, a.title, a.body, a.data, a.created_at AS "createdAt", a.opened_at AS "openedAt",
+             g.devices, g.rank, g."sentAt"
+      FROM push_records a
+      CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE r.device_id IS NOT NULL)::int AS devices,
+               min(CASE r.status WHEN 'sent' THEN 0 WHEN 'pending' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END)::int AS rank,
+               min(r.sent_at) AS "sentAt"
+        FROM (SELECT device_id, status, sent_at FROM push_records WHERE id = a.id
+              UNION ALL SELECT device_id, status, sent_at FROM push_records WHERE push_id = a.id) r
+      ) g
+      WHERE a.user_id = ${userId} AND a.push_id IS NULL
+      ${after ? this.sql`AND (a.created_at, a.id) < (SELECT created_at, id FROM push_records WHERE id = ${Number(after.id)})` : this.sql``}
+      ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit + 1}`;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(({ rank, createdAt, sentAt, openedAt, ...r }) => ({
+        ...r,
+        status: STATUS_BY_RANK[rank],
+        createdAt: createdAt.toISOString(),
+        sentAt: sentAt?.toISOString() ?? null,
+        opened: openedAt !== null,
+        openedAt: openedAt?.toISOString() ?? null,
+      })),
+      nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.id) : null,
+    };
+  }
+
+  /**
+   * Marks the member's push opened, once: the first open's time stays. `id` is the push (its
+   * anchor) or any of its device records. Another member's push is PUSH_NOT_FOUND.
+   */
+  async markOpened(userId: number, id: number): Promise<{ id: number; opened: true; openedAt: string }> {
+    const [row] = await this.sql<Array<{ id: number; openedAt: Date }>>`
+      UPDATE push_records a SET opened_at = coalesce(a.opened_at, now())
+      FROM push_records r
+      WHERE r.id = ${id} AND r.user_id = ${userId} AND a.id = coalesce(r.push_id, r.id)
+      RETURNING a.id, a.opened_at AS "openedAt"`;
+    if (!row) throw new DomainError('PUSH_NOT_FOUND', `Notification ${id} not found`);
+    return { id: row.id, opened: true, openedAt: row.openedAt.toISOString() };
   }
 
   listByStatus(status: PushStatus | undefined, limit: number, cursor?: string) {
@@ -196,7 +272,7 @@ export class PushService {
     const after = cursor ? decodeCursor(cursor) : null;
     if (after && !/^\d+$/.test(after.id)) return { items: [], nextCursor: null };
     const rows = await this.sql<PushRow[]>`
-      SELECT id, user_id AS "userId", device_id AS "deviceId", type, title, body, data, status, error, attempts,
+      SELECT id, user_id AS "userId", device_id AS "deviceId", push_id AS "pushId", type, title, body, data, status, error, attempts,
              created_at AS "createdAt", sent_at AS "sentAt"
       FROM push_records WHERE ${where}
       ${after ? this.sql`AND (created_at, id) < (SELECT created_at, id FROM push_records WHERE id = ${Number(after.id)})` : this.sql``}

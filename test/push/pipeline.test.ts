@@ -115,13 +115,56 @@ describe('push pipeline', () => {
     expect(send.headers.authorization).toBe('Bearer stub-access-token');
     expect(JSON.parse(send.body).message).toMatchObject({ notification: { title: 'Hello' }, data: { screen: 'points' } });
 
+    // the member sees the push once, however many devices got it; admins see each delivery
     const list = await ctx.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: auth(m.token) });
     expect(list.statusCode).toBe(200);
-    expect(list.json().items.map((i: { deviceId: number }) => i.deviceId)).toEqual([browser, phone]);
-    expect(list.json().items[0]).toMatchObject({ type: 'test', title: 'Hello', status: 'sent', data: { screen: 'points' } });
+    expect(list.json().items).toHaveLength(1);
+    expect(list.json().items[0]).toMatchObject({
+      id: recordIds[0],
+      type: 'test',
+      title: 'Hello',
+      status: 'sent',
+      devices: 2,
+      opened: false,
+      openedAt: null,
+      data: { screen: 'points' },
+    });
     expect(list.json().items[0].error).toBeUndefined();
+    expect(list.json().items[0].deviceId).toBeUndefined();
+    const admin = await ctx.admin();
+    const deliveries = await ctx.app.inject({ method: 'GET', url: '/v1/admin/pushes?limit=100', headers: auth(admin.token) });
+    const mine = deliveries.json().items.filter((i: { userId: number }) => i.userId === m.id);
+    expect(mine.map((i: { deviceId: number; pushId: number | null }) => [i.deviceId, i.pushId])).toEqual([
+      [browser, recordIds[0]],
+      [phone, null],
+    ]);
     const theirs = await ctx.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: auth(other.token) });
     expect(theirs.json().items).toEqual([]);
+  });
+
+  it('records a push opened once, by its member only, and lists it opened', async () => {
+    const [m, other] = await ctx.createMembers(2);
+    await register(m, 'android', 'ok-open-1');
+    await register(m, 'ios', 'ok-open-2');
+    const { recordIds } = await ctx.app.pushes.enqueue(m.id, push);
+    const opened = (token: string, id: number) => ctx.app.inject({ method: 'POST', url: `/v1/me/notifications/${id}/opened`, headers: auth(token) });
+
+    const first = await opened(m.token, recordIds[0]);
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json()).toMatchObject({ id: recordIds[0], opened: true });
+    // again, or through the second device's record: the same push, the first open's time
+    const again = await opened(m.token, recordIds[1]);
+    expect(again.json()).toEqual(first.json());
+    const theirs = await opened(other.token, recordIds[0]);
+    expect(theirs.statusCode).toBe(404);
+    expect(theirs.json().code).toBe('PUSH_NOT_FOUND');
+    expect((await opened(m.token, 999_999_999)).statusCode).toBe(404);
+    expect((await opened(m.token, 0)).statusCode).toBe(400);
+
+    const list = await ctx.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: auth(m.token) });
+    expect(list.json().items).toMatchObject([{ id: recordIds[0], opened: true, openedAt: first.json().openedAt }]);
+    const rows = await ctx.sql<Array<{ openedAt: Date | null }>>`SELECT opened_at AS "openedAt" FROM push_records WHERE user_id = ${m.id} ORDER BY id`;
+    expect(rows.map((r) => r.openedAt !== null)).toEqual([true, false]);
   });
 
   it('pages the notifications newest first', async () => {

@@ -24,7 +24,7 @@ async function metric(name, days) {
 }
 
 async function fromAnalytics(days) {
-  const [issued, spent, expired, dau, rate] = await Promise.all(['issued', 'spent', 'expired', 'dau', 'redemption_rate'].map((m) => metric(m, days)));
+  const [issued, spent, expired, dau, rate] = await Promise.all(['points_issued', 'points_spent', 'points_expired', 'dau', 'redemption_rate'].map((m) => metric(m, days)));
   return {
     source: 'analytics',
     charts: [
