@@ -40,6 +40,7 @@ export const SCHEDULED_TASKS = [
   'recommend',
   'audit-retention',
   'business-metrics',
+  'analytics',
 ] as const;
 
 export const taskQueueName = (task: string) => `task-${task}`;
