@@ -72,6 +72,9 @@ describe('daily limit', () => {
 
     await deleteKeys(ctx.redis, ctx.keys.prefix);
     await rebuildFromPostgres(ctx.sql, ctx.redis, ctx.keys, { idempotencyTtlSeconds: 3600, timeZone: ctx.env.BUSINESS_TIMEZONE });
+    // the wipe took the epoch with it: a write-gate check between the wipe and the rebuild closed
+    // the API's writes; they reopen at its next check, which the rebuilt epoch passes
+    expect(await ctx.app.redisGate.untilWritable(10_000)).toBe(true);
     expect(await ctx.redis.hgetall(ctx.keys.goods(g.id))).toMatchObject({ daily: '2', dyn: '0', limit: '10', stock: '98' });
     expectError(await redeem(ctx, m.token, g.id), 409, 'DAILY_LIMIT_REACHED');
   });

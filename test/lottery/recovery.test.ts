@@ -114,6 +114,9 @@ describe('after Redis is lost', () => {
 
     await deleteKeys(ctx.redis, ctx.keys.prefix);
     const r = await rebuildFromPostgres(ctx.sql, ctx.redis, ctx.keys, { idempotencyTtlSeconds: 3600 });
+    // the wipe took the epoch with it: a write-gate check between the wipe and the rebuild closed
+    // the API's writes; they reopen at its next check, which the rebuilt epoch passes
+    expect(await ctx.app.redisGate.untilWritable(10_000)).toBe(true);
     pipeline = await ctx.startPipeline();
     expect(r.lotteries).toBeGreaterThanOrEqual(2);
     expect(r.drawStates).toBe(7);
