@@ -4,9 +4,9 @@
  * the shared-state metrics read once for this scrape. With METRICS_TOKEN set, /metrics wants
  * `Authorization: Bearer <token>` (401 otherwise).
  */
-import { Queue } from 'bullmq';
 import fp from 'fastify-plugin';
 import { DomainError } from '../errors/domain-error.ts';
+import { apiQueueConnection, apiQueueOn } from '../redis/api-queue.ts';
 import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../queues.ts';
 import { BROADCAST_QUEUE, PUSH_QUEUE } from '../push/jobs.ts';
 import { clusterMetrics, inCluster, joinCluster } from './cluster.ts';
@@ -32,10 +32,10 @@ export default fp(
     });
 
     // the queues' counts on one fail-fast connection of their own (src/redis/api-queue.ts)
-    const connection = app.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true });
+    const connection = apiQueueConnection(app.redis);
     const queues = Object.fromEntries(
       [PERSIST_QUEUE, PUSH_QUEUE, BROADCAST_QUEUE, ADMIN_JOBS_QUEUE].map((name) => {
-        const queue = new Queue(name, { connection, prefix: app.keys.queuePrefix(), skipWaitingForReady: true, skipVersionCheck: true });
+        const queue = apiQueueOn(connection, name, app.keys.queuePrefix());
         queue.on('error', () => {});
         return [name, queue];
       }),
