@@ -201,7 +201,7 @@ async function main() {
     await timed('migrate scratch database', () => migrateDatabase(env.DATABASE_URL));
   }
   const db = createDb(env.DATABASE_URL, 4, { DATABASE_STATEMENT_TIMEOUT_MS: 0, DATABASE_LOCK_TIMEOUT_MS: 0 });
-  const redis = createRedis(env.REDIS_URL, 'api');
+  const redis = createRedis(env, 'api');
   let api: Child | undefined;
   try {
     const gen = REUSE ? { ledgerMs: NaN, redemptionsMs: NaN } : await generate(db.sql, `${first}T00:00:00Z`);

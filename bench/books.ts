@@ -2,7 +2,7 @@
  * What the bench knows from the client side — the books every invariant is checked against —
  * plus the store reads the checks compare them with (live Redis state, baseline tables).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Member } from './seed.ts';
@@ -104,7 +104,7 @@ export class Books {
 }
 
 /** Live `frozen` of every member, in member order. */
-export async function redisFrozen(redis: Redis, keys: Keys, members: Member[]): Promise<number[]> {
+export async function redisFrozen(redis: RedisClient, keys: Keys, members: Member[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < members.length; i += 2000) {
     const p = redis.pipeline();
@@ -118,7 +118,7 @@ export async function redisFrozen(redis: Redis, keys: Keys, members: Member[]): 
 }
 
 /** Live `avail` of every member, in member order. */
-export async function redisBalances(redis: Redis, keys: Keys, members: Member[]): Promise<number[]> {
+export async function redisBalances(redis: RedisClient, keys: Keys, members: Member[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < members.length; i += 2000) {
     const p = redis.pipeline();
@@ -133,7 +133,7 @@ export async function redisBalances(redis: Redis, keys: Keys, members: Member[])
 
 export const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
-export async function redisStocks(redis: Redis, keys: Keys, goodsIds: number[]): Promise<number[]> {
+export async function redisStocks(redis: RedisClient, keys: Keys, goodsIds: number[]): Promise<number[]> {
   const p = redis.pipeline();
   for (const id of goodsIds) p.hget(keys.goods(id), 'stock');
   return ((await p.exec()) ?? []).map(([err, v]) => {
@@ -142,11 +142,11 @@ export async function redisStocks(redis: Redis, keys: Keys, goodsIds: number[]):
   });
 }
 
-export async function redisBought(redis: Redis, keys: Keys, goodsId: number): Promise<number[]> {
+export async function redisBought(redis: RedisClient, keys: Keys, goodsId: number): Promise<number[]> {
   return (await redis.hvals(keys.bought(goodsId))).map(Number);
 }
 
-export async function openReservations(redis: Redis, keys: Keys, goodsIds: number[]): Promise<number> {
+export async function openReservations(redis: RedisClient, keys: Keys, goodsIds: number[]): Promise<number> {
   const p = redis.pipeline();
   for (const id of goodsIds) p.hlen(keys.reservations(id));
   return sum(((await p.exec()) ?? []).map(([, v]) => Number(v)));

@@ -27,9 +27,9 @@ await admin.unsafe(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
 await admin.end();
 await migrateDatabase(url.toString());
 const { sql, close } = createDb(url.toString(), 4);
-const redis = createRedis(base.REDIS_URL, 'worker');
-const queueConnection = createRedis(base.REDIS_URL, 'worker');
-const keys = createKeys({ prefix: PREFIX, partitions: base.PARTITIONS });
+const redis = createRedis(base, 'worker');
+const queueConnection = createRedis(base, 'worker');
+const keys = createKeys({ prefix: PREFIX, partitions: base.PARTITIONS, cluster: Boolean(base.REDIS_CLUSTER_NODES) });
 
 const wipeRedis = () => deleteKeys(redis, PREFIX);
 

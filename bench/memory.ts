@@ -5,7 +5,7 @@
  * The total includes state that is bounded by time rather than count: op records (kept
  * IDEMPOTENCY_TTL_SECONDS for replays) and completed persist jobs (kept an hour).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { ScenarioResult } from './scenarios.ts';
 
@@ -19,12 +19,12 @@ export interface MemoryReport {
 
 const WRITES = new Set(['flash', 'redeem', 'earn', 'draw', 'transfer']);
 
-export async function usedMemory(redis: Redis): Promise<number> {
+export async function usedMemory(redis: RedisClient): Promise<number> {
   const info = await redis.info('memory');
   return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
 }
 
-export async function memoryReport(redis: Redis, keys: Keys, usedBefore: number, scenarios: ScenarioResult[]): Promise<MemoryReport> {
+export async function memoryReport(redis: RedisClient, keys: Keys, usedBefore: number, scenarios: ScenarioResult[]): Promise<MemoryReport> {
   const usedAfter = await usedMemory(redis);
   const acceptedWrites = scenarios
     .filter((s) => WRITES.has(s.name))

@@ -6,7 +6,7 @@
  * one: no row is taken by every batch (docs/architecture.md, persistence).
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Env } from '../src/config/env.ts';
 import type { Sql } from '../src/db/client.ts';
 import { newOpId } from '../src/points/idempotency.ts';
@@ -42,12 +42,12 @@ function batches(userIds: number[], keys: Keys, rows: number, batch: number) {
 }
 
 export async function measurePersistScale(
-  o: { sql: Sql; connection: Redis; keys: Keys; env: Env; childEnv: NodeJS.ProcessEnv; rows?: number; batch?: number; concurrency?: number },
+  o: { sql: Sql; connection: RedisClient; keys: Keys; env: Env; childEnv: NodeJS.ProcessEnv; rows?: number; batch?: number; concurrency?: number },
 ): Promise<PersistScale> {
   const rows = o.rows ?? 60_000;
   const batch = o.batch ?? 500;
   const userIds = (await o.sql<Array<{ id: number }>>`SELECT id FROM users ORDER BY id LIMIT 20000`).map((u) => u.id);
-  const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix(PERSIST_QUEUE) });
   const result: PersistScale = { rows, batch, rowsPerSecond: { '1': 0, '2': 0 } };
   try {
     for (const processes of [1, 2] as const) {

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
@@ -32,12 +32,12 @@ export class Pipeline {
   private readonly queue: Queue;
 
   constructor(
-    private readonly redis: Redis,
-    queueConnection: Redis,
+    private readonly redis: RedisClient,
+    queueConnection: RedisClient,
     private readonly keys: Keys,
     private readonly sql: Sql,
   ) {
-    this.queue = new Queue(PERSIST_QUEUE, { connection: queueConnection, prefix: keys.queuePrefix() });
+    this.queue = new Queue(PERSIST_QUEUE, { connection: queueConnection, prefix: keys.queuePrefix(PERSIST_QUEUE) });
   }
 
   async backlog(): Promise<number> {

@@ -81,9 +81,9 @@ async function main(): Promise<boolean> {
 
   await timed('reset database', () => resetDatabase(env));
   const db = createDb(env.DATABASE_URL, 8);
-  const redis = createRedis(env.REDIS_URL, 'api');
-  const queueConnection = createRedis(env.REDIS_URL, 'worker');
-  const keys = createKeys({ prefix: BENCH_PREFIX, partitions: env.PARTITIONS });
+  const redis = createRedis(env, 'api');
+  const queueConnection = createRedis(env, 'worker');
+  const keys = createKeys({ prefix: BENCH_PREFIX, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
   cleanups.push(db.close, () => redis.quit(), () => queueConnection.quit());
   await deleteKeys(redis, BENCH_PREFIX);
   cleanups.push(() => deleteKeys(redis, BENCH_PREFIX));

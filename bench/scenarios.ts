@@ -5,7 +5,7 @@
  * everything done so far, warm-ups included.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
 import { DURATION_S, EARN_RULE, FLASH_STOCK, LOTTERY, ORDER_CASH_PRICE, ORDER_POINTS_TO_USE, REDEEM_STOCK, WARMUP_S } from './config.ts';
@@ -35,7 +35,7 @@ export interface World {
   members: Member[];
   catalog: Catalog;
   books: Books;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   sql: Sql;
   pipeline: Pipeline;

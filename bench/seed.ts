@@ -7,7 +7,7 @@
  */
 import postgres from 'postgres';
 import { createSigner } from 'fast-jwt';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Env } from '../src/config/env.ts';
 import type { Deps } from '../src/deps.ts';
 import type { Sql } from '../src/db/client.ts';

@@ -26,7 +26,7 @@ const log = createLogger('silent', 'test');
 
 beforeAll(async () => {
   ctx = await createTestContext();
-  queue = new Queue(PERSIST_QUEUE, { connection: connection(), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: connection(), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
   const writer = createRedis(ctx.env.REDIS_URL, 'writer');
   connections.push(writer);
   gate = await ctx.gateFor(writer);

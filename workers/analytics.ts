@@ -3,7 +3,7 @@
  * (src/analytics/rollup.ts): days not yet rolled up, and the last ANALYTICS_RECOMPUTE_DAYS again.
  * Reads and writes Postgres only, so it needs no Redis write gate.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { runRollup } from '../src/analytics/rollup.ts';
@@ -11,7 +11,7 @@ import type { Logger } from './logger.ts';
 import { startScheduledTask } from './scheduled-task.ts';
 
 export async function startAnalytics(o: {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   sql: Sql;
   everyMs: number;

@@ -3,7 +3,7 @@
  * AUDIT_RETENTION_DAYS, in bounded batches (src/audit/service.ts). Postgres only, so it runs
  * whatever the state of Redis's write gate.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { AuditService } from '../src/audit/service.ts';
 import type { Logger } from './logger.ts';
@@ -11,7 +11,7 @@ import { startScheduledTask } from './scheduled-task.ts';
 
 export const AUDIT_RETENTION_EVERY_MS = 3_600_000;
 
-export function startAuditRetention(o: { connection: Redis; keys: Keys; audit: AuditService; days: number; lockMs?: number; log: Logger }) {
+export function startAuditRetention(o: { connection: RedisClient; keys: Keys; audit: AuditService; days: number; lockMs?: number; log: Logger }) {
   return startScheduledTask({
     name: 'audit-retention',
     everyMs: AUDIT_RETENTION_EVERY_MS,

@@ -3,7 +3,7 @@
  * redeemed items of the last 7 days — from Postgres and replaces it in Redis, where
  * GET /v1/goods/hot reads it without touching Postgres (src/goods/hot.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
@@ -12,8 +12,8 @@ import type { Logger } from './logger.ts';
 import { gatedRun, startScheduledTask } from './scheduled-task.ts';
 
 export async function startCatalog(o: {
-  connection: Redis;
-  writer: Redis;
+  connection: RedisClient;
+  writer: RedisClient;
   gate: RedisGate;
   keys: Keys;
   sql: Sql;

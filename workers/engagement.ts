@@ -6,7 +6,7 @@
  * payouts are paid under their own row locks.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Env } from '../src/config/env.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { EngagementConfig } from '../src/engagement/config.ts';
@@ -24,8 +24,8 @@ import type { RiskRules } from '../src/risk/rules.ts';
 /** `writer`: the process's gated script connection; `connection`: the push queue's. */
 export function startEngagement(o: {
   sql: Sql;
-  writer: Redis;
-  connection: Redis;
+  writer: RedisClient;
+  connection: RedisClient;
   gate: RedisGate;
   keys: Keys;
   env: Env;
@@ -35,7 +35,7 @@ export function startEngagement(o: {
   log: Logger;
 }) {
   const { env, sql, keys, log } = o;
-  const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: keys.queuePrefix() });
+  const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: keys.queuePrefix(PUSH_QUEUE) });
   queue.on('error', (err) => log.warn({ err }, 'engagement push queue error'));
   // credits only: the earn rules are never consulted, so the cache is not loaded
   const points = new PointsService({ redis: o.writer, keys, sql, env }, new RulesCache(sql), o.engagement, o.riskRules);

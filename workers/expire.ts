@@ -1,7 +1,7 @@
 /**
  * Expire role: on its schedule, expires every member whose earliest lot has passed its expiry.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { ExpiryService } from '../src/expiry/service.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
@@ -10,8 +10,8 @@ import { gatedRun, startScheduledTask } from './scheduled-task.ts';
 
 /** `writer`: the process's gated script connection; `connection`: BullMQ's. */
 export function startExpirer(o: {
-  connection: Redis;
-  writer: Redis;
+  connection: RedisClient;
+  writer: RedisClient;
   gate: RedisGate;
   keys: Keys;
   everyMs: number;

@@ -76,8 +76,8 @@ const lockMs = values['lock-ms'] ? Number(values['lock-ms']) : undefined;
 if (lockMs !== undefined && (!Number.isInteger(lockMs) || lockMs < 500)) throw new Error('--lock-ms must be an integer >= 500');
 
 const log = createLogger(env.LOG_LEVEL, roles.join('+'));
-const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
-const redis = createRedis(env.REDIS_URL, 'worker');
+const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
+const redis = createRedis(env, 'worker');
 await assertNoEviction(redis);
 const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1), env);
 const closers: Array<() => Promise<unknown>> = [];
@@ -94,7 +94,7 @@ closers.push(async () => riskRules.stop());
 
 // Every role that writes to Redis goes through one write gate, closed until this Redis is
 // verified against Postgres and again whenever a watched connection drops (src/recovery/redis-gate.ts).
-const writer = createRedis(env.REDIS_URL, 'writer');
+const writer = createRedis(env, 'writer');
 await redisReady(writer);
 const gate = new RedisGate({ redis: writer, keys, sql: db.sql, log });
 gate.watch(writer);
@@ -104,9 +104,9 @@ gate.start(env.LAG_CHECK_MS);
 closers.push(async () => gate.stop());
 
 if (roles.includes('relay')) {
-  const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env, 'worker'), prefix: keys.queuePrefix(PERSIST_QUEUE) });
   queue.on('error', (err) => log.warn({ err }, 'persist queue error'));
-  const relayConn = createRedis(env.REDIS_URL, 'writer');
+  const relayConn = createRedis(env, 'writer');
   await redisReady(relayConn);
   gate.watch(relayConn);
   gateWrites(relayConn, gate);
@@ -129,12 +129,12 @@ if (roles.includes('relay')) {
   });
 }
 if (roles.includes('persist')) {
-  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env, 'worker'), prefix: keys.queuePrefix(PUSH_QUEUE) });
   pushQueue.on('error', (err) => log.warn({ err }, 'push queue error'));
   const pushes = new PushService(db.sql, pushQueue, sendJobOptions(env));
   const worker = startPersistWorker({
-    connection: createRedis(env.REDIS_URL, 'worker'),
-    prefix: keys.queuePrefix(),
+    connection: createRedis(env, 'worker'),
+    prefix: keys.queuePrefix(PERSIST_QUEUE),
     sql: db.sql,
     concurrency,
     log,
@@ -155,7 +155,7 @@ if (roles.includes('sweeper')) {
   const points = new PointsService(deps, new RulesCache(db.sql), engagement, riskRules);
   const redemptions = new RedemptionService(deps, points, new GoodsService(deps));
   const sweeper = await startSweeper({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     keys,
     redemptions,
     lottery: new LotteryService(deps, points),
@@ -168,7 +168,7 @@ if (roles.includes('sweeper')) {
   });
   closers.push(() => sweeper.close());
   const retention = await startAuditRetention({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     keys,
     audit: new AuditService(db.sql),
     days: env.AUDIT_RETENTION_DAYS,
@@ -179,20 +179,20 @@ if (roles.includes('sweeper')) {
 }
 
 if (roles.includes('expire')) {
-  const expirer = await startExpirer({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, lockMs: env.TASK_LOCK_MS, log });
+  const expirer = await startExpirer({ connection: createRedis(env, 'worker'), writer, gate, keys, everyMs: env.EXPIRE_EVERY_MS, batch: env.EXPIRE_BATCH, lockMs: env.TASK_LOCK_MS, log });
   closers.push(() => expirer.close());
 }
 
 if (roles.includes('push')) {
-  const push = startPushWorker({ env, sql: db.sql, prefix: keys.queuePrefix(), concurrency, log });
+  const push = startPushWorker({ env, sql: db.sql, prefix: keys.queuePrefix, concurrency, log });
   closers.push(() => push.close());
 }
 
 if (roles.includes('reconcile')) {
-  const raw = createRedis(env.REDIS_URL, 'writer');
+  const raw = createRedis(env, 'writer');
   await redisReady(raw);
   const reconciler = await startReconciler({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     writer,
     raw,
     gate,
@@ -211,19 +211,19 @@ if (roles.includes('reconcile')) {
 if (roles.includes('reminders')) {
   const deps = { redis: writer, keys, sql: db.sql, env };
   const checkins = new CheckinService(deps, new PointsService(deps, new RulesCache(db.sql), engagement, riskRules), engagement);
-  const reminders = await startReminders({ connection: createRedis(env.REDIS_URL, 'worker'), keys, sql: db.sql, env, log, checkins, engagement });
+  const reminders = await startReminders({ connection: createRedis(env, 'worker'), keys, sql: db.sql, env, log, checkins, engagement });
   closers.push(() => reminders.close());
 }
 
 if (roles.includes('engagement')) {
-  const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env.REDIS_URL, 'worker'), gate, keys, env, engagement, riskRules, log });
+  const engagementRole = startEngagement({ sql: db.sql, writer, connection: createRedis(env, 'worker'), gate, keys, env, engagement, riskRules, log });
   closers.push(() => engagementRole.close());
 }
 
 if (roles.includes('orders')) {
-  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
+  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: createRedis(env, 'worker'), prefix: keys.queuePrefix(PUSH_QUEUE) });
   pushQueue.on('error', (err) => log.warn({ err }, 'push queue error'));
-  const ordersRole = await startOrders({ connection: createRedis(env.REDIS_URL, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, riskRules, pushQueue, log });
+  const ordersRole = await startOrders({ connection: createRedis(env, 'worker'), writer, gate, keys, sql: db.sql, env, engagement, riskRules, pushQueue, log });
   closers.push(async () => {
     await ordersRole.close();
     await pushQueue.close();
@@ -232,7 +232,7 @@ if (roles.includes('orders')) {
 
 if (roles.includes('catalog')) {
   const catalog = await startCatalog({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     writer,
     gate,
     keys,
@@ -246,7 +246,7 @@ if (roles.includes('catalog')) {
 
 if (roles.includes('recommend')) {
   const recommend = await startRecommend({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     writer,
     gate,
     keys,
@@ -261,7 +261,7 @@ if (roles.includes('recommend')) {
 
 if (roles.includes('metrics')) {
   const business = await startBusinessMetrics({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     keys,
     sql: db.sql,
     everyMs: env.BUSINESS_METRICS_EVERY_MS,
@@ -279,7 +279,7 @@ if (env.WORKER_METRICS_PORT > 0) {
 
 if (roles.includes('analytics')) {
   const analytics = await startAnalytics({
-    connection: createRedis(env.REDIS_URL, 'worker'),
+    connection: createRedis(env, 'worker'),
     keys,
     sql: db.sql,
     everyMs: env.ANALYTICS_EVERY_MS,

@@ -3,7 +3,7 @@
  * timeouts, auto-completion, side effects a killed process left undone, pushes not yet queued,
  * expired integrator holds and coupons.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Env } from '../src/config/env.ts';
 import type { Sql } from '../src/db/client.ts';
@@ -32,8 +32,8 @@ import type { Logger } from './logger.ts';
 import { gatedRun, startScheduledTask } from './scheduled-task.ts';
 
 export async function startOrders(o: {
-  connection: Redis;
-  writer: Redis;
+  connection: RedisClient;
+  writer: RedisClient;
   gate: RedisGate;
   keys: Keys;
   sql: Sql;

@@ -4,7 +4,7 @@
  * stalled job is always redelivered (never failed for stalling).
  */
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Op } from '../src/points/op.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
@@ -13,7 +13,7 @@ import { countPersisted } from '../src/metrics/points.ts';
 import type { Logger } from './logger.ts';
 
 export function startPersistWorker(o: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   sql: Sql;
   concurrency: number;

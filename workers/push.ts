@@ -37,7 +37,8 @@ interface Delivery {
 export function startPushWorker(o: {
   env: Env;
   sql: Sql;
-  prefix: string;
+  /** BullMQ's prefix of each queue (Keys.queuePrefix) */
+  prefix: (queue: string) => string;
   concurrency: number;
   log: Logger;
   /** Defaults to the transports PUSH_TRANSPORT names. */
@@ -45,10 +46,10 @@ export function startPushWorker(o: {
 }) {
   const { sql, log, prefix } = o;
   const transport = o.transport ?? createTransport(o.env, log);
-  const queueConnection = createRedis(o.env.REDIS_URL, 'worker');
-  const workerConnection = createRedis(o.env.REDIS_URL, 'worker');
-  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: queueConnection, prefix });
-  const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection: queueConnection, prefix });
+  const queueConnection = createRedis(o.env, 'worker');
+  const workerConnection = createRedis(o.env, 'worker');
+  const pushQueue = new Queue<SendJob>(PUSH_QUEUE, { connection: queueConnection, prefix: prefix(PUSH_QUEUE) });
+  const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection: queueConnection, prefix: prefix(BROADCAST_QUEUE) });
   const broadcasts = new Broadcasts(sql, broadcastQueue, new PushService(sql, pushQueue, sendJobOptions(o.env)));
 
   const markDead = (id: number, error: string) =>
@@ -93,7 +94,7 @@ export function startPushWorker(o: {
 
   const sender = new Worker<SendJob>(PUSH_QUEUE, deliver, {
     connection: workerConnection,
-    prefix,
+    prefix: prefix(PUSH_QUEUE),
     concurrency: o.concurrency,
   });
   sender.on('failed', (job, err) =>
@@ -108,7 +109,7 @@ export function startPushWorker(o: {
       if (job.name === 'batch') return broadcasts.runBatch(job.data as BatchJob);
       throw new UnrecoverableError(`unknown broadcast job ${job.name}`);
     },
-    { connection: workerConnection, prefix, concurrency: o.concurrency },
+    { connection: workerConnection, prefix: prefix(BROADCAST_QUEUE), concurrency: o.concurrency },
   );
   fanOut.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'broadcast job failed'));
   fanOut.on('error', (err) => log.error({ err }, 'broadcast worker error'));

@@ -6,7 +6,7 @@
  * tick that finds nothing to do reads two Redis keys and no Postgres). One build at a time across
  * processes (the scheduled task's lock); writes only through the open write gate.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
@@ -19,7 +19,7 @@ export const MAX_CHECK_MS = 10_000;
 export type RebuildCause = 'none' | 'schedule' | 'redemptions';
 
 /** Why the model should be rebuilt now, if at all. */
-export async function rebuildCause(redis: Redis, keys: Keys, everyMs: number, afterRedemptions: number, now = Date.now()): Promise<RebuildCause> {
+export async function rebuildCause(redis: RedisClient, keys: Keys, everyMs: number, afterRedemptions: number, now = Date.now()): Promise<RebuildCause> {
   const at = await builtAt(redis, keys);
   if (at === null || now - at >= everyMs) return 'schedule';
   if ((await freshRedemptions(redis, keys)) >= afterRedemptions) return 'redemptions';
@@ -28,7 +28,7 @@ export async function rebuildCause(redis: Redis, keys: Keys, everyMs: number, af
 
 /** One tick: rebuilds when rebuildCause says so. */
 export async function recommendTick(o: {
-  writer: Redis;
+  writer: RedisClient;
   keys: Keys;
   sql: Sql;
   everyMs: number;
@@ -43,8 +43,8 @@ export async function recommendTick(o: {
 }
 
 export async function startRecommend(o: {
-  connection: Redis;
-  writer: Redis;
+  connection: RedisClient;
+  writer: RedisClient;
   gate: RedisGate;
   keys: Keys;
   sql: Sql;

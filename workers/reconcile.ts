@@ -4,7 +4,7 @@
  * rebuilds. The last report is kept in Redis (<prefix>:reconcile:last) for /metrics and operators.
  */
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../src/queues.ts';
@@ -16,11 +16,11 @@ import { startScheduledTask, withTaskLock } from './scheduled-task.ts';
 
 export async function startReconciler(o: {
   /** BullMQ's connection */
-  connection: Redis;
+  connection: RedisClient;
   /** the process's gated script connection */
-  writer: Redis;
+  writer: RedisClient;
   /** a connection outside the gate, for roll-forward and admin rebuilds */
-  raw: Redis;
+  raw: RedisClient;
   gate: RedisGate;
   keys: Keys;
   sql: Sql;
@@ -33,7 +33,7 @@ export async function startReconciler(o: {
   apiNoticeMs: number;
   log: Logger;
 }) {
-  const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  const queue = new Queue(PERSIST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix(PERSIST_QUEUE) });
   queue.on('error', (err) => o.log.warn({ err }, 'persist queue error'));
   const deps = { sql: o.sql, writer: o.writer, raw: o.raw, keys: o.keys, queue, gate: o.gate, log: o.log };
   const task = await startScheduledTask({
@@ -66,7 +66,7 @@ export async function startReconciler(o: {
         await new Promise((r) => setTimeout(r, 200));
       }
     },
-    { connection: o.connection, prefix: o.keys.queuePrefix(), concurrency: 1, lockDuration: 120_000 },
+    { connection: o.connection, prefix: o.keys.queuePrefix(ADMIN_JOBS_QUEUE), concurrency: 1, lockDuration: 120_000 },
   );
   adminJobs.on('error', (err) => o.log.error({ err }, 'admin job worker error'));
   return {

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Keys } from '../src/redis/keys.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
@@ -27,7 +27,7 @@ const CLAIM_IDLE_MS = 30_000;
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
 
 export interface RelayOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queue: Queue;
   batch: number;
@@ -183,12 +183,13 @@ export class Relay {
     const jobId = `r_${createHash('sha1').update(grouping).digest('hex').slice(0, 24)}`;
     this.o.gate.assertWritable();
     await queue.add('persist', { ops, marks, runId: this.o.gate.runId }, { ...(this.o.jobOptions ?? PERSIST_JOB_OPTIONS), jobId });
-    const ack = redis.multi();
-    for (const b of batches) {
-      const ids = b.entries.map(([id]) => id);
-      ack.xack(keys.outbox(b.p), RELAY_GROUP, ...ids).xdel(keys.outbox(b.p), ...ids);
-    }
-    await ack.exec();
+    // one transaction per partition: each outbox is its own hash slot (a cluster spreads them)
+    await Promise.all(
+      batches.map((b) => {
+        const ids = b.entries.map(([id]) => id);
+        return redis.multi().xack(keys.outbox(b.p), RELAY_GROUP, ...ids).xdel(keys.outbox(b.p), ...ids).exec();
+      }),
+    );
     this.relayed += ops.length;
     // the boards' dedupe only needs entries that can still come back: forget the settled ones
     // (if this fails, the next pass with earns there forgets them; nothing is counted twice)

@@ -3,7 +3,7 @@
  * that rule is on); the push role delivers them.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Env } from '../src/config/env.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
@@ -19,7 +19,7 @@ import type { Logger } from './logger.ts';
 import { startScheduledTask } from './scheduled-task.ts';
 
 export async function startReminders(o: {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   sql: Sql;
   env: Env;
@@ -28,9 +28,9 @@ export async function startReminders(o: {
   checkins: Pick<CheckinService, 'nextCheckin'>;
   engagement: EngagementConfig;
 }) {
-  const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  const queue = new Queue<SendJob>(PUSH_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix(PUSH_QUEUE) });
   const pushes = new PushService(o.sql, queue, sendJobOptions(o.env));
-  const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix() });
+  const broadcastQueue = new Queue<BroadcastJob>(BROADCAST_QUEUE, { connection: o.connection, prefix: o.keys.queuePrefix(BROADCAST_QUEUE) });
   // an unheard 'error' event would throw out of the queue's emitter and end the process
   for (const q of [queue, broadcastQueue]) q.on('error', (err) => o.log.warn({ err, queue: q.name }, 'reminders queue error'));
   const broadcasts = new Broadcasts(o.sql, broadcastQueue, pushes);

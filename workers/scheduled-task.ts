@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import { taskQueueName } from '../src/queues.ts';
 import type { RedisGate } from '../src/recovery/redis-gate.ts';
@@ -16,7 +16,7 @@ import type { Logger } from './logger.ts';
 export interface ScheduledTaskOptions<R> {
   name: string;
   everyMs: number;
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   log: Logger;
   run: () => Promise<R>;
@@ -30,7 +30,7 @@ export interface ScheduledTask {
 export type RunOutcome<R> = { ran: true; result: R } | { ran: false };
 
 /** Runs fn under the task's lock; returns { ran: false } when another holder has it. */
-export async function withTaskLock<R>(redis: Redis, keys: Keys, task: string, lockMs: number, fn: () => Promise<R>): Promise<RunOutcome<R>> {
+export async function withTaskLock<R>(redis: RedisClient, keys: Keys, task: string, lockMs: number, fn: () => Promise<R>): Promise<RunOutcome<R>> {
   const key = keys.taskLock(task);
   const token = randomBytes(12).toString('hex');
   if ((await redis.set(key, token, 'PX', lockMs, 'NX')) === null) return { ran: false };
@@ -56,7 +56,7 @@ export function gatedRun<R>(gate: RedisGate, run: () => Promise<R>): () => Promi
 
 export async function startScheduledTask<R>(o: ScheduledTaskOptions<R>): Promise<ScheduledTask> {
   const queueName = taskQueueName(o.name);
-  const prefix = o.keys.queuePrefix();
+  const prefix = o.keys.queuePrefix(queueName);
   const lockMs = o.lockMs ?? 10_000;
   const queue = new Queue(queueName, { connection: o.connection, prefix });
   queue.on('error', (err) => o.log.warn({ err, task: o.name }, 'scheduled task queue error'));

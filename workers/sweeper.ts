@@ -4,7 +4,7 @@
  * otherwise; transfers debited and not credited: credited (at most once) — on a BullMQ job
  * schedule, one run at a time.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { LotteryService } from '../src/lottery/service.ts';
 import type { RedemptionService } from '../src/redemptions/service.ts';
@@ -14,7 +14,7 @@ import type { Logger } from './logger.ts';
 import { gatedRun, startScheduledTask } from './scheduled-task.ts';
 
 export function startSweeper(o: {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   redemptions: RedemptionService;
   lottery: LotteryService;

@@ -21,7 +21,7 @@ const JobSchema = Type.Object({
 });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { queue, close } = apiQueue(app.redis, ADMIN_JOBS_QUEUE, app.keys.queuePrefix());
+  const { queue, close } = apiQueue(app.redis, ADMIN_JOBS_QUEUE, app.keys.queuePrefix(ADMIN_JOBS_QUEUE));
   app.addHook('onClose', close);
 
   app.post(

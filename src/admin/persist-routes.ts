@@ -27,7 +27,7 @@ const RetryBodySchema = Type.Object(
 );
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix());
+  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix(PERSIST_QUEUE));
   app.addHook('onClose', close);
 
   app.get(

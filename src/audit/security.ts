@@ -8,7 +8,7 @@
  * Attempts refused by the login limits (src/auth/attempts.ts) count too: they are failures the
  * caller keeps making.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { AuditContext } from './context.ts';
@@ -19,7 +19,7 @@ export const LOGIN_BURST_WINDOW_MS = 5 * 60_000;
 
 export class LoginBurstWatch {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly sql: Sql,
   ) {}
@@ -32,11 +32,15 @@ export class LoginBurstWatch {
       { kind: 'account' as const, key: this.keys.loginBurst({ email }, window), targetId: email.toLowerCase() },
       ...(ctx.ip ? [{ kind: 'ip' as const, key: this.keys.loginBurst({ ip: ctx.ip }, window), targetId: ctx.ip }] : []),
     ];
-    const tx = this.redis.multi();
-    for (const s of subjects) tx.incr(s.key).pexpire(s.key, LOGIN_BURST_WINDOW_MS * 2);
-    const replies = await tx.exec();
-    if (!replies) throw new Error('login burst count: transaction aborted');
-    const reached = subjects.filter((_, i) => Number(replies[i * 2][1]) === LOGIN_BURST_FAILS);
+    // one transaction per counter: the account's and the IP's keys hash to different slots
+    const counts = await Promise.all(
+      subjects.map(async (s) => {
+        const replies = await this.redis.multi().incr(s.key).pexpire(s.key, LOGIN_BURST_WINDOW_MS * 2).exec();
+        if (!replies) throw new Error('login burst count: transaction aborted');
+        return Number(replies[0][1]);
+      }),
+    );
+    const reached = subjects.filter((_, i) => counts[i] === LOGIN_BURST_FAILS);
     for (const s of reached) {
       await recordAudit(
         this.sql,

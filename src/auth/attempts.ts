@@ -11,7 +11,7 @@
  * edge by as much, which a limit counted in minutes does not notice.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Env } from '../config/env.ts';
 import type { Keys } from '../redis/keys.ts';
 
@@ -32,7 +32,7 @@ type Limits = Pick<
 
 export class AuthAttempts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly limits: Limits,
     /** RATE_LIMIT_ALLOWLIST: exempt from the per-IP windows, never from the per-account one. */

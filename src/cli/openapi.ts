@@ -45,7 +45,7 @@ await oneLineErrors(async () => {
       await app.close();
     }
   } finally {
-    const redis = createRedis(env.REDIS_URL, 'worker');
+    const redis = createRedis(env, 'worker');
     await deleteKeys(redis, prefix).finally(() => redis.disconnect());
     const admin = new URL(base.DATABASE_URL);
     admin.pathname = '/postgres';

@@ -2,9 +2,10 @@
  * Start-up checks shared by the start and migrate commands: Redis and Postgres answer, and Redis
  * will not evict. Each failure is one line that says what to do.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import postgres from 'postgres';
-import { assertNoEviction } from '../redis/client.ts';
+import { parseClusterNodes } from '../config/addresses.ts';
+import { assertNoEviction, type RedisClient } from '../redis/client.ts';
 import type { Env } from '../config/env.ts';
 
 const HINT = 'start it, or run `docker compose up -d postgres redis` (see docker-compose.yml)';
@@ -18,18 +19,22 @@ function redact(url: string): string {
 }
 
 export async function checkRedis(env: Env): Promise<void> {
-  const redis = new Redis(env.REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 2000,
-    retryStrategy: () => null,
-  });
+  const cluster = env.REDIS_CLUSTER_NODES;
+  const redis: RedisClient = cluster
+    ? new Cluster(parseClusterNodes(cluster), {
+        lazyConnect: true,
+        clusterRetryStrategy: () => null,
+        redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
+      })
+    : new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
     await redis.connect();
     await redis.ping();
   } catch {
-    throw new PreflightError(`Redis is not reachable at ${redact(env.REDIS_URL)}: ${HINT}`);
+    const where = cluster ? `the Redis Cluster at ${cluster} (REDIS_CLUSTER_NODES)` : redact(env.REDIS_URL);
+    redis.disconnect();
+    throw new PreflightError(`Redis is not reachable at ${where}: ${HINT}`);
   }
   try {
     await assertNoEviction(redis);

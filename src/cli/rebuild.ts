@@ -16,9 +16,9 @@ await oneLineErrors(async () => {
   await checkRedis(env);
   await checkPostgres(env);
   const db = createDb(env.DATABASE_URL, 2, env);
-  const redis = createRedis(env.REDIS_URL, 'worker');
+  const redis = createRedis(env, 'worker');
   try {
-    const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
+    const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
     const bar = progressBar('rebuild');
     const r = await rebuildFromPostgres(db.sql, redis, keys, {
       idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,

@@ -13,9 +13,9 @@ import { checkRedis, oneLineErrors } from './preflight.ts';
 await oneLineErrors(async () => {
   const env = loadEnv();
   await checkRedis(env);
-  const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS });
-  const connection = createRedis(env.REDIS_URL, 'worker');
-  const queue = new Queue(PERSIST_QUEUE, { connection, prefix: keys.queuePrefix() });
+  const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
+  const connection = createRedis(env, 'worker');
+  const queue = new Queue(PERSIST_QUEUE, { connection, prefix: keys.queuePrefix(PERSIST_QUEUE) });
   try {
     const ids = process.argv.slice(2);
     const parked = await listParked(queue, 1000);

@@ -1,5 +1,5 @@
 /**
- * IP address lists from configuration (RATE_LIMIT_ALLOWLIST, TRUST_PROXY): parsing, matching,
+ * Address lists from configuration (RATE_LIMIT_ALLOWLIST, TRUST_PROXY, REDIS_CLUSTER_NODES): parsing, matching,
  * and the proxy trust rule Fastify applies to X-Forwarded-For.
  */
 import { BlockList, isIP } from 'node:net';
@@ -64,4 +64,20 @@ export function proxyTrustFn(trust: ProxyTrust): false | ((address: string, hop:
     case 'list':
       return (address) => isListed(trust.list, address);
   }
+}
+
+/** Parses REDIS_CLUSTER_NODES: "host:port,host:port"; throws naming the bad entry. */
+export function parseClusterNodes(spec: string): Array<{ host: string; port: number }> {
+  const nodes = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((entry) => {
+      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port < 1 || port > 65535) throw new Error(`"${entry}" is not host:port`);
+      return { host: m[1].replace(/^\[|\]$/g, ''), port };
+    });
+  if (nodes.length === 0) throw new Error('names no node');
+  return nodes;
 }

@@ -7,7 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { assertTimeZone } from '../engagement/business-day.ts';
-import { parseAddressList, parseTrustProxy } from './addresses.ts';
+import { parseAddressList, parseClusterNodes, parseTrustProxy } from './addresses.ts';
 import { parseEncryptionKeys } from '../crypto/keyring.ts';
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -22,6 +22,14 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/points_mall' }),
   DATABASE_POOL: Int(10, 1, 200),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  // a Redis Cluster instead of one Redis: "host:port,host:port,…" (any of its nodes; the rest are
+  // discovered); when set it wins over REDIS_URL (src/redis/client.ts)
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1 })),
+  // replicated acknowledgements: each write is answered only once this many replicas hold it
+  // (WAIT, src/redis/replica-wait.ts); 0 answers once the master has it. A WAIT that runs out of
+  // REDIS_WAIT_TIMEOUT_MS short of them answers 503 (retry with the same Idempotency-Key)
+  REDIS_WAIT_REPLICAS: Int(0, 0, 16),
+  REDIS_WAIT_TIMEOUT_MS: Int(1_000, 1, 60_000),
   REDIS_PREFIX: Type.String({ default: 'pm', pattern: '^[a-zA-Z0-9_-]+$' }),
   PARTITIONS: Int(16, 1, 1024),
   // no default here: loadEnv supplies DEV_JWT_SECRET in development only
@@ -222,6 +230,7 @@ function addressProblems(env: Record<string, unknown>): string[] {
   };
   check('TRUST_PROXY', parseTrustProxy);
   check('RATE_LIMIT_ALLOWLIST', parseAddressList);
+  check('REDIS_CLUSTER_NODES', parseClusterNodes);
   return out;
 }
 

@@ -7,7 +7,7 @@
  * lag. It is derived data: a Redis rebuilt or restored gets it back at the next run, and until then
  * the list is empty, never an error.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { inPopularWindow } from './popularity.ts';
@@ -30,7 +30,7 @@ export interface HotItem {
 type Stored = Omit<HotItem, 'stock' | 'redemptionsLast7Days'>;
 
 /** Recomputes the list from Postgres and replaces it in Redis; returns how many items it holds. */
-export async function refreshHotGoods(sql: Sql, redis: Redis, keys: Keys, now = Date.now()): Promise<number> {
+export async function refreshHotGoods(sql: Sql, redis: RedisClient, keys: Keys, now = Date.now()): Promise<number> {
   const rows = await sql<Array<Stored & { n: number }>>`
     SELECT g.id, g.name, g.image_url AS "imageUrl", g.type, g.category_id AS "categoryId", g.points_price AS "pointsPrice", t.n
     FROM (SELECT r.goods_id, count(*)::bigint AS n FROM redemptions r WHERE ${inPopularWindow(sql, now)} GROUP BY r.goods_id) t
@@ -49,7 +49,7 @@ export async function refreshHotGoods(sql: Sql, redis: Redis, keys: Keys, now = 
 }
 
 /** The list as last computed, most redeemed first (ties: newer id first), with live stock. */
-export async function hotGoods(redis: Redis, keys: Keys, limit: number): Promise<{ items: HotItem[]; refreshedAt: string | null }> {
+export async function hotGoods(redis: RedisClient, keys: Keys, limit: number): Promise<{ items: HotItem[]; refreshedAt: string | null }> {
   const [ranked, at] = await Promise.all([redis.zrange(keys.hotGoods(), 0, -1, 'WITHSCORES'), redis.hget(keys.hotItems(), 'at')]);
   const entries: Array<{ id: string; n: number }> = [];
   for (let i = 0; i < ranked.length; i += 2) entries.push({ id: ranked[i], n: Number(ranked[i + 1]) });

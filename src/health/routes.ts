@@ -16,7 +16,7 @@ const CheckSchema = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   // connection trouble is reported by the readiness check itself, not as stray error events
-  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix());
+  const { queue, close } = apiQueue(app.redis, PERSIST_QUEUE, app.keys.queuePrefix(PERSIST_QUEUE));
   app.addHook('onClose', close);
 
   app.get(

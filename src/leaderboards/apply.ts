@@ -8,7 +8,7 @@
  * pending. A settled entry was acknowledged (and deleted) and is never delivered again, so
  * forgetting it cannot let it count twice; the sets hold only the entries in flight.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { BOARD_TTL_S, periodBuckets, type Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
 import { RELAY_GROUP } from '../queues.ts';
@@ -27,7 +27,7 @@ export function countsOnBoards(op: Op): boolean {
 }
 
 /** Applies the ops read from one partition's outbox (each carrying its stream id); returns how many counted. */
-export async function applyToBoards(redis: Redis, keys: Keys, partition: number, ops: Op[], timeZone = 'UTC'): Promise<number> {
+export async function applyToBoards(redis: RedisClient, keys: Keys, partition: number, ops: Op[], timeZone = 'UTC'): Promise<number> {
   const applied = keys.boardApplied(partition);
   const pending = ops.filter(countsOnBoards).map((op) => {
     if (!op.sid) throw new Error(`op ${op.opId} has no outbox stream id: boards dedupe by it`);
@@ -55,7 +55,7 @@ export async function applyToBoards(redis: Redis, keys: Keys, partition: number,
  * acknowledging. The bound is read in one step from the stream; entries delivered after that
  * read are above it, so the removal may run later without racing them.
  */
-export async function forgetSettled(redis: Redis, keys: Keys, partitions: number[]): Promise<void> {
+export async function forgetSettled(redis: RedisClient, keys: Keys, partitions: number[]): Promise<void> {
   await Promise.all(
     partitions.map(async (p) => {
       const bound = await settledBound(redis, keys.outbox(p));
@@ -70,7 +70,7 @@ interface Bound {
   inclusive: boolean;
 }
 
-async function settledBound(redis: Redis, stream: string): Promise<Bound | null> {
+async function settledBound(redis: RedisClient, stream: string): Promise<Bound | null> {
   const replies = await redis.multi().xpending(stream, RELAY_GROUP).xinfo('GROUPS', stream).exec();
   if (!replies) return null;
   for (const [err] of replies) if (err) throw err;
@@ -84,7 +84,7 @@ async function settledBound(redis: Redis, stream: string): Promise<Bound | null>
   return null;
 }
 
-async function forgetBelow(redis: Redis, set: string, bound: Bound): Promise<void> {
+async function forgetBelow(redis: RedisClient, set: string, bound: Bound): Promise<void> {
   const ms = bound.id.split('-')[0];
   // ids in an older millisecond go by score; the bound's own millisecond is compared id by id
   const replies = await redis.pipeline().zremrangebyscore(set, '-inf', `(${ms}`).zrangebyscore(set, ms, ms).exec();

@@ -5,15 +5,16 @@
  * charged one's draw is persisted), and the members' cooldowns and daily counts from their recent
  * draws in lotteries that have either (each draw row carries the business day it counted on).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { LOTTERY_COLUMNS, persistedWins, PRIZE_COLUMNS, writeLottery, type LotteryRow, type PrizeRow } from './store.ts';
+import { slotPipeline } from '../redis/slot-pipeline.ts';
 
 /** A member's draw state lives at least this long (as lua/lottery-draw-7.lua sets it): the daily count's day. */
 const STATE_TTL_MS = 172_800_000;
 
-export async function rebuildLotteries(sql: Sql, redis: Redis, keys: Keys): Promise<{ lotteries: number; drawStates: number }> {
+export async function rebuildLotteries(sql: Sql, redis: RedisClient, keys: Keys): Promise<{ lotteries: number; drawStates: number }> {
   const rows = await sql<LotteryRow[]>`SELECT ${sql.unsafe(LOTTERY_COLUMNS)} FROM lotteries ORDER BY id`;
   const prizes = await sql<PrizeRow[]>`
     SELECT ${sql.unsafe(PRIZE_COLUMNS)} FROM lottery_prizes WHERE NOT retired ORDER BY lottery_id, position`;
@@ -43,7 +44,7 @@ export async function rebuildLotteries(sql: Sql, redis: Redis, keys: Keys): Prom
     }
   }
   const now = Date.now();
-  const tx = redis.pipeline();
+  const tx = slotPipeline(redis);
   for (const s of states.values()) {
     const key = keys.drawState(s.userId, s.lotteryId);
     tx.del(key);

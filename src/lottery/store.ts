@@ -3,7 +3,7 @@
  * that writes a lottery into its Redis slot (lua/lottery-set-2.lua), with each limited prize's
  * units left from the record = allocated stock − persisted wins.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 
@@ -98,7 +98,7 @@ function livePrize(p: PrizeRow): LivePrize {
  * count for starts at stock − wins; one it has is only raised to a larger allocation.
  */
 export async function writeLottery(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   l: { row: LotteryRow; prizes: PrizeRow[]; wins: Map<number, number> },
   onlyIfAbsent: boolean,

@@ -16,7 +16,7 @@
  * - drift: drifting balances + point_accounts rows off their ledger + drifting stock, last reconcile.
  * A rate with nothing to divide by is null (exported as NaN: no data, no alert).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { ReconcileSummary } from '../recovery/reconcile-task.ts';
@@ -69,16 +69,16 @@ export async function computeBusiness(sql: Sql): Promise<BusinessSnapshot> {
   };
 }
 
-export async function storeBusiness(redis: Redis, keys: Keys, snapshot: BusinessSnapshot): Promise<void> {
+export async function storeBusiness(redis: RedisClient, keys: Keys, snapshot: BusinessSnapshot): Promise<void> {
   await redis.set(keys.businessSnapshot(), JSON.stringify(snapshot));
 }
 
-export async function readBusiness(redis: Redis, keys: Keys): Promise<BusinessSnapshot | null> {
+export async function readBusiness(redis: RedisClient, keys: Keys): Promise<BusinessSnapshot | null> {
   const raw = await redis.get(keys.businessSnapshot());
   return raw === null ? null : (JSON.parse(raw) as BusinessSnapshot);
 }
 
-export async function readReconcile(redis: Redis, keys: Keys): Promise<ReconcileSummary | null> {
+export async function readReconcile(redis: RedisClient, keys: Keys): Promise<ReconcileSummary | null> {
   const raw = await redis.get(keys.reconcileReport());
   return raw === null ? null : (JSON.parse(raw) as ReconcileSummary);
 }

@@ -35,7 +35,7 @@ export default fp(
     const connection = apiQueueConnection(app.redis);
     const queues = Object.fromEntries(
       [PERSIST_QUEUE, PUSH_QUEUE, BROADCAST_QUEUE, ADMIN_JOBS_QUEUE].map((name) => {
-        const queue = apiQueueOn(connection, name, app.keys.queuePrefix());
+        const queue = apiQueueOn(connection, name, app.keys.queuePrefix(name));
         queue.on('error', () => {});
         return [name, queue];
       }),

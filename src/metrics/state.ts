@@ -6,7 +6,7 @@
  * sums a global figure N times. A source that cannot be read is left out of the scrape, not zeroed.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -15,9 +15,10 @@ import { countOpConflicts } from '../recovery/op-conflicts.ts';
 import { countParked } from '../persistence/parked.ts';
 import { PERSIST_QUEUE } from '../queues.ts';
 import { driftOf, lastTransactionAt, readBusiness, readReconcile } from './business.ts';
+import { slotPipeline } from '../redis/slot-pipeline.ts';
 
 export interface StateSources {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   sql: Sql;
   gate: RedisGate;
@@ -121,7 +122,7 @@ export class StateMetrics {
   private async readBacklog(now: number): Promise<void> {
     const { redis, keys } = this.s;
     const streams = Array.from({ length: keys.partitions }, (_, p) => keys.outbox(p));
-    const tx = redis.pipeline();
+    const tx = slotPipeline(redis);
     for (const k of streams) tx.xlen(k).xrange(k, '-', '+', 'COUNT', 1);
     const replies = (await tx.exec()) ?? [];
     let entries = 0;

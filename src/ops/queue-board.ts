@@ -36,9 +36,8 @@ export function boardQueueNames(): Array<{ name: string; description: string }> 
 
 export async function registerQueueBoard(app: FastifyInstance): Promise<void> {
   const connection = apiQueueConnection(app.redis);
-  const prefix = app.keys.queuePrefix();
   const queues: Queue[] = boardQueueNames().map(({ name }) => {
-    const queue = apiQueueOn(connection, name, prefix);
+    const queue = apiQueueOn(connection, name, app.keys.queuePrefix(name));
     queue.on('error', (err) => app.log.debug({ err, queue: name }, 'queue dashboard queue error'));
     return queue;
   });

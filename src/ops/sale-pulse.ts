@@ -6,8 +6,9 @@
  * that cheap. The counts are statistics, not state: best effort (a failed flush is dropped), kept
  * 120 s, and seconds are the API hosts' clocks.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
+import { slotPipeline } from '../redis/slot-pipeline.ts';
 
 export const PULSE_FLUSH_MS = 500;
 const PULSE_TTL_SECONDS = 120;
@@ -24,7 +25,7 @@ export class SalePulse {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -50,7 +51,7 @@ export class SalePulse {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    const pipe = this.redis.pipeline();
+    const pipe = slotPipeline(this.redis);
     for (const [id, [a, r]] of batch) {
       const [goodsId, second] = id.split(':').map(Number);
       const key = this.keys.salePulse(goodsId, second);

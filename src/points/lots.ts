@@ -4,7 +4,7 @@
  * atomicity, and a lot spent between the two reads of a page is left out.
  */
 import { DomainError } from '../errors/domain-error.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { zsetPageAfter, type ZPosition } from '../redis/zset-page.ts';
 import type { Lot } from './service.ts';
@@ -16,7 +16,7 @@ export interface LotsPage {
 }
 
 export async function liveLotsPage(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   userId: number,
   o: { now: number; until?: number; after: ZPosition | null; limit: number },

@@ -8,7 +8,7 @@
  * error. Key layout: src/redis/keys.ts.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import { countedRedemption, inPopularWindow } from '../goods/popularity.ts';
 import { GOODS_COLUMNS, present, type Goods, type GoodsRow } from '../goods/service.ts';
@@ -39,7 +39,7 @@ export interface BuildReport {
 }
 
 /** Reads Postgres, builds the model and makes it current in Redis. */
-export async function buildModel(sql: Sql, redis: Redis, keys: Keys, now = Date.now()): Promise<BuildReport> {
+export async function buildModel(sql: Sql, redis: RedisClient, keys: Keys, now = Date.now()): Promise<BuildReport> {
   // what arrives from here on counts toward the next build
   const fresh = Number((await redis.get(keys.recoFresh())) ?? 0);
   const rows = await sql<GoodsRow[]>`SELECT ${sql.unsafe(GOODS_COLUMNS)} FROM goods WHERE active ORDER BY id`;
@@ -92,7 +92,7 @@ export async function buildModel(sql: Sql, redis: Redis, keys: Keys, now = Date.
 }
 
 async function writeModel(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   build: string,
   m: {
@@ -129,7 +129,7 @@ async function writeModel(
   await p.exec();
 }
 
-async function dropBuild(redis: Redis, keys: Keys, build: string): Promise<void> {
+async function dropBuild(redis: RedisClient, keys: Keys, build: string): Promise<void> {
   const bands = JSON.parse((await redis.hget(keys.recoMeta(build), 'bands')) ?? '[]') as number[];
   await redis.unlink(
     keys.recoMeta(build),
@@ -143,18 +143,18 @@ async function dropBuild(redis: Redis, keys: Keys, build: string): Promise<void>
 }
 
 /** Counts catalog redemptions a persisted batch carried (the persist worker's afterCommit). */
-export async function noteRedemptions(redis: Redis, keys: Keys, ops: Array<{ kind: string; bizType: string; goodsId?: number }>): Promise<void> {
+export async function noteRedemptions(redis: RedisClient, keys: Keys, ops: Array<{ kind: string; bizType: string; goodsId?: number }>): Promise<void> {
   const n = ops.filter((o) => o.kind === 'spend' && o.bizType === 'redemption' && o.goodsId !== undefined).length;
   if (n > 0) await redis.incrby(keys.recoFresh(), n);
 }
 
 /** Catalog redemptions persisted since the last build began. */
-export async function freshRedemptions(redis: Redis, keys: Keys): Promise<number> {
+export async function freshRedemptions(redis: RedisClient, keys: Keys): Promise<number> {
   return Number((await redis.get(keys.recoFresh())) ?? 0);
 }
 
 /** When the current build was made (null: none yet). */
-export async function builtAt(redis: Redis, keys: Keys): Promise<number | null> {
+export async function builtAt(redis: RedisClient, keys: Keys): Promise<number | null> {
   const build = await redis.get(keys.recoCurrent());
   if (!build) return null;
   const at = await redis.hget(keys.recoMeta(build), 'builtAt');
@@ -176,7 +176,7 @@ export class ModelReader {
   } = { build: '', content: new Map(), items: new Map() };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -11,7 +11,7 @@
  * saying to run it again.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -19,7 +19,7 @@ import { inflightOps, movingOps } from './inflight.ts';
 import { rebuildFromPostgres, type RebuildResult } from './rebuild.ts';
 
 export async function rebuildWithApiUp(
-  d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
+  d: { sql: Sql; redis: RedisClient; keys: Keys; queue: Queue },
   o: { idempotencyTtlSeconds: number; apiNoticeMs: number; flagTtlMs: number; drainTimeoutMs?: number; timeZone?: string },
 ): Promise<RebuildResult> {
   // refused before writes are stopped when it could not go through anyway
@@ -64,7 +64,7 @@ export async function rebuildWithApiUp(
 }
 
 /** A rebuild from Postgres would drop the acknowledged ops of parked batches from Redis. */
-async function refuseIfParked(d: { redis: Redis; keys: Keys; queue: Queue }): Promise<void> {
+async function refuseIfParked(d: { redis: RedisClient; keys: Keys; queue: Queue }): Promise<void> {
   const { parkedJobs } = await inflightOps(d.redis, d.keys, d.queue);
   if (parkedJobs.length > 0) {
     throw new Error(

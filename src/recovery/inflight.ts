@@ -8,7 +8,7 @@
  * Postgres, so they count as in flight; they are reported apart so that reconcile leaves their
  * members alone and drains do not wait for them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Keys } from '../redis/keys.ts';
 import { parseOp, type Op } from '../points/op.ts';
@@ -22,7 +22,7 @@ export interface Inflight {
   parkedJobs: string[];
 }
 
-export async function inflightOps(redis: Redis, keys: Keys, queue: Queue): Promise<Inflight> {
+export async function inflightOps(redis: RedisClient, keys: Keys, queue: Queue): Promise<Inflight> {
   const ops = new Map<string, Op>();
   for (let p = 0; p < keys.partitions; p++) {
     let start = '-';
@@ -54,7 +54,7 @@ export async function inflightOps(redis: Redis, keys: Keys, queue: Queue): Promi
 }
 
 /** Ops still moving toward Postgres on their own (parked batches excluded): what a drain waits for. */
-export async function movingOps(redis: Redis, keys: Keys, queue: Queue): Promise<number> {
+export async function movingOps(redis: RedisClient, keys: Keys, queue: Queue): Promise<number> {
   const { ops, parked } = await inflightOps(redis, keys, queue);
   return ops.size - parked.size;
 }

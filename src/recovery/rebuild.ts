@@ -6,7 +6,7 @@
  * the leaderboards, and the outbox stream ids (up to the persisted watermark). Meant to run while the API is stopped (after Redis was lost); each
  * member and each goods item is replaced as a whole.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import { BOARD_TTL_S, periodBuckets, type Keys, type Period } from '../redis/keys.ts';
 import { dayFromString, dayNumber, dayStartMs } from '../engagement/business-day.ts';
@@ -17,6 +17,7 @@ import { persistedSold, stockFromRecord } from '../goods/stock.ts';
 import { rebuildLotteries } from '../lottery/rebuild.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from '../points/holds-record.ts';
 import { rebuildTransfers } from '../transfers/rebuild.ts';
+import { slotPipeline } from '../redis/slot-pipeline.ts';
 
 const PAGE = 2000;
 
@@ -50,7 +51,7 @@ const AFTER_MEMBERS: Array<RebuildProgress['stage']> = ['goods', 'lotteries', 't
 
 export async function rebuildFromPostgres(
   sql: Sql,
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   o: { idempotencyTtlSeconds: number; timeZone?: string; onProgress?: (p: RebuildProgress) => void },
 ): Promise<RebuildResult> {
@@ -83,7 +84,7 @@ export async function rebuildFromPostgres(
       else byUser.set(l.userId, [l]);
     }
     const holds = await openHoldsOf(sql, ids);
-    const tx = redis.pipeline();
+    const tx = slotPipeline(redis);
     for (const a of accounts) {
       const held = holds.get(a.userId) ?? [];
       const own = liveRemainders(byUser.get(a.userId) ?? [], held);
@@ -130,7 +131,7 @@ export async function rebuildFromPostgres(
   return result;
 }
 
-async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string): Promise<number> {
+async function rebuildGoods(sql: Sql, redis: RedisClient, keys: Keys, timeZone: string): Promise<number> {
   const rows = await sql<
     Array<{ id: number; pointsPrice: number; perUserLimit: number | null; dailyLimit: number | null; dynamicPricing: boolean;
             startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number }>
@@ -179,7 +180,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
     const [goodsId, userId] = k.split(':').map(Number);
     boughtToday.push({ goodsId, userId, units });
   }
-  const tx = redis.pipeline();
+  const tx = slotPipeline(redis);
   for (const g of goods) {
     tx.del(
       keys.goods(g.id), keys.bought(g.id), keys.dailyBought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id),
@@ -211,7 +212,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
  * Idempotency records of recent ops (and the by-id references of redemptions), so a client
  * retrying an acknowledged op gets a replay. Paged by ledger id.
  */
-async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: number): Promise<number> {
+async function rebuildOpRecords(sql: Sql, redis: RedisClient, keys: Keys, ttlSeconds: number): Promise<number> {
   let after = 0;
   let count = 0;
   for (;;) {
@@ -229,7 +230,7 @@ async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: 
       ORDER BY l.id LIMIT ${PAGE}`;
     if (rows.length === 0) break;
     after = rows[rows.length - 1].id;
-    const tx = redis.pipeline();
+    const tx = slotPipeline(redis);
     for (const r of rows) {
       const op = {
         opId: r.opId, kind: r.kind, userId: r.userId, delta: r.delta, balanceAfter: r.balanceAfter,
@@ -251,7 +252,7 @@ async function rebuildOpRecords(sql: Sql, redis: Redis, keys: Keys, ttlSeconds: 
  * the run of consecutive days ending there, the longest run, and the last result (its balance is
  * filled in when it is shown: the rebuild cannot know the balance of that moment).
  */
-async function rebuildStreaks(sql: Sql, redis: Redis, keys: Keys): Promise<number> {
+async function rebuildStreaks(sql: Sql, redis: RedisClient, keys: Keys): Promise<number> {
   let after = 0;
   let count = 0;
   for (;;) {
@@ -272,7 +273,7 @@ async function rebuildStreaks(sql: Sql, redis: Redis, keys: Keys): Promise<numbe
       ORDER BY s.user_id`;
     const [{ more }] = await sql<Array<{ more: boolean }>>`
       SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE biz_type = 'checkin' AND user_id > ${after} + 10000) AS more`;
-    const tx = redis.pipeline();
+    const tx = slotPipeline(redis);
     for (const r of rows) {
       tx.del(keys.streak(r.userId));
       tx.hset(keys.streak(r.userId), {
@@ -294,7 +295,7 @@ async function rebuildStreaks(sql: Sql, redis: Redis, keys: Keys): Promise<numbe
  * The boards from earns in the ledger (what countsOnBoards counts), by the business calendar: the
  * all-time board, and each period bucket still kept (BOARD_TTL_S), so history survives a rebuild.
  */
-async function rebuildBoards(sql: Sql, redis: Redis, keys: Keys, timeZone: string): Promise<number> {
+async function rebuildBoards(sql: Sql, redis: RedisClient, keys: Keys, timeZone: string): Promise<number> {
   const now = Date.now();
   const keepFromMs = now - Math.max(...Object.values(BOARD_TTL_S)) * 1000;
   const totals = new Map<string, { period: Period; members: Map<number, number> }>();

@@ -4,7 +4,7 @@
  * measure and repair drift (src/recovery/reconcile.ts). The run's summary is kept in Redis for
  * /metrics and operators.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -34,9 +34,9 @@ export type ReconcileOutcome =
 export interface ReconcileTaskDeps {
   sql: Sql;
   /** gated: repairs go through the write gate */
-  writer: Redis;
+  writer: RedisClient;
   /** ungated: the roll-forward writes while the gate is closed */
-  raw: Redis;
+  raw: RedisClient;
   keys: Keys;
   queue: Queue;
   gate: RedisGate;
@@ -70,9 +70,10 @@ export async function reconcileOnce(
     inflight: report.inflight,
     ms: report.ms,
   };
+  // two keys, two slots on a cluster: the report, then the totals in one transaction
+  await d.writer.set(d.keys.reconcileReport(), JSON.stringify(summary));
   await d.writer
     .multi()
-    .set(d.keys.reconcileReport(), JSON.stringify(summary))
     .hincrby(d.keys.reconcileTotals(), 'runs', 1)
     .hincrby(d.keys.reconcileTotals(), 'drifting', summary.drifting)
     .hincrby(d.keys.reconcileTotals(), 'stockDrift', summary.stockDrift)

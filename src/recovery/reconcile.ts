@@ -27,7 +27,7 @@
  * Repairs are fenced: each run takes a token (reconcile_fence) and a repair commits only while its
  * token is the latest, so a stalled run overlapping a newer one repairs nothing twice.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -84,7 +84,7 @@ export class Reconciler {
   private token = 0;
 
   constructor(
-    private readonly d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue; log?: (msg: string, data: object) => void },
+    private readonly d: { sql: Sql; redis: RedisClient; keys: Keys; queue: Queue; log?: (msg: string, data: object) => void },
   ) {}
 
   async run(o: { repair?: boolean; confirmDelayMs?: number } = {}): Promise<ReconcileReport> {

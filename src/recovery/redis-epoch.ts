@@ -5,6 +5,8 @@
  * persisted watermark at the first write), so the verdict rests on what a write cannot move:
  *
  *   - Redis's identity: its run_id (new at every start) and replication id (new at a failover);
+ *     on a Redis Cluster, those of every master (with its node id), so that a restart or a
+ *     failover of any one master changes it;
  *   - an epoch number kept both in Redis (<P>:epoch) and in Postgres (redis_epochs).
  *
  * A Redis whose identity and epoch match the latest verified row is the one verified before: it
@@ -19,6 +21,7 @@
  * the verified Redis never had, the epoch is marked behind — an alarm that closes writes again.
  */
 import type { Redis } from 'ioredis';
+import { isCluster, masters, type RedisClient } from '../redis/client.ts';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { compareIds, redisLag, streamIds, type Lag } from './watermark.ts';
@@ -51,16 +54,39 @@ function infoField(info: string, field: string): string {
   return m[1];
 }
 
-export async function redisIdentity(redis: Redis, keys: Keys): Promise<RedisIdentity> {
-  const [server, replication, epoch] = await Promise.all([
-    redis.info('server'),
-    redis.info('replication'),
+export async function redisIdentity(redis: RedisClient, keys: Keys): Promise<RedisIdentity> {
+  if (!isCluster(redis)) {
+    const [node, epoch] = await Promise.all([nodeIdentity(redis), redis.get(keys.epoch())]);
+    return { runId: node.runId, replId: node.replId, epoch: epoch === null ? null : Number(epoch) };
+  }
+  // a cluster's identity is that of all its masters: a restart or a failover of any one of them
+  // (new run_id; a promoted replica has its own run_id and a new replication id) changes it
+  const nodes = masters(redis);
+  if (nodes.length === 0) throw new Error('Redis Cluster: no master known yet');
+  const [ids, epoch] = await Promise.all([
+    Promise.all(
+      nodes.map(async (node) => {
+        const [id, myId] = await Promise.all([nodeIdentity(node), node.call('CLUSTER', 'MYID') as Promise<string>]);
+        if (id.role !== 'master') throw new Error(`Redis Cluster: node ${myId} is a ${id.role} now (topology changing)`);
+        return { ...id, nodeId: String(myId) };
+      }),
+    ),
     redis.get(keys.epoch()),
   ]);
+  ids.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  return {
+    runId: ids.map((n) => `${n.nodeId}:${n.runId}`).join(','),
+    replId: ids.map((n) => `${n.nodeId}:${n.replId}`).join(','),
+    epoch: epoch === null ? null : Number(epoch),
+  };
+}
+
+async function nodeIdentity(node: Redis): Promise<{ runId: string; replId: string; role: string }> {
+  const [server, replication] = await Promise.all([node.info('server'), node.info('replication')]);
   return {
     runId: infoField(server, 'run_id'),
     replId: infoField(replication, 'master_replid'),
-    epoch: epoch === null ? null : Number(epoch),
+    role: infoField(replication, 'role'),
   };
 }
 
@@ -82,7 +108,7 @@ const matches = (row: EpochRow | null, id: RedisIdentity) =>
  * that as not writable.
  */
 export async function verifyRedis(
-  d: { redis: Redis; keys: Keys; sql: Sql },
+  d: { redis: RedisClient; keys: Keys; sql: Sql },
   known?: { runId: string; epoch: number },
 ): Promise<Verdict> {
   const id = await redisIdentity(d.redis, d.keys);
@@ -115,14 +141,14 @@ export async function verifyRedis(
  * Records the current Redis as verified (after a roll-forward or rebuild made it match Postgres):
  * a new epoch row with the streams' ids as baseline, and the epoch key in Redis.
  */
-export async function recordEpoch(d: { redis: Redis; keys: Keys; sql: Sql }): Promise<number> {
+export async function recordEpoch(d: { redis: RedisClient; keys: Keys; sql: Sql }): Promise<number> {
   return d.sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${EPOCH_LOCK})`;
     return insertEpoch(tx, d.redis, d.keys, await redisIdentity(d.redis, d.keys), await latestEpoch(tx));
   });
 }
 
-async function insertEpoch(tx: Tx, redis: Redis, keys: Keys, id: RedisIdentity, prev: EpochRow | null): Promise<number> {
+async function insertEpoch(tx: Tx, redis: RedisClient, keys: Keys, id: RedisIdentity, prev: EpochRow | null): Promise<number> {
   const epoch = (prev?.epoch ?? 0) + 1;
   const baseline = await streamIds(redis, keys);
   await tx`INSERT INTO redis_epochs (epoch, run_id, repl_id, baseline)

@@ -7,10 +7,11 @@
  * (never parked in the offline queue), and the connections involved never resend unanswered
  * commands after reconnecting (src/redis/client.ts).
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { Keys } from '../redis/keys.ts';
+import { WRITE_COMMANDS } from '../redis/scripts.ts';
 import type { Lag } from './watermark.ts';
 import { verifyRedis } from './redis-epoch.ts';
 
@@ -22,12 +23,7 @@ export interface GateLog {
 }
 
 /** Script commands that write; read-only ones (balance) pass while the gate is closed. */
-export const WRITE_COMMANDS = [
-  'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
-  'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
-  'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone',
-] as const;
+export { WRITE_COMMANDS };
 
 export class RedisGate {
   state: GateState = 'unverified';
@@ -41,16 +37,22 @@ export class RedisGate {
   private inflight?: Promise<GateState>;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly d: { redis: Redis; keys: Keys; sql: Sql; log?: GateLog }) {}
+  constructor(private readonly d: { redis: RedisClient; keys: Keys; sql: Sql; log?: GateLog }) {}
 
   get writable(): boolean {
     return this.state === 'verified';
   }
 
   /** Closes the gate whenever this connection drops, and checks again once it is back. */
-  watch(conn: Redis): void {
+  watch(conn: RedisClient): void {
     conn.on('close', () => this.invalidate('Redis connection lost'));
     conn.on('ready', () => void this.check());
+    if (isCluster(conn)) {
+      // a cluster stays 'ready' while one node goes: a node dropped from (or added to) the slot
+      // map may be a failover, and its promoted replica must be checked before writes reach it
+      conn.on('-node', () => this.invalidate('Redis Cluster node lost'));
+      conn.on('+node', () => void this.check());
+    }
   }
 
   invalidate(reason: string): void {
@@ -132,7 +134,7 @@ export class RedisGate {
  * scripts and plain commands are left alone; recovery (roll-forward, rebuild) uses its own,
  * ungated connection.
  */
-export function gateWrites(redis: Redis, gate: RedisGate): Redis {
+export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
   const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   for (const name of WRITE_COMMANDS) {
     const original = target[name];

@@ -9,7 +9,7 @@
  *      Redis as a verified epoch, which reopens the write gates.
  * Writes stay refused everywhere from detection until then.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Queue } from 'bullmq';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -29,7 +29,7 @@ const CHUNK = 1000;
 
 /** `redis` must be a connection outside the write gate: it is the gate that is closed. */
 export async function rollForward(
-  d: { sql: Sql; redis: Redis; keys: Keys; queue: Queue },
+  d: { sql: Sql; redis: RedisClient; keys: Keys; queue: Queue },
   o: { idempotencyTtlSeconds: number; timeZone?: string },
 ): Promise<RollForwardResult> {
   const started = Date.now();

@@ -4,7 +4,7 @@
  * that id lost ops Postgres already holds — it was restored from an older snapshot or failed
  * over to a lagging replica — and must be rolled forward before it takes writes again.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { RELAY_GROUP } from '../queues.ts';
@@ -21,7 +21,7 @@ export function compareIds(a: string, b: string): number {
   return am !== bm ? am - bm : as - bs;
 }
 
-export async function lastGeneratedId(redis: Redis, key: string): Promise<string> {
+export async function lastGeneratedId(redis: RedisClient, key: string): Promise<string> {
   try {
     const info = (await redis.xinfo('STREAM', key)) as unknown[];
     const i = info.indexOf('last-generated-id');
@@ -53,7 +53,7 @@ export async function persistedWatermarks(sql: Sql | Tx, partitions: number): Pr
 }
 
 /** Partitions whose Redis stream is behind what Postgres has persisted. */
-export async function redisLag(redis: Redis, keys: Keys, sql: Sql | Tx): Promise<Lag[]> {
+export async function redisLag(redis: RedisClient, keys: Keys, sql: Sql | Tx): Promise<Lag[]> {
   const marks = await persistedWatermarks(sql, keys.partitions);
   const lag: Lag[] = [];
   for (const [partition, persistedId] of marks) {
@@ -64,7 +64,7 @@ export async function redisLag(redis: Redis, keys: Keys, sql: Sql | Tx): Promise
 }
 
 /** Every partition's stream last-generated id, as Redis has it now. */
-export async function streamIds(redis: Redis, keys: Keys): Promise<Record<number, string>> {
+export async function streamIds(redis: RedisClient, keys: Keys): Promise<Record<number, string>> {
   const out: Record<number, string> = {};
   for (let p = 0; p < keys.partitions; p++) out[p] = await lastGeneratedId(redis, keys.outbox(p));
   return out;
@@ -90,7 +90,7 @@ export async function compactMarks(sql: Sql): Promise<number> {
 }
 
 /** Moves each lagging stream's id up to the persisted watermark (after Redis was rolled forward). */
-export async function advanceStreams(redis: Redis, keys: Keys, sql: Sql): Promise<number> {
+export async function advanceStreams(redis: RedisClient, keys: Keys, sql: Sql): Promise<number> {
   const lag = await redisLag(redis, keys, sql);
   for (const l of lag) {
     const key = keys.outbox(l.partition);

@@ -7,7 +7,7 @@
  * connections wait, make it). Connection errors are logged, never thrown out of the emitter.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './client.ts';
 
 export interface ApiQueue<T> {
   queue: Queue<T>;
@@ -15,17 +15,21 @@ export interface ApiQueue<T> {
 }
 
 /** The copy of the API's connection a queue (or a group of queues that share it) runs on. */
-export function apiQueueConnection(redis: Redis): Redis {
+export function apiQueueConnection(redis: RedisClient): RedisClient {
+  if (isCluster(redis)) {
+    const redisOptions = { ...redis.options.redisOptions, autoResendUnfulfilledCommands: true };
+    return redis.duplicate(undefined, { enableAutoPipelining: false, enableOfflineQueue: true, redisOptions });
+  }
   return redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, autoResendUnfulfilledCommands: true });
 }
 
 /** A queue on `connection` with the API's options; closing the queue leaves the connection open. */
-export function apiQueueOn<T = unknown>(connection: Redis, name: string, prefix: string): Queue<T> {
+export function apiQueueOn<T = unknown>(connection: RedisClient, name: string, prefix: string): Queue<T> {
   return new Queue<T>(name, { connection, prefix, skipWaitingForReady: true, skipVersionCheck: true });
 }
 
 export function apiQueue<T = unknown>(
-  redis: Redis,
+  redis: RedisClient,
   name: string,
   prefix: string,
   onError: (err: Error) => void = () => {},

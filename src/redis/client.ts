@@ -8,27 +8,86 @@
  * auto-pipelines concurrent requests and bounds each command (a stalled Redis answers nothing and
  * closes nothing: without a bound a request hangs; the rejection is a 503). BullMQ's connections
  * ('worker') retry forever and wait as long as a command takes, as BullMQ requires.
+ *
+ * With REDIS_CLUSTER_NODES set the same roles are built on ioredis's Cluster client (the per-node
+ * semantics go in `redisOptions`, which every node connection it opens inherits). The key layout
+ * keeps every script in one hash slot (src/redis/keys.ts), so scripts, auto-pipelining and BullMQ
+ * (hash-tagged queue prefixes) run unchanged; what needs a whole-deployment view (INFO, CONFIG,
+ * SCAN, FLUSHALL) goes through `masters()`, one connection per master.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { parseClusterNodes } from '../config/addresses.ts';
+import { replicateWrites } from './replica-wait.ts';
 import { registerScripts } from './scripts.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
-export function createRedis(url: string, role: RedisRole, o: { commandTimeoutMs?: number } = {}): Redis {
+/** A single Redis or a Redis Cluster: every call site that only sends keyed commands takes either. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: REDIS_CLUSTER_NODES (host:port,…) wins over REDIS_URL when set. */
+export interface RedisTarget {
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: string;
+  REDIS_WAIT_REPLICAS?: number;
+  REDIS_WAIT_TIMEOUT_MS?: number;
+}
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return (redis as Cluster).isCluster === true;
+}
+
+/**
+ * One connection per master: the cluster's own node connections, or the single Redis itself.
+ * Commands that carry no key (INFO, CONFIG, DBSIZE, SCAN, FLUSHALL) must go to each of these.
+ */
+export function masters(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+export function createRedis(url: string, role: RedisRole, o?: { commandTimeoutMs?: number }): Redis;
+export function createRedis(target: string | RedisTarget, role: RedisRole, o?: { commandTimeoutMs?: number }): RedisClient;
+export function createRedis(target: string | RedisTarget, role: RedisRole, o: { commandTimeoutMs?: number } = {}): RedisClient {
   const writes = role !== 'worker';
-  const redis = new Redis(url, {
+  const options = {
     maxRetriesPerRequest: writes ? 1 : null,
     // BullMQ's blocking commands would trip a timeout: only the API's commands are bounded
     commandTimeout: role === 'api' ? o.commandTimeoutMs : undefined,
-    enableAutoPipelining: role === 'api',
-    enableOfflineQueue: true,
     autoResendUnfulfilledCommands: !writes,
-    lazyConnect: false,
-  });
+  } satisfies RedisOptions;
+  const nodes = typeof target === 'string' ? undefined : target.REDIS_CLUSTER_NODES;
+  let redis: RedisClient;
+  if (nodes) {
+    redis = new Cluster(parseClusterNodes(nodes), {
+      redisOptions: options,
+      enableAutoPipelining: role === 'api',
+      enableOfflineQueue: true,
+      lazyConnect: false,
+      // reads go to masters too: balances and stock must never be read from a lagging replica
+      scaleReads: 'master',
+      // Writers do not resend a command whose connection closed: it may have run on the lost
+      // master, and its retry must come from the client (Idempotency-Key), after the write gate
+      // has checked the promoted replica. BullMQ's connections retry once the slots moved.
+      retryDelayOnFailover: writes ? 0 : 200,
+      retryDelayOnClusterDown: writes ? 0 : 200,
+      maxRedirections: 16,
+    });
+    if (writes) redis.on('+node', (node: Redis) => node.on('close', () => rejectUnanswered(node)));
+  } else {
+    const url = typeof target === 'string' ? target : target.REDIS_URL;
+    redis = new Redis(url, {
+      ...options,
+      enableAutoPipelining: role === 'api',
+      enableOfflineQueue: true,
+      lazyConnect: false,
+    });
+    if (writes) redis.on('close', () => rejectUnanswered(redis as Redis));
+  }
   // connection errors surface on the commands that hit them; ioredis reconnects on its own
   redis.on('error', () => {});
-  if (writes) redis.on('close', () => rejectUnanswered(redis));
   registerScripts(redis);
+  const replicas = typeof target === 'string' ? 0 : (target.REDIS_WAIT_REPLICAS ?? 0);
+  if (writes && replicas > 0) replicateWrites(redis, { replicas, timeoutMs: (target as RedisTarget).REDIS_WAIT_TIMEOUT_MS ?? 1000 });
   return redis;
 }
 
@@ -47,12 +106,15 @@ function rejectUnanswered(redis: Redis): void {
 }
 
 /** Resolves once the connection is ready; rejects after `timeoutMs` saying where Redis was expected. */
-export function redisReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+export function redisReady(redis: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
+  const where = isCluster(redis)
+    ? `Redis Cluster (startup nodes ${describeStartup(redis)})`
+    : `Redis at ${redis.options.host}:${redis.options.port}`;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       redis.off('ready', onReady);
-      reject(new Error(`Redis at ${redis.options.host}:${redis.options.port} not ready within ${timeoutMs} ms`));
+      reject(new Error(`${where} not ready within ${timeoutMs} ms`));
     }, timeoutMs);
     const onReady = () => {
       clearTimeout(timer);
@@ -62,14 +124,25 @@ export function redisReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-/** Redis must never evict: an evicted balance or reservation would be silent data loss. */
-export async function assertNoEviction(redis: Redis): Promise<void> {
-  const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
-  const policy = reply[1];
-  if (policy !== 'noeviction') {
-    throw new Error(
-      `Redis maxmemory-policy is "${policy}"; Points Mall needs "noeviction" (evicting a balance or ` +
-        'reservation would silently lose data). Run: redis-cli CONFIG SET maxmemory-policy noeviction',
-    );
+function describeStartup(cluster: Cluster): string {
+  const nodes = (cluster as unknown as { startupNodes?: Array<{ host?: string; port?: number }> }).startupNodes ?? [];
+  return nodes.map((n) => `${n.host}:${n.port}`).join(',');
+}
+
+/**
+ * Redis must never evict: an evicted balance or reservation would be silent data loss. On a
+ * cluster every master is asked (CONFIG is per node).
+ */
+export async function assertNoEviction(redis: RedisClient): Promise<void> {
+  for (const node of masters(redis)) {
+    const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
+    const policy = reply[1];
+    if (policy !== 'noeviction') {
+      const where = isCluster(redis) ? ` on the master at ${node.options.host}:${node.options.port}` : '';
+      throw new Error(
+        `Redis maxmemory-policy is "${policy}"${where}; Points Mall needs "noeviction" (evicting a balance or ` +
+          'reservation would silently lose data). Run: redis-cli CONFIG SET maxmemory-policy noeviction',
+      );
+    }
   }
 }

@@ -94,7 +94,7 @@
  *     <P>:maintenance                string set while an admin rebuild runs: API refuses writes
  *     <P>:epoch                      string the Redis lifetime verified against Postgres (redis_epochs):
  *                                    writers serve only while it and Redis's run_id match the record
- *     <P>:q                           BullMQ prefix
+ *     <P>:q                           BullMQ prefix (on a Redis Cluster <P>:{q:<queue>}, one hash tag per queue)
  */
 import { createHash } from 'node:crypto';
 
@@ -103,6 +103,8 @@ import { dayNumber } from '../engagement/business-day.ts';
 export interface KeysOptions {
   prefix: string;
   partitions: number;
+  /** On a Redis Cluster each BullMQ queue's prefix carries its own hash tag (see queuePrefix). */
+  cluster?: boolean;
 }
 
 /** FNV-1a 32-bit: stable across processes and languages, cheap. */
@@ -118,7 +120,7 @@ export function fnv1a(s: string): number {
 export type Period = 'daily' | 'weekly' | 'monthly' | 'all';
 export const PERIODS: readonly Period[] = ['daily', 'weekly', 'monthly', 'all'];
 
-export function createKeys({ prefix, partitions }: KeysOptions) {
+export function createKeys({ prefix, partitions, cluster = false }: KeysOptions) {
   const partitionOf = (userId: number | string) => fnv1a(String(userId)) % partitions;
   const u = (userId: number | string) => `${prefix}:{u${partitionOf(userId)}}`;
   const g = (goodsId: number | string) => `${prefix}:{g${goodsId}}`;
@@ -188,7 +190,12 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     businessSnapshot: () => `${prefix}:metrics:business`,
     maintenance: () => `${prefix}:maintenance`,
     epoch: () => `${prefix}:epoch`,
-    queuePrefix: () => `${prefix}:q`,
+    /**
+     * BullMQ's prefix for `queue`. BullMQ's scripts touch many keys of one queue, so on a cluster
+     * the prefix is a hash tag, one per queue so queues spread over the masters; a single Redis
+     * keeps the untagged prefix it always had (jobs queued before an upgrade stay where they are).
+     */
+    queuePrefix: (queue: string) => (cluster ? `${prefix}:{q:${queue}}` : `${prefix}:q`),
   };
 }
 

@@ -6,7 +6,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './client.ts';
 
 export const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lua');
 
@@ -83,6 +84,14 @@ const COMMANDS: Record<string, string> = {
   quote: 'pmQuote',
 };
 
+/** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
+export const WRITE_COMMANDS = [
+  'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
+  'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
+  'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone',
+] as const;
+
 export function readScript(file: string): string {
   const src = readFileSync(join(LUA_DIR, file), 'utf8');
   return src.replace(/^--@include (\S+)\s*$/gm, (_, name: string) =>
@@ -103,7 +112,7 @@ export function loadScripts() {
 
 const loaded = loadScripts();
 
-export function registerScripts(redis: Redis): Redis {
+export function registerScripts<R extends RedisClient>(redis: R): R {
   for (const s of loaded) {
     const command = COMMANDS[s.name];
     if (!command) throw new Error(`lua/${s.name}: no command name registered`);

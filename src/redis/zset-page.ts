@@ -4,7 +4,7 @@
  * index). A page resumes after the last (score, member) it returned, so members added or removed
  * between pages neither shift nor repeat the rest, as an offset would.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.ts';
 
 export interface ZPosition {
   score: number;
@@ -16,7 +16,7 @@ export interface ZPosition {
  * ASCII (ids), so JavaScript's string order is Redis's byte order for ties on one score.
  */
 export async function zsetPageAfter(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   o: { min: number; max: number | '+inf'; after: ZPosition | null; count: number },
 ): Promise<ZPosition[]> {

@@ -6,7 +6,7 @@
  * day and threshold — however many reminder runs race. Members, their lots and device owners are
  * read in bounded pages, so a run's memory does not grow with the number of members or lots.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { businessDate } from '../engagement/business-day.ts';
@@ -36,7 +36,7 @@ export class ReminderService {
   constructor(
     private readonly d: {
       sql: Sql;
-      redis: Redis;
+      redis: RedisClient;
       keys: Keys;
       pushes: PushService;
       /** The streak a member keeps by checking in today and what that pays (src/engagement/checkin.ts). */

@@ -4,7 +4,7 @@
  * in to one receiver. Each hit records a risk event and flags (or freezes, if so configured) the
  * member; a freeze also reaches the member's slot through the caller (RiskService.enforce).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql, Tx } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
@@ -83,6 +83,6 @@ export async function assessTransferFanIn(sql: Sql, ops: Op[], rules: RiskRules)
 }
 
 /** A hit that freezes reaches the member's slot (an account not in Redis takes it at hydration). */
-export async function enforceHits(redis: Redis, keys: Keys, hits: Hit[]): Promise<void> {
+export async function enforceHits(redis: RedisClient, keys: Keys, hits: Hit[]): Promise<void> {
   for (const h of hits) if (h.action === 'freeze') await redis.pmRiskSet(keys.account(h.userId), 'freeze');
 }

@@ -5,16 +5,17 @@
  * with Redis) — and each sender's transfers of their latest business day, which the daily maximum
  * counts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { TransferSpec } from './service.ts';
+import { slotPipeline } from '../redis/slot-pipeline.ts';
 
 /** As lua/transfer-debit-8.lua keeps a sender's day: two days covers any business day still open. */
 const DAY_STATE_TTL_MS = 172_800_000;
 
-export async function rebuildTransfers(sql: Sql, redis: Redis, keys: Keys): Promise<{ pendingTransfers: number; transferDays: number }> {
-  const clear = redis.pipeline();
+export async function rebuildTransfers(sql: Sql, redis: RedisClient, keys: Keys): Promise<{ pendingTransfers: number; transferDays: number }> {
+  const clear = slotPipeline(redis);
   for (let p = 0; p < keys.partitions; p++) clear.del(keys.transfersPending(p), keys.transfersPendingData(p));
   await clear.exec();
 
@@ -23,7 +24,7 @@ export async function rebuildTransfers(sql: Sql, redis: Redis, keys: Keys): Prom
     SELECT t.id, t.from_user_id AS from, t.to_user_id AS to, u.username AS "toUsername", t.amount, t.note, t.parts, t.day,
            round(extract(epoch FROM t.created_at) * 1000)::bigint AS at
     FROM transfers t JOIN users u ON u.id = t.to_user_id WHERE t.completed_at IS NULL ORDER BY t.created_at`;
-  const tx = redis.pipeline();
+  const tx = slotPipeline(redis);
   for (const r of pending) {
     const spec: TransferSpec = {
       id: r.id, from: r.from, to: r.to, toUsername: r.toUsername, amount: r.amount, parts: r.parts, at: r.at, day: r.day,

@@ -257,7 +257,7 @@ describe('API killed with redemptions in flight', () => {
     // ---- let the sweeper settle orphans and the pipeline drain
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
     conns.push(queueConn);
-    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
     await waitUntil(
       'no reservation pending, outbox and persist queue empty',
       async () => {

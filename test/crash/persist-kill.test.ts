@@ -109,7 +109,7 @@ describe('persist worker killed mid-batch', () => {
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
     const relayConn = createRedis(ctx.env.REDIS_URL, 'writer');
     conns.push(queueConn, relayConn);
-    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
     const gate = await ctx.gateFor(relayConn);
     relay = new Relay({ redis: relayConn, keys, queue, gate, batch: ctx.env.RELAY_BATCH, log, consumer: 'crash-relay' });
     await relay.start();
@@ -140,7 +140,7 @@ describe('persist worker killed mid-batch', () => {
       return w;
     };
     const ledgerRows = async () => (await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`)[0].n;
-    const qp = `${keys.queuePrefix()}:${PERSIST_QUEUE}`;
+    const qp = `${keys.queuePrefix(PERSIST_QUEUE)}:${PERSIST_QUEUE}`;
     const kills: string[] = [];
 
     // ---- the batch both kills land in. The test holds an uncommitted insert of that batch's op

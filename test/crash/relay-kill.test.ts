@@ -49,7 +49,7 @@ const conn = () => {
 
 beforeEach(async () => {
   ctx = await createTestContext({ RELAY_BATCH: 500 });
-  queue = new Queue(PERSIST_QUEUE, { connection: conn(), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: conn(), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 
 afterEach(async () => {
@@ -91,7 +91,7 @@ async function setup() {
 function startPersist() {
   persist = startPersistWorker({
     connection: conn(),
-    prefix: ctx.keys.queuePrefix(),
+    prefix: ctx.keys.queuePrefix(PERSIST_QUEUE),
     sql: ctx.sql,
     concurrency: 2,
     log: createLogger('silent', 'persist'),
@@ -105,7 +105,7 @@ async function newRelay(consumer: string, claimIdleMs?: number) {
     redis,
     gate: await ctx.gateFor(redis),
     keys: ctx.keys,
-    queue: new Queue(PERSIST_QUEUE, { connection: conn(), prefix: ctx.keys.queuePrefix() }),
+    queue: new Queue(PERSIST_QUEUE, { connection: conn(), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) }),
     batch: ctx.env.RELAY_BATCH,
     log: createLogger('silent', consumer),
     consumer,

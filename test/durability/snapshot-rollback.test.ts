@@ -80,7 +80,7 @@ describe('Redis restored from an older snapshot', () => {
     // the restored Redis shows the pre-snapshot balance: serving it would let points be spent twice
     expect((await ctx.app.points.balance(members[0].id)).available).toBe(900);
 
-    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(server.url, 'worker'), prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(server.url, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     try {
       const role = await ctx.roleConnections();
       const deps: ReconcileTaskDeps = { sql: ctx.sql, keys: ctx.keys, queue, ...role, log: silentLog };
@@ -131,7 +131,7 @@ describe('Redis restored from an older snapshot while clients keep writing', () 
     expect(acct.available).toBe(300);
 
     // the reconcile role, as a worker process runs it
-    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(server.url, 'worker'), prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(server.url, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     queue.on('error', () => {});
     const role = await ctx.roleConnections();
     const deps: ReconcileTaskDeps = { sql: ctx.sql, keys: ctx.keys, queue, ...role, log: silentLog };

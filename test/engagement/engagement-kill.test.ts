@@ -211,7 +211,7 @@ describe('commissions with killed workers', () => {
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
     const relayConn = createRedis(ctx.env.REDIS_URL, 'writer');
     conns.push(queueConn, relayConn);
-    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     relay = new Relay({
       redis: relayConn,
       keys: ctx.keys,

@@ -83,7 +83,7 @@ describe('Postgres unreachable for 20 s under load', () => {
       childEnv(ctx.env, { DATABASE_URL: proxied.toString(), LOG_LEVEL: 'info' }),
     );
     queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
-    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+    queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
 
     const outcomes: Outcome[] = [];
     const call = async (

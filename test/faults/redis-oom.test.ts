@@ -58,7 +58,7 @@ beforeEach(async () => {
   });
   pipeline = await ctx.startPipeline(2);
   queueConn = createRedis(server.url, 'worker');
-  queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 
 afterEach(async () => {

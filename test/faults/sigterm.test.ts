@@ -43,7 +43,7 @@ beforeEach(async () => {
   ctx = await createTestContext();
   port = await freePort();
   queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
-  queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 
 afterEach(async () => {

@@ -20,7 +20,7 @@ let queue: Queue;
 beforeAll(async () => {
   ctx = await createTestContext({ PERSIST_ATTEMPTS: 2, PERSIST_BACKOFF_MS: 50, DATABASE_LOCK_TIMEOUT_MS: 300 });
   pipeline = await ctx.startPipeline(2);
-  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 afterAll(async () => {
   await queue?.close();

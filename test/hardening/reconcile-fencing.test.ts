@@ -20,7 +20,7 @@ let queue: Queue;
 let pipeline: Pipeline;
 beforeAll(async () => {
   ctx = await createTestContext();
-  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
   pipeline = await ctx.startPipeline();
 });
 afterAll(async () => {

@@ -23,7 +23,7 @@ describe('reconcile during a flash sale', () => {
     await Promise.all(members.map((m) => ctx.grant(m.id, 100_000)));
     const STOCK = 50_000;
     const goods = await ctx.createGoods({ pointsPrice: 1, stock: STOCK });
-    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     const reconciler = new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue });
 
     let selling = true;

@@ -152,7 +152,7 @@ describe('after Redis is lost', () => {
     expect(answers.every((a) => a.statusCode === 201)).toBe(true);
     await pipeline.drain();
     const connection = createRedis(ctx.env.REDIS_URL, 'worker');
-    const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     try {
       const report = await new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue }).run({ repair: false, confirmDelayMs: 100 });
       expect({

@@ -20,7 +20,7 @@ let queue: Queue;
 beforeAll(async () => {
   ctx = await createTestContext();
   pipeline = await ctx.startPipeline(2);
-  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 afterAll(async () => {
   await queue?.close();
@@ -107,7 +107,7 @@ describe('GET /health/business', () => {
       async () => {
         throw new Error('simulated persist failure');
       },
-      { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() },
+      { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) },
     );
     try {
       await queue.add('batch', { ops: [] }, { jobId: 'parked-probe', attempts: 1, removeOnFail: false });

@@ -130,7 +130,7 @@ describe('GET /metrics', () => {
   });
 
   it('exports queue depth and the age of the oldest waiting job per queue', async () => {
-    const queue = new Queue(PUSH_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PUSH_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PUSH_QUEUE) });
     try {
       await queue.add('probe', { n: 1 }, { timestamp: Date.now() - 120_000 });
       await queue.add('probe', { n: 2 });

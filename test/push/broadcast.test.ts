@@ -26,9 +26,9 @@ beforeAll(async () => {
     WEBHOOK_SECRET: 'broadcast-test-secret',
     BROADCAST_BATCH: 2,
   });
-  worker = startPushWorker({ env: ctx.env, sql: ctx.sql, prefix: ctx.keys.queuePrefix(), concurrency: 4, log: createLogger('silent', 'test') });
-  queue = new Queue(BROADCAST_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix() });
-  pushQueue = new Queue(PUSH_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix() });
+  worker = startPushWorker({ env: ctx.env, sql: ctx.sql, prefix: ctx.keys.queuePrefix, concurrency: 4, log: createLogger('silent', 'test') });
+  queue = new Queue(BROADCAST_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix(BROADCAST_QUEUE) });
+  pushQueue = new Queue(PUSH_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix(PUSH_QUEUE) });
 });
 
 afterAll(async () => {

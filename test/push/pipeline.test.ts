@@ -48,11 +48,11 @@ beforeAll(async () => {
   worker = startPushWorker({
     env: ctx.env,
     sql: ctx.sql,
-    prefix: ctx.keys.queuePrefix(),
+    prefix: ctx.keys.queuePrefix,
     concurrency: 4,
     log: createLogger('silent', 'test'),
   });
-  queue = new Queue(PUSH_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PUSH_QUEUE, { connection: ctx.redis, prefix: ctx.keys.queuePrefix(PUSH_QUEUE) });
 });
 
 afterAll(async () => {

@@ -121,7 +121,7 @@ describe('admin rebuild job', () => {
     const [m] = await ctx.createMembers(1);
     await ctx.grant(m.id, 70); // held in the outbox until the pipeline starts
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
-    const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     const flag = ctx.keys.maintenance();
     const run = rebuildWithApiUp({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue }, {
       idempotencyTtlSeconds: 3600,

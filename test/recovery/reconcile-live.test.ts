@@ -44,7 +44,7 @@ beforeAll(async () => {
   ctx = await createTestContext();
   pipeline = await ctx.startPipeline(4);
   conn = createRedis(ctx.env.REDIS_URL, 'worker');
-  queue = new Queue(PERSIST_QUEUE, { connection: conn, prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: conn, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 
 afterAll(async () => {

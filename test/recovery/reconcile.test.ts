@@ -16,7 +16,7 @@ let queue: Queue;
 let reconciler: Reconciler;
 beforeAll(async () => {
   ctx = await createTestContext();
-  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection: createRedis(ctx.env.REDIS_URL, 'worker'), prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
   reconciler = new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue });
 });
 afterAll(async () => {

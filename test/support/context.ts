@@ -160,7 +160,7 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
       const workerConn = createRedis(env.REDIS_URL, 'worker');
       const relayConn = createRedis(env.REDIS_URL, 'writer');
       const gate = await ctx.gateFor(relayConn);
-      const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix() });
+      const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
       queue.on('error', () => {}); // tests that restart Redis see connection errors; the relay retries
       const relay = new Relay({
         redis: relayConn,
@@ -176,7 +176,7 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
       await relay.start();
       const worker: Worker = startPersistWorker({
         connection: workerConn,
-        prefix: keys.queuePrefix(),
+        prefix: keys.queuePrefix(PERSIST_QUEUE),
         sql: db.sql,
         concurrency,
         log,

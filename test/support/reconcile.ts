@@ -10,7 +10,7 @@ import type { TestContext } from './context.ts';
 
 export async function reconcileFindings(ctx: TestContext, confirmDelayMs = 100) {
   const connection = createRedis(ctx.env.REDIS_URL, 'worker');
-  const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix() });
+  const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
   try {
     const r = await new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue }).run({ repair: false, confirmDelayMs });
     return { drifting: r.drifting, negative: r.negative, lotMismatch: r.lotMismatch, mirrorDrift: r.mirrorDrift, stockDrift: r.stockDrift };

@@ -30,7 +30,7 @@ beforeAll(async () => {
   ctx = await createTestContext();
   const connection = createRedis(ctx.env.REDIS_URL, 'worker');
   conns.push(connection);
-  queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix() });
+  queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
 });
 
 afterAll(async () => {

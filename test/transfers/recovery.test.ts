@@ -176,7 +176,7 @@ describe('reconcile', () => {
     expect(total).toBe(12 * 500);
 
     const connection = createRedis(ctx.env.REDIS_URL, 'worker');
-    const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix() });
+    const queue = new Queue(PERSIST_QUEUE, { connection, prefix: ctx.keys.queuePrefix(PERSIST_QUEUE) });
     try {
       const report = await new Reconciler({ sql: ctx.sql, redis: ctx.redis, keys: ctx.keys, queue }).run({ repair: false, confirmDelayMs: 100 });
       expect({

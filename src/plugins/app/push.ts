@@ -21,10 +21,9 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const prefix = app.keys.queuePrefix();
     const logError = (queue: string) => (err: Error) => app.log.warn({ err, queue }, 'queue error');
-    const push = apiQueue<SendJob>(app.redis, PUSH_QUEUE, prefix, logError(PUSH_QUEUE));
-    const broadcast = apiQueue<BroadcastJob>(app.redis, BROADCAST_QUEUE, prefix, logError(BROADCAST_QUEUE));
+    const push = apiQueue<SendJob>(app.redis, PUSH_QUEUE, app.keys.queuePrefix(PUSH_QUEUE), logError(PUSH_QUEUE));
+    const broadcast = apiQueue<BroadcastJob>(app.redis, BROADCAST_QUEUE, app.keys.queuePrefix(BROADCAST_QUEUE), logError(BROADCAST_QUEUE));
     app.addHook('onClose', async () => {
       await Promise.all([push.close(), broadcast.close()]);
     });
