@@ -12,6 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { masters, type RedisClient } from '../../src/redis/client.ts';
 import { freePort, sleep } from '../crash/procs.ts';
 
 // ---------------------------------------------------------------- private redis-server
@@ -86,14 +87,16 @@ export type Snapshot = Record<string, unknown>;
  * relative to the prefix. TTLs are reduced to "has one"; stream entries to their fields (ids
  * differ between twins), plus each consumer group's pending count.
  */
-export async function snapshotRedis(redis: Redis, prefix: string, exclude: string[] = []): Promise<Snapshot> {
+export async function snapshotRedis(redis: RedisClient, prefix: string, exclude: string[] = []): Promise<Snapshot> {
   const names: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    names.push(...batch.filter((k) => !exclude.some((e) => k.startsWith(`${prefix}:${e}`))));
-  } while (cursor !== '0');
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      names.push(...batch.filter((k) => !exclude.some((e) => k.startsWith(`${prefix}:${e}`))));
+    } while (cursor !== '0');
+  }
   const out: Snapshot = {};
   for (const key of names.sort()) {
     const type = await redis.type(key);

@@ -7,11 +7,10 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { FastifyInstance } from 'fastify';
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { buildApp } from '../../src/app.ts';
 import { loadEnv, type Env } from '../../src/config/env.ts';
 import { createDb, type Sql } from '../../src/db/client.ts';
-import { createRedis, redisReady } from '../../src/redis/client.ts';
+import { createRedis, redisReady, type RedisClient } from '../../src/redis/client.ts';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { hashPassword } from '../../src/auth/service.ts';
 import { PERSIST_QUEUE, persistJobOptions } from '../../src/queues.ts';
@@ -30,7 +29,7 @@ export interface TestContext {
   env: Env;
   app: FastifyInstance;
   sql: Sql;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   dbName: string;
   /** Member rows straight into Postgres (one shared hash: argon2 per member would take minutes). */
@@ -40,9 +39,9 @@ export interface TestContext {
   createGoods(body: Record<string, unknown>): Promise<{ id: number; stock: number; pointsPrice: number }>;
   startPipeline(concurrency?: number, opts?: { lockMs?: number }): Promise<Pipeline>;
   /** A write gate over `conn` (a 'writer' connection), checked once, as a worker process holds one. */
-  gateFor(conn: Redis): Promise<RedisGate>;
+  gateFor(conn: RedisClient): Promise<RedisGate>;
   /** The connections and gate a worker role gets from workers/main.ts (for startReconciler & co). */
-  roleConnections(): Promise<{ connection: Redis; writer: Redis; raw: Redis; gate: RedisGate }>;
+  roleConnections(): Promise<{ connection: RedisClient; writer: RedisClient; raw: RedisClient; gate: RedisGate }>;
   close(): Promise<void>;
 }
 
@@ -114,11 +113,11 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
   const env = envFor(dbName, prefix, overrides);
   const app = await buildApp(env, { logger: false });
   const db = createDb(env.DATABASE_URL, 4, env);
-  const redis = createRedis(env.REDIS_URL, 'worker');
-  const keys = createKeys({ prefix, partitions: env.PARTITIONS });
+  const redis = createRedis(env, 'worker');
+  const keys = createKeys({ prefix, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
   const pipelines: Pipeline[] = [];
   const gates: RedisGate[] = [];
-  const extraConns: Redis[] = [];
+  const extraConns: RedisClient[] = [];
 
   const ctx: TestContext = {
     env,
@@ -156,9 +155,9 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
     },
     async startPipeline(concurrency = 4, opts = {}) {
       const log = createLogger('silent', 'test');
-      const queueConn = createRedis(env.REDIS_URL, 'worker');
-      const workerConn = createRedis(env.REDIS_URL, 'worker');
-      const relayConn = createRedis(env.REDIS_URL, 'writer');
+      const queueConn = createRedis(env, 'worker');
+      const workerConn = createRedis(env, 'worker');
+      const relayConn = createRedis(env, 'writer');
       const gate = await ctx.gateFor(relayConn);
       const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
       queue.on('error', () => {}); // tests that restart Redis see connection errors; the relay retries
@@ -224,9 +223,9 @@ export async function createTestContext(overrides: Partial<Env> = {}, opts: { ri
       return gate;
     },
     async roleConnections() {
-      const connection = createRedis(env.REDIS_URL, 'worker');
-      const writer = createRedis(env.REDIS_URL, 'writer');
-      const raw = createRedis(env.REDIS_URL, 'writer');
+      const connection = createRedis(env, 'worker');
+      const writer = createRedis(env, 'writer');
+      const raw = createRedis(env, 'writer');
       extraConns.push(connection, writer, raw);
       await Promise.all([redisReady(writer), redisReady(raw)]);
       const gate = await ctx.gateFor(writer);

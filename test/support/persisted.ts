@@ -4,7 +4,7 @@
  * that the ledger and the balances hold exactly the ops the services acknowledged.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/client.ts';
 import { expect } from 'vitest';
 import type { Sql } from '../../src/db/client.ts';
 import type { Keys } from '../../src/redis/keys.ts';
@@ -16,13 +16,13 @@ export interface AckedOp {
   delta: number;
 }
 
-export async function outboxLength(redis: Redis, keys: Keys): Promise<number> {
+export async function outboxLength(redis: RedisClient, keys: Keys): Promise<number> {
   const lens = await Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))));
   return lens.reduce((a, b) => a + b, 0);
 }
 
 /** Waits until every outbox stream is empty and no persist job is waiting, active or delayed. */
-export async function waitForDrain(redis: Redis, keys: Keys, queue: Queue, timeoutMs = 45_000): Promise<void> {
+export async function waitForDrain(redis: RedisClient, keys: Keys, queue: Queue, timeoutMs = 45_000): Promise<void> {
   await waitUntil(
     'the outbox and the persist queue to drain',
     async () => {
@@ -54,7 +54,7 @@ export async function expectLedgerExactlyOnce(sql: Sql, queue: Queue, acked: Map
 /** Per member: Redis balance = Postgres mirror = the sum of the member's acknowledged deltas. */
 export async function expectBalancesMatch(
   sql: Sql,
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   memberIds: number[],
   acked: Map<string, AckedOp>,
