@@ -575,7 +575,7 @@ async function writesUnderOom(whileOom: (w: OomWindow) => Promise<void> = async 
 
 describe('Redis out of memory (noeviction)', () => {
   it('every Lua script either refuses its first write (writing nothing) or runs to completion', { timeout: 60_000 }, async () => {
-    const r = ctx.redis;
+    const r = ctx.redis as Redis; // the file's private single Redis
     const names = new Set(loadScripts().map((s) => s.name));
     expect([...names].filter((n) => !CASES.some((c) => c.script === n)), 'scripts without an OOM case').toEqual([]);
 
