@@ -108,13 +108,31 @@ function classify(err: FastifyError | DomainError | Error): { status: number; co
   return { status: 500, code: 'INTERNAL', message: 'Internal Server Error' };
 }
 
-/** Redis down, or full under noeviction: the request wrote nothing and can be retried. */
+/**
+ * Redis down, or full under noeviction: the request wrote nothing and can be retried. On a
+ * cluster also a failover in progress: slots down (CLUSTERDOWN), a master turned replica
+ * (READONLY), a slot map being refreshed (redirections, slots cache), a node still loading.
+ */
 function isRedisUnavailable(err: Error): boolean {
   const m = err.message ?? '';
   return (
     m.startsWith('OOM ') ||
+    m.startsWith('CLUSTERDOWN') ||
+    // a slot moved (a failover): refused by the node that no longer serves it, so not executed;
+    // ioredis follows a redirection itself except inside a pipeline whose replies are mixed
+    m.startsWith('MOVED ') ||
+    m.startsWith('ASK ') ||
+    m.startsWith('TRYAGAIN') ||
+    m.startsWith('READONLY') ||
+    m.startsWith('LOADING') ||
+    m.includes('Too many Cluster redirections') ||
+    m.includes('Failed to refresh slots cache') ||
+    m.includes('None of startup nodes is available') ||
+    m.includes('Cluster isn\'t ready') ||
     m.includes('OOM command not allowed') ||
     m.includes('Connection is closed') ||
+    // a pipeline (replica-wait.ts sends WAIT in one) cut off by its connection closing
+    m.includes('Command aborted due to connection close') ||
     m.includes('max retries per request') ||
     m.includes('ECONNREFUSED') ||
     m.includes("Stream isn't writeable")

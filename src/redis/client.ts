@@ -71,6 +71,10 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
       retryDelayOnFailover: writes ? 0 : 200,
       retryDelayOnClusterDown: writes ? 0 : 200,
       maxRedirections: 16,
+      // ioredis refreshes its slot map on a redirection it follows, but not on those inside an
+      // auto-pipeline with mixed replies (answered 503 then): refresh on a clock too, so a
+      // failover's new map is picked up within a second either way
+      slotsRefreshInterval: 1000,
     });
     if (writes) redis.on('+node', (node: Redis) => node.on('close', () => rejectUnanswered(node)));
   } else {

@@ -21,6 +21,8 @@ export interface ClusterNode {
   conn(): Redis;
   alive(): boolean;
   kill9(): Promise<void>;
+  /** Starts a killed node again with its data directory (it rejoins the cluster from nodes.conf). */
+  restart(): Promise<void>;
 }
 
 export interface RedisCluster {
@@ -56,19 +58,16 @@ export async function redisCluster(o: ClusterOptions): Promise<RedisCluster> {
   for (let i = 0; i < total; i++) {
     const port = o.basePort + i;
     const dir = mkdtempSync(join(tmpdir(), `pm-cluster-${port}-`));
-    const proc: ChildProcess = spawn(
-      'redis-server',
-      [
-        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
-        '--cluster-node-timeout', String(o.nodeTimeoutMs ?? 1000),
-        // a replica that lost its master a moment ago may always stand for election
-        '--cluster-replica-validity-factor', '0',
-        '--save', '', '--appendonly', o.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction',
-      ],
-      { stdio: 'ignore' },
-    );
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
+      '--cluster-node-timeout', String(o.nodeTimeoutMs ?? 1000),
+      // a replica that lost its master a moment ago may always stand for election
+      '--cluster-replica-validity-factor', '0',
+      '--save', '', '--appendonly', o.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
+      '--maxmemory-policy', 'noeviction',
+    ];
+    let proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
     let conn: Redis | undefined;
     nodes.push({
       port,
@@ -82,6 +81,15 @@ export async function redisCluster(o: ClusterOptions): Promise<RedisCluster> {
         return conn;
       },
       alive: () => proc.exitCode === null && proc.signalCode === null,
+      async restart() {
+        if (proc.exitCode === null && proc.signalCode === null) throw new Error(`node ${port} is running`);
+        proc = spawn('redis-server', args, { stdio: 'ignore' });
+        const deadline = Date.now() + 15_000;
+        while ((await this.conn().ping().catch(() => null)) !== 'PONG') {
+          if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not restart`);
+          await sleep(50);
+        }
+      },
       async kill9() {
         if (proc.exitCode !== null || proc.signalCode !== null) return;
         await new Promise<void>((resolve) => {
