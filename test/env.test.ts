@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EnvError, loadEnv, type Env } from '../src/config/env.ts';
-import { isListed, parseAddressList } from '../src/config/addresses.ts';
+import { isListed, parseAddressList, parseClusterNodes } from '../src/config/addresses.ts';
 
 /** The EnvError message loadEnv throws for this input; fails the test when it does not throw. */
 function envError(source: Record<string, string>, overrides: Partial<Env> = {}): string {
@@ -56,6 +56,22 @@ describe('environment schema', () => {
     for (const v of ['PORT', 'PARTITIONS', 'LOG_LEVEL']) expect(names(message, v), `${v} in "${message}"`).toBe(true);
     expect(names(message, 'HOST'), message).toBe(false);
     expect(names(envError({ PORT: 'abc' }), 'PORT')).toBe(true);
+  });
+
+  it('REDIS_CLUSTER_NODES is unset by default, takes host:port pairs and names a bad entry', () => {
+    expect(loadEnv({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(loadEnv({}).REDIS_WAIT_REPLICAS).toBe(0);
+    expect(loadEnv({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001' }).REDIS_CLUSTER_NODES).toBe('10.0.0.1:7000, redis-b:7001');
+    expect(parseClusterNodes('10.0.0.1:7000, redis-b:7001,[::1]:7002')).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    for (const bad of ['10.0.0.1', 'redis://a:7000', 'a:0', 'a:70000', ',']) {
+      const message = envError({ REDIS_CLUSTER_NODES: bad });
+      expect(names(message, 'REDIS_CLUSTER_NODES'), `${bad}: ${message}`).toBe(true);
+    }
+    for (const bad of ['-1', '17', 'one']) expect(names(envError({ REDIS_WAIT_REPLICAS: bad }), 'REDIS_WAIT_REPLICAS'), bad).toBe(true);
   });
 
   it('EXPERIMENT_MIN_SAMPLE defaults to 100, takes a positive integer and refuses anything else', () => {
