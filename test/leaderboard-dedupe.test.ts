@@ -16,6 +16,7 @@ import { createRedis } from '../src/redis/client.ts';
 import { Relay } from '../workers/relay.ts';
 import { createLogger } from '../workers/logger.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
+import { scanAll } from './support/scan.ts';
 
 let ctx: TestContext;
 let queue: Queue;
@@ -115,13 +116,7 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 30_
 /** Keys in the {lb} slot other than the boards themselves: what the dedupe costs. */
 async function dedupeKeys(): Promise<{ keys: number; entries: number }> {
   const boardKey = new RegExp(`^${ctx.keys.prefix}:\\{lb\\}:(daily|weekly|monthly|all):`);
-  let cursor = '0';
-  const found: string[] = [];
-  do {
-    const [next, page] = await ctx.redis.scan(cursor, 'MATCH', `${ctx.keys.prefix}:{lb}:*`, 'COUNT', 5000);
-    cursor = next;
-    found.push(...page.filter((k) => !boardKey.test(k)));
-  } while (cursor !== '0');
+  const found = (await scanAll(ctx.redis, `${ctx.keys.prefix}:{lb}:*`)).filter((k) => !boardKey.test(k));
   const sizes = await Promise.all(
     found.map(async (k) => ((await ctx.redis.type(k)) === 'zset' ? ctx.redis.zcard(k) : 1)),
   );

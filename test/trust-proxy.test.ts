@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from './support/context.ts';
+import { scanAll } from './support/scan.ts';
 
 const ALLOWED = '198.51.100.0/24';
 let oneHop: TestContext;
@@ -32,7 +33,7 @@ function get(ctx: TestContext, remoteAddress: string, xff?: string, headers: Rec
 
 /** Addresses the per-IP rate limit has counted, from its Redis keys. */
 async function counted(ctx: TestContext): Promise<string[]> {
-  const keys = await ctx.redis.keys(`${ctx.keys.prefix}:rl:ip*`);
+  const keys = await scanAll(ctx.redis, `${ctx.keys.prefix}:rl:ip*`);
   return keys.map((k) => k.slice(`${ctx.keys.prefix}:rl:ip`.length)).sort();
 }
 

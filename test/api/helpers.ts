@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import type { TestContext } from '../support/context.ts';
+import { scanAll } from '../support/scan.ts';
 
 export interface ErrorBody {
   statusCode: number;
@@ -34,14 +35,7 @@ export function expectError(res: LightMyRequestResponse, status: number, code: s
 }
 
 export async function scanKeys(ctx: TestContext): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${ctx.keys.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out.sort();
+  return (await scanAll(ctx.redis, `${ctx.keys.prefix}:*`)).sort();
 }
 
 export const COUNTED_TABLES = [

@@ -8,6 +8,7 @@ import { rebuildFromPostgres } from '../../src/recovery/rebuild.ts';
 import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
 import { bearer, expectError } from '../api/helpers.ts';
 import { CLEAN, reconcileFindings } from '../support/reconcile.ts';
+import { scanAll } from '../support/scan.ts';
 
 let ctx: TestContext;
 let pipeline: Pipeline;
@@ -110,7 +111,7 @@ describe('admin holds', () => {
     await settle(first.holdId, 'release');
     await pipeline.drain();
     // IDEMPOTENCY_TTL_SECONDS later: every record of the first hold and of the key has expired
-    for (const k of await ctx.redis.keys(`${ctx.keys.prefix}:*`)) {
+    for (const k of await scanAll(ctx.redis, `${ctx.keys.prefix}:*`)) {
       if (k.includes(':hold:') || k.includes(':idem:')) await ctx.redis.del(k);
     }
     const second = (await hold({ userId: m.id, amount: 100, reason: 'again', ttlSeconds: 600 }, 'reused')).json();

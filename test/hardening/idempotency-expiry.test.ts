@@ -9,6 +9,7 @@ import { persistBatch } from '../../src/persistence/persist-batch.ts';
 import { countOpConflicts } from '../../src/recovery/op-conflicts.ts';
 import { createTestContext, redeemAs, type Pipeline, type TestContext } from '../support/context.ts';
 import { bearer } from '../api/helpers.ts';
+import { scanAll } from '../support/scan.ts';
 
 let ctx: TestContext;
 let pipeline: Pipeline;
@@ -26,16 +27,11 @@ async function expireIdempotencyRecords(userId: number): Promise<number> {
   const slot = ctx.keys.account(userId).replace(/:acct:.*$/, '');
   let removed = 0;
   for (const pattern of [`${slot}:op:*`, `${slot}:idem:${userId}:*`, `${slot}:opref:${userId}:*`]) {
-    let cursor = '0';
-    do {
-      const [next, found] = await ctx.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      for (const k of found) {
-        const raw = await ctx.redis.get(k);
-        if (raw === null || pattern.includes(':op:') && !raw.includes(`"userId":${userId}`)) continue;
-        removed += await ctx.redis.del(k);
-      }
-    } while (cursor !== '0');
+    for (const k of await scanAll(ctx.redis, pattern)) {
+      const raw = await ctx.redis.get(k);
+      if (raw === null || pattern.includes(':op:') && !raw.includes(`"userId":${userId}`)) continue;
+      removed += await ctx.redis.del(k);
+    }
   }
   return removed;
 }

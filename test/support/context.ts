@@ -18,7 +18,7 @@ import { Relay } from '../../workers/relay.ts';
 import { startPersistWorker } from '../../workers/persist.ts';
 import { createLogger } from '../../workers/logger.ts';
 import { inject } from 'vitest';
-import { PG_ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
+import { PG_ADMIN_URL, REDIS_CLUSTER_NODES, REDIS_URL, dbUrl } from './urls.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { gateWrites, RedisGate } from '../../src/recovery/redis-gate.ts';
 import { notifyPersisted } from '../../src/engagement/notices.ts';
@@ -68,6 +68,7 @@ export function envFor(dbName: string, prefix: string, overrides: Partial<Env> =
       ENCRYPTION_KEYS: `t1:${randomBytes(32).toString('base64')}`,
       DATABASE_URL: dbUrl(dbName),
       REDIS_URL,
+      ...(REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES } : {}),
       REDIS_PREFIX: prefix,
       LOG_LEVEL: 'silent',
       RATE_LIMIT_ALLOWLIST: '127.0.0.1,::1',
