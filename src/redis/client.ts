@@ -55,10 +55,10 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
     commandTimeout: role === 'api' ? o.commandTimeoutMs : undefined,
     autoResendUnfulfilledCommands: !writes,
   } satisfies RedisOptions;
-  const nodes = typeof target === 'string' ? undefined : target.REDIS_CLUSTER_NODES;
+  const t: RedisTarget = typeof target === 'string' ? { REDIS_URL: target } : target;
   let redis: RedisClient;
-  if (nodes) {
-    redis = new Cluster(parseClusterNodes(nodes), {
+  if (t.REDIS_CLUSTER_NODES) {
+    redis = new Cluster(parseClusterNodes(t.REDIS_CLUSTER_NODES), {
       redisOptions: options,
       enableAutoPipelining: role === 'api',
       enableOfflineQueue: true,
@@ -78,8 +78,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
     });
     if (writes) redis.on('+node', (node: Redis) => node.on('close', () => rejectUnanswered(node)));
   } else {
-    const url = typeof target === 'string' ? target : target.REDIS_URL;
-    redis = new Redis(url, {
+    redis = new Redis(t.REDIS_URL, {
       ...options,
       enableAutoPipelining: role === 'api',
       enableOfflineQueue: true,
@@ -90,8 +89,8 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
   // connection errors surface on the commands that hit them; ioredis reconnects on its own
   redis.on('error', () => {});
   registerScripts(redis);
-  const replicas = typeof target === 'string' ? 0 : (target.REDIS_WAIT_REPLICAS ?? 0);
-  if (writes && replicas > 0) replicateWrites(redis, { replicas, timeoutMs: (target as RedisTarget).REDIS_WAIT_TIMEOUT_MS ?? 1000 });
+  const replicas = t.REDIS_WAIT_REPLICAS ?? 0;
+  if (writes && replicas > 0) replicateWrites(redis, { replicas, timeoutMs: t.REDIS_WAIT_TIMEOUT_MS ?? 1000 });
   return redis;
 }
 
