@@ -111,11 +111,16 @@ describe('flash sale on a Redis Cluster', () => {
     const outboxes = await keysPerMaster(cluster, keys.prefix, '*:outbox');
     const persistQueue = await keysPerMaster(cluster, keys.queuePrefix(PERSIST_QUEUE));
     const where = (m: Map<number, string[]>) => [...m].map(([port, ks]) => `${port}:${ks.length}`).join(' ');
-    console.info(`[cluster flash] ${JSON.stringify(statuses)}; keys per master ${where(all)}; outboxes ${where(outboxes)}; persist queue ${where(persistQueue)}`);
+    const queueKeys = await keysPerMaster(cluster, keys.prefix, '{q:*');
+    console.info(
+      `[cluster flash] ${JSON.stringify(statuses)}; keys per master ${where(all)}; outboxes ${where(outboxes)}; ` +
+        `persist queue ${where(persistQueue)}; all queues ${where(queueKeys)}`,
+    );
     expect(all.size).toBe(3);
     expect([...all.values()].every((ks) => ks.length > 0), 'every master holds keys').toBe(true);
     expect([...outboxes.values()].every((ks) => ks.length > 0), 'every master holds outbox streams').toBe(true);
     expect([...outboxes.values()].reduce((a, ks) => a + ks.length, 0)).toBe(keys.partitions);
     expect([...persistQueue.values()].filter((ks) => ks.length > 0).length, 'the persist queue in one slot').toBe(1);
+    expect([...queueKeys.values()].filter((ks) => ks.length > 0).length, 'queues on more than one master').toBeGreaterThan(1);
   });
 });
