@@ -34,7 +34,7 @@ await oneLineErrors(async () => {
   const scratch = new URL(base.DATABASE_URL);
   scratch.pathname = `/pm_openapi_${tag}`;
   const prefix = `pmopenapi${tag.replace('_', '')}`;
-  const env = loadEnv({}, { NODE_ENV: 'development', LOG_LEVEL: 'silent', REDIS_URL: base.REDIS_URL, DATABASE_URL: scratch.toString(), REDIS_PREFIX: prefix });
+  const env = loadEnv({}, { NODE_ENV: 'development', LOG_LEVEL: 'silent', REDIS_URL: base.REDIS_URL, REDIS_CLUSTER_NODES: base.REDIS_CLUSTER_NODES, DATABASE_URL: scratch.toString(), REDIS_PREFIX: prefix });
   const file = positionals[0] ?? join(mkdtempSync(join(tmpdir(), 'pm-openapi-')), 'openapi.json');
   try {
     await migrateDatabase(env.DATABASE_URL);

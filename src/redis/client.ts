@@ -13,7 +13,7 @@
  * semantics go in `redisOptions`, which every node connection it opens inherits). The key layout
  * keeps every script in one hash slot (src/redis/keys.ts), so scripts, auto-pipelining and BullMQ
  * (hash-tagged queue prefixes) run unchanged; what needs a whole-deployment view (INFO, CONFIG,
- * SCAN, FLUSHALL) goes through `masters()`, one connection per master.
+ * SCAN, FLUSHALL) goes through `readyMasters()`, one connection per master.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseClusterNodes } from '../config/addresses.ts';
@@ -43,6 +43,12 @@ export function isCluster(redis: RedisClient): redis is Cluster {
  */
 export function masters(redis: RedisClient): Redis[] {
   return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/** masters() once the connection is ready: a cluster knows its nodes only after its first slot map. */
+export async function readyMasters(redis: RedisClient, timeoutMs = 10_000): Promise<Redis[]> {
+  if (isCluster(redis)) await redisReady(redis, timeoutMs);
+  return masters(redis);
 }
 
 export function createRedis(url: string, role: RedisRole, o?: { commandTimeoutMs?: number }): Redis;
@@ -137,7 +143,7 @@ function describeStartup(cluster: Cluster): string {
  * cluster every master is asked (CONFIG is per node).
  */
 export async function assertNoEviction(redis: RedisClient): Promise<void> {
-  for (const node of masters(redis)) {
+  for (const node of await readyMasters(redis)) {
     const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
     const policy = reply[1];
     if (policy !== 'noeviction') {

@@ -3,10 +3,10 @@
  * tools that own a prefix. Never used on a live deployment's prefix. SCAN walks one node, so on a
  * cluster every master is scanned, and its keys (many slots) are unlinked one per command.
  */
-import { masters, type RedisClient } from './client.ts';
+import { readyMasters, type RedisClient } from './client.ts';
 
 export async function deleteKeys(redis: RedisClient, prefix: string): Promise<void> {
-  for (const node of masters(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, found] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);

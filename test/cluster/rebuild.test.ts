@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { masters } from '../../src/redis/client.ts';
+import { readyMasters } from '../../src/redis/client.ts';
 import { childEnv, ROOT } from '../crash/procs.ts';
 import { redeemAs } from '../support/context.ts';
 import { clusterContext, keysPerMaster, type ClusterSetup } from './support.ts';
@@ -52,7 +52,7 @@ describe('rebuild on a Redis Cluster', () => {
     expect((await ctx.app.inject({ url: `/v1/goods/${goods.id}` })).json().stock).toBe(0);
     expect((await ctx.app.inject({ url: `/v1/goods/${other.id}` })).json().stock).toBe(90);
 
-    for (const node of masters(ctx.redis)) await node.flushall();
+    for (const node of await readyMasters(ctx.redis)) await node.flushall();
     expect([...(await keysPerMaster(cluster, ctx.keys.prefix)).values()].flat()).toEqual([]);
 
     const out = await run(process.execPath, ['--import', 'tsx', 'src/cli/rebuild.ts'], { cwd: ROOT, env: childEnv(ctx.env), timeout: 40_000 });

@@ -12,7 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { masters, type RedisClient } from '../../src/redis/client.ts';
+import { readyMasters, type RedisClient } from '../../src/redis/client.ts';
 import { freePort, sleep } from '../crash/procs.ts';
 
 // ---------------------------------------------------------------- private redis-server
@@ -89,7 +89,7 @@ export type Snapshot = Record<string, unknown>;
  */
 export async function snapshotRedis(redis: RedisClient, prefix: string, exclude: string[] = []): Promise<Snapshot> {
   const names: string[] = [];
-  for (const node of masters(redis)) {
+  for (const node of await readyMasters(redis)) {
     let cursor = '0';
     do {
       const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
