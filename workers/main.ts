@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { loadEnv } from '../src/config/env.ts';
 import { createDb } from '../src/db/client.ts';
-import { assertNoEviction, createRedis, redisReady } from '../src/redis/client.ts';
+import { assertRedisSettings, createRedis, redisReady } from '../src/redis/client.ts';
 import { gateWrites, RedisGate } from '../src/recovery/redis-gate.ts';
 import { createKeys } from '../src/redis/keys.ts';
 import { GoodsService } from '../src/goods/service.ts';
@@ -78,7 +78,7 @@ if (lockMs !== undefined && (!Number.isInteger(lockMs) || lockMs < 500)) throw n
 const log = createLogger(env.LOG_LEVEL, roles.join('+'));
 const keys = createKeys({ prefix: env.REDIS_PREFIX, partitions: env.PARTITIONS, cluster: Boolean(env.REDIS_CLUSTER_NODES) });
 const redis = createRedis(env, 'worker');
-await assertNoEviction(redis);
+await assertRedisSettings(redis);
 const db = createDb(env.DATABASE_URL, Math.max(2, concurrency + 1), env);
 const closers: Array<() => Promise<unknown>> = [];
 // tiers, campaigns and engagement settings, refreshed like the API's

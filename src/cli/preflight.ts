@@ -5,7 +5,7 @@
 import { Cluster, Redis } from 'ioredis';
 import postgres from 'postgres';
 import { parseClusterNodes } from '../config/addresses.ts';
-import { assertNoEviction, type RedisClient } from '../redis/client.ts';
+import { assertRedisSettings, type RedisClient } from '../redis/client.ts';
 import type { Env } from '../config/env.ts';
 
 const HINT = 'start it, or run `docker compose up -d postgres redis` (see docker-compose.yml)';
@@ -32,16 +32,34 @@ export async function checkRedis(env: Env): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch {
-    const where = cluster ? `the Redis Cluster at ${cluster} (REDIS_CLUSTER_NODES)` : redact(env.REDIS_URL);
     redis.disconnect();
+    if (cluster && (await clusterDisabled(cluster))) {
+      throw new PreflightError(`REDIS_CLUSTER_NODES names ${cluster}, but that Redis runs without cluster support: unset REDIS_CLUSTER_NODES to use REDIS_URL, or point it at a cluster`);
+    }
+    const where = cluster ? `the Redis Cluster at ${cluster} (REDIS_CLUSTER_NODES)` : redact(env.REDIS_URL);
     throw new PreflightError(`Redis is not reachable at ${where}: ${HINT}`);
   }
   try {
-    await assertNoEviction(redis);
+    await assertRedisSettings(redis);
   } catch (err) {
     throw new PreflightError((err as Error).message);
   } finally {
     redis.disconnect();
+  }
+}
+
+/** Whether the first node REDIS_CLUSTER_NODES names answers, as a Redis with cluster support off. */
+async function clusterDisabled(spec: string): Promise<boolean> {
+  const [first] = parseClusterNodes(spec);
+  const probe = new Redis({ ...first, lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return /^cluster_enabled:0/m.test(await probe.info('cluster'));
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
   }
 }
 

@@ -138,6 +138,20 @@ function describeStartup(cluster: Cluster): string {
   return nodes.map((n) => `${n.host}:${n.port}`).join(',');
 }
 
+/** Refuses a cluster node reached as a single Redis (it would answer MOVED for most keys), then checks eviction. */
+export async function assertRedisSettings(redis: RedisClient): Promise<void> {
+  if (!isCluster(redis)) {
+    const info = await redis.info('cluster');
+    if (/^cluster_enabled:1/m.test(info)) {
+      throw new Error(
+        `Redis at ${redis.options.host}:${redis.options.port} is a Redis Cluster node: set REDIS_CLUSTER_NODES=host:port,… ` +
+          '(REDIS_URL alone reaches one node, which refuses the keys of the others)',
+      );
+    }
+  }
+  await assertNoEviction(redis);
+}
+
 /**
  * Redis must never evict: an evicted balance or reservation would be silent data loss. On a
  * cluster every master is asked (CONFIG is per node).

@@ -1,13 +1,17 @@
 /**
  * Redis Cluster wiped entirely (FLUSHALL on every master) → `npm run rebuild` (src/cli/rebuild.ts
  * as a process, REDIS_CLUSTER_NODES set): balances, lots, stock, bought counts, leaderboards and
- * replays of acknowledged ops come back as Postgres says, spread over the masters again.
+ * replays of acknowledged ops come back as Postgres says, spread over the masters again. And the
+ * start-up checks: a cluster node given as REDIS_URL, a plain Redis given as REDIS_CLUSTER_NODES, a
+ * master that may evict are each refused in one line saying what to do.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyMasters } from '../../src/redis/client.ts';
+import { checkRedis } from '../../src/cli/preflight.ts';
 import { childEnv, ROOT } from '../crash/procs.ts';
+import { REDIS_URL } from '../support/urls.ts';
 import { redeemAs } from '../support/context.ts';
 import { clusterContext, keysPerMaster, type ClusterSetup } from './support.ts';
 
@@ -20,6 +24,26 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.ctx.close();
   await s?.cluster.destroy();
+});
+
+describe('start-up checks with a Redis Cluster', () => {
+  it('accepts the cluster and refuses a cluster node as REDIS_URL, or a plain Redis as REDIS_CLUSTER_NODES, saying which', async () => {
+    const { ctx, cluster } = s;
+    await expect(checkRedis(ctx.env)).resolves.toBeUndefined();
+    const node = `127.0.0.1:${cluster.nodes[0].port}`;
+    await expect(checkRedis({ ...ctx.env, REDIS_CLUSTER_NODES: undefined, REDIS_URL: `redis://${node}` })).rejects.toThrow(
+      new RegExp(`Redis at ${node} is a Redis Cluster node: set REDIS_CLUSTER_NODES`),
+    );
+    const plain = new URL(REDIS_URL).host;
+    await expect(checkRedis({ ...ctx.env, REDIS_CLUSTER_NODES: plain })).rejects.toThrow(/runs without cluster support/);
+    const master = (await readyMasters(ctx.redis))[0];
+    await master.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      await expect(checkRedis(ctx.env)).rejects.toThrow(/"allkeys-lru" on the master at 127\.0\.0\.1:\d+; Points Mall needs "noeviction"/);
+    } finally {
+      await master.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+  });
 });
 
 describe('rebuild on a Redis Cluster', () => {

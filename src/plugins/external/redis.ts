@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin';
 import type { RedisClient } from '../../redis/client.ts';
-import { assertNoEviction, createRedis, redisReady } from '../../redis/client.ts';
+import { assertRedisSettings, createRedis, redisReady } from '../../redis/client.ts';
 import { createKeys, type Keys } from '../../redis/keys.ts';
 
 declare module 'fastify' {
@@ -22,7 +22,7 @@ export default fp(
       await redis.quit().catch(() => redis.disconnect());
     });
     await redisReady(redis);
-    await assertNoEviction(redis);
+    await assertRedisSettings(redis);
     app.decorate<RedisClient>('redis', redis);
     const { REDIS_PREFIX: prefix, PARTITIONS: partitions, REDIS_CLUSTER_NODES: nodes } = app.config;
     app.decorate('keys', createKeys({ prefix, partitions, cluster: Boolean(nodes) }));
