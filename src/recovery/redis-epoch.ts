@@ -71,14 +71,28 @@ export async function redisIdentity(redis: RedisClient, keys: Keys): Promise<Red
         return { ...id, nodeId: String(myId) };
       }),
     ),
-    redis.get(keys.epoch()),
+    clusterEpoch(redis, keys),
   ]);
   ids.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
   return {
     runId: ids.map((n) => `${n.nodeId}:${n.runId}`).join(','),
     replId: ids.map((n) => `${n.nodeId}:${n.replId}`).join(','),
-    epoch: epoch === null ? null : Number(epoch),
+    epoch,
   };
+}
+
+/**
+ * On a cluster the epoch is kept in every partition's slot too: a master flushed without a restart
+ * keeps its run_id, but loses its partitions' copies, and an epoch missing or different in any of
+ * them is no epoch (verified afresh).
+ */
+function epochKeys(keys: Keys): string[] {
+  return [keys.epoch(), ...Array.from({ length: keys.partitions }, (_, p) => keys.epochOf(p))];
+}
+
+async function clusterEpoch(redis: RedisClient, keys: Keys): Promise<number | null> {
+  const values = await Promise.all(epochKeys(keys).map((k) => redis.get(k)));
+  return values.every((v) => v !== null && v === values[0]) ? Number(values[0]) : null;
 }
 
 async function nodeIdentity(node: Redis): Promise<{ runId: string; replId: string; role: string }> {
@@ -155,7 +169,8 @@ async function insertEpoch(tx: Tx, redis: RedisClient, keys: Keys, id: RedisIden
            VALUES (${epoch}, ${id.runId}, ${id.replId}, ${tx.json(baseline)})`;
   // set before the commit: should the commit fail, Redis carries an epoch Postgres does not, which
   // only means the next check verifies it again
-  await redis.set(keys.epoch(), String(epoch));
+  if (isCluster(redis)) await Promise.all(epochKeys(keys).map((k) => redis.set(k, String(epoch))));
+  else await redis.set(keys.epoch(), String(epoch));
   return epoch;
 }
 

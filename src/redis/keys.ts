@@ -26,6 +26,8 @@
  *                                    day): the sender's daily transfer limit (src/transfers/)
  *     <P>:{u<p>}:exp:<uid>:<key>     string the variant the member was assigned in experiment <key>: a cache
  *                                    of experiment_exposures (Postgres is the truth; TTL, refilled from it)
+ *     <P>:{u<p>}:epoch               string on a Redis Cluster, a copy of <P>:epoch per partition: a master
+ *                                    flushed without a restart loses its copies (src/recovery/redis-epoch.ts)
  *     <P>:{u<p>}:xferpend            zset  transferId -> debit ms: transfers of senders of this
  *                                    partition debited and not yet credited (the completer's index)
  *     <P>:{u<p>}:xferpend:data       hash  transferId -> the credit to make (JSON: receiver, amount,
@@ -190,6 +192,8 @@ export function createKeys({ prefix, partitions, cluster = false }: KeysOptions)
     businessSnapshot: () => `${prefix}:metrics:business`,
     maintenance: () => `${prefix}:maintenance`,
     epoch: () => `${prefix}:epoch`,
+    /** the epoch's copy in partition p's slot (a cluster keeps one per partition: redis-epoch.ts) */
+    epochOf: (partition: number) => `${prefix}:{u${partition}}:epoch`,
     /**
      * BullMQ's prefix for `queue`. BullMQ's scripts touch many keys of one queue, so on a cluster
      * the prefix is a hash tag, one per queue so queues spread over the masters; a single Redis

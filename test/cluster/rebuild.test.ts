@@ -7,8 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readyMasters } from '../../src/redis/client.ts';
+import { PERSIST_QUEUE } from '../../src/queues.ts';
+import { rollForward } from '../../src/recovery/roll-forward.ts';
+import { createRedis, readyMasters } from '../../src/redis/client.ts';
 import { checkRedis } from '../../src/cli/preflight.ts';
 import { childEnv, ROOT } from '../crash/procs.ts';
 import { REDIS_URL } from '../support/urls.ts';
@@ -112,5 +115,47 @@ describe('rebuild on a Redis Cluster', () => {
     await ctx.app.goods.restock(goods.id, 10, 0);
     expect((await redeem(m0.token, goods.id, 'second')).statusCode).toBe(201);
     expect((await redeem(m0.token, goods.id, 'third')).json().code).toBe('LIMIT_EXCEEDED');
+  });
+});
+
+describe('one master flushed, without a restart', () => {
+  it('closes writes (its copies of the epoch are gone, its outboxes behind Postgres) until a roll-forward restores it', { timeout: 60_000 }, async () => {
+    const { ctx, cluster } = s;
+    const { keys, sql } = ctx;
+    const pipeline = await ctx.startPipeline();
+    const members = await ctx.createMembers(30);
+    await Promise.all(members.map((m) => ctx.grant(m.id, 500)));
+    await pipeline.drain();
+    await pipeline.stop();
+    expect(await ctx.app.redisGate.untilWritable(10_000)).toBe(true);
+
+    // a master holding outboxes but not the global epoch key: only the per-partition copies can tell
+    const outboxes = await keysPerMaster(cluster, keys.prefix, '*:outbox');
+    const epochAt = [...(await keysPerMaster(cluster, keys.prefix, 'epoch'))].find(([, ks]) => ks.length > 0)![0];
+    const [port] = [...outboxes].filter(([p, ks]) => p !== epochAt && ks.length > 0)[0];
+    const victim = cluster.nodes.find((n) => n.port === port)!;
+    await victim.conn().flushall();
+    expect(await ctx.app.redisGate.check()).toBe('behind');
+    const refused = await redeemAs(ctx, members[0].token, 1, 'after-flush');
+    expect(refused.statusCode).toBe(503);
+
+    const queueConn = createRedis(ctx.env, 'worker');
+    const queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
+    try {
+      await rollForward({ sql, redis: ctx.redis, keys, queue }, { idempotencyTtlSeconds: 3600 });
+    } finally {
+      await queue.close();
+      queueConn.disconnect();
+    }
+    expect(await ctx.app.redisGate.check()).toBe('verified');
+    const accounts = new Map(
+      (await sql<Array<{ userId: number; available: number }>>`SELECT user_id AS "userId", available FROM point_accounts`).map((a) => [
+        Number(a.userId),
+        Number(a.available),
+      ]),
+    );
+    const live = await Promise.all(members.map(async (m) => Number(await ctx.redis.hget(keys.account(m.id), 'avail'))));
+    expect(live).toEqual(members.map((m) => accounts.get(m.id)));
+    expect(live.every((v) => v === 500)).toBe(true);
   });
 });
