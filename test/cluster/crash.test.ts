@@ -43,7 +43,7 @@ afterAll(async () => {
 const kind = (a: Answer) => (a.status === undefined ? `error ${a.error}` : a.status === 201 ? '201' : `${a.status} ${a.body?.code ?? ''}`);
 
 describe('API and worker processes killed on a Redis Cluster', () => {
-  it('loses and duplicates nothing acknowledged', { timeout: 90_000 }, async () => {
+  it('loses and duplicates nothing acknowledged', { timeout: 150_000 }, async () => {
     const { ctx } = s;
     const { keys, redis, sql } = ctx;
     const members = await ctx.createMembers(MEMBERS);

@@ -45,7 +45,7 @@ interface Write {
 }
 
 describe('failover of a Redis Cluster master', () => {
-  it('loses no acknowledged write and refuses the rest with 503 while a replica takes over', { timeout: 90_000 }, async () => {
+  it('loses no acknowledged write and refuses the rest with 503 while a replica takes over', { timeout: 150_000 }, async () => {
     const { ctx, cluster } = s;
     const { keys, redis, sql } = ctx;
     const members = await ctx.createMembers(MEMBERS);

@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 describe('flash sale on a Redis Cluster', () => {
-  it('sells exactly the stock through 2 APIs and 2 worker processes, persisted once, spread over 3 masters', { timeout: 90_000 }, async () => {
+  it('sells exactly the stock through 2 APIs and 2 worker processes, persisted once, spread over 3 masters', { timeout: 150_000 }, async () => {
     const { ctx, cluster } = s;
     const { keys, redis, sql } = ctx;
     const members = await ctx.createMembers(MEMBERS);

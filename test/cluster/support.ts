@@ -34,7 +34,8 @@ export async function startApi(name: string, ctx: TestContext, port: number, env
       if (api.exited()) throw new Error(`${name} exited:\n${api.output().slice(-4000)}`);
       return fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false);
     },
-    30_000,
+    // generous: next to another file's processes, 2 cores compile and start several at once
+    60_000,
     100,
   );
   return api;
@@ -43,7 +44,7 @@ export async function startApi(name: string, ctx: TestContext, port: number, env
 /** A workers process (workers/main.ts) running `roles`, started once it logs so. */
 export async function startWorkers(name: string, ctx: TestContext, roles: string, env: Record<string, string | number> = {}): Promise<Child> {
   const w = spawnTs(name, 'workers/main.ts', ['--only', roles, '--concurrency', '2', '--lock-ms', '2000'], childEnv(ctx.env, { LOG_LEVEL: 'info', ...env }));
-  await w.waitForOutput('"msg":"workers started"', 30_000);
+  await w.waitForOutput('"msg":"workers started"', 60_000);
   return w;
 }
 
