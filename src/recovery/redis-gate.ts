@@ -26,7 +26,7 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
 ] as const;
 
 export class RedisGate {

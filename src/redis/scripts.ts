@@ -46,6 +46,9 @@ declare module 'ioredis' {
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
+    pmHotReserve(...args: Arg[]): Result<Reply, Context>;
+    pmHotCharge(...args: Arg[]): Result<Reply, Context>;
+    pmHotRelease(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -81,6 +84,9 @@ const COMMANDS: Record<string, string> = {
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
   quote: 'pmQuote',
+  'hot-reserve': 'pmHotReserve',
+  'hot-charge': 'pmHotCharge',
+  'hot-release': 'pmHotRelease',
 };
 
 export function readScript(file: string): string {
