@@ -14,6 +14,8 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
+import { fromOp, holdId, type Hold } from './holds.ts';
+import { HotRedemptions } from './hot-stock.ts';
 
 export interface Redemption {
   id: string;
@@ -43,6 +45,7 @@ const SOLD_OUT_MEMO_MS = 25;
 
 export class RedemptionService {
   private readonly soldOutUntil = new Map<number, number>();
+  private readonly hot: HotRedemptions;
 
   constructor(
     private readonly deps: Deps,
@@ -52,7 +55,9 @@ export class RedemptionService {
     private readonly priceFactor: (userId: number) => Promise<number> = async () => 1000,
     /** The goods campaign discount running for an item, per mille (src/catalog/campaigns.ts); none without it. */
     private readonly campaignDiscount: (goodsId: number, ms: number) => number = () => 1000,
-  ) {}
+  ) {
+    this.hot = new HotRedemptions(deps, points, goods, priceFactor);
+  }
 
   /**
    * `expectedPrice`: the unit price the member was shown (GET /v1/goods/:id); when the reserve
@@ -60,6 +65,9 @@ export class RedemptionService {
    * with the current price.
    */
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
+    // hot goods (stock split over bucket slots) take their own saga: src/redemptions/hot-stock.ts
+    const buckets = await this.hot.bucketsOf(goodsId);
+    if (buckets > 0) return this.hot.redeem(userId, goodsId, buckets, quantity, idempotencyKey, expectedPrice);
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
     // an item just seen sold out needs no price: only the key's record is read (a replay still replays)
@@ -175,7 +183,7 @@ export class RedemptionService {
     return 'released';
   }
 
-  /** Settles reservations past their deadline, for every goods item with Redis state. */
+  /** Settles reservations past their deadline, for every goods item with Redis state (hot goods' buckets too). */
   async sweep(graceMs = 0, batch = 500): Promise<{ confirmed: number; released: number }> {
     const { redis, keys } = this.deps;
     const [sec, usec] = await redis.time();
@@ -195,6 +203,7 @@ export class RedemptionService {
         counts[await this.settle(Number(gid), r.u, r.o, r.k, r.t)]++;
       }
     }
+    await this.hot.sweep(now, graceMs, batch, counts);
     return counts;
   }
 
@@ -231,32 +240,4 @@ export class RedemptionService {
   }
 }
 
-/** A reservation as the reserve script stores it, under holdId(u, k). */
-export interface Hold {
-  u: number;
-  k: string;
-  o: string;
-  q: number;
-  p: number;
-  t: string;
-  h: string;
-  d: number;
-}
-
-/** Holds belong to (member, Idempotency-Key): the reservations hash field. */
-export function holdId(userId: number, kh: string): string {
-  return `${userId}:${kh}`;
-}
-
-function fromOp(op: Op): Redemption {
-  return {
-    id: op.opId,
-    exchangeNo: String(op.exchangeNo),
-    goodsId: Number(op.goodsId),
-    quantity: Number(op.quantity),
-    pointsSpent: -op.delta,
-    available: op.available,
-    status: 'confirmed',
-    createdAt: new Date(op.at).toISOString(),
-  };
-}
+export { holdId, type Hold } from './holds.ts';
