@@ -16,7 +16,8 @@
  * retries of one key meet their own hold; an empty bucket sends it on to the next, and SOLD_OUT is
  * answered only after every bucket said empty (or was seen empty by this process within the last
  * SOLD_OUT_MEMO_MS). A request for more units than any single bucket has left is SOLD_OUT even if
- * the buckets together have them: hot items are sold one or a few units at a time.
+ * the buckets together have them: hot items are sold one or a few units at a time. While some
+ * bucket still holds units for requests in flight, SOLD_OUT waits for them (HOLD_WAIT_MS).
  */
 import { randomBytes } from 'node:crypto';
 import type { Deps } from '../deps.ts';
@@ -37,6 +38,14 @@ import type { RedeemResult, SettleOutcome } from './service.ts';
 const LAYOUT_TTL_MS = 1000;
 /** As the ordinary path's memo (src/redemptions/service.ts): refuses more for a moment, never sells more. */
 const SOLD_OUT_MEMO_MS = 25;
+/**
+ * A request that finds no bucket with its units while some bucket still has holds waits for them
+ * (a hold whose charge the member's limit or balance refuses gives its units back within a round
+ * trip) and walks again, for at most this long, before answering SOLD_OUT: so units held by
+ * requests about to fail are sold to the ones waiting, not left over when the burst is gone.
+ */
+const HOLD_WAIT_MS = 250;
+const HOLD_POLL_MS = 5;
 /** Bounds the per-process caches against requests for many distinct ids. */
 const CACHE_MAX = 10_000;
 
@@ -122,28 +131,35 @@ export class HotRedemptions {
         keys.bucket(goodsId, k), keys.bucketReservations(goodsId, k), keys.bucketDeadlines(goodsId, k),
         opId, userId, quantity, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh, factor, expectedPrice ?? '',
       );
-    for (let i = 0; i < buckets; i++) {
-      const k = (first + i) % buckets;
-      // the first bucket is always asked: a retry of this key finds its own hold there
-      if (i > 0 && this.seenEmpty(goodsId, k)) continue;
-      let reply = await call(k);
-      if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call(k);
-      const code = Number(reply[0]);
-      if (code === 1) {
+    const waitUntil = Date.now() + HOLD_WAIT_MS;
+    for (;;) {
+      let pending = false;
+      for (let i = 0; i < buckets; i++) {
+        const k = (first + i) % buckets;
+        // the first bucket is always asked: a retry of this key finds its own hold there
+        if (i > 0 && this.seenEmpty(goodsId, k)) continue;
+        let reply = await call(k);
+        if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call(k);
+        const code = Number(reply[0]);
+        if (code === 1) {
+          countOutcome('reserve', code);
+          return {
+            bucket: k, token: String(reply[1]), unitPrice: Number(reply[2]), opId: String(reply[4]), limit: Number(reply[5]), daily: Number(reply[6]),
+          };
+        }
+        if (code === ScriptCode.SoldOut) {
+          if (Number(reply[2]) > 0) pending = true;
+          else if (Number(reply[1]) === 0) this.markEmpty(goodsId, k);
+          continue;
+        }
         countOutcome('reserve', code);
-        return {
-          bucket: k, token: String(reply[1]), unitPrice: Number(reply[2]), opId: String(reply[4]), limit: Number(reply[5]), daily: Number(reply[6]),
-        };
+        if (code === ScriptCode.PriceChanged) {
+          throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice: Number(reply[1]), expectedPrice });
+        }
+        throw scriptError(code);
       }
-      if (code === ScriptCode.SoldOut) {
-        if (Number(reply[1]) === 0) this.markEmpty(goodsId, k);
-        continue;
-      }
-      countOutcome('reserve', code);
-      if (code === ScriptCode.PriceChanged) {
-        throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice: Number(reply[1]), expectedPrice });
-      }
-      throw scriptError(code);
+      if (!pending || Date.now() >= waitUntil) break;
+      await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
     }
     countOutcome('reserve', ScriptCode.SoldOut);
     throw scriptError(ScriptCode.SoldOut);
