@@ -116,6 +116,14 @@ const transferCredit = (over: Record<number, string | number>): Call => (r, k) =
   r.pmTransferCredit(k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'kh8'), k.outboxOf(R), k.expiryIndexOf(R), ...transferCreditArgs(over));
 const withTransfer = (t: Record<string, unknown>) => transferCredit({ 0: JSON.stringify({ ...TRANSFER, ...t }) });
 
+const hotReserve = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHotReserve(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), ...withOver(['hop', U, 1, 'h', 15_000, T0, 'tok', 'khh', 1000, ''], over));
+const hotCharge = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHotCharge(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'khh'), k.opRef(U, 'hop'), k.outboxOf(U), k.hotBought(U),
+    ...withOver(['hop', U, 10, 'h', 3600, T0, 'tok', '{}', 'khh', '', G, 1, 2, 0, 0], over),
+  );
+
 const CASES: Array<[string, Call]> = [
   ['earn: points not a number (failed after the lot write before)', earn({ 2: 'abc' })],
   ['earn: zero points', earn({ 2: 0 })],
@@ -257,6 +265,16 @@ const CASES: Array<[string, Call]> = [
   ['transfer-credit: multiplied by a campaign', transferCredit({ 5: PLAIN.replace('"campaign":1000', '"campaign":1500') })],
   ['transfer-credit: counted toward the tier', transferCredit({ 5: PLAIN.replace('"lifetime":0', '"lifetime":1') })],
   ['transfer-credit: TTL zero', transferCredit({ 2: 0 })],
+  ['hot-reserve: quantity zero', hotReserve({ 2: 0 })],
+  ['hot-reserve: price factor above 1000', hotReserve({ 8: 1001 })],
+  ['hot-reserve: expected price not a number', hotReserve({ 9: 'cheap' })],
+  ['hot-charge: amount zero', hotCharge({ 2: 0 })],
+  ['hot-charge: goods id not a number', hotCharge({ 10: 'g' })],
+  ['hot-charge: quantity zero', hotCharge({ 11: 0 })],
+  ['hot-charge: negative limit', hotCharge({ 12: -1 })],
+  ['hot-charge: daily limit fractional', hotCharge({ 13: 1.5 })],
+  ['hot-charge: business-day offset not a number', hotCharge({ 14: 'CST' })],
+  ['hot-release: empty token', (r, k) => r.pmHotRelease(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), `${U}:held`, '')],
   ['transfer-done: empty transfer id', (r, k) => r.pmTransferDone(k.transfersPendingOf(U), k.transfersPendingDataOf(U), '')],
 ];
 
