@@ -8,7 +8,7 @@ import { Agent, request } from 'node:http';
 import { Queue } from 'bullmq';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketShare } from '../src/goods/bucket-stock.ts';
+import { BucketStock, bucketShare } from '../src/goods/bucket-stock.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
 import { Reconciler } from '../src/recovery/reconcile.ts';
 import { rebuildFromPostgres } from '../src/recovery/rebuild.ts';
@@ -229,6 +229,31 @@ describe('hot goods: crash safety and recovery', () => {
     } finally {
       await queue.close();
     }
+  });
+
+  it('a refunded (cancelled) redemption gives its unit back to a bucket and off the member’s counts, once', async () => {
+    const B = 4;
+    const goods = await ctx.createGoods({ pointsPrice: 30, stock: 8, perUserLimit: 1, dailyLimit: 1, hotBuckets: B });
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 100);
+    const r = await redeemAs(ctx, m.token, goods.id, 'c-1');
+    expect(r.statusCode).toBe(201);
+    expectError(await redeemAs(ctx, m.token, goods.id, 'c-2'), 409, 'LIMIT_EXCEEDED');
+    await settled(goods.id, B);
+    await pipeline.drain();
+    const cancel = await ctx.app.inject({
+      method: 'POST', url: `/v1/me/orders/${r.json().id}/cancel`, headers: { authorization: `Bearer ${m.token}`, 'idempotency-key': 'cancel-1' },
+    });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+    expect(sum(await bucketStocks(goods.id, B))).toBe(8);
+    expect(await ctx.redis.hget(ctx.keys.hotBought(m.id), String(goods.id))).toBeNull();
+    // a replayed return gives nothing more
+    expect(await new BucketStock(ctx).returnRedemption(goods.id, B, r.json().id, m.id, 1, '')).toBe(false);
+    expect(sum(await bucketStocks(goods.id, B))).toBe(8);
+    // the limits count the unit no more: the member may redeem again (today too)
+    expect((await redeemAs(ctx, m.token, goods.id, 'c-3')).statusCode).toBe(201);
+    await settled(goods.id, B);
+    expect(sum(await bucketStocks(goods.id, B))).toBe(7);
   });
 
   it('rebuild from Postgres restores the bucketed stock and every member’s count', async () => {

@@ -14,7 +14,7 @@
  * bucket, whoever brings it, in any order; a restock cut short leaves stock short, never extra.
  */
 import type { Deps } from '../deps.ts';
-import type { Keys } from '../redis/keys.ts';
+import { fnv1a, type Keys } from '../redis/keys.ts';
 
 export const MIN_HOT_BUCKETS = 2;
 export const MAX_HOT_BUCKETS = 64;
@@ -35,11 +35,18 @@ export interface SaleSettings {
   dyn: 0 | 1;
 }
 
-/** Every key of an item's buckets (its three per bucket), for deletes. */
+/** Every key of an item's buckets, for deletes. */
 export function bucketKeys(keys: Keys, goodsId: number, buckets: number): string[] {
   const out: string[] = [];
-  for (let k = 0; k < buckets; k++) out.push(keys.bucket(goodsId, k), keys.bucketReservations(goodsId, k), keys.bucketDeadlines(goodsId, k));
+  for (let k = 0; k < buckets; k++) {
+    out.push(keys.bucket(goodsId, k), keys.bucketReservations(goodsId, k), keys.bucketDeadlines(goodsId, k), keys.bucketReturned(goodsId, k));
+  }
   return out;
+}
+
+/** The bucket a refunded redemption's units go back to: always the same for an op id, so its once-mark is found. */
+export function returnBucket(opId: string, buckets: number): number {
+  return fnv1a(opId) % buckets;
 }
 
 export class BucketStock {
@@ -89,6 +96,21 @@ export class BucketStock {
   }
 
   /**
+   * A refunded redemption of a hot item: its units back to its bucket and off the member's counts,
+   * each once per op id (lua/hot-return-2.lua, lua/hot-uncount-1.lua); safe to repeat after a
+   * crash between the two. Returns whether the units were returned now, or null when the bucket
+   * is not in Redis (the caller loads the item and asks again).
+   */
+  async returnRedemption(goodsId: number, buckets: number, opId: string, userId: number, quantity: number, day: number | ''): Promise<boolean | null> {
+    const { redis, keys } = this.deps;
+    const k = returnBucket(opId, buckets);
+    const returned = await redis.pmHotReturn(keys.bucket(goodsId, k), keys.bucketReturned(goodsId, k), opId, quantity);
+    if (returned === -10) return null;
+    await redis.pmHotUncount(keys.hotBought(userId), goodsId, opId, quantity, day);
+    return returned === 1;
+  }
+
+  /**
    * Drops an item's sale state in whichever layout Redis has (`from` = its B, 0 ordinary), so the
    * next publish writes the row's layout. Only for an item off sale that has sold nothing
    * (GoodsService checks), whose state is then all derivable from its row.
@@ -105,14 +127,24 @@ export class BucketStock {
  * null for an item not in Redis. The one reader every stock display goes through.
  */
 export async function liveStocks(deps: Pick<Deps, 'redis' | 'keys'>, goodsIds: Array<number | string>): Promise<Array<number | null>> {
+  return (await liveStockLayouts(deps, goodsIds)).map((s) => s?.stock ?? null);
+}
+
+/** As liveStocks, with each item's layout as Redis has it (B, 0 ordinary); null: not (wholly) in Redis. */
+export async function liveStockLayouts(
+  deps: Pick<Deps, 'redis' | 'keys'>,
+  goodsIds: Array<number | string>,
+): Promise<Array<{ stock: number; buckets: number } | null>> {
   const { redis, keys } = deps;
   const heads = await Promise.all(goodsIds.map((id) => redis.hmget(keys.goods(id), 'stock', 'hot')));
-  const buckets = new BucketStock(deps);
+  const bucketStock = new BucketStock(deps);
   return Promise.all(
     heads.map(async ([stock, hot], i) => {
       if (stock === null) return null;
-      const b = Number(hot ?? 0);
-      return b > 0 ? buckets.liveStock(Number(goodsIds[i]), b) : Number(stock);
+      const buckets = Number(hot ?? 0);
+      if (buckets === 0) return { stock: Number(stock), buckets };
+      const sum = await bucketStock.liveStock(Number(goodsIds[i]), buckets);
+      return sum === null ? null : { stock: sum, buckets };
     }),
   );
 }

@@ -14,7 +14,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode } from '../redis/script-codes.ts';
 import { persistedSold, stockFromRecord } from './stock.ts';
 import { recordAudit } from '../audit/log.ts';
-import { BucketStock, liveStocks, type SaleSettings } from './bucket-stock.ts';
+import { BucketStock, liveStockLayouts, liveStocks, type SaleSettings } from './bucket-stock.ts';
 
 export const GOODS_TYPES = ['physical', 'virtual', 'coupon', 'vip'] as const;
 export type GoodsType = (typeof GOODS_TYPES)[number];
@@ -225,8 +225,9 @@ export class GoodsService {
   }
 
   private async liveStock(row: GoodsRow): Promise<number> {
-    const [live] = await liveStocks(this.deps, [row.id]);
-    if (live !== null && (await this.buckets.layoutOf(row.id)) === row.hotBuckets) return live;
+    // an item missing from Redis, or in another layout than its row's (a switch not yet synced), is published
+    const [live] = await liveStockLayouts(this.deps, [row.id]);
+    if (live !== null && live.buckets === row.hotBuckets) return live.stock;
     return this.publish(this.deps.sql, row);
   }
 

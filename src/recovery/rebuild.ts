@@ -14,7 +14,7 @@ import { OFF_BOARD_BIZ_TYPES } from '../leaderboards/apply.ts';
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
-import { bucketKeys, bucketShare } from '../goods/bucket-stock.ts';
+import { bucketKeys, bucketShare, returnBucket } from '../goods/bucket-stock.ts';
 import { rebuildLotteries } from '../lottery/rebuild.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from '../points/holds-record.ts';
 import { rebuildTransfers } from '../transfers/rebuild.ts';
@@ -163,8 +163,8 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
            o.created_at >= to_timestamp(${dayStartMs(timeZone, day)}::bigint / 1000.0) AS today, g.daily_limit IS NOT NULL AS daily
     FROM orders o JOIN order_items i ON i.order_id = o.id JOIN goods g ON g.id = i.goods_id
     WHERE o.source = 'order' AND o.stock_state = 'sold'`;
-  const returned = await sql<Array<{ opId: string; goodsId: number; quantity: number }>>`
-    SELECT op_id AS "opId", goods_id AS "goodsId", quantity FROM redemptions WHERE status = 'cancelled' AND source = 'order'`;
+  const returned = await sql<Array<{ opId: string; goodsId: number; userId: number; quantity: number }>>`
+    SELECT op_id AS "opId", goods_id AS "goodsId", user_id AS "userId", quantity FROM redemptions WHERE status = 'cancelled' AND source = 'order'`;
   const todayByOrder = new Map<string, number>();
   for (const t of taken) {
     if (t.today && t.daily) todayByOrder.set(`${t.goodsId}:${t.userId}`, (todayByOrder.get(`${t.goodsId}:${t.userId}`) ?? 0) + t.quantity);
@@ -206,7 +206,7 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
     tx.sadd(keys.goodsIndex(), String(g.id));
   }
   // hot goods count a member's units in the member's slot (lua/hot-charge-7.lua)
-  const hot = new Set(goods.filter((g) => g.hotBuckets > 0).map((g) => g.id));
+  const hot = new Map(goods.filter((g) => g.hotBuckets > 0).map((g) => [g.id, g.hotBuckets]));
   for (const b of bought) {
     if (hot.has(b.goodsId)) tx.hset(keys.hotBought(b.userId), String(b.goodsId), b.units);
     else tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
@@ -218,7 +218,16 @@ async function rebuildGoods(sql: Sql, redis: Redis, keys: Keys, timeZone: string
   for (const t of taken) {
     tx.hset(keys.ordersTaken(t.goodsId), t.orderId, JSON.stringify({ u: Number(t.userId), q: t.quantity, p: Number(t.unitPoints), ...(t.today && t.daily ? { dy: day } : {}) }));
   }
-  for (const r of returned) tx.hset(keys.returnedRedemptions(r.goodsId), r.opId, r.quantity);
+  for (const r of returned) {
+    const b = hot.get(r.goodsId) ?? 0;
+    if (b > 0) {
+      // a hot item's refund marks: its bucket's and the member's, so a replayed refund returns nothing more
+      tx.hset(keys.bucketReturned(r.goodsId, returnBucket(r.opId, b)), r.opId, r.quantity);
+      tx.hset(keys.hotBought(r.userId), `r:${r.opId}`, r.quantity);
+    } else {
+      tx.hset(keys.returnedRedemptions(r.goodsId), r.opId, r.quantity);
+    }
+  }
   await tx.exec();
   return goods.length;
 }

@@ -32,7 +32,8 @@
  *                                    the source lots' expiries): what the completer needs
  *     <P>:{u<p>}:hotbought:<uid>     hash  goodsId -> units charged, d:<goodsId> -> "<business day>:<units>":
  *                                    the member's counts for hot (bucketed) goods, checked and raised by
- *                                    the charge itself (lua/hot-charge-7.lua), so the limit is exact
+ *                                    the charge itself (lua/hot-charge-7.lua), so the limit is exact;
+ *                                    r:<opId> -> units, a refunded redemption already taken off (once)
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, daily (units per member per business
  *                                    day, 0 none), dyn (dynamic pricing 1|0), startsAt, endsAt,
@@ -56,6 +57,8 @@
  *                                    sale settings (price, limit, daily, dyn, startsAt, endsAt, active)
  *     <P>:{g<id>:b<k>}:res           hash  "<userId>:<keyHash>" -> reservation JSON (as {g<id>}:res)
  *     <P>:{g<id>:b<k>}:resdl         zset  "<userId>:<keyHash>" -> reservation deadline ms (sweeper)
+ *     <P>:{g<id>:b<k>}:returned      hash  redemption op id -> units its refund returned here (once; the
+ *                                    bucket of an op id is fnv1a(opId) mod B, lua/hot-return-2.lua)
  *   Lottery slot {l<id>}  (src/lottery/)
  *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
  *                                    prizes (JSON: the prizes in the draw, with weights)
@@ -168,6 +171,7 @@ export function createKeys({ prefix, partitions }: KeysOptions) {
     bucket: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:goods`,
     bucketReservations: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:res`,
     bucketDeadlines: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:resdl`,
+    bucketReturned: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:returned`,
     hotBought: (uid: number | string) => `${u(uid)}:hotbought:${uid}`,
     hotGoods: () => `${prefix}:{hot}:goods`,
     hotItems: () => `${prefix}:{hot}:items`,

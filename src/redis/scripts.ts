@@ -49,6 +49,8 @@ declare module 'ioredis' {
     pmHotReserve(...args: Arg[]): Result<Reply, Context>;
     pmHotCharge(...args: Arg[]): Result<Reply, Context>;
     pmHotRelease(...args: Arg[]): Result<number, Context>;
+    pmHotReturn(...args: Arg[]): Result<number, Context>;
+    pmHotUncount(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -87,6 +89,8 @@ const COMMANDS: Record<string, string> = {
   'hot-reserve': 'pmHotReserve',
   'hot-charge': 'pmHotCharge',
   'hot-release': 'pmHotRelease',
+  'hot-return': 'pmHotReturn',
+  'hot-uncount': 'pmHotUncount',
 };
 
 export function readScript(file: string): string {

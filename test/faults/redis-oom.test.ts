@@ -262,6 +262,20 @@ const CASES: ScriptCase[] = [
     outcome: 'refused',
   },
   {
+    name: 'hot-return',
+    script: 'hot-return',
+    setup: hotBucket,
+    call: (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), 'op9', 1),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-uncount',
+    script: 'hot-uncount',
+    setup: (r, k) => r.hset(k.hotBought(U), String(G), 2),
+    call: (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', 1, ''),
+    outcome: 'refused',
+  },
+  {
     name: 'hot-charge taking part of a lot',
     script: 'hot-charge',
     setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),

@@ -274,6 +274,11 @@ const CASES: Array<[string, Call]> = [
   ['hot-charge: negative limit', hotCharge({ 12: -1 })],
   ['hot-charge: daily limit fractional', hotCharge({ 13: 1.5 })],
   ['hot-charge: business-day offset not a number', hotCharge({ 14: 'CST' })],
+  ['hot-return: quantity zero', (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), 'op9', 0)],
+  ['hot-return: empty op id', (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), '', 1)],
+  ['hot-uncount: goods id not a number', (r, k) => r.pmHotUncount(k.hotBought(U), 'g', 'op9', 1, '')],
+  ['hot-uncount: negative quantity', (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', -1, '')],
+  ['hot-uncount: day not a number', (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', 1, 'today')],
   ['hot-release: empty token', (r, k) => r.pmHotRelease(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), `${U}:held`, '')],
   ['transfer-done: empty transfer id', (r, k) => r.pmTransferDone(k.transfersPendingOf(U), k.transfersPendingDataOf(U), '')],
 ];
