@@ -4,9 +4,10 @@
 -- per-member and daily limits are not checked here: they live in the member's slot and are checked
 -- by the charge (lua/hot-charge-7.lua), which gets them from this reply. A hold belongs to
 -- (member, Idempotency-Key): the same key again while its hold lives holds nothing more.
--- A bucket without the units answers {-13, stock, holds}: the caller tries the item's other
--- buckets; `holds` (reservations not yet confirmed or released) tells it whether units may still
--- come back here (a hold whose charge is refused is released).
+-- A bucket without the units answers {-13, stock, fresh}: the caller tries the item's other
+-- buckets; `fresh` (holds made in the last second, not yet confirmed or released) tells it whether
+-- units may come back here within moments (a hold whose charge is refused is released). Older
+-- holds (an API that died mid-saga) are left to the sweeper and not waited for.
 --
 -- KEYS[1] bucket hash (stock, price, limit, daily, dyn, startsAt, endsAt, active)
 -- KEYS[2] bucket reservations hash "<userId>:<keyHash>" -> JSON  KEYS[3] deadlines zset
@@ -15,7 +16,7 @@
 -- ARGV[8] key hash  ARGV[9] the member's tier price factor, per mille (1..1000)
 -- ARGV[10] the unit price the client was shown ('' = no check)
 -- Returns {1, token, unitPrice, fresh 1|0, opId, limit, daily} | {-2} key reused | {-10} no such bucket
---         | {-11} sale not active | {-12, 0} more than the limit in one request | {-13, stock, holds} too few units
+--         | {-11} sale not active | {-12, 0} more than the limit in one request | {-13, stock, fresh} too few units
 --         | {-14, 0} more than the daily limit in one request | {-15, unitPrice} price changed
 --@include args
 --@include now
@@ -49,7 +50,7 @@ if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
 if limit > 0 and qty > limit then return { -12, 0 } end
 if daily > 0 and qty > daily then return { -14, 0 } end
 local stock = tonumber(g[1])
-if stock < qty then return { -13, stock, redis.call('HLEN', KEYS[2]) } end
+if stock < qty then return { -13, stock, redis.call('ZCOUNT', KEYS[3], '(' .. (now + timeout - 1000), '+inf') } end
 local price = priceOf(tonumber(g[2]), g[8], stock, tierPm, 1000)
 if expected and expected ~= price then return { -15, price } end
 

@@ -39,13 +39,14 @@ const LAYOUT_TTL_MS = 1000;
 /** As the ordinary path's memo (src/redemptions/service.ts): refuses more for a moment, never sells more. */
 const SOLD_OUT_MEMO_MS = 25;
 /**
- * A request that finds no bucket with its units while some bucket still has holds waits for them
- * (a hold whose charge the member's limit or balance refuses gives its units back within a round
- * trip) and walks again, for at most this long, before answering SOLD_OUT: so units held by
- * requests about to fail are sold to the ones waiting, not left over when the burst is gone.
+ * A request that finds no bucket with its units while some bucket has fresh holds (made in the
+ * last second: requests in flight, not orphans of a dead API) waits for them (a hold whose charge
+ * the member's limit or balance refuses gives its units back within a round trip) and asks those
+ * buckets again, for at most this long, before answering SOLD_OUT: so units held by requests
+ * about to fail are sold to the ones waiting, not left over when the burst is gone.
  */
-const HOLD_WAIT_MS = 250;
-const HOLD_POLL_MS = 5;
+const HOLD_WAIT_MS = 200;
+const HOLD_POLL_MS = 10;
 /** Bounds the per-process caches against requests for many distinct ids. */
 const CACHE_MAX = 10_000;
 
@@ -132,12 +133,12 @@ export class HotRedemptions {
         opId, userId, quantity, hash, env.RESERVATION_TIMEOUT_MS, '', token, kh, factor, expectedPrice ?? '',
       );
     const waitUntil = Date.now() + HOLD_WAIT_MS;
+    let order = Array.from({ length: buckets }, (_, i) => (first + i) % buckets);
     for (;;) {
-      let pending = false;
-      for (let i = 0; i < buckets; i++) {
-        const k = (first + i) % buckets;
+      const pending: number[] = [];
+      for (const k of order) {
         // the first bucket is always asked: a retry of this key finds its own hold there
-        if (i > 0 && this.seenEmpty(goodsId, k)) continue;
+        if (k !== first && this.seenEmpty(goodsId, k)) continue;
         let reply = await call(k);
         if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call(k);
         const code = Number(reply[0]);
@@ -148,7 +149,7 @@ export class HotRedemptions {
           };
         }
         if (code === ScriptCode.SoldOut) {
-          if (Number(reply[2]) > 0) pending = true;
+          if (Number(reply[2]) > 0) pending.push(k);
           else if (Number(reply[1]) === 0) this.markEmpty(goodsId, k);
           continue;
         }
@@ -158,7 +159,9 @@ export class HotRedemptions {
         }
         throw scriptError(code);
       }
-      if (!pending || Date.now() >= waitUntil) break;
+      if (pending.length === 0 || Date.now() >= waitUntil) break;
+      // only the buckets whose holds may give units back are asked again
+      order = pending;
       await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
     }
     countOutcome('reserve', ScriptCode.SoldOut);
