@@ -171,6 +171,37 @@ describe('hot goods: a flash sale', () => {
   });
 });
 
+describe('hot goods: units held by requests in flight', () => {
+  it('a request finding every bucket short waits for fresh holds and buys the unit one gives back; an orphaned hold is not waited for', async () => {
+    const B = 2;
+    const goods = await ctx.createGoods({ pointsPrice: 1, stock: 1, hotBuckets: B });
+    const k = (await bucketStocks(goods.id, B)).findIndex((n) => n === 1);
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 10);
+    const { redis, keys } = ctx;
+    // another request in flight holds the last unit (a hold made just now)
+    const hold = (kh: string, now: number | '', bucket = k) =>
+      redis.pmHotReserve(keys.bucket(goods.id, bucket), keys.bucketReservations(goods.id, bucket), keys.bucketDeadlines(goods.id, bucket),
+        `op-${kh}`, 999_999, 1, 'h', 15_000, now, `t-${kh}`, kh, 1000, '');
+    expect(Number((await hold('fresh', ''))[0])).toBe(1);
+    const waiting = redeemAs(ctx, m.token, goods.id, 'w-1');
+    // ... whose charge is refused 60 ms later: its unit goes back
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await redis.pmHotRelease(keys.bucket(goods.id, k), keys.bucketReservations(goods.id, k), keys.bucketDeadlines(goods.id, k), '999999:fresh', 't-fresh')).toBe(1);
+    expect((await waiting).statusCode).toBe(201);
+    await settled(goods.id, B);
+
+    // a hold made long ago (a dead API's, left to the sweeper) is not waited for
+    await ctx.app.goods.restock(goods.id, 1, admin.id);
+    const [sec] = await redis.time();
+    const k2 = (await bucketStocks(goods.id, B)).findIndex((n) => n === 1);
+    expect(Number((await hold('old', Number(sec) * 1000 - 5000, k2))[0])).toBe(1);
+    const t = Date.now();
+    expectError(await redeemAs(ctx, m.token, goods.id, 'w-2'), 409, 'SOLD_OUT');
+    expect(Date.now() - t).toBeLessThan(150);
+  });
+});
+
 describe('hot goods: crash safety and recovery', () => {
   it('the sweeper releases a bucket hold never charged and confirms one charged but not confirmed', async () => {
     const B = 2;
