@@ -82,6 +82,12 @@ describe('hot goods: the admin attribute', () => {
     await ctx.app.goods.sync(g.id);
     expect(await bucketStocks(g.id, 8)).toEqual([14, 13, 13, 13, 13, 13, 13, 13]);
     expect((await ctx.app.inject({ url: `/v1/goods/${g.id}` })).json().stock).toBe(105);
+    // with a token the stock comes from the quote: the buckets' sum too
+    const [m] = await ctx.createMembers(1);
+    const mine = await ctx.app.inject({ url: `/v1/goods/${g.id}`, headers: { authorization: `Bearer ${m.token}` } });
+    expect(mine.json()).toMatchObject({ stock: 105, price: 10 });
+    const q = await ctx.app.pricing.quote(m.id, g.id);
+    expect(q).toMatchObject({ stock: 105, limitLeft: null });
   });
 
   it('refuses a bucket count outside 2..64, with dynamic pricing, and a change while on sale or after a sale', async () => {
@@ -271,6 +277,8 @@ describe('hot goods: crash safety and recovery', () => {
     expect(r.statusCode).toBe(201);
     expectError(await redeemAs(ctx, m.token, goods.id, 'c-2'), 409, 'LIMIT_EXCEEDED');
     await settled(goods.id, B);
+    // what the quote (and quick options' canRedeem) sees: the member's own counts
+    expect(await ctx.app.pricing.quote(m.id, goods.id)).toMatchObject({ stock: 7, limitLeft: 0, dailyLeft: 0 });
     await pipeline.drain();
     const cancel = await ctx.app.inject({
       method: 'POST', url: `/v1/me/orders/${r.json().id}/cancel`, headers: { authorization: `Bearer ${m.token}`, 'idempotency-key': 'cancel-1' },
@@ -278,6 +286,7 @@ describe('hot goods: crash safety and recovery', () => {
     expect(cancel.statusCode, cancel.body).toBe(200);
     expect(sum(await bucketStocks(goods.id, B))).toBe(8);
     expect(await ctx.redis.hget(ctx.keys.hotBought(m.id), String(goods.id))).toBeNull();
+    expect(await ctx.app.pricing.quote(m.id, goods.id)).toMatchObject({ stock: 8, limitLeft: 1, dailyLeft: 1 });
     // a replayed return gives nothing more
     expect(await new BucketStock(ctx).returnRedemption(goods.id, B, r.json().id, m.id, 1, '')).toBe(false);
     expect(sum(await bucketStocks(goods.id, B))).toBe(8);
