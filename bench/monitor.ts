@@ -38,12 +38,15 @@ export class RssPeaks {
   }
 }
 
-const GROUPS = ['api', 'workers', 'redis', 'postgres', 'bench'] as const;
-type Group = (typeof GROUPS)[number];
+export const GROUPS = ['api', 'workers', 'redis', 'postgres', 'bench'] as const;
+export type Group = (typeof GROUPS)[number];
 /** % of one core per group, plus the machine's total and what no group accounts for. */
 export type CpuSplit = Record<Group | 'other' | 'machine', number>;
 export interface CpuReport {
   cpu: CpuSplit;
+  /** CPU time each group used over the window, µs (what the per-op table divides). */
+  usedUs: Record<Group, number>;
+  wallS: number;
   /** % of wall time each group's main threads were runnable but waiting for a CPU (summed). */
   runQueueWait: Record<Group, number>;
 }
@@ -73,6 +76,7 @@ export function measureCpu(roots: Roots): () => CpuReport {
     const pct = (ticks: number) => round1((ticks / CLK_TCK / wallS) * 100);
     const cpu = { machine: pct(machineBusyTicks() - machine0) } as CpuSplit;
     const runQueueWait = {} as Record<Group, number>;
+    const usedUs = {} as Record<Group, number>;
     let known = 0;
     for (const g of GROUPS) {
       let ticks = 0;
@@ -83,10 +87,11 @@ export function measureCpu(roots: Roots): () => CpuReport {
         waitNs += t.waitNs - (b?.waitNs ?? 0);
       }
       cpu[g] = pct(ticks);
+      usedUs[g] = Math.round((ticks / CLK_TCK) * 1e6);
       runQueueWait[g] = round1((waitNs / 1e9 / wallS) * 100);
       known += cpu[g];
     }
     cpu.other = Math.max(0, round1(cpu.machine - known));
-    return { cpu, runQueueWait };
+    return { cpu, runQueueWait, usedUs, wallS: round1(wallS) };
   };
 }
