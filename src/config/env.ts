@@ -43,6 +43,9 @@ export const EnvSchema = Type.Object({
   REGISTER_PER_IP: Int(10, 1),
   REGISTER_WINDOW_MS: Int(3_600_000, 1000),
   RESERVATION_TIMEOUT_MS: Int(15_000, 1000),
+  // 'auto': a redemption is one script on a single-node Redis, the reserve → charge saga on a
+  // cluster; 'saga': always the saga (src/redemptions/service.ts)
+  REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),

@@ -46,6 +46,7 @@ declare module 'ioredis' {
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
+    pmRedeem(...args: Arg[]): Result<Reply, Context>;
   }
 }
 
@@ -81,6 +82,7 @@ const COMMANDS: Record<string, string> = {
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
   quote: 'pmQuote',
+  redeem: 'pmRedeem',
 };
 
 export function readScript(file: string): string {
