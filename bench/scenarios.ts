@@ -14,7 +14,7 @@ import { GoodsService } from '../src/goods/service.ts';
 import { buildModel } from '../src/recommendations/model.ts';
 import { signedHeaders } from '../src/orders/payments.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
-import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
+import { measureCpu, servicePids, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
 import type { Catalog, Member } from './seed.ts';
 import {
@@ -75,9 +75,11 @@ async function measure(w: World, name: string, d: Definition): Promise<ScenarioR
   if (d.persist) await w.pipeline.drain();
   let cpu: CpuReport | undefined;
   let endAll: (() => CpuReport) | undefined;
+  // only the Redis and Postgres processes serving the bench count (not other work on the machine)
+  const services = await servicePids([() => w.redis.info('server')], w.sql);
   const timed = () => {
-    const end = measureCpu(w.roots);
-    endAll = measureCpu(w.roots);
+    const end = measureCpu(w.roots, services);
+    endAll = measureCpu(w.roots, services);
     return d.run(() => (cpu = end()));
   };
   let stats: LoadStats;
