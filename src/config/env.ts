@@ -50,7 +50,7 @@ export const EnvSchema = Type.Object({
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
   RELAY_BATCH: Int(500, 1, 5000),
-  RELAY_LINGER_MS: Int(20, 0, 1000),
+  RELAY_LINGER_MS: Int(100, 0, 1000),
   RELAY_CLAIM_IDLE_MS: Int(30_000, 1000),
   // a persist batch that fails this many times is parked (kept until an operator retries it)
   PERSIST_ATTEMPTS: Int(20, 1, 1000),

@@ -3,7 +3,7 @@
  * on a failed charge the reservation is settled (released unless the op was charged after all).
  * A reservation left by a crashed API is settled the same way by the sweeper after its deadline.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto/random-pool.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
@@ -147,7 +147,7 @@ export class RedemptionService {
           hash,
           env.IDEMPOTENCY_TTL_SECONDS,
           '',
-          randomBytes(8).toString('hex'),
+          randomHex(8),
           kh,
           this.tierTable!(),
           this.campaignDiscount(goodsId, now),
@@ -189,7 +189,7 @@ export class RedemptionService {
         hash,
         env.RESERVATION_TIMEOUT_MS,
         '',
-        randomBytes(8).toString('hex'),
+        randomHex(8),
         kh,
         factor,
         this.campaignDiscount(goodsId, now),
