@@ -106,7 +106,7 @@ closers.push(async () => gate.stop());
 if (roles.includes('relay')) {
   const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env.REDIS_URL, 'worker'), prefix: keys.queuePrefix() });
   queue.on('error', (err) => log.warn({ err }, 'persist queue error'));
-  const relayConn = createRedis(env.REDIS_URL, 'writer');
+  const relayConn = createRedis(env.REDIS_URL, 'writer', { autoPipelining: true });
   await redisReady(relayConn);
   gate.watch(relayConn);
   gateWrites(relayConn, gate);

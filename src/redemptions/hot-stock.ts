@@ -19,7 +19,7 @@
  * the buckets together have them: hot items are sold one or a few units at a time. While some
  * bucket still holds units for requests in flight, SOLD_OUT waits for them (HOLD_WAIT_MS).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto/random-pool.ts';
 import type { Deps } from '../deps.ts';
 import { recentOffsetMs } from '../engagement/business-day.ts';
 import { DomainError } from '../errors/domain-error.ts';
@@ -125,7 +125,7 @@ export class HotRedemptions {
   ): Promise<BucketHold> {
     const { redis, keys, env } = this.deps;
     const opId = newOpId();
-    const token = randomBytes(8).toString('hex');
+    const token = randomHex(8);
     const first = fnv1a(holdId(userId, kh)) % buckets;
     const call = (k: number) =>
       redis.pmHotReserve(

@@ -14,13 +14,14 @@ import { registerScripts } from './scripts.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
-export function createRedis(url: string, role: RedisRole, o: { commandTimeoutMs?: number } = {}): Redis {
+export function createRedis(url: string, role: RedisRole, o: { commandTimeoutMs?: number; autoPipelining?: boolean } = {}): Redis {
   const writes = role !== 'worker';
   const redis = new Redis(url, {
     maxRetriesPerRequest: writes ? 1 : null,
     // BullMQ's blocking commands would trip a timeout: only the API's commands are bounded
     commandTimeout: role === 'api' ? o.commandTimeoutMs : undefined,
-    enableAutoPipelining: role === 'api',
+    // the relay's connection too: a pass's reads of every partition go out in one write
+    enableAutoPipelining: o.autoPipelining ?? role === 'api',
     enableOfflineQueue: true,
     autoResendUnfulfilledCommands: !writes,
     lazyConnect: false,

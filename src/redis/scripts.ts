@@ -51,6 +51,7 @@ declare module 'ioredis' {
     pmHotRelease(...args: Arg[]): Result<number, Context>;
     pmHotReturn(...args: Arg[]): Result<number, Context>;
     pmHotUncount(...args: Arg[]): Result<number, Context>;
+    pmRedeem(...args: Arg[]): Result<Reply, Context>;
   }
 }
 
@@ -91,6 +92,7 @@ const COMMANDS: Record<string, string> = {
   'hot-release': 'pmHotRelease',
   'hot-return': 'pmHotReturn',
   'hot-uncount': 'pmHotUncount',
+  redeem: 'pmRedeem',
 };
 
 export function readScript(file: string): string {

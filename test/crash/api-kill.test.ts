@@ -6,8 +6,10 @@
  * charges made but not answered. With no API up, the sweeper settles every orphaned reservation
  * (confirmed if charged, released if not); the API restarts, clients retry what got no answer
  * (same Idempotency-Key), and then: every 201 is in Postgres exactly once, nobody is charged for a
- * redemption that was not recorded, and stock adds up. Run for an ordinary item and for a hot one
- * (issue 11: stock over 8 bucket slots, the per-member count in the member's slot).
+ * redemption that was not recorded, and stock adds up. The API runs the saga (REDEEM_PATH=saga,
+ * what a Redis Cluster runs); test/crash/api-kill-atonce.test.ts kills the single-script path.
+ * Run for an ordinary item and for a hot one (issue 11: stock over 8 bucket slots, the
+ * per-member count in the member's slot).
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -95,6 +97,7 @@ describe.each([
       API_PROCESSES: 1,
       LOG_LEVEL: 'warn',
       RESERVATION_TIMEOUT_MS: 1500,
+      REDEEM_PATH: 'saga',
     });
     const startApi = async (name: string): Promise<Child> => {
       const api = spawnTs(name, 'src/server.ts', [], apiEnv);

@@ -43,6 +43,10 @@ const reserveArgs = (over: Record<number, string | number>) => {
 const reserve = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), ...reserveArgs(over));
 
+const TIERS = '{"min":[0],"pm":[1000]}';
+const redeem = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmRedeem(k.goods(G), k.bought(G), k.dailyBought(G), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh9'), k.opRef(U, 'op9'), k.outboxOf(U),
+    ...withOver(['op9', U, 1, 'h', 3600, T0, 'tok', 'kh9', TIERS, 1000, 0, '', '{"goodsId":7}'], over));
 
 const withOver = (argv: Array<string | number>, over: Record<number, string | number>) => {
   const out = [...argv];
@@ -173,6 +177,16 @@ const CASES: Array<[string, Call]> = [
   ['give-back: empty id', giveBack({ 1: '' })],
   ['give-back: redemption quantity zero', giveBack({ 3: 0 })],
   ['give-back: redemption day not a number', giveBack({ 4: 'today' })],
+  ['redeem: quantity zero', redeem({ 2: 0 })],
+  ['redeem: fractional quantity', redeem({ 2: 1.5 })],
+  ['redeem: empty op id', redeem({ 0: '' })],
+  ['redeem: TTL zero', redeem({ 4: 0 })],
+  ['redeem: tier table not JSON', redeem({ 8: 'tiers' })],
+  ['redeem: tier table without prices', redeem({ 8: '{"min":[0]}' })],
+  ['redeem: tier table lengths differ', redeem({ 8: '{"min":[0,100],"pm":[1000]}' })],
+  ['redeem: campaign discount above 1000', redeem({ 9: 1001 })],
+  ['redeem: expected price zero', redeem({ 11: 0 })],
+  ['redeem: extra fields not JSON', redeem({ 12: 'x' })],
   ['reserve: quantity not a number', reserve({ 2: 'two' })],
   ['reserve: negative quantity (a restock in disguise)', reserve({ 2: -3 })],
   ['reserve: timeout zero', reserve({ 4: 0 })],
