@@ -47,9 +47,12 @@ afterAll(async () => {
 });
 
 // each test gets its own database, key prefix and pipeline: any one of them runs alone (-t)
-beforeEach(async () => {
+beforeEach(async (t) => {
   await server.setOom(false);
   ctx = await createTestContext({
+    // the test of a fault between the saga's steps runs the saga (a cluster's path); the rest run
+    // what a single Redis runs
+    ...(t.task.name.startsWith('reserve ok, then OOM at charge') ? { REDEEM_PATH: 'saga' as const } : {}),
     REDIS_URL: server.url,
     // the rate limiter writes to Redis too: keep it in the path (it must skip on error)
     RATE_LIMIT_ALLOWLIST: '',
@@ -116,6 +119,14 @@ const charge = (r: Redis, k: Keys, amount: number) =>
   r.pmCharge(
     k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'c1'), k.opRef(U, 'c1'), k.outboxOf(U),
     'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }), 'c1',
+  );
+
+/** A whole redemption of one unit at the list price (lua/redeem-9.lua, a single-node Redis). */
+const redeemAtOnce = (r: Redis, k: Keys) =>
+  r.pmRedeem(
+    k.goods(G), k.bought(G), k.dailyBought(G), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'r1'), k.opRef(U, 'r1'), k.outboxOf(U),
+    'r1', U, 1, 'h1', 3600, NOW, 'tok', 'r1', '{"min":[0],"pm":[1000]}', 1000, 0, '',
+    JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }),
   );
 
 /** Bucket 0 of a hot item (lua/hot-reserve-3.lua). */
@@ -217,6 +228,37 @@ const CASES: ScriptCase[] = [
       await r.hset(k.goods(G), 'stock', 0);
     },
     call: (r, k) => reserve(r, k, 0),
+    outcome: 'completed',
+  },
+  {
+    name: 'redeem (at once)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
+    outcome: 'refused',
+  },
+  {
+    name: 'redeem (at once) of a sold-out item (no write)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await r.hset(k.goods(G), 'stock', 0);
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
+    outcome: 'completed',
+  },
+  {
+    name: 'redeem (at once) refused for insufficient points (no write)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await account(r, k, 50, [['L1', 50, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
     outcome: 'completed',
   },
   {
