@@ -74,6 +74,78 @@ function ratioCell(name: string, r: Record<string, number>): string {
 
 const failed = (checks: Check[]) => checks.filter((c) => !c.ok);
 
+export interface CpuPerOp {
+  name: string;
+  accepted: number;
+  /** µs per accepted op, per process group. */
+  us: Record<'api' | 'workers' | 'redis' | 'postgres', number>;
+  total: number;
+  totalPerResponse: number;
+  /** total / the API's µs per hello request (same run). */
+  totalVsHello?: number;
+  redisVsHello?: number;
+}
+
+/** CPU µs per accepted op per process, from each scenario's until-persisted window. */
+export function cpuPerOp(scenarios: ScenarioResult[]): CpuPerOp[] {
+  const per = (s: ScenarioResult, n: number) => {
+    const u = s.cpuUntilPersisted.usedUs;
+    const d = Math.max(1, n);
+    return { api: u.api / d, workers: u.workers / d, redis: u.redis / d, postgres: u.postgres / d };
+  };
+  const hello = scenarios.find((s) => s.name === 'hello');
+  const helloApi = hello ? per(hello, hello.stats.responses).api : undefined;
+  return scenarios.map((s) => {
+    const us = per(s, s.stats.accepted);
+    const total = us.api + us.workers + us.redis + us.postgres;
+    const all = per(s, s.stats.responses);
+    return {
+      name: s.name,
+      accepted: s.stats.accepted,
+      us,
+      total,
+      totalPerResponse: all.api + all.workers + all.redis + all.postgres,
+      totalVsHello: helloApi ? Math.round((total / helloApi) * 10) / 10 : undefined,
+      redisVsHello: helloApi ? Math.round((us.redis / helloApi) * 10) / 10 : undefined,
+    };
+  });
+}
+
+/** The performance targets, judged on one run; a target whose scenarios did not run is left out. */
+export function targets(r: BenchResults): Check[] {
+  const out: Check[] = [];
+  const by = new Map(r.scenarios.map((s) => [s.name, s]));
+  const perOp = new Map(cpuPerOp(r.scenarios).map((c) => [c.name, c]));
+  const ratio = (key: string, min: number) => {
+    const v = r.ratios[key];
+    if (v !== undefined) out.push({ name: `${key} ≥ ${min}×`, ok: v >= min, detail: `${v}×` });
+  };
+  ratio('flash/baseline-flash', 10);
+  ratio('redeem/baseline-redeem', 5);
+  const redeem = perOp.get('redeem');
+  if (redeem?.totalVsHello !== undefined) {
+    out.push({ name: 'CPU per accepted redemption ≤ 8× hello API', ok: redeem.totalVsHello <= 8, detail: `${redeem.totalVsHello}× (${Math.round(redeem.total)} µs)` });
+    out.push({ name: 'Redis CPU per accepted redemption ≤ 1.5× hello API', ok: redeem.redisVsHello! <= 1.5, detail: `${redeem.redisVsHello}× (${Math.round(redeem.us.redis)} µs)` });
+  }
+  for (const name of ['flash', 'redeem']) {
+    const s = by.get(name);
+    if (s) out.push({ name: `${name} p99 ≤ 50 ms`, ok: s.stats.latencyMs.p99 <= 50, detail: `${s.stats.latencyMs.p99} ms` });
+  }
+  for (const s of r.scenarios) {
+    if (!s.persist || s.stats.accepted === 0) continue;
+    const accepted = s.stats.accepted / Number(r.settings.durationS);
+    out.push({
+      // keeping up = the rate while writing is at least the accepted rate, or the backlog was gone
+      // within a second of the load's end (the rate's span includes that last second)
+      name: `${s.name}: persisted ops/s ≥ accepted ops/s`,
+      ok: s.persist.busyRowsPerSec >= accepted || s.persist.lagAfterLoadS <= 1,
+      detail: `${Math.round(s.persist.busyRowsPerSec)} rows/s while writing, ${Math.round(accepted)} accepted/s, drained ${s.persist.lagAfterLoadS.toFixed(1)} s after the load`,
+    });
+  }
+  out.push({ name: 'API peak RSS ≤ 250 MB', ok: r.rssPeakMb.api <= 250, detail: `${r.rssPeakMb.api.toFixed(0)} MB` });
+  return out;
+}
+
 export function scenarioLine(s: ScenarioResult): string {
   const st = s.stats;
   const head =
@@ -151,6 +223,27 @@ export function markdown(r: BenchResults): string {
     const { cpu: c, runQueueWait: w } = s.cpu;
     const cell = (g: keyof typeof w) => `${c[g]} / ${w[g]}`;
     row([s.name, cell('api'), cell('workers'), cell('redis'), cell('postgres'), cell('bench'), c.other, c.machine]);
+  }
+
+  lines.push('', '## CPU per accepted op (µs), until persisted', '');
+  lines.push(
+    'CPU each process group used from the start of the measured run until its writes were persisted ' +
+      '(for writes: the workers and Postgres finishing the backlog included), divided by the ops the API ' +
+      'accepted (2xx). "per response" divides the total by every answer, refusals included. ' +
+      '"× hello API" compares with the API\'s CPU per bare-route request in the same run.',
+    '',
+  );
+  row(['scenario', 'accepted', 'API', 'workers', 'Redis', 'Postgres', 'total', 'total per response', 'total × hello API', 'Redis × hello API']);
+  row(Array(10).fill('---'));
+  for (const c of cpuPerOp(r.scenarios)) {
+    const x = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(1)}×`);
+    row([c.name, int(c.accepted), int(c.us.api), int(c.us.workers), int(c.us.redis), int(c.us.postgres), int(c.total), int(c.totalPerResponse), x(c.totalVsHello), x(c.redisVsHello)]);
+  }
+
+  const t = targets(r);
+  if (t.length > 0) {
+    lines.push('', '## Targets (issue 11, this run)', '');
+    for (const x of t) lines.push(`- ${x.ok ? '✓' : '✗'} ${x.name}: ${x.detail}`);
   }
 
   lines.push('', `Peak RSS: API ${r.rssPeakMb.api.toFixed(0)} MB · workers ${r.rssPeakMb.workers.toFixed(0)} MB`, '');

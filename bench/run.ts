@@ -26,7 +26,7 @@ import { memoryReport, usedMemory } from './memory.ts';
 import { RssPeaks } from './monitor.ts';
 import { Pipeline } from './pipeline.ts';
 import { Child, freePort, waitForHttp } from './processes.ts';
-import { memoryLine, ratios, scenarioLine, writeResults, type BenchResults } from './report.ts';
+import { memoryLine, ratios, scenarioLine, targets, writeResults, type BenchResults } from './report.ts';
 import * as scenarios from './scenarios.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { progressBar } from '../src/cli/progress.ts';
@@ -179,6 +179,7 @@ async function main(): Promise<boolean> {
 
   const results = await Promise.race([run(), api.crashed, workers.crashed]);
   console.log(`\n${await writeResults(results)}`);
+  for (const t of targets(results)) log(`${t.ok ? '✓' : '✗'} target ${t.name}: ${t.detail}`);
   log('wrote bench/results/latest.json and latest.md');
   if (PROFILE_DIR) log(`CPU profiles of the API and the workers in ${PROFILE_DIR}`);
   return results.ok;

@@ -14,7 +14,7 @@ import { GoodsService } from '../src/goods/service.ts';
 import { buildModel } from '../src/recommendations/model.ts';
 import { signedHeaders } from '../src/orders/payments.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
-import { measureCpu, type CpuReport, type Roots } from './monitor.ts';
+import { measureCpu, servicePids, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
 import type { Catalog, Member } from './seed.ts';
 import {
@@ -52,6 +52,11 @@ export interface ScenarioResult {
   checks: Check[];
   ok: boolean;
   cpu: CpuReport;
+  /**
+   * CPU from the start of the measured run until its writes were persisted (the workers' and
+   * Postgres's share of the load included): what the per-accepted-op table divides.
+   */
+  cpuUntilPersisted: CpuReport;
   persist?: PersistStats;
 }
 
@@ -69,14 +74,19 @@ async function measure(w: World, name: string, d: Definition): Promise<ScenarioR
   const warmup = await d.warm();
   if (d.persist) await w.pipeline.drain();
   let cpu: CpuReport | undefined;
+  let endAll: (() => CpuReport) | undefined;
+  // only the Redis and Postgres processes serving the bench count (not other work on the machine)
+  const services = await servicePids([() => w.redis.info('server')], w.sql);
   const timed = () => {
-    const end = measureCpu(w.roots);
+    const end = measureCpu(w.roots, services);
+    endAll = measureCpu(w.roots, services);
     return d.run(() => (cpu = end()));
   };
   let stats: LoadStats;
   let persist: PersistStats | undefined;
   if (d.persist) ({ result: stats, persist } = await w.pipeline.meter(timed));
   else stats = await timed();
+  const cpuUntilPersisted = endAll!();
   const unexpected = Object.entries(stats.statuses).filter(([k]) => !d.allowed.includes(k));
   const clean = unexpected.length === 0 && stats.errors === 0;
   const checks = [
@@ -87,7 +97,7 @@ async function measure(w: World, name: string, d: Definition): Promise<ScenarioR
     ),
     ...(await d.checks(stats)),
   ];
-  return { name, stats, warmup, checks, ok: checks.every((c) => c.ok), cpu: cpu!, persist };
+  return { name, stats, warmup, checks, ok: checks.every((c) => c.ok), cpu: cpu!, cpuUntilPersisted, persist };
 }
 
 /** Who asked for a flash item and who got it, by member index. */

@@ -106,7 +106,7 @@ closers.push(async () => gate.stop());
 if (roles.includes('relay')) {
   const queue = new Queue(PERSIST_QUEUE, { connection: createRedis(env, 'worker'), prefix: keys.queuePrefix(PERSIST_QUEUE) });
   queue.on('error', (err) => log.warn({ err }, 'persist queue error'));
-  const relayConn = createRedis(env, 'writer');
+  const relayConn = createRedis(env, 'writer', { autoPipelining: true });
   await redisReady(relayConn);
   gate.watch(relayConn);
   gateWrites(relayConn, gate);

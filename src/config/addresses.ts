@@ -20,8 +20,23 @@ export function parseAddressList(spec: string): BlockList {
   return list;
 }
 
+const verdicts = new WeakMap<BlockList, Map<string, boolean>>();
+
+/** Whether `ip` is in `list`; answers are remembered per list (up to 10,000 addresses). */
 export function isListed(list: BlockList, ip: string | undefined): boolean {
   if (!ip) return false;
+  let seen = verdicts.get(list);
+  if (!seen) verdicts.set(list, (seen = new Map()));
+  let v = seen.get(ip);
+  if (v === undefined) {
+    v = checkListed(list, ip);
+    if (seen.size >= 10_000) seen.clear();
+    seen.set(ip, v);
+  }
+  return v;
+}
+
+function checkListed(list: BlockList, ip: string): boolean {
   const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
   const version = isIP(v4mapped);
   return version !== 0 && list.check(v4mapped, version === 6 ? 'ipv6' : 'ipv4');

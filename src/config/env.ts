@@ -51,11 +51,14 @@ export const EnvSchema = Type.Object({
   REGISTER_PER_IP: Int(10, 1),
   REGISTER_WINDOW_MS: Int(3_600_000, 1000),
   RESERVATION_TIMEOUT_MS: Int(15_000, 1000),
+  // 'auto': a redemption is one script on a single-node Redis, the reserve → charge saga on a
+  // cluster; 'saga': always the saga (src/redemptions/service.ts)
+  REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
   RELAY_BATCH: Int(500, 1, 5000),
-  RELAY_LINGER_MS: Int(20, 0, 1000),
+  RELAY_LINGER_MS: Int(100, 0, 1000),
   RELAY_CLAIM_IDLE_MS: Int(30_000, 1000),
   // a persist batch that fails this many times is parked (kept until an operator retries it)
   PERSIST_ATTEMPTS: Int(20, 1, 1000),

@@ -145,6 +145,8 @@ export const goods = pgTable(
     dailyLimit: integer('daily_limit'),
     // price moves with tier, goods campaigns and stock (lua/includes/sale.lua)
     dynamicPricing: boolean('dynamic_pricing').notNull().default(false),
+    // hot item: its live stock is split over this many bucket slots (0 = off, else 2..64; src/goods/bucket-stock.ts)
+    hotBuckets: integer('hot_buckets').notNull().default(0),
     // type settings: coupon goods only / vip goods only
     couponValidDays: integer('coupon_valid_days'),
     vipDays: integer('vip_days'),
@@ -161,6 +163,7 @@ export const goods = pgTable(
     index('goods_price_id').on(t.pointsPrice, t.id),
     index('goods_search').using('gin', t.search),
     index('goods_tags').using('gin', t.tags),
+    check('goods_hot_buckets_range', sql`${t.hotBuckets} = 0 OR ${t.hotBuckets} BETWEEN 2 AND 64`),
   ],
 );
 

@@ -94,6 +94,16 @@ export class EngagementConfig {
     return best;
   }
 
+  private tierJson?: { of: Tier[]; json: string };
+
+  /** The tier table as lua/redeem-9.lua reads it: {min: [minPoints…], pm: [price per mille…]}. */
+  tierPrices(): string {
+    if (this.tierJson?.of !== this.tiers) {
+      this.tierJson = { of: this.tiers, json: JSON.stringify({ min: this.tiers.map((t) => t.minPoints), pm: this.tiers.map((t) => t.pricePerMille) }) };
+    }
+    return this.tierJson.json;
+  }
+
   tierAt(position: number): Tier {
     return this.tiers[Math.min(Math.max(position, 0), this.tiers.length - 1)];
   }

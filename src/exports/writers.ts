@@ -7,7 +7,13 @@
  * they come, inline strings: no shared-string table growing with the file).
  */
 import { PassThrough, Readable } from 'node:stream';
-import ExcelJS from 'exceljs';
+import { createRequire } from 'node:module';
+import type ExcelJS from 'exceljs';
+
+// exceljs (~30 MB resident) is loaded at the first XLSX export, not by every API process at start
+const requireCjs = createRequire(import.meta.url);
+let excel: typeof ExcelJS | undefined;
+const loadExcel = (): typeof ExcelJS => (excel ??= requireCjs('exceljs') as typeof ExcelJS);
 
 export type Cell = string | number | Date | null;
 
@@ -42,7 +48,7 @@ export function csvStream(columns: Column[], batches: AsyncIterable<Cell[][]>): 
 
 export function xlsxStream(columns: Column[], batches: AsyncIterable<Cell[][]>, sheet: string): Readable {
   const out = new PassThrough();
-  const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useStyles: true, useSharedStrings: false });
+  const workbook = new (loadExcel().stream.xlsx.WorkbookWriter)({ stream: out, useStyles: true, useSharedStrings: false });
   const ws = workbook.addWorksheet(sheet);
   ws.columns = columns.map((c, i) => ({ header: c.header, key: String(i), width: c.width ?? 16 }));
   const dateColumns = columns.flatMap((c, i) => (c.header.toLowerCase().includes('time') ? [i + 1] : []));

@@ -11,6 +11,7 @@ import type { RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { inPopularWindow } from './popularity.ts';
+import { liveStocks } from './bucket-stock.ts';
 import type { GoodsType } from './service.ts';
 
 /** Items the list keeps; GET /v1/goods/hot serves at most this many. */
@@ -61,7 +62,7 @@ export async function hotGoods(redis: RedisClient, keys: Keys, limit: number): P
   if (ids.length === 0) return { items: [], refreshedAt: at ? new Date(Number(at)).toISOString() : null };
   const [stored, stocks] = await Promise.all([
     redis.hmget(keys.hotItems(), ...ids),
-    Promise.all(ids.map((id) => redis.hget(keys.goods(id), 'stock'))),
+    liveStocks({ redis, keys }, ids),
   ]);
   const items: HotItem[] = [];
   stored.forEach((raw, i) => {

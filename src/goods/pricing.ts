@@ -11,6 +11,7 @@ import { recentOffsetMs } from '../engagement/business-day.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode } from '../redis/script-codes.ts';
 import type { GoodsService, PriceBreakdown } from './service.ts';
+import { BucketStock } from './bucket-stock.ts';
 
 /** The goods campaign discount (per mille of the price paid; 1000 = none) for an item at an instant. */
 export interface CampaignDiscounts {
@@ -76,7 +77,17 @@ export class GoodsPricing {
       if (!loadMissing || !(await this.goods.ensureInRedis(goodsId))) return null;
       reply = await call();
     }
-    const [, price, base, stock, dyn, campaignPm, sf10, open, limitLeft, dailyLeft] = reply.map(Number);
+    let [, price, base, stock, dyn, campaignPm, sf10, open, limitLeft, dailyLeft] = reply.map(Number);
+    // a hot item's goods hash holds no units (src/goods/bucket-stock.ts): its stock is the buckets'
+    // sum and the member's counts are in the member's slot; its price does not depend on stock
+    if (stock === 0) {
+      const hot = await this.hotView(userId, goodsId, now);
+      if (hot) {
+        stock = hot.stock;
+        if (limitLeft >= 0) limitLeft = Math.max(0, limitLeft - hot.bought);
+        if (dailyLeft >= 0) dailyLeft = Math.max(0, dailyLeft - hot.today);
+      }
+    }
     return {
       base,
       tierFactor: tierPm / 1000,
@@ -89,5 +100,20 @@ export class GoodsPricing {
       limitLeft: limitLeft < 0 ? null : limitLeft,
       dailyLeft: dailyLeft < 0 ? null : dailyLeft,
     };
+  }
+
+  /** A hot item's live stock and the member's units of it (all, and today's); null for an ordinary item. */
+  private async hotView(userId: number, goodsId: number, now: number) {
+    const { redis, keys, env } = this.deps;
+    const buckets = new BucketStock(this.deps);
+    const b = await buckets.layoutOf(goodsId);
+    if (!b) return null;
+    const [stock, [bought, daily]] = await Promise.all([
+      buckets.liveStock(goodsId, b),
+      redis.hmget(keys.hotBought(userId), String(goodsId), `d:${goodsId}`),
+    ]);
+    const day = Math.floor((now + recentOffsetMs(env.BUSINESS_TIMEZONE, now)) / 86_400_000);
+    const [d, n] = (daily ?? '').split(':');
+    return { stock: stock ?? 0, bought: Number(bought ?? 0), today: daily !== null && Number(d) === day ? Number(n) : 0 };
   }
 }

@@ -122,7 +122,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         headers: AdminIdempotencyHeadersSchema,
         params: IdParamsSchema,
         body: PatchGoodsBodySchema,
-        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 422, 503) },
+        response: { 200: GoodsSchema, ...errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (request, reply) =>

@@ -39,6 +39,7 @@ export const GoodsSchema = Type.Object({
   perUserLimit: Nullable(Type.Integer()),
   dailyLimit: Nullable(Type.Integer({ description: 'Units per member per business day (BUSINESS_TIMEZONE)' })),
   dynamicPricing: Type.Boolean(),
+  hotBuckets: Type.Integer({ description: '0: ordinary; 2..64: a hot item whose stock is split over that many Redis slots' }),
   couponValidDays: Nullable(Type.Integer({ description: 'Coupon goods: days an issued coupon stays valid' })),
   vipDays: Nullable(Type.Integer({ description: 'VIP goods: days of membership a purchase adds' })),
   startsAt: Nullable(Type.String({ format: 'date-time' })),
@@ -59,6 +60,11 @@ const goodsFields = {
   perUserLimit: Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   dailyLimit: Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   dynamicPricing: Type.Boolean(),
+  hotBuckets: Type.Union([Type.Literal(0), Type.Integer({ minimum: 2, maximum: 64 })], {
+    description:
+      'Hot item: its stock is split over this many Redis slots so a flash sale is not capped by one cluster master (2..64; 0 = off). ' +
+      'Not with dynamicPricing; changes only while the item is off sale and has sold nothing (409 HOT_BUCKETS_LOCKED)',
+  }),
   couponValidDays: Type.Integer({ minimum: 1, maximum: 3650, description: 'Coupon goods only (default 30)' }),
   vipDays: Type.Integer({ minimum: 1, maximum: 3650, description: 'VIP goods only (default 30)' }),
   startsAt: Nullable(Type.String({ format: 'date-time' })),
@@ -80,6 +86,7 @@ export const CreateGoodsBodySchema = Type.Object(
     perUserLimit: Type.Optional(goodsFields.perUserLimit),
     dailyLimit: Type.Optional(goodsFields.dailyLimit),
     dynamicPricing: Type.Optional(goodsFields.dynamicPricing),
+    hotBuckets: Type.Optional(goodsFields.hotBuckets),
     couponValidDays: Type.Optional(goodsFields.couponValidDays),
     vipDays: Type.Optional(goodsFields.vipDays),
     startsAt: Type.Optional(goodsFields.startsAt),

@@ -14,6 +14,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode } from '../redis/script-codes.ts';
 import { persistedSold, stockFromRecord } from './stock.ts';
 import { recordAudit } from '../audit/log.ts';
+import { BucketStock, liveStockLayouts, liveStocks, type SaleSettings } from './bucket-stock.ts';
 
 export const GOODS_TYPES = ['physical', 'virtual', 'coupon', 'vip'] as const;
 export type GoodsType = (typeof GOODS_TYPES)[number];
@@ -35,6 +36,8 @@ export interface GoodsInput {
   perUserLimit?: number | null;
   dailyLimit?: number | null;
   dynamicPricing?: boolean;
+  /** 0 (default): ordinary; 2..64: a hot item whose stock is split over that many slots (src/goods/bucket-stock.ts) */
+  hotBuckets?: number;
   couponValidDays?: number;
   vipDays?: number;
   startsAt?: string | null;
@@ -58,6 +61,7 @@ export interface GoodsRow {
   perUserLimit: number | null;
   dailyLimit: number | null;
   dynamicPricing: boolean;
+  hotBuckets: number;
   couponValidDays: number | null;
   vipDays: number | null;
   startsAt: Date | null;
@@ -92,6 +96,7 @@ export interface Goods {
   perUserLimit: number | null;
   dailyLimit: number | null;
   dynamicPricing: boolean;
+  hotBuckets: number;
   couponValidDays: number | null;
   vipDays: number | null;
   startsAt: string | null;
@@ -102,11 +107,15 @@ export interface Goods {
 
 export const GOODS_COLUMNS = `id, name, description, category_id AS "categoryId", tags, image_url AS "imageUrl", type,
   points_price AS "pointsPrice", cash_price AS "cashPrice", total_stock AS "totalStock", per_user_limit AS "perUserLimit",
-  daily_limit AS "dailyLimit", dynamic_pricing AS "dynamicPricing", coupon_valid_days AS "couponValidDays",
+  daily_limit AS "dailyLimit", dynamic_pricing AS "dynamicPricing", hot_buckets AS "hotBuckets", coupon_valid_days AS "couponValidDays",
   vip_days AS "vipDays", starts_at AS "startsAt", ends_at AS "endsAt", active, created_at AS "createdAt"`;
 
 export class GoodsService {
-  constructor(private readonly deps: Deps) {}
+  private readonly buckets: BucketStock;
+
+  constructor(private readonly deps: Deps) {
+    this.buckets = new BucketStock(deps);
+  }
 
   /** Creates goods and puts them on sale in Redis (tools and tests; the admin route adds idempotency). */
   async create(input: GoodsInput, actorId: number): Promise<Goods> {
@@ -127,6 +136,7 @@ export class GoodsService {
   /** The goods row and its audit entry, inside the caller's transaction; then sync() after the commit. */
   async insert(tx: Tx, input: GoodsInput, actorId: number): Promise<{ id: number }> {
     checkWindow(input.startsAt ?? null, input.endsAt ?? null);
+    checkHot(input.hotBuckets ?? 0, input.dynamicPricing ?? false);
     const settings = typeSettings(input.type, input, null);
     const categoryId = input.categoryId ?? null;
     await checkCategory(tx, categoryId);
@@ -134,11 +144,11 @@ export class GoodsService {
     const description = input.description ?? '';
     const [g] = await tx<Array<{ id: number }>>`
       INSERT INTO goods (name, description, category_id, tags, image_url, type, points_price, cash_price, total_stock,
-                         per_user_limit, daily_limit, dynamic_pricing, coupon_valid_days, vip_days, starts_at, ends_at,
+                         per_user_limit, daily_limit, dynamic_pricing, hot_buckets, coupon_valid_days, vip_days, starts_at, ends_at,
                          active, search_text)
       VALUES (${input.name}, ${description}, ${categoryId}, ${tags}, ${input.imageUrl ?? null}, ${input.type},
               ${input.pointsPrice}, ${input.cashPrice ?? null}, ${input.stock}, ${input.perUserLimit ?? null},
-              ${input.dailyLimit ?? null}, ${input.dynamicPricing ?? false}, ${settings.couponValidDays},
+              ${input.dailyLimit ?? null}, ${input.dynamicPricing ?? false}, ${input.hotBuckets ?? 0}, ${settings.couponValidDays},
               ${settings.vipDays}, ${input.startsAt ?? null}, ${input.endsAt ?? null}, ${input.active ?? true},
               ${searchText(input.name, description, tags)})
       RETURNING id`;
@@ -153,6 +163,8 @@ export class GoodsService {
     const startsAt = patch.startsAt !== undefined ? patch.startsAt : current.startsAt?.toISOString() ?? null;
     const endsAt = patch.endsAt !== undefined ? patch.endsAt : current.endsAt?.toISOString() ?? null;
     checkWindow(startsAt, endsAt);
+    checkHot(next.hotBuckets, next.dynamicPricing);
+    if (next.hotBuckets !== current.hotBuckets) await this.checkLayoutSwitch(tx, current, next);
     const settings = typeSettings(next.type, patch, current);
     if (patch.categoryId !== undefined) await checkCategory(tx, patch.categoryId);
     const tags = patch.tags !== undefined ? normalizeTags(patch.tags) : current.tags;
@@ -160,7 +172,7 @@ export class GoodsService {
       UPDATE goods SET name = ${next.name}, description = ${next.description}, category_id = ${next.categoryId ?? null},
         tags = ${tags}, image_url = ${next.imageUrl ?? null}, type = ${next.type}, points_price = ${next.pointsPrice},
         cash_price = ${next.cashPrice ?? null}, per_user_limit = ${next.perUserLimit ?? null},
-        daily_limit = ${next.dailyLimit ?? null}, dynamic_pricing = ${next.dynamicPricing},
+        daily_limit = ${next.dailyLimit ?? null}, dynamic_pricing = ${next.dynamicPricing}, hot_buckets = ${next.hotBuckets},
         coupon_valid_days = ${settings.couponValidDays}, vip_days = ${settings.vipDays},
         starts_at = ${startsAt}, ends_at = ${endsAt}, active = ${next.active},
         search_text = ${searchText(next.name, next.description, tags)}, updated_at = now()
@@ -200,9 +212,8 @@ export class GoodsService {
 
   /** Rows as listed, each with its live stock (items missing from Redis are loaded into it). */
   async withStock(rows: GoodsRow[]): Promise<Goods[]> {
-    const { redis, keys } = this.deps;
-    const stocks = await Promise.all(rows.map((r) => redis.hget(keys.goods(r.id), 'stock')));
-    return Promise.all(rows.map(async (r, i) => present(r, stocks[i] === null ? await this.liveStock(r) : Number(stocks[i]))));
+    const stocks = await liveStocks(this.deps, rows.map((r) => r.id));
+    return Promise.all(rows.map(async (r, i) => present(r, stocks[i] ?? (await this.liveStock(r)))));
   }
 
   /** Makes sure the goods' sale state is in Redis (it is lost only with Redis itself). */
@@ -214,9 +225,9 @@ export class GoodsService {
   }
 
   private async liveStock(row: GoodsRow): Promise<number> {
-    const { redis, keys } = this.deps;
-    const live = await redis.hget(keys.goods(row.id), 'stock');
-    if (live !== null) return Number(live);
+    // an item missing from Redis, or in another layout than its row's (a switch not yet synced), is published
+    const [live] = await liveStockLayouts(this.deps, [row.id]);
+    if (live !== null && live.buckets === row.hotBuckets) return live.stock;
     return this.publish(this.deps.sql, row);
   }
 
@@ -232,6 +243,14 @@ export class GoodsService {
    */
   private async publish(db: Sql | Tx, row: GoodsRow): Promise<number> {
     const { redis, keys } = this.deps;
+    const layout = await this.buckets.layoutOf(row.id);
+    // a layout switch (checked in applyPatch: off sale, nothing sold) starts from the row alone
+    if (layout !== null && layout !== row.hotBuckets) await this.buckets.dropLayout(row.id, layout);
+    if (row.hotBuckets > 0) {
+      const stock = await this.buckets.publish(row.id, row.hotBuckets, saleSettings(row), await this.durableStock(db, row), row.totalStock);
+      await redis.sadd(keys.goodsIndex(), String(row.id));
+      return stock;
+    }
     await redis.pmGoodsSet(
       keys.goods(row.id),
       row.pointsPrice,
@@ -247,6 +266,28 @@ export class GoodsService {
     if (stock === ScriptCode.GoodsNotFound) throw new Error(`goods ${row.id} vanished from Redis while being synced`);
     await redis.sadd(keys.goodsIndex(), String(row.id));
     return stock;
+  }
+
+  /**
+   * hotBuckets changes only on an item off sale (before and after the patch) that has sold
+   * nothing, persisted or in flight: its Redis state is then all derivable from the row and no
+   * reservation can start while the layout is swapped (src/goods/bucket-stock.ts dropLayout).
+   */
+  private async checkLayoutSwitch(tx: Tx, current: GoodsRow, next: GoodsRow): Promise<void> {
+    if (current.active || next.active) {
+      throw new DomainError('HOT_BUCKETS_LOCKED', 'hotBuckets can change only while the item is off sale (active false)');
+    }
+    const sold = (await persistedSold(tx, [current.id])).get(current.id) ?? 0;
+    const layout = await this.buckets.layoutOf(current.id);
+    let inFlight = false;
+    if (layout !== null) {
+      const [live] = await liveStocks(this.deps, [current.id]);
+      const held = layout > 0 ? await this.buckets.heldCount(current.id, layout) : await this.deps.redis.hlen(this.deps.keys.reservations(current.id));
+      inFlight = held > 0 || live !== current.totalStock;
+    }
+    if (sold > 0 || inFlight) {
+      throw new DomainError('HOT_BUCKETS_LOCKED', 'hotBuckets can change only on an item that has sold nothing');
+    }
   }
 
   private async row(id: number): Promise<GoodsRow> {
@@ -296,6 +337,26 @@ async function checkCategory(tx: Tx, categoryId: number | null): Promise<void> {
   if (!c) throw new DomainError('VALIDATION_FAILED', `categoryId ${categoryId}: no such category`);
 }
 
+/** Hot goods price from the whole stock, which no bucket sees: dynamic pricing stays with ordinary goods. */
+function checkHot(hotBuckets: number, dynamicPricing: boolean): void {
+  if (hotBuckets > 0 && dynamicPricing) {
+    throw new DomainError('VALIDATION_FAILED', 'hotBuckets cannot be combined with dynamicPricing (a bucket sees only its own stock)');
+  }
+}
+
+/** The sale settings Redis keeps for a row (lua/goods-set-1.lua). */
+export function saleSettings(row: GoodsRow): SaleSettings {
+  return {
+    price: row.pointsPrice,
+    limit: row.perUserLimit ?? 0,
+    startsAt: row.startsAt?.getTime() ?? 0,
+    endsAt: row.endsAt?.getTime() ?? 0,
+    active: row.active ? 1 : 0,
+    daily: row.dailyLimit ?? 0,
+    dyn: row.dynamicPricing ? 1 : 0,
+  };
+}
+
 /** Tags are matched exactly and searched as words: trimmed, lower-cased, each once. */
 export function normalizeTags(tags: string[]): string[] {
   return [...new Set(tags.map((t) => t.trim().toLowerCase()))];
@@ -339,6 +400,7 @@ export function present(r: GoodsRow, stock: number): Goods {
     perUserLimit: r.perUserLimit,
     dailyLimit: r.dailyLimit,
     dynamicPricing: r.dynamicPricing,
+    hotBuckets: r.hotBuckets,
     couponValidDays: r.couponValidDays,
     vipDays: r.vipDays,
     startsAt: r.startsAt?.toISOString() ?? null,

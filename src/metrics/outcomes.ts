@@ -16,7 +16,7 @@ const RESULTS = new Map<number, string>(
   }),
 );
 
-export type HotScript = 'reserve' | 'charge' | 'earn';
+export type HotScript = 'reserve' | 'charge' | 'earn' | 'redeem';
 
 export function countOutcome(script: HotScript, code: number): void {
   scriptOutcomes.inc({ script, result: code === 1 ? 'accepted' : (RESULTS.get(code) ?? 'UNKNOWN') });

@@ -18,16 +18,17 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 
 export default fp(
   async (app) => {
+    // one labelled child per (route, method, status), found by a string key: prom-client's
+    // observe(labels, v) validates and hashes the label object on every request
+    const children = new Map<string, { observe(v: number): void }>();
     app.addHook('onResponse', (request, reply, done) => {
-      httpDuration.observe(
-        {
-          // the route pattern (/v1/goods/:id), never the URL: bounded labels, no ids in them
-          route: request.routeOptions.url ?? 'unmatched',
-          method: METHODS.has(request.method) ? request.method : 'OTHER',
-          status: String(reply.statusCode),
-        },
-        reply.elapsedTime / 1000,
-      );
+      // the route pattern (/v1/goods/:id), never the URL: bounded labels, no ids in them
+      const route = request.routeOptions.url ?? 'unmatched';
+      const method = METHODS.has(request.method) ? request.method : 'OTHER';
+      const key = `${route} ${method} ${reply.statusCode}`;
+      let child = children.get(key);
+      if (!child) children.set(key, (child = httpDuration.labels({ route, method, status: String(reply.statusCode) })));
+      child.observe(reply.elapsedTime / 1000);
       done();
     });
 

@@ -8,6 +8,7 @@ import type { GoodsService } from '../goods/service.ts';
 import { dayNumber, offsetMs } from '../engagement/business-day.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import { BucketStock } from '../goods/bucket-stock.ts';
 
 export interface Pricing {
   /** the member's tier price factor, per mille */
@@ -50,9 +51,18 @@ export class OrderStock {
     return this.run('order', orderId, goodsId, userId, quantity, '');
   }
 
-  /** Returns a refunded redemption's units, once (marked under its op id). */
+  /** Returns a refunded redemption's units, once (marked under its op id); a hot item's go to a bucket. */
   async returnRedemption(opId: string, userId: number, goodsId: number, quantity: number, redeemedAt?: Date): Promise<boolean> {
     const day = redeemedAt ? dayNumber(this.deps.env.BUSINESS_TIMEZONE, redeemedAt.getTime()) : '';
+    const buckets = new BucketStock(this.deps);
+    let layout = await buckets.layoutOf(goodsId);
+    if (layout === null && (await this.goods.ensureInRedis(goodsId))) layout = await buckets.layoutOf(goodsId);
+    if (layout !== null && layout > 0) {
+      let returned = await buckets.returnRedemption(goodsId, layout, opId, userId, quantity, day);
+      if (returned === null && (await this.goods.ensureInRedis(goodsId))) returned = await buckets.returnRedemption(goodsId, layout, opId, userId, quantity, day);
+      if (returned === null) throw scriptError(ScriptCode.GoodsNotFound);
+      return returned;
+    }
     return this.run('redemption', opId, goodsId, userId, quantity, day);
   }
 

@@ -6,7 +6,8 @@
  * would silently drop. The request hash (route + canonical body) tells a replay from a key reused
  * for another request.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { poolBytes, randomHex } from '../crypto/random-pool.ts';
 import { DomainError } from '../errors/domain-error.ts';
 
 const KEY_PATTERN = /^[A-Za-z0-9_\-:.]{1,128}$/;
@@ -32,14 +33,14 @@ export function keyHash(key: string, scope = ''): string {
 
 /** A fresh op id: 128 random bits, hex. */
 export function newOpId(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex(16);
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** A fresh exchange number: PM + 20 Crockford base32 characters (100 random bits), not derived from the id. */
 export function newExchangeNo(): string {
-  const bytes = randomBytes(20);
+  const bytes = poolBytes(20);
   let out = 'PM';
   for (const b of bytes) out += CROCKFORD[b & 31];
   return out;

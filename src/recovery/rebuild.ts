@@ -14,6 +14,7 @@ import { OFF_BOARD_BIZ_TYPES } from '../leaderboards/apply.ts';
 import { advanceStreams } from './watermark.ts';
 import { recordEpoch } from './redis-epoch.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
+import { bucketKeys, bucketShare, returnBucket } from '../goods/bucket-stock.ts';
 import { rebuildLotteries } from '../lottery/rebuild.ts';
 import { frozenTotal, liveRemainders, openHoldsOf, restoreHoldRecords } from '../points/holds-record.ts';
 import { rebuildTransfers } from '../transfers/rebuild.ts';
@@ -89,7 +90,7 @@ export async function rebuildFromPostgres(
       const held = holds.get(a.userId) ?? [];
       const own = liveRemainders(byUser.get(a.userId) ?? [], held);
       const frozen = frozenTotal(held);
-      tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId));
+      tx.del(keys.account(a.userId), keys.lotsByExpiry(a.userId), keys.lotRemaining(a.userId), keys.hotBought(a.userId));
       tx.hset(keys.account(a.userId), 'avail', a.available - frozen, 'earned', a.totalEarned, 'frozen', frozen, 'tier', a.tier);
       // a frozen member stays frozen (the day's DAILY_GAIN count starts again: it only decides new freezes)
       if (a.frozenMember) tx.hset(keys.account(a.userId), 'rs', 'f');
@@ -134,10 +135,10 @@ export async function rebuildFromPostgres(
 async function rebuildGoods(sql: Sql, redis: RedisClient, keys: Keys, timeZone: string): Promise<number> {
   const rows = await sql<
     Array<{ id: number; pointsPrice: number; perUserLimit: number | null; dailyLimit: number | null; dynamicPricing: boolean;
-            startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number }>
+            startsAt: Date | null; endsAt: Date | null; active: boolean; totalStock: number; hotBuckets: number }>
   >`
     SELECT id, points_price AS "pointsPrice", per_user_limit AS "perUserLimit", daily_limit AS "dailyLimit",
-           dynamic_pricing AS "dynamicPricing", starts_at AS "startsAt", ends_at AS "endsAt", active, total_stock AS "totalStock"
+           dynamic_pricing AS "dynamicPricing", hot_buckets AS "hotBuckets", starts_at AS "startsAt", ends_at AS "endsAt", active, total_stock AS "totalStock"
     FROM goods`;
   const sold = await persistedSold(sql, rows.map((g) => g.id));
   const goods = rows.map((g) => ({ ...g, stock: stockFromRecord(g.totalStock, sold.get(g.id) ?? 0) }));
@@ -163,8 +164,8 @@ async function rebuildGoods(sql: Sql, redis: RedisClient, keys: Keys, timeZone: 
            o.created_at >= to_timestamp(${dayStartMs(timeZone, day)}::bigint / 1000.0) AS today, g.daily_limit IS NOT NULL AS daily
     FROM orders o JOIN order_items i ON i.order_id = o.id JOIN goods g ON g.id = i.goods_id
     WHERE o.source = 'order' AND o.stock_state = 'sold'`;
-  const returned = await sql<Array<{ opId: string; goodsId: number; quantity: number }>>`
-    SELECT op_id AS "opId", goods_id AS "goodsId", quantity FROM redemptions WHERE status = 'cancelled' AND source = 'order'`;
+  const returned = await sql<Array<{ opId: string; goodsId: number; userId: number; quantity: number }>>`
+    SELECT op_id AS "opId", goods_id AS "goodsId", user_id AS "userId", quantity FROM redemptions WHERE status = 'cancelled' AND source = 'order'`;
   const todayByOrder = new Map<string, number>();
   for (const t of taken) {
     if (t.today && t.daily) todayByOrder.set(`${t.goodsId}:${t.userId}`, (todayByOrder.get(`${t.goodsId}:${t.userId}`) ?? 0) + t.quantity);
@@ -186,8 +187,7 @@ async function rebuildGoods(sql: Sql, redis: RedisClient, keys: Keys, timeZone: 
       keys.goods(g.id), keys.bought(g.id), keys.dailyBought(g.id), keys.reservations(g.id), keys.reservationDeadlines(g.id),
       keys.ordersTaken(g.id), keys.returnedRedemptions(g.id),
     );
-    tx.hset(keys.goods(g.id), {
-      stock: g.stock,
+    const settings = {
       price: g.pointsPrice,
       limit: g.perUserLimit ?? 0,
       daily: g.dailyLimit ?? 0,
@@ -195,15 +195,40 @@ async function rebuildGoods(sql: Sql, redis: RedisClient, keys: Keys, timeZone: 
       startsAt: g.startsAt?.getTime() ?? 0,
       endsAt: g.endsAt?.getTime() ?? 0,
       active: g.active ? 1 : 0,
-    });
+    };
+    if (g.hotBuckets > 0) {
+      // a hot item: its units split evenly over its buckets (src/goods/bucket-stock.ts)
+      for (const key of bucketKeys(keys, g.id, g.hotBuckets)) tx.del(key);
+      tx.hset(keys.goods(g.id), { stock: 0, hot: g.hotBuckets, ...settings });
+      for (let k = 0; k < g.hotBuckets; k++) tx.hset(keys.bucket(g.id, k), { stock: bucketShare(g.stock, g.hotBuckets, k), ...settings });
+    } else {
+      tx.hset(keys.goods(g.id), { stock: g.stock, ...settings });
+    }
     tx.sadd(keys.goodsIndex(), String(g.id));
   }
-  for (const b of bought) tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
-  for (const b of boughtToday) tx.hset(keys.dailyBought(b.goodsId), String(b.userId), `${day}:${b.units}`);
+  // hot goods count a member's units in the member's slot (lua/hot-charge-7.lua)
+  const hot = new Map(goods.filter((g) => g.hotBuckets > 0).map((g) => [g.id, g.hotBuckets]));
+  for (const b of bought) {
+    if (hot.has(b.goodsId)) tx.hset(keys.hotBought(b.userId), String(b.goodsId), b.units);
+    else tx.hset(keys.bought(b.goodsId), String(b.userId), b.units);
+  }
+  for (const b of boughtToday) {
+    if (hot.has(b.goodsId)) tx.hset(keys.hotBought(b.userId), `d:${b.goodsId}`, `${day}:${b.units}`);
+    else tx.hset(keys.dailyBought(b.goodsId), String(b.userId), `${day}:${b.units}`);
+  }
   for (const t of taken) {
     tx.hset(keys.ordersTaken(t.goodsId), t.orderId, JSON.stringify({ u: Number(t.userId), q: t.quantity, p: Number(t.unitPoints), ...(t.today && t.daily ? { dy: day } : {}) }));
   }
-  for (const r of returned) tx.hset(keys.returnedRedemptions(r.goodsId), r.opId, r.quantity);
+  for (const r of returned) {
+    const b = hot.get(r.goodsId) ?? 0;
+    if (b > 0) {
+      // a hot item's refund marks: its bucket's and the member's, so a replayed refund returns nothing more
+      tx.hset(keys.bucketReturned(r.goodsId, returnBucket(r.opId, b)), r.opId, r.quantity);
+      tx.hset(keys.hotBought(r.userId), `r:${r.opId}`, r.quantity);
+    } else {
+      tx.hset(keys.returnedRedemptions(r.goodsId), r.opId, r.quantity);
+    }
+  }
   await tx.exec();
   return goods.length;
 }

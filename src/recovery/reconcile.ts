@@ -34,6 +34,7 @@ import type { Keys } from '../redis/keys.ts';
 import type { Op } from '../points/op.ts';
 import type { Hold } from '../redemptions/service.ts';
 import { persistedSold, stockFromRecord } from '../goods/stock.ts';
+import { bucketShare } from '../goods/bucket-stock.ts';
 import { inflightOps, type Inflight } from './inflight.ts';
 import { recordAudit } from '../audit/log.ts';
 
@@ -301,7 +302,10 @@ export class Reconciler {
       const b = second.get(id);
       if (!b || a.redis - a.expected !== b.redis - b.expected) continue;
       let repaired = false;
-      if (repair && !b.parked) {
+      if (repair && !b.parked && b.buckets) {
+        const applied = await this.fenced(() => this.repairBuckets(id, b.buckets!, b.totalStock, b.expected - b.redis));
+        repaired = applied !== null && applied >= 0;
+      } else if (repair && !b.parked) {
         const goodsKey = this.d.keys.goods(id);
         // A restock whose Redis step was lost is finished the way a replay of it would be (the
         // restock script raises the stock to the stocked total, once), never by an increment a
@@ -320,6 +324,66 @@ export class Reconciler {
   }
 
   /**
+   * A hot item's repair (src/goods/bucket-stock.ts): a restock whose Redis step was lost is
+   * finished bucket by bucket (each raised to its share of the stocked total, once); otherwise the
+   * correction goes to one bucket, compare-and-set on the stock measured there (a shortfall to
+   * bucket 0, a surplus from a bucket that holds it all). Returns < 0 when nothing could apply.
+   */
+  private async repairBuckets(id: number, buckets: Array<{ stock: number; stocked: number | null }>, totalStock: number, delta: number): Promise<number> {
+    const { redis, keys } = this.d;
+    const n = buckets.length;
+    if (buckets.some((b, k) => b.stocked !== null && b.stocked < bucketShare(totalStock, n, k))) {
+      const stocks = await Promise.all(buckets.map((_, k) => redis.pmRestock(keys.bucket(id, k), bucketShare(totalStock, n, k))));
+      return Math.min(...stocks);
+    }
+    const k = delta > 0 ? 0 : buckets.findIndex((b) => b.stock >= -delta);
+    if (k < 0) return -1;
+    return redis.pmRepairStock(keys.bucket(id, k), buckets[k].stock, delta);
+  }
+
+  /**
+   * A hot item's stock, judged bucket by bucket: each bucket's stock, holds and TIME read
+   * atomically at its own instant T_k. A charge stamped before the first instant counts as sold
+   * (and its hold, if still there, as not held); one stamped after the last leaves its hold held
+   * and its units not yet sold. A charge stamped between the first and last instants could be
+   * either: the item is then not judged this time (`ambiguous`).
+   */
+  private async measureBuckets(id: number, n: number) {
+    const { redis, keys } = this.d;
+    const reads: Array<{ at: number; stock: number | null; stocked: number | null; holds: Hold[] }> = [];
+    for (let k = 0; k < n; k++) {
+      const res =
+        (await redis.multi().time().hget(keys.bucket(id, k), 'stock').hvals(keys.bucketReservations(id, k)).hget(keys.bucket(id, k), 'stocked').exec()) ?? [];
+      const [sec, usec] = res[0][1] as [string, string];
+      const stock = res[1][1] as string | null;
+      const stocked = res[3][1] as string | null;
+      reads.push({
+        at: Number(sec) * 1000 + Math.floor(Number(usec) / 1000),
+        stock: stock === null ? null : Number(stock),
+        stocked: stocked === null ? null : Number(stocked),
+        holds: (res[2][1] as string[]).map((raw) => JSON.parse(raw) as Hold),
+      });
+    }
+    if (reads.some((r) => r.stock === null)) return null;
+    const at = reads[0].at;
+    const atEnd = reads[reads.length - 1].at;
+    let held = 0;
+    let ambiguous = false;
+    for (const r of reads) {
+      for (const h of r.holds) {
+        const rec = await redis.get(keys.idem(h.u, h.k));
+        const op = rec === null ? null : (JSON.parse(rec) as Op);
+        const charged = op !== null && op.opId === h.o && op.t === h.t;
+        if (charged && op.at >= at && op.at <= atEnd) ambiguous = true;
+        if (!(charged && op.at < at)) held += h.q;
+      }
+    }
+    const stock = reads.reduce((a, r) => a + r.stock!, 0);
+    const buckets = reads.map((r) => ({ stock: r.stock!, stocked: r.stocked }));
+    return { at, atEnd, stock, stocked: null, held, ambiguous, buckets };
+  }
+
+  /**
    * Each item's stock judged at one Redis instant T: stock, holds and TIME read atomically in the
    * goods slot; a hold present at T counts as held unless its charge is stamped before T (then
    * its units are counted sold); sold = persisted redemptions stamped before T plus spends in
@@ -327,10 +391,16 @@ export class Reconciler {
    */
   private async measureStock(only?: number[]) {
     const { sql, redis, keys } = this.d;
-    const goods = await sql<Array<{ id: number; totalStock: number }>>`
-      SELECT id, total_stock AS "totalStock" FROM goods ${only ? sql`WHERE id = ANY(${only}::bigint[])` : sql``}`;
-    const snap = new Map<number, { at: number; stock: number; stocked: number | null; held: number; ambiguous: boolean }>();
+    const goods = await sql<Array<{ id: number; totalStock: number; hotBuckets: number }>>`
+      SELECT id, total_stock AS "totalStock", hot_buckets AS "hotBuckets" FROM goods ${only ? sql`WHERE id = ANY(${only}::bigint[])` : sql``}`;
+    const snap = new Map<number, { at: number; atEnd?: number; stock: number; stocked: number | null; held: number; ambiguous: boolean;
+      buckets?: Array<{ stock: number; stocked: number | null }> }>();
     for (const g of goods) {
+      if (g.hotBuckets > 0) {
+        const hot = await this.measureBuckets(g.id, g.hotBuckets);
+        if (hot) snap.set(g.id, hot);
+        continue;
+      }
       const res =
         (await redis
           .multi()
@@ -369,16 +439,25 @@ export class Reconciler {
       // orders' units are counted from Redis's record, read at T with the stock
       orders: false,
     });
-    const out = new Map<number, { redis: number; expected: number; parked: boolean; stocked: number | null; totalStock: number }>();
+    // hot items are read over [at, atEnd]: a redemption persisted inside that span leaves them unjudged
+    const spans = ids.filter((id) => snap.get(id)!.atEnd !== undefined);
+    const soldByEnd = await persistedSold(sql, spans, {
+      beforeMs: new Map(spans.map((id) => [id, snap.get(id)!.atEnd! + 1])),
+      excludeOpIds: spends.map((o) => o.opId),
+      orders: false,
+    });
+    const out = new Map<number, { redis: number; expected: number; parked: boolean; stocked: number | null; totalStock: number;
+      buckets?: Array<{ stock: number; stocked: number | null }> }>();
     for (const g of goods) {
       const s = snap.get(g.id);
       if (!s || s.ambiguous) continue;
+      if (s.atEnd !== undefined && (soldByEnd.get(g.id) ?? 0) !== (sold.get(g.id) ?? 0)) continue;
       const mine = spends.filter((o) => Number(o.goodsId) === g.id);
-      if (mine.some((o) => o.at === s.at)) continue;
+      if (mine.some((o) => o.at >= s.at && o.at <= (s.atEnd ?? s.at))) continue;
       const flyingSold = mine.filter((o) => o.at < s.at).reduce((n, o) => n + Number(o.quantity), 0);
       const expected = stockFromRecord(g.totalStock, (sold.get(g.id) ?? 0) + flyingSold) - s.held;
       const parked = mine.some((o) => inflight.parked.has(o.opId));
-      out.set(g.id, { redis: s.stock, expected, parked, stocked: s.stocked, totalStock: g.totalStock });
+      out.set(g.id, { redis: s.stock, expected, parked, stocked: s.stocked, totalStock: g.totalStock, buckets: s.buckets });
     }
     return out;
   }

@@ -3,7 +3,7 @@
  * on a failed charge the reservation is settled (released unless the op was charged after all).
  * A reservation left by a crashed API is settled the same way by the sweeper after its deadline.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto/random-pool.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
@@ -14,6 +14,8 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
+import { fromOp, holdId, type Hold } from './holds.ts';
+import { HotRedemptions } from './hot-stock.ts';
 
 export interface Redemption {
   id: string;
@@ -41,8 +43,22 @@ export type SettleOutcome = 'confirmed' | 'released';
  */
 const SOLD_OUT_MEMO_MS = 25;
 
+/**
+ * How a redemption runs. 'atonce': one script (lua/redeem-9.lua) over the goods slot and the
+ * member's slot together — possible only while Redis is one node. 'saga': reserve (goods slot) →
+ * charge (member's slot) → confirm, each step one slot, as a Redis Cluster requires.
+ */
+export type RedeemPath = 'atonce' | 'saga';
+
+/** REDEEM_PATH 'auto' runs at once on a single Redis and as the saga on a cluster. */
+export function redeemPath(setting: 'auto' | 'saga', redis: { isCluster?: boolean }): RedeemPath {
+  return setting === 'saga' || redis.isCluster ? 'saga' : 'atonce';
+}
+
 export class RedemptionService {
   private readonly soldOutUntil = new Map<number, number>();
+  private readonly hot: HotRedemptions;
+  readonly path: RedeemPath;
 
   constructor(
     private readonly deps: Deps,
@@ -52,7 +68,15 @@ export class RedemptionService {
     private readonly priceFactor: (userId: number) => Promise<number> = async () => 1000,
     /** The goods campaign discount running for an item, per mille (src/catalog/campaigns.ts); none without it. */
     private readonly campaignDiscount: (goodsId: number, ms: number) => number = () => 1000,
-  ) {}
+    /**
+     * The tier table as the at-once script reads it, JSON {min: [minPoints…], pm: [per mille…]}
+     * (src/engagement/config.ts); without it redemptions run as the saga.
+     */
+    private readonly tierTable?: () => string,
+  ) {
+    this.path = tierTable ? redeemPath(deps.env.REDEEM_PATH ?? 'auto', deps.redis) : 'saga';
+    this.hot = new HotRedemptions(deps, points, goods, priceFactor);
+  }
 
   /**
    * `expectedPrice`: the unit price the member was shown (GET /v1/goods/:id); when the reserve
@@ -60,11 +84,15 @@ export class RedemptionService {
    * with the current price.
    */
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
+    // hot goods (stock split over bucket slots) take their own saga: src/redemptions/hot-stock.ts
+    const buckets = await this.hot.bucketsOf(goodsId);
+    if (buckets > 0) return this.hot.redeem(userId, goodsId, buckets, quantity, idempotencyKey, expectedPrice);
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
     // an item just seen sold out needs no price: only the key's record is read (a replay still replays)
     const memo = this.soldOutUntil.get(goodsId);
     const soldOut = memo !== undefined && memo > Date.now();
+    if (!soldOut && this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
     if (prior) {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
@@ -102,6 +130,55 @@ export class RedemptionService {
     return { redemption: fromOp(charged.op), replayed: charged.replayed };
   }
 
+  /** The whole redemption in one script (a single-node Redis): one round trip, nothing held. */
+  private async redeemAtOnce(userId: number, goodsId: number, quantity: number, kh: string, hash: string, expectedPrice?: number): Promise<RedeemResult> {
+    const { redis, keys, env } = this.deps;
+    const opId = newOpId();
+    const now = Date.now();
+    const extra = JSON.stringify({ goodsId, quantity, exchangeNo: newExchangeNo(), bizType: 'redemption', bizId: String(goodsId) });
+    const call = () =>
+      this.points.withHydration(userId, () =>
+        redis.pmRedeem(
+          keys.goods(goodsId),
+          keys.bought(goodsId),
+          keys.dailyBought(goodsId),
+          keys.account(userId),
+          keys.lotsByExpiry(userId),
+          keys.lotRemaining(userId),
+          keys.idem(userId, kh),
+          keys.opRef(userId, opId),
+          keys.outboxOf(userId),
+          opId,
+          userId,
+          quantity,
+          hash,
+          env.IDEMPOTENCY_TTL_SECONDS,
+          '',
+          randomHex(8),
+          kh,
+          this.tierTable!(),
+          this.campaignDiscount(goodsId, now),
+          recentOffsetMs(env.BUSINESS_TIMEZONE, now),
+          expectedPrice ?? '',
+          extra,
+        ),
+      );
+    let reply = await call();
+    if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call();
+    const code = Number(reply[0]);
+    countOutcome('redeem', code);
+    if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
+    if (code === ScriptCode.PriceChanged) {
+      throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {
+        currentPrice: Number(reply[1]),
+        expectedPrice,
+      });
+    }
+    if (code !== 1) throw scriptError(code);
+    const op = JSON.parse(String(reply[1])) as Op;
+    return { redemption: fromOp(op), replayed: Number(reply[2]) === 1 };
+  }
+
   private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string, factor: number, expectedPrice?: number) {
     const { redis, keys, env } = this.deps;
     const opId = newOpId();
@@ -119,7 +196,7 @@ export class RedemptionService {
         hash,
         env.RESERVATION_TIMEOUT_MS,
         '',
-        randomBytes(8).toString('hex'),
+        randomHex(8),
         kh,
         factor,
         this.campaignDiscount(goodsId, now),
@@ -175,7 +252,7 @@ export class RedemptionService {
     return 'released';
   }
 
-  /** Settles reservations past their deadline, for every goods item with Redis state. */
+  /** Settles reservations past their deadline, for every goods item with Redis state (hot goods' buckets too). */
   async sweep(graceMs = 0, batch = 500): Promise<{ confirmed: number; released: number }> {
     const { redis, keys } = this.deps;
     const [sec, usec] = await redis.time();
@@ -195,6 +272,7 @@ export class RedemptionService {
         counts[await this.settle(Number(gid), r.u, r.o, r.k, r.t)]++;
       }
     }
+    await this.hot.sweep(now, graceMs, batch, counts);
     return counts;
   }
 
@@ -231,32 +309,4 @@ export class RedemptionService {
   }
 }
 
-/** A reservation as the reserve script stores it, under holdId(u, k). */
-export interface Hold {
-  u: number;
-  k: string;
-  o: string;
-  q: number;
-  p: number;
-  t: string;
-  h: string;
-  d: number;
-}
-
-/** Holds belong to (member, Idempotency-Key): the reservations hash field. */
-export function holdId(userId: number, kh: string): string {
-  return `${userId}:${kh}`;
-}
-
-function fromOp(op: Op): Redemption {
-  return {
-    id: op.opId,
-    exchangeNo: String(op.exchangeNo),
-    goodsId: Number(op.goodsId),
-    quantity: Number(op.quantity),
-    pointsSpent: -op.delta,
-    available: op.available,
-    status: 'confirmed',
-    createdAt: new Date(op.at).toISOString(),
-  };
-}
+export { holdId, type Hold } from './holds.ts';

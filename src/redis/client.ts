@@ -22,6 +22,12 @@ import { registerScripts } from './scripts.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
+export interface RedisConnectionOptions {
+  commandTimeoutMs?: number;
+  /** on by default for the API; the relay's connection too: a pass's reads of every partition go out in one write */
+  autoPipelining?: boolean;
+}
+
 /** A single Redis or a Redis Cluster: every call site that only sends keyed commands takes either. */
 export type RedisClient = Redis | Cluster;
 
@@ -51,9 +57,9 @@ export async function readyMasters(redis: RedisClient, timeoutMs = 10_000): Prom
   return masters(redis);
 }
 
-export function createRedis(url: string, role: RedisRole, o?: { commandTimeoutMs?: number }): Redis;
-export function createRedis(target: string | RedisTarget, role: RedisRole, o?: { commandTimeoutMs?: number }): RedisClient;
-export function createRedis(target: string | RedisTarget, role: RedisRole, o: { commandTimeoutMs?: number } = {}): RedisClient {
+export function createRedis(url: string, role: RedisRole, o?: RedisConnectionOptions): Redis;
+export function createRedis(target: string | RedisTarget, role: RedisRole, o?: RedisConnectionOptions): RedisClient;
+export function createRedis(target: string | RedisTarget, role: RedisRole, o: RedisConnectionOptions = {}): RedisClient {
   const writes = role !== 'worker';
   const options = {
     maxRetriesPerRequest: writes ? 1 : null,
@@ -66,7 +72,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
   if (t.REDIS_CLUSTER_NODES) {
     redis = new Cluster(parseClusterNodes(t.REDIS_CLUSTER_NODES), {
       redisOptions: options,
-      enableAutoPipelining: role === 'api',
+      enableAutoPipelining: o.autoPipelining ?? role === 'api',
       enableOfflineQueue: true,
       lazyConnect: false,
       // reads go to masters too: balances and stock must never be read from a lagging replica
@@ -86,7 +92,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: { 
   } else {
     redis = new Redis(t.REDIS_URL, {
       ...options,
-      enableAutoPipelining: role === 'api',
+      enableAutoPipelining: o.autoPipelining ?? role === 'api',
       enableOfflineQueue: true,
       lazyConnect: false,
     });

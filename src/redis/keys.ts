@@ -32,6 +32,10 @@
  *                                    partition debited and not yet credited (the completer's index)
  *     <P>:{u<p>}:xferpend:data       hash  transferId -> the credit to make (JSON: receiver, amount,
  *                                    the source lots' expiries): what the completer needs
+ *     <P>:{u<p>}:hotbought:<uid>     hash  goodsId -> units charged, d:<goodsId> -> "<business day>:<units>":
+ *                                    the member's counts for hot (bucketed) goods, checked and raised by
+ *                                    the charge itself (lua/hot-charge-7.lua), so the limit is exact;
+ *                                    r:<opId> -> units, a refunded redemption already taken off (once)
  *   Goods slot {g<id>}
  *     <P>:{g<id>}:goods              hash  stock, price, limit, daily (units per member per business
  *                                    day, 0 none), dyn (dynamic pricing 1|0), startsAt, endsAt,
@@ -47,6 +51,16 @@
  *     <P>:{g<id>}:returned           hash  redemption op id -> units returned by its refund (once)
  *     <P>:{g<id>}:pulse:<sec>        hash  a, r: redemptions accepted / refused in that Unix second, as
  *                                    counted by the API processes (src/ops/sale-pulse.ts; EX 120)
+ *     (hot goods, goods.hot_buckets = B > 0: the goods hash also has hot = B and its stock stays 0;
+ *     the units live in the buckets below, and bought/daily counts in the member's slot)
+ *   Goods bucket slot {g<id>:b<k>}  k = 0..B-1 (src/goods/bucket-stock.ts, src/redemptions/hot-stock.ts)
+ *     <P>:{g<id>:b<k>}:goods         hash  the bucket's stock and stocked (its share of the stocked total:
+ *                                    floor(total / B) plus 1 for k < total mod B), and a copy of the
+ *                                    sale settings (price, limit, daily, dyn, startsAt, endsAt, active)
+ *     <P>:{g<id>:b<k>}:res           hash  "<userId>:<keyHash>" -> reservation JSON (as {g<id>}:res)
+ *     <P>:{g<id>:b<k>}:resdl         zset  "<userId>:<keyHash>" -> reservation deadline ms (sweeper)
+ *     <P>:{g<id>:b<k>}:returned      hash  redemption op id -> units its refund returned here (once; the
+ *                                    bucket of an op id is fnv1a(opId) mod B, lua/hot-return-2.lua)
  *   Lottery slot {l<id>}  (src/lottery/)
  *     <P>:{l<id>}:lottery            hash  version, active, startsAt, endsAt, cost, cooldownMs, daily,
  *                                    prizes (JSON: the prizes in the draw, with weights)
@@ -158,6 +172,11 @@ export function createKeys({ prefix, partitions, cluster = false }: KeysOptions)
     returnedRedemptions: (gid: number | string) => `${g(gid)}:returned`,
     dailyBought: (gid: number | string) => `${g(gid)}:daily`,
     salePulse: (gid: number | string, second: number) => `${g(gid)}:pulse:${second}`,
+    bucket: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:goods`,
+    bucketReservations: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:res`,
+    bucketDeadlines: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:resdl`,
+    bucketReturned: (gid: number | string, k: number) => `${prefix}:{g${gid}:b${k}}:returned`,
+    hotBought: (uid: number | string) => `${u(uid)}:hotbought:${uid}`,
     hotGoods: () => `${prefix}:{hot}:goods`,
     hotItems: () => `${prefix}:{hot}:items`,
     drawState: (uid: number | string, lid: number | string) => `${u(uid)}:draws:${uid}:${lid}`,

@@ -47,6 +47,12 @@ declare module 'ioredis' {
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
+    pmHotReserve(...args: Arg[]): Result<Reply, Context>;
+    pmHotCharge(...args: Arg[]): Result<Reply, Context>;
+    pmHotRelease(...args: Arg[]): Result<number, Context>;
+    pmHotReturn(...args: Arg[]): Result<number, Context>;
+    pmHotUncount(...args: Arg[]): Result<number, Context>;
+    pmRedeem(...args: Arg[]): Result<Reply, Context>;
   }
 }
 
@@ -82,6 +88,12 @@ const COMMANDS: Record<string, string> = {
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
   quote: 'pmQuote',
+  'hot-reserve': 'pmHotReserve',
+  'hot-charge': 'pmHotCharge',
+  'hot-release': 'pmHotRelease',
+  'hot-return': 'pmHotReturn',
+  'hot-uncount': 'pmHotUncount',
+  redeem: 'pmRedeem',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -89,7 +101,8 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
+  'pmHotReturn', 'pmHotUncount', 'pmRedeem',
 ] as const;
 
 export function readScript(file: string): string {

@@ -6,11 +6,14 @@
  * charges made but not answered. With no API up, the sweeper settles every orphaned reservation
  * (confirmed if charged, released if not); the API restarts, clients retry what got no answer
  * (same Idempotency-Key), and then: every 201 is in Postgres exactly once, nobody is charged for a
- * redemption that was not recorded, and stock adds up.
+ * redemption that was not recorded, and stock adds up. The API runs the saga (REDEEM_PATH=saga,
+ * what a Redis Cluster runs); test/crash/api-kill-atonce.test.ts kills the single-script path.
+ * Run for an ordinary item and for a hot one (issue 11: stock over 8 bucket slots, the
+ * per-member count in the member's slot).
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/client.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
@@ -32,8 +35,9 @@ const conns: Redis[] = [];
 
 beforeAll(async () => {
   ctx = await createTestContext();
-  port = await freePort();
 });
+// each run has its own API port and processes: none of one run may answer the next one's requests
+afterEach(() => killAll());
 
 afterAll(async () => {
   await killAll();
@@ -58,9 +62,13 @@ interface Attempt {
   error?: string;
 }
 
-describe('API killed with redemptions in flight', () => {
+describe.each([
+  { layout: 'an ordinary item', hot: 0 },
+  { layout: 'a hot item (8 buckets)', hot: 8 },
+])('API killed with redemptions in flight on $layout', ({ hot }) => {
   it('charges nobody for an unrecorded redemption and leaves no reservation behind', { timeout: 85_000 }, async () => {
     const { keys, redis, sql } = ctx;
+    port = await freePort();
     const t0 = Date.now();
     const marks: string[] = [];
     const mark = (what: string) => marks.push(`${what}@${((Date.now() - t0) / 1000).toFixed(1)}s`);
@@ -69,8 +77,18 @@ describe('API killed with redemptions in flight', () => {
     for (let i = 0; i < members.length; i += 50) {
       await Promise.all(members.slice(i, i + 50).map((m) => ctx.grant(m.id, INITIAL)));
     }
-    const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK });
+    const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK, hotBuckets: hot });
     mark('seeded');
+    // where the item's units and holds live: its goods slot, or each of its buckets
+    const slots =
+      hot > 0
+        ? Array.from({ length: hot }, (_, k) => ({ stock: keys.bucket(goods.id, k), res: keys.bucketReservations(goods.id, k), dl: keys.bucketDeadlines(goods.id, k) }))
+        : [{ stock: keys.goods(goods.id), res: keys.reservations(goods.id), dl: keys.reservationDeadlines(goods.id) }];
+    const sumOver = async (read: (s: (typeof slots)[number]) => Promise<string | number | null>) =>
+      (await Promise.all(slots.map(read))).reduce((a: number, v) => a + Number(v ?? 0), 0);
+    const holdCount = () => sumOver((s) => redis.hlen(s.res));
+    const deadlineCount = () => sumOver((s) => redis.zcard(s.dl));
+    const boughtBy = (userId: number) => redis.hget(hot > 0 ? keys.hotBought(userId) : keys.bought(goods.id), hot > 0 ? String(goods.id) : String(userId));
 
     const base = `http://127.0.0.1:${port}`;
     const apiEnv = childEnv(ctx.env, {
@@ -79,6 +97,7 @@ describe('API killed with redemptions in flight', () => {
       API_PROCESSES: 1,
       LOG_LEVEL: 'warn',
       RESERVATION_TIMEOUT_MS: 1500,
+      REDEEM_PATH: 'saga',
     });
     const startApi = async (name: string): Promise<Child> => {
       const api = spawnTs(name, 'src/server.ts', [], apiEnv);
@@ -116,9 +135,10 @@ describe('API killed with redemptions in flight', () => {
       return total;
     };
     /** Reservations in Redis, each with whether its op was charged with its token. */
-    const heldReservations = async (goodsId: number): Promise<Held[]> => {
+    const heldReservations = async (): Promise<Held[]> => {
       const out: Held[] = [];
-      for (const raw of Object.values(await redis.hgetall(keys.reservations(goodsId)))) {
+      const raws = (await Promise.all(slots.map((s) => redis.hgetall(s.res)))).flatMap((h) => Object.values(h));
+      for (const raw of raws) {
         const r = JSON.parse(raw) as { u: number; k: string; o: string; t: string };
         const op = await redis.get(keys.idem(r.u, r.k));
         const rec = op === null ? null : (JSON.parse(op) as { kind: string; opId?: string; t?: string });
@@ -166,7 +186,7 @@ describe('API killed with redemptions in flight', () => {
       const j = Math.floor(Math.random() * (i + 1));
       [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
     }
-    const stockNow = async () => Number(await redis.hget(keys.goods(goods.id), 'stock'));
+    const stockNow = () => sumOver((s) => redis.hget(s.stock, 'stock'));
     let next = 0;
     let held: Held[] = [];
     const lives: string[] = [];
@@ -194,7 +214,7 @@ describe('API killed with redemptions in flight', () => {
           const stock = await stockNow();
           if (stockAtStart - stock < enough && stock > 0) return false;
           if (inFlight < IN_FLIGHT / 10) return false;
-          if ((await redis.hlen(keys.reservations(goods.id))) === 0) return false;
+          if ((await holdCount()) === 0) return false;
           killed = true; // senders stop taking new requests
           await api.kill9();
           return true;
@@ -204,7 +224,7 @@ describe('API killed with redemptions in flight', () => {
       );
       mark(`${api.name} killed`);
       sweptAtKill = countSwept();
-      held = await heldReservations(goods.id);
+      held = await heldReservations();
       await senders;
       cutOff = attempts.filter((a) => a.status === undefined && a.error !== undefined).length;
       lives.push(`${api.name}: ${held.length} reservations held after the kill, ${cutOff} requests cut off so far`);
@@ -218,7 +238,7 @@ describe('API killed with redemptions in flight', () => {
     // them, confirmed if it was charged, released if not
     await waitUntil(
       'the sweeper to settle the orphaned reservations',
-      async () => (await redis.hlen(keys.reservations(goods.id))) + (await redis.zcard(keys.reservationDeadlines(goods.id))) === 0,
+      async () => (await holdCount()) + (await deadlineCount()) === 0,
       20_000,
       100,
     );
@@ -257,11 +277,12 @@ describe('API killed with redemptions in flight', () => {
     // ---- let the sweeper settle orphans and the pipeline drain
     const queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
     conns.push(queueConn);
+    await queue?.close();
     queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
     await waitUntil(
       'no reservation pending, outbox and persist queue empty',
       async () => {
-        const held = (await redis.hlen(keys.reservations(goods.id))) + (await redis.zcard(keys.reservationDeadlines(goods.id)));
+        const held = (await holdCount()) + (await deadlineCount());
         const lens = await Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))));
         const counts = await queue!.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
         return held + lens.reduce((a, b) => a + b, 0) + Object.values(counts).reduce((a, b) => a + b, 0) === 0;
@@ -314,17 +335,17 @@ describe('API killed with redemptions in flight', () => {
     for (const m of members) {
       const expected = INITIAL - PRICE * (perMember.get(m.id) ?? 0);
       const live = Number(await redis.hget(keys.account(m.id), 'avail'));
-      const bought = Number((await redis.hget(keys.bought(goods.id), String(m.id))) ?? 0);
+      const bought = Number((await boughtBy(m.id)) ?? 0);
       if (live !== expected || accounts.get(m.id) !== expected || bought !== (perMember.get(m.id) ?? 0)) {
         mismatched.push({ member: m.id, expected, redis: live, postgres: accounts.get(m.id), bought });
       }
     }
     expect(mismatched, 'balances vs persisted redemptions').toEqual([]);
 
-    const stock = Number(await redis.hget(keys.goods(goods.id), 'stock'));
+    const stock = await stockNow();
     const sold = rows.reduce((a, r) => a + r.quantity, 0);
     expect({ stock, sold, total: stock + sold }).toEqual({ stock: STOCK - sold, sold, total: STOCK });
-    expect(await redis.hlen(keys.reservations(goods.id))).toBe(0);
-    expect(await redis.zcard(keys.reservationDeadlines(goods.id))).toBe(0);
+    expect(await holdCount()).toBe(0);
+    expect(await deadlineCount()).toBe(0);
   });
 });

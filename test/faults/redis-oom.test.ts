@@ -47,9 +47,12 @@ afterAll(async () => {
 });
 
 // each test gets its own database, key prefix and pipeline: any one of them runs alone (-t)
-beforeEach(async () => {
+beforeEach(async (t) => {
   await server.setOom(false);
   ctx = await createTestContext({
+    // the test of a fault between the saga's steps runs the saga (a cluster's path); the rest run
+    // what a single Redis runs
+    ...(t.task.name.startsWith('reserve ok, then OOM at charge') ? { REDEEM_PATH: 'saga' as const } : {}),
     REDIS_URL: server.url,
     // the rate limiter writes to Redis too: keep it in the path (it must skip on error)
     RATE_LIMIT_ALLOWLIST: '',
@@ -116,6 +119,26 @@ const charge = (r: Redis, k: Keys, amount: number) =>
   r.pmCharge(
     k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'c1'), k.opRef(U, 'c1'), k.outboxOf(U),
     'c1', U, amount, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }), 'c1',
+  );
+
+/** A whole redemption of one unit at the list price (lua/redeem-9.lua, a single-node Redis). */
+const redeemAtOnce = (r: Redis, k: Keys) =>
+  r.pmRedeem(
+    k.goods(G), k.bought(G), k.dailyBought(G), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'r1'), k.opRef(U, 'r1'), k.outboxOf(U),
+    'r1', U, 1, 'h1', 3600, NOW, 'tok', 'r1', '{"min":[0],"pm":[1000]}', 1000, 0, '',
+    JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }),
+  );
+
+/** Bucket 0 of a hot item (lua/hot-reserve-3.lua). */
+const hotBucket = (r: Redis, k: Keys) =>
+  r.hset(k.bucket(G, 0), 'stock', 10, 'price', 100, 'limit', 2, 'startsAt', 0, 'endsAt', 0, 'active', 1, 'daily', 0, 'dyn', 0);
+const hotReserve = (r: Redis, k: Keys) =>
+  r.pmHotReserve(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), 'op1', U, 1, 'h1', 15_000, NOW, 'tok', 'op1', 1000, '');
+const hotCharge = (r: Redis, k: Keys, limit: number) =>
+  r.pmHotCharge(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'c1'), k.opRef(U, 'c1'), k.outboxOf(U), k.hotBought(U),
+    'c1', U, 100, 'h1', 3600, NOW, 'tok', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }), 'c1', '',
+    G, 1, limit, 0, 0,
   );
 
 const L = 5;
@@ -208,6 +231,37 @@ const CASES: ScriptCase[] = [
     outcome: 'completed',
   },
   {
+    name: 'redeem (at once)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
+    outcome: 'refused',
+  },
+  {
+    name: 'redeem (at once) of a sold-out item (no write)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await r.hset(k.goods(G), 'stock', 0);
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
+    outcome: 'completed',
+  },
+  {
+    name: 'redeem (at once) refused for insufficient points (no write)',
+    script: 'redeem',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await account(r, k, 50, [['L1', 50, NOW + DAY]]);
+    },
+    call: (r, k) => redeemAtOnce(r, k),
+    outcome: 'completed',
+  },
+  {
     name: 'confirm',
     script: 'confirm',
     setup: heldReservation,
@@ -220,6 +274,65 @@ const CASES: ScriptCase[] = [
     setup: heldReservation,
     call: (r, k) => r.pmRelease(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), 'op1', 'tok'),
     outcome: 'refused',
+  },
+  {
+    name: 'hot-reserve (a bucket of a hot item)',
+    script: 'hot-reserve',
+    setup: hotBucket,
+    call: (r, k) => hotReserve(r, k),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-reserve of an empty bucket (no write)',
+    script: 'hot-reserve',
+    setup: async (r, k) => {
+      await hotBucket(r, k);
+      await r.hset(k.bucket(G, 0), 'stock', 0);
+    },
+    call: (r, k) => hotReserve(r, k),
+    outcome: 'completed',
+  },
+  {
+    name: 'hot-release',
+    script: 'hot-release',
+    setup: async (r, k) => {
+      await hotBucket(r, k);
+      await r.hset(k.bucketReservations(G, 0), `${U}:op1`, JSON.stringify({ u: U, q: 1, p: 100, t: 'tok', h: 'h1', k: 'op1', o: 'op1', d: NOW + 15_000 }));
+      await r.zadd(k.bucketDeadlines(G, 0), NOW + 15_000, `${U}:op1`);
+    },
+    call: (r, k) => r.pmHotRelease(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), `${U}:op1`, 'tok'),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-return',
+    script: 'hot-return',
+    setup: hotBucket,
+    call: (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), 'op9', 1),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-uncount',
+    script: 'hot-uncount',
+    setup: (r, k) => r.hset(k.hotBought(U), String(G), 2),
+    call: (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', 1, ''),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-charge taking part of a lot',
+    script: 'hot-charge',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: (r, k) => hotCharge(r, k, 2),
+    outcome: 'refused',
+  },
+  {
+    name: 'hot-charge refused by the member limit (no write)',
+    script: 'hot-charge',
+    setup: async (r, k) => {
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+      await r.hset(k.hotBought(U), String(G), 2);
+    },
+    call: (r, k) => hotCharge(r, k, 2),
+    outcome: 'completed',
   },
   {
     name: 'quote (read only)',

@@ -27,6 +27,7 @@ import {
   hydrateLots,
   luaEnv,
   parse,
+  redeemAtOnce,
   reserve,
   type LuaEnv,
   type Reply,
@@ -47,7 +48,8 @@ const CAP_POINTS = 120;
 type Cmd =
   | { k: 'earn'; m: number; points: number; lifeMs: number; capped: boolean }
   | { k: 'redeem'; m: number; qty: number; pending: boolean }
-  | { k: 'replay'; i: number; sameBody: boolean }
+  | { k: 'atonce'; m: number; qty: number }
+  | { k: 'replay'; i: number; sameBody: boolean; atonce?: boolean }
   | { k: 'release'; i: number }
   | { k: 'lateCharge'; i: number }
   | { k: 'advance'; ms: number }
@@ -58,7 +60,8 @@ const member = fc.integer({ min: 0, max: MEMBERS - 1 });
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('earn' as const), m: member, points: fc.integer({ min: 1, max: 120 }), lifeMs: fc.integer({ min: 1, max: 4 * DAY }), capped: fc.boolean() }), weight: 4 },
   { arbitrary: fc.record({ k: fc.constant('redeem' as const), m: member, qty: fc.integer({ min: 1, max: 3 }), pending: fc.boolean() }), weight: 4 },
-  { arbitrary: fc.record({ k: fc.constant('replay' as const), i: fc.nat(), sameBody: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('atonce' as const), m: member, qty: fc.integer({ min: 1, max: 3 }) }), weight: 4 },
+  { arbitrary: fc.record({ k: fc.constant('replay' as const), i: fc.nat(), sameBody: fc.boolean(), atonce: fc.boolean() }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('release' as const), i: fc.nat() }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('lateCharge' as const), i: fc.nat() }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 1, max: HOUR }), fc.integer({ min: 1, max: 3 * DAY })) }), weight: 2 },
@@ -239,20 +242,7 @@ async function doCharge(c: Ctx, a: Attempt, amount: number): Promise<Reply> {
     expect(reply).toEqual([-4, spendable]);
     return reply;
   }
-  const live = [...mm.lots.entries()]
-    .filter(([, l]) => l.expiresAt > model.now)
-    .sort(([ia, la], [ib, lb]) => la.expiresAt - lb.expiresAt || (ia < ib ? -1 : ia > ib ? 1 : 0));
-  let need = amount;
-  const touched: Array<[string, number, number]> = [];
-  for (const [id, lot] of live) {
-    if (need <= 0) break;
-    const take = Math.min(lot.remaining, need);
-    lot.remaining -= take;
-    if (lot.remaining === 0) mm.lots.delete(id);
-    touched.push([id, take, lot.expiresAt]);
-    need -= take;
-  }
-  mm.avail -= amount;
+  const touched = spendInModel(c, a.m, amount);
   expect(reply[0]).toBe(1);
   expect(reply[2]).toBe(0);
   expect(parse(reply[1])).toEqual({
@@ -272,6 +262,70 @@ async function doCharge(c: Ctx, a: Attempt, amount: number): Promise<Reply> {
   model.ops.set(opKey(c, a.m, a.kh), { kind: 'op', h: a.hash, json: String(reply[1]) });
   bumpOutbox(c, a.m);
   return reply;
+}
+
+/** Takes `amount` from the member's live lots, earliest expiry first (the scripts' order): the touched lots. */
+function spendInModel(c: Ctx, m: number, amount: number): Array<[string, number, number]> {
+  const { model } = c;
+  const mm = model.members[m];
+  const live = [...mm.lots.entries()]
+    .filter(([, l]) => l.expiresAt > model.now)
+    .sort(([ia, la], [ib, lb]) => la.expiresAt - lb.expiresAt || (ia < ib ? -1 : ia > ib ? 1 : 0));
+  let need = amount;
+  const touched: Array<[string, number, number]> = [];
+  for (const [id, lot] of live) {
+    if (need <= 0) break;
+    const take = Math.min(lot.remaining, need);
+    lot.remaining -= take;
+    if (lot.remaining === 0) mm.lots.delete(id);
+    touched.push([id, take, lot.expiresAt]);
+    need -= take;
+  }
+  mm.avail -= amount;
+  return touched;
+}
+
+/**
+ * The whole redemption in one script (lua/redeem-9.lua): the saga's decisions in its order —
+ * replay or key reused, sale window, limit, stock, points — and on success the units and the
+ * points taken together, nothing held.
+ */
+async function doAtOnce(c: Ctx, e: Extract<Earlier, { kind: 'redeem' }>): Promise<void> {
+  const { model } = c;
+  const mm = model.members[e.m];
+  const token = fresh(c, 'tk');
+  const opId = fresh(c, 'o');
+  const extra = { goodsId: Number(c.gid), quantity: e.qty, bizType: 'redemption', bizId: c.gid };
+  const reply = await redeemAtOnce(c.redis, c.env.keys, { gid: c.gid, opId, kh: e.kh, uid: mm.uid, qty: e.qty, now: model.now, token, hash: e.hash, extra });
+  const rec = model.ops.get(opKey(c, e.m, e.kh));
+  if (rec?.kind === 'op') return void expect(reply).toEqual(rec.h === e.hash ? [1, rec.json, 1] : [-2]);
+  const bought = model.bought.get(e.m) ?? 0;
+  if (model.now < T0 || model.now >= SALE_END) return void expect(reply).toEqual([-11]);
+  if (bought + e.qty > LIMIT) return void expect(reply).toEqual([-12, bought]);
+  if (model.stock < e.qty) return void expect(reply).toEqual([-13, model.stock]);
+  const amount = PRICE * e.qty;
+  const spendable = model.liveSum(e.m);
+  if (spendable < amount) return void expect(reply).toEqual([-4, spendable]);
+  const touched = spendInModel(c, e.m, amount);
+  expect([reply[0], reply[2], reply[3]]).toEqual([1, 0, PRICE]);
+  expect(parse(reply[1])).toEqual({
+    ...extra,
+    opId,
+    kind: 'spend',
+    userId: mm.uid,
+    delta: -amount,
+    balanceAfter: mm.avail,
+    available: spendable - amount,
+    lots: touched,
+    at: model.now,
+    t: token,
+    h: e.hash,
+    k: e.kh,
+  });
+  model.stock -= e.qty;
+  model.bought.set(e.m, bought + e.qty);
+  model.ops.set(opKey(c, e.m, e.kh), { kind: 'op', h: e.hash, json: String(reply[1]) });
+  bumpOutbox(c, e.m);
 }
 
 async function doConfirm(c: Ctx, a: Attempt, token: string): Promise<void> {
@@ -402,11 +456,19 @@ async function step(c: Ctx, cmd: Cmd): Promise<void> {
       model.history.push(e);
       return doRedeem(c, e, cmd.pending);
     }
+    case 'atonce': {
+      const e: Earlier = { kind: 'redeem', m: cmd.m, kh: fresh(c, 'r'), hash: fresh(c, 'h'), qty: cmd.qty };
+      model.history.push(e);
+      return doAtOnce(c, e);
+    }
     case 'replay': {
       if (model.history.length === 0) return;
       const e = model.history[cmd.i % model.history.length];
       const again = cmd.sameBody ? e : { ...e, hash: `${e.hash}~` };
-      return again.kind === 'earn' ? doEarn(c, again) : doRedeem(c, again, false);
+      if (again.kind === 'earn') return doEarn(c, again);
+      // a key whose reservation is still held replays through the saga (the API's path for it)
+      const held = model.reservations.has(holdKey(c, again.m, again.kh));
+      return cmd.atonce && !held ? doAtOnce(c, again) : doRedeem(c, again, false);
     }
     case 'release': {
       // the sweeper settles a reservation left pending
@@ -589,6 +651,22 @@ describe('the model notices broken scripts', () => {
       keys: 6,
       from: "redis.call('ZRANGEBYSCORE', lotz, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 32)",
       to: "redis.call('ZREVRANGEBYSCORE', lotz, '+inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, 32)",
+    },
+    {
+      name: 'redeem (at once) skips the per-member limit',
+      file: 'redeem-9.lua',
+      command: 'pmRedeem',
+      keys: 9,
+      from: 'if bought + qty > limit then return { -12, bought } end',
+      to: '',
+    },
+    {
+      name: 'redeem (at once) takes the stock before checking the points',
+      file: 'redeem-9.lua',
+      command: 'pmRedeem',
+      keys: 9,
+      from: "if spendable < amount then return { -4, spendable } end\n\nredis.call('HINCRBY', KEYS[1], 'stock', -qty)",
+      to: "if spendable < amount then redis.call('HINCRBY', KEYS[1], 'stock', -qty) return { -4, spendable } end\n\nredis.call('HINCRBY', KEYS[1], 'stock', -qty)",
     },
     {
       name: 'release forgets the bought count',

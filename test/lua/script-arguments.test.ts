@@ -43,6 +43,10 @@ const reserveArgs = (over: Record<number, string | number>) => {
 const reserve = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmReserve(k.goods(G), k.bought(G), k.reservations(G), k.reservationDeadlines(G), k.dailyBought(G), ...reserveArgs(over));
 
+const TIERS = '{"min":[0],"pm":[1000]}';
+const redeem = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmRedeem(k.goods(G), k.bought(G), k.dailyBought(G), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh9'), k.opRef(U, 'op9'), k.outboxOf(U),
+    ...withOver(['op9', U, 1, 'h', 3600, T0, 'tok', 'kh9', TIERS, 1000, 0, '', '{"goodsId":7}'], over));
 
 const withOver = (argv: Array<string | number>, over: Record<number, string | number>) => {
   const out = [...argv];
@@ -116,6 +120,14 @@ const transferCredit = (over: Record<number, string | number>): Call => (r, k) =
   r.pmTransferCredit(k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'kh8'), k.outboxOf(R), k.expiryIndexOf(R), ...transferCreditArgs(over));
 const withTransfer = (t: Record<string, unknown>) => transferCredit({ 0: JSON.stringify({ ...TRANSFER, ...t }) });
 
+const hotReserve = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHotReserve(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), ...withOver(['hop', U, 1, 'h', 15_000, T0, 'tok', 'khh', 1000, ''], over));
+const hotCharge = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmHotCharge(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'khh'), k.opRef(U, 'hop'), k.outboxOf(U), k.hotBought(U),
+    ...withOver(['hop', U, 10, 'h', 3600, T0, 'tok', '{}', 'khh', '', G, 1, 2, 0, 0], over),
+  );
+
 const CASES: Array<[string, Call]> = [
   ['earn: points not a number (failed after the lot write before)', earn({ 2: 'abc' })],
   ['earn: zero points', earn({ 2: 0 })],
@@ -165,6 +177,16 @@ const CASES: Array<[string, Call]> = [
   ['give-back: empty id', giveBack({ 1: '' })],
   ['give-back: redemption quantity zero', giveBack({ 3: 0 })],
   ['give-back: redemption day not a number', giveBack({ 4: 'today' })],
+  ['redeem: quantity zero', redeem({ 2: 0 })],
+  ['redeem: fractional quantity', redeem({ 2: 1.5 })],
+  ['redeem: empty op id', redeem({ 0: '' })],
+  ['redeem: TTL zero', redeem({ 4: 0 })],
+  ['redeem: tier table not JSON', redeem({ 8: 'tiers' })],
+  ['redeem: tier table without prices', redeem({ 8: '{"min":[0]}' })],
+  ['redeem: tier table lengths differ', redeem({ 8: '{"min":[0,100],"pm":[1000]}' })],
+  ['redeem: campaign discount above 1000', redeem({ 9: 1001 })],
+  ['redeem: expected price zero', redeem({ 11: 0 })],
+  ['redeem: extra fields not JSON', redeem({ 12: 'x' })],
   ['reserve: quantity not a number', reserve({ 2: 'two' })],
   ['reserve: negative quantity (a restock in disguise)', reserve({ 2: -3 })],
   ['reserve: timeout zero', reserve({ 4: 0 })],
@@ -257,6 +279,21 @@ const CASES: Array<[string, Call]> = [
   ['transfer-credit: multiplied by a campaign', transferCredit({ 5: PLAIN.replace('"campaign":1000', '"campaign":1500') })],
   ['transfer-credit: counted toward the tier', transferCredit({ 5: PLAIN.replace('"lifetime":0', '"lifetime":1') })],
   ['transfer-credit: TTL zero', transferCredit({ 2: 0 })],
+  ['hot-reserve: quantity zero', hotReserve({ 2: 0 })],
+  ['hot-reserve: price factor above 1000', hotReserve({ 8: 1001 })],
+  ['hot-reserve: expected price not a number', hotReserve({ 9: 'cheap' })],
+  ['hot-charge: amount zero', hotCharge({ 2: 0 })],
+  ['hot-charge: goods id not a number', hotCharge({ 10: 'g' })],
+  ['hot-charge: quantity zero', hotCharge({ 11: 0 })],
+  ['hot-charge: negative limit', hotCharge({ 12: -1 })],
+  ['hot-charge: daily limit fractional', hotCharge({ 13: 1.5 })],
+  ['hot-charge: business-day offset not a number', hotCharge({ 14: 'CST' })],
+  ['hot-return: quantity zero', (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), 'op9', 0)],
+  ['hot-return: empty op id', (r, k) => r.pmHotReturn(k.bucket(G, 0), k.bucketReturned(G, 0), '', 1)],
+  ['hot-uncount: goods id not a number', (r, k) => r.pmHotUncount(k.hotBought(U), 'g', 'op9', 1, '')],
+  ['hot-uncount: negative quantity', (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', -1, '')],
+  ['hot-uncount: day not a number', (r, k) => r.pmHotUncount(k.hotBought(U), G, 'op9', 1, 'today')],
+  ['hot-release: empty token', (r, k) => r.pmHotRelease(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), `${U}:held`, '')],
   ['transfer-done: empty transfer id', (r, k) => r.pmTransferDone(k.transfersPendingOf(U), k.transfersPendingDataOf(U), '')],
 ];
 

@@ -171,6 +171,41 @@ export function reserve(redis: Redis, keys: Keys, a: ReserveArgs): Promise<Reply
   );
 }
 
+export interface RedeemArgs extends ReserveArgs {
+  extra?: Record<string, unknown>;
+  ttlS?: number;
+  /** The tier table (lua/redeem-9.lua): minPoints and price per mille, ascending. */
+  tiers?: { min: number[]; pm: number[] };
+}
+
+/** A whole redemption in one script (lua/redeem-9.lua, a single-node Redis). */
+export function redeemAtOnce(redis: Redis, keys: Keys, a: RedeemArgs): Promise<Reply> {
+  return redis.pmRedeem(
+    keys.goods(a.gid),
+    keys.bought(a.gid),
+    keys.dailyBought(a.gid),
+    keys.account(a.uid),
+    keys.lotsByExpiry(a.uid),
+    keys.lotRemaining(a.uid),
+    keys.idem(a.uid, a.kh ?? a.opId),
+    keys.opRef(a.uid, a.opId),
+    keys.outboxOf(a.uid),
+    a.opId,
+    a.uid,
+    a.qty,
+    a.hash ?? `h-${a.opId}`,
+    a.ttlS ?? OP_TTL_S,
+    a.now,
+    a.token,
+    a.kh ?? a.opId,
+    JSON.stringify(a.tiers ?? { min: [0], pm: [a.priceFactor ?? 1000] }),
+    a.campaignDiscount ?? 1000,
+    a.dayOffsetMs ?? 0,
+    a.expectedPrice ?? '',
+    JSON.stringify(a.extra ?? {}),
+  );
+}
+
 /** The hold (reservations hash field, "<userId>:<keyHash>") whose op id is opId, or a name no hold has. */
 export async function holdOf(redis: Redis, keys: Keys, gid: number | string, opId: string): Promise<string> {
   const holds = await redis.hgetall(keys.reservations(gid));

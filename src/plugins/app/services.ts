@@ -72,7 +72,14 @@ export default fp(
     app.decorate('goodsCampaigns', goodsCampaigns);
     app.decorate(
       'redemptions',
-      new RedemptionService(deps, points, goods, (userId) => tiers.pricePerMille(userId), (goodsId, ms) => goodsCampaigns.discountFor(goodsId, ms)),
+      new RedemptionService(
+        deps,
+        points,
+        goods,
+        (userId) => tiers.pricePerMille(userId),
+        (goodsId, ms) => goodsCampaigns.discountFor(goodsId, ms),
+        () => engagement.tierPrices(),
+      ),
     );
     app.decorate('leaderboards', new LeaderboardService(deps));
     app.decorate('checkins', new CheckinService(deps, points, engagement));

@@ -1,0 +1,2 @@
+ALTER TABLE "goods" ADD COLUMN "hot_buckets" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "goods" ADD CONSTRAINT "goods_hot_buckets_range" CHECK ("goods"."hot_buckets" = 0 OR "goods"."hot_buckets" BETWEEN 2 AND 64);

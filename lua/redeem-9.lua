@@ -1,0 +1,115 @@
+-- redeem: a whole redemption in one atomic step, for a Redis that is ONE node (it touches the
+-- goods slot and the member's slot together, which a Redis Cluster refuses: there the API runs
+-- the reserve → charge → confirm saga instead; src/redemptions/service.ts picks). It decides
+-- exactly what the saga decides, in the same order, and records the same op: replay or key
+-- reused, not hydrated, frozen, no such goods, sale closed, per-member limit, daily limit, stock,
+-- price changed, insufficient points; then takes the units and the points, appends the op to the
+-- member's outbox and stores the key's record. Nothing is held, so nothing is left to confirm,
+-- release or sweep, and a refusal writes nothing.
+--
+-- KEYS[1] goods hash  KEYS[2] bought hash  KEYS[3] daily bought hash  KEYS[4] acct  KEYS[5] lotz
+-- KEYS[6] loth  KEYS[7] idempotency record of (member, key)  KEYS[8] op reference (member, op id)
+-- KEYS[9] outbox
+-- ARGV[1] opId (random)  ARGV[2] userId  ARGV[3] quantity (>0)  ARGV[4] request hash
+-- ARGV[5] record TTL s  ARGV[6] now override ms ('' = Redis TIME)  ARGV[7] token (random; the op
+-- carries it like a charged reservation's)  ARGV[8] key hash  ARGV[9] tier table JSON
+-- {min = [minPoints…], pm = [price per mille…]} (ascending; the member's tier is read here, in
+-- the member's slot, as src/engagement/tiers.ts reads it)  ARGV[10] goods campaign discount per
+-- mille  ARGV[11] business-day offset ms  ARGV[12] the unit price the client was shown ('' = no
+-- check)  ARGV[13] extra op fields JSON (exchangeNo, bizType, bizId)
+-- Returns {1, opJson, replayed 0|1, unitPrice} | {-1} not hydrated | {-2} key reused
+--         | {-40} member frozen | {-10} no such goods | {-11} sale not active
+--         | {-12, alreadyBought} limit exceeded | {-14, boughtToday} daily limit reached
+--         | {-13, stock} sold out | {-15, unitPrice} price changed | {-4, spendable} insufficient points
+--@include args
+--@include now
+--@include sale
+--@include oprecord
+--@include lots
+--@include risk
+local opId = argStr(ARGV[1], 'opId')
+local uid = argPos(ARGV[2], 'userId')
+local qty = argPos(ARGV[3], 'quantity')
+local reqHash = argStr(ARGV[4], 'requestHash')
+local ttl = argPos(ARGV[5], 'ttl')
+local nowArg = argNow(ARGV[6])
+local token = argStr(ARGV[7], 'token')
+local keyHash = argStr(ARGV[8], 'keyHash')
+local tiers = argJson(ARGV[9], 'tiers')
+local campaignPm = argRange(ARGV[10], 'campaignDiscount', 1, 1000)
+local offset = argSigned(ARGV[11], 'dayOffsetMs')
+local expected = nil
+if ARGV[12] ~= '' then expected = argPos(ARGV[12], 'expectedPrice') end
+local op = argJson(ARGV[13], 'extra')
+if type(tiers.min) ~= 'table' or type(tiers.pm) ~= 'table' or #tiers.min == 0 or #tiers.min ~= #tiers.pm then
+  badArg('tiers')
+end
+
+local prior = replayOrConflict(KEYS[7], reqHash, token)
+if prior then return prior end
+local a = redis.call('HMGET', KEYS[4], 'avail', 'earned', 'tier', 'rs')
+if not a[1] and not a[2] then
+  if redis.call('EXISTS', KEYS[4]) == 0 then return { -1 } end
+end
+if a[4] == 'f' then return { -40 } end
+
+local g = redis.call('HMGET', KEYS[1], 'stock', 'price', 'limit', 'startsAt', 'endsAt', 'active', 'daily', 'dyn')
+if not g[1] then return { -10 } end
+local now = nowMs(nowArg)
+if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
+local limit = tonumber(g[3] or '0')
+local bought = 0
+if limit > 0 then
+  bought = tonumber(redis.call('HGET', KEYS[2], uid) or '0')
+  if bought + qty > limit then return { -12, bought } end
+end
+local daily = tonumber(g[7] or '0')
+local day = math.floor((now + offset) / 86400000)
+local today = 0
+if daily > 0 then
+  today = unitsOn(redis.call('HGET', KEYS[3], uid), day)
+  if today + qty > daily then return { -14, today } end
+end
+local stock = tonumber(g[1])
+if stock < qty then return { -13, stock } end
+
+-- the member's tier: the stored position, or higher if lifetime earned points reached one
+local earned = tonumber(a[2] or '0')
+local position = tonumber(a[3] or '0')
+local reached = 0
+for i = 1, #tiers.min do
+  if tiers.min[i] <= earned then reached = i - 1 end
+end
+if reached > position then position = reached end
+if position > #tiers.pm - 1 then position = #tiers.pm - 1 end
+local tierPm = tiers.pm[position + 1]
+local price = priceOf(tonumber(g[2]), g[8], stock, tierPm, campaignPm)
+if expected and expected ~= price then return { -15, price } end
+
+local amount = price * qty
+local avail = tonumber(a[1] or '0')
+local spendable = avail - expiredPoints(KEYS[5], KEYS[6], now)
+if spendable < amount then return { -4, spendable } end
+
+redis.call('HINCRBY', KEYS[1], 'stock', -qty)
+redis.call('HINCRBY', KEYS[2], uid, qty)
+if daily > 0 then redis.call('HSET', KEYS[3], uid, day .. ':' .. (today + qty)) end
+local touched = consumeLots(KEYS[5], KEYS[6], now, amount)
+local after = redis.call('HINCRBY', KEYS[4], 'avail', -amount)
+
+op.opId = opId
+op.kind = 'spend'
+op.userId = uid
+op.delta = -amount
+op.balanceAfter = after
+op.available = spendable - amount
+op.lots = touched
+op.at = now
+op.t = token
+op.h = reqHash
+op.k = keyHash
+local json = cjson.encode(op)
+redis.call('XADD', KEYS[9], '*', 'o', json)
+redis.call('SET', KEYS[7], json, 'EX', ttl)
+redis.call('SET', KEYS[8], keyHash, 'EX', ttl)
+return { 1, json, 0, price }
