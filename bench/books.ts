@@ -3,6 +3,7 @@
  * plus the store reads the checks compare them with (live Redis state, baseline tables).
  */
 import type { RedisClient } from '../src/redis/client.ts';
+import { slotPipeline } from '../src/redis/slot-pipeline.ts';
 import type { Keys } from '../src/redis/keys.ts';
 import type { Sql } from '../src/db/client.ts';
 import type { Member } from './seed.ts';
@@ -107,7 +108,7 @@ export class Books {
 export async function redisFrozen(redis: RedisClient, keys: Keys, members: Member[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < members.length; i += 2000) {
-    const p = redis.pipeline();
+    const p = slotPipeline(redis);
     for (const m of members.slice(i, i + 2000)) p.hget(keys.account(m.id), 'frozen');
     for (const [err, v] of (await p.exec()) ?? []) {
       if (err) throw err;
@@ -121,7 +122,7 @@ export async function redisFrozen(redis: RedisClient, keys: Keys, members: Membe
 export async function redisBalances(redis: RedisClient, keys: Keys, members: Member[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < members.length; i += 2000) {
-    const p = redis.pipeline();
+    const p = slotPipeline(redis);
     for (const m of members.slice(i, i + 2000)) p.hget(keys.account(m.id), 'avail');
     for (const [err, v] of (await p.exec()) ?? []) {
       if (err) throw err;
@@ -134,7 +135,7 @@ export async function redisBalances(redis: RedisClient, keys: Keys, members: Mem
 export const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 export async function redisStocks(redis: RedisClient, keys: Keys, goodsIds: number[]): Promise<number[]> {
-  const p = redis.pipeline();
+  const p = slotPipeline(redis);
   for (const id of goodsIds) p.hget(keys.goods(id), 'stock');
   return ((await p.exec()) ?? []).map(([err, v]) => {
     if (err) throw err;
@@ -147,7 +148,7 @@ export async function redisBought(redis: RedisClient, keys: Keys, goodsId: numbe
 }
 
 export async function openReservations(redis: RedisClient, keys: Keys, goodsIds: number[]): Promise<number> {
-  const p = redis.pipeline();
+  const p = slotPipeline(redis);
   for (const id of goodsIds) p.hlen(keys.reservations(id));
   return sum(((await p.exec()) ?? []).map(([, v]) => Number(v)));
 }

@@ -48,6 +48,8 @@ export interface CpuReport {
   /** CPU time each group used over the window, µs (what the per-op table divides). */
   usedUs: Record<Group, number>;
   wallS: number;
+  /** % of one core each Redis server used (by pid, in the order found: the masters of a cluster). */
+  redisByPid?: Record<string, number>;
   /** % of wall time each group's main threads were runnable but waiting for a CPU (summed). */
   runQueueWait: Record<Group, number>;
 }
@@ -114,6 +116,8 @@ export function measureCpu(roots: Roots, services: ServicePids = {}): () => CpuR
       known += cpu[g];
     }
     cpu.other = Math.max(0, round1(cpu.machine - known));
-    return { cpu, runQueueWait, usedUs, wallS: round1(wallS) };
+    const redisByPid: Record<string, number> = {};
+    for (const [pid, t] of after.redis) redisByPid[String(pid)] = pct(t.ticks - (before.redis.get(pid)?.ticks ?? 0));
+    return { cpu, runQueueWait, usedUs, wallS: round1(wallS), redisByPid };
   };
 }

@@ -270,11 +270,19 @@ export function markdown(r: BenchResults): string {
   return lines.join('\n');
 }
 
+/**
+ * bench/results/latest.{json,md,svg}; with BENCH_RESULTS=<file.json> (the cluster bench's runs)
+ * only that JSON file instead.
+ */
 export async function writeResults(r: BenchResults): Promise<string> {
+  const md = markdown(r);
+  if (process.env.BENCH_RESULTS) {
+    await writeFile(process.env.BENCH_RESULTS, `${JSON.stringify(r, null, 2)}\n`);
+    return md;
+  }
   const dir = join(ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'latest.json'), `${JSON.stringify(r, null, 2)}\n`);
-  const md = markdown(r);
   await writeFile(join(dir, 'latest.md'), md);
   await writeFile(join(dir, 'latest.svg'), chartSvg(r));
   return md;

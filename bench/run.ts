@@ -32,6 +32,7 @@ import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { progressBar } from '../src/cli/progress.ts';
 import { createCatalog, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
 import { verifyPersisted } from './verify.ts';
+import { clusterBench } from './cluster.ts';
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
@@ -194,7 +195,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 let code = 1;
 try {
-  code = (await main()) ? 0 : 1;
+  // `npm run bench -- --cluster`: the bench on a 1-master and a 3-master Redis Cluster (bench/cluster.ts)
+  code = (await (process.argv.includes('--cluster') ? clusterBench() : main())) ? 0 : 1;
 } catch (err) {
   if (!cleaning) console.error('[bench] failed:', err); // else: interrupted, children already gone
 } finally {

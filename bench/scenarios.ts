@@ -14,6 +14,7 @@ import { GoodsService } from '../src/goods/service.ts';
 import { buildModel } from '../src/recommendations/model.ts';
 import { signedHeaders } from '../src/orders/payments.ts';
 import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
+import { masters } from '../src/redis/client.ts';
 import { measureCpu, servicePids, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
 import type { Catalog, Member } from './seed.ts';
@@ -76,7 +77,7 @@ async function measure(w: World, name: string, d: Definition): Promise<ScenarioR
   let cpu: CpuReport | undefined;
   let endAll: (() => CpuReport) | undefined;
   // only the Redis and Postgres processes serving the bench count (not other work on the machine)
-  const services = await servicePids([() => w.redis.info('server')], w.sql);
+  const services = await servicePids(masters(w.redis).map((m) => () => m.info('server')), w.sql);
   const timed = () => {
     const end = measureCpu(w.roots, services);
     endAll = measureCpu(w.roots, services);
