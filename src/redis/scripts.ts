@@ -56,7 +56,7 @@ declare module 'ioredis' {
   }
 }
 
-const COMMANDS: Record<string, string> = {
+export const COMMANDS: Record<string, string> = {
   earn: 'pmEarn',
   charge: 'pmCharge',
   abort: 'pmAbort',
