@@ -182,7 +182,8 @@ describe('API killed -9 with transfers between their debit and their credit', ()
 
     // with no API up, only the completer can credit what the dead process debited
     await waitUntil('the completer to credit the pending transfers', async () => (await pendingCount(ctx)) === 0, 20_000, 100);
-    expect(workers.output()).toMatch(/"msg":"completed pending transfers"/);
+    // the sweeper logs its run's summary once the run is over, which may be after the last credit
+    await waitUntil('the completer to log its run', async () => /"msg":"completed pending transfers"/.test(workers.output()), 10_000, 50);
 
     const api = await startApi('api#last');
     const unanswered = attempts.filter((a) => a.status === undefined);
