@@ -3,7 +3,7 @@
  * masters, each started here on loopback ports (redis-server --cluster-enabled yes, joined with
  * redis-cli --cluster create) and removed afterwards. Each size runs `npm run bench` as a child
  * process with REDIS_CLUSTER_NODES set (the API and the workers then use ioredis's Cluster client
- * and the saga), by default the hello, flash, redeem and earn scenarios. The comparison, with each
+ * and the saga), by default the hello, flash, redeem and earn scenarios, with PARTITIONS=64. The comparison, with each
  * master's share of Redis CPU and the per-shard figures docs/scaling.md's capacity model uses, is
  * written to bench/results/cluster.{json,md}.
  */
@@ -34,7 +34,8 @@ async function runBench(masters: number): Promise<SizeResult> {
       const child = spawn('npx', ['tsx', 'bench/run.ts'], {
         cwd: ROOT,
         stdio: 'inherit',
-        env: { ...process.env, REDIS_CLUSTER_NODES: cluster.spec, BENCH_SCENARIOS: SCENARIOS, BENCH_RESULTS: file },
+        // 64 user partitions spread members 22/21/21 over 3 masters (the default 16: 8/4/4)
+        env: { ...process.env, PARTITIONS: process.env.PARTITIONS ?? '64', REDIS_CLUSTER_NODES: cluster.spec, BENCH_SCENARIOS: SCENARIOS, BENCH_RESULTS: file },
       });
       child.on('error', reject);
       child.on('exit', (c) => resolve(c ?? 1));

@@ -33,6 +33,7 @@ import { progressBar } from '../src/cli/progress.ts';
 import { createCatalog, grantAll, insertMembers, prepareDatabase, resetDatabase, seedBaselineAccounts } from './seed.ts';
 import { verifyPersisted } from './verify.ts';
 import { clusterBench } from './cluster.ts';
+import { API_NODE_FLAGS } from '../src/api-flags.ts';
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
@@ -107,7 +108,7 @@ async function main(): Promise<boolean> {
   });
 
   const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
-  const api = new Child('api', ['src/server.ts'], childEnv(env), nodeArgs);
+  const api = new Child('api', ['src/server.ts'], childEnv(env), [...API_NODE_FLAGS, ...nodeArgs]);
   const workers = new Child('workers', ['workers/main.ts', '--only', 'relay,persist,sweeper'], childEnv(env), nodeArgs);
   cleanups.push(() => Promise.all([api.stop(), workers.stop()]));
   const rss = new RssPeaks({ api: api.pid, workers: workers.pid });

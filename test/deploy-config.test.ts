@@ -100,7 +100,7 @@ describe('docker compose services', () => {
     expect(compose).not.toMatch(/npm (ci|install|i )/);
     const commands = Object.fromEntries(APP.map((n) => [n, service(n).command ?? []]));
     expect(commands.migrate).toEqual(['node', '--import', 'tsx', 'src/cli/migrate.ts']);
-    expect(commands.api).toEqual(['node', '--import', 'tsx', 'src/server.ts']);
+    expect(commands.api).toEqual(['node', '--max-semi-space-size=8', '--import', 'tsx', 'src/server.ts']);
     expect(commands.workers.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
     for (const [name, c] of Object.entries(commands)) expect(c[0], name).not.toMatch(/^(sh|bash|npm)$/);
   });
@@ -236,7 +236,7 @@ describe('Dockerfile', () => {
     // USER comes before the process starts
     const idx = (re: RegExp) => runtime.lines.findIndex((l) => re.test(l));
     expect(idx(/^USER /)).toBeLessThan(idx(/^CMD /));
-    expect(runtime.lines.at(-1)).toBe('CMD ["node", "--import", "tsx", "src/server.ts"]');
+    expect(runtime.lines.at(-1)).toBe('CMD ["node", "--max-semi-space-size=8", "--import", "tsx", "src/server.ts"]');
   });
 
   it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle, console', () => {

@@ -15,6 +15,7 @@
  * its child, and without `exec` that child is a shell that dies of the signal without passing it on.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { API_NODE_FLAGS } from '../api-flags.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadEnv } from '../config/env.ts';
@@ -39,10 +40,10 @@ const children = new Map<string, ChildProcess>();
 let stoppingSince = 0;
 let failed = false;
 
-const run = (name: string, script: string) => {
+const run = (name: string, script: string, flags: string[] = []) => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--import', join(root, 'src/cli/exit-with-parent.ts'), join(root, script)],
+    [...flags, '--import', 'tsx', '--import', join(root, 'src/cli/exit-with-parent.ts'), join(root, script)],
     { stdio: 'inherit', env: process.env, detached: true },
   );
   child.on('exit', (code, signal) => {
@@ -97,5 +98,5 @@ setInterval(() => {
   }
 }, 500).unref();
 
-run('api', 'src/server.ts');
+run('api', 'src/server.ts', API_NODE_FLAGS);
 run('workers', 'workers/main.ts');
