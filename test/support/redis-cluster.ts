@@ -1,7 +1,7 @@
 /**
  * A private Redis Cluster for tests: N masters (optionally one replica each) on consecutive
  * loopback ports from `basePort` (cluster bus ports are port + 10000), each with its own data
- * directory, joined by `redis-cli --cluster create`, and ready once every node reports
+ * directory, joined by `redis-cli --cluster create` (a single node takes every slot itself), and ready once every node reports
  * cluster_state:ok (and every replica's link to its master is up). Nodes are killed with SIGKILL
  * by the test; destroy() kills what is left and removes the directories.
  */
@@ -61,6 +61,8 @@ export async function redisCluster(o: ClusterOptions): Promise<RedisCluster> {
     const args = [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
       '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
+      // a lone node (never MEET) would list itself with an empty address in CLUSTER SLOTS
+      '--cluster-announce-ip', '127.0.0.1',
       '--cluster-node-timeout', String(o.nodeTimeoutMs ?? 1000),
       // a replica that lost its master a moment ago may always stand for election
       '--cluster-replica-validity-factor', '0',
@@ -114,10 +116,15 @@ export async function redisCluster(o: ClusterOptions): Promise<RedisCluster> {
         await sleep(50);
       }
     }
-    await run('redis-cli', [
-      '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas', String(o.replicas ?? 0), '--cluster-yes',
-    ]);
+    if (total === 1) {
+      // redis-cli --cluster create wants three masters: one node takes every slot itself
+      await nodes[0].conn().call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    } else {
+      await run('redis-cli', [
+        '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas', String(o.replicas ?? 0), '--cluster-yes',
+      ]);
+    }
   } catch (err) {
     await destroy();
     throw err;
