@@ -12,6 +12,8 @@ import { recentOffsetMs } from '../engagement/business-day.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
+
+type Reply = Array<string | number | null>;
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
 import { fromOp, holdId, type Hold } from './holds.ts';
@@ -163,10 +165,21 @@ export class RedemptionService {
           extra,
         ),
       );
+    const reply = await this.takeUnits('redeem', goodsId, call, expectedPrice);
+    const op = JSON.parse(String(reply[1])) as Op;
+    return { redemption: fromOp(op), replayed: Number(reply[2]) === 1 };
+  }
+
+  /**
+   * Runs a script that takes units (the at-once redemption or the saga's reserve), loading the item
+   * into Redis once if the script did not find it; counts the outcome, remembers a sell-out, and
+   * throws the refusal (PRICE_CHANGED with the current price). Returns the reply of a success.
+   */
+  private async takeUnits(script: 'redeem' | 'reserve', goodsId: number, call: () => Promise<Reply>, expectedPrice?: number): Promise<Reply> {
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call();
     const code = Number(reply[0]);
-    countOutcome('redeem', code);
+    countOutcome(script, code);
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
     if (code === ScriptCode.PriceChanged) {
       throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {
@@ -175,8 +188,7 @@ export class RedemptionService {
       });
     }
     if (code !== 1) throw scriptError(code);
-    const op = JSON.parse(String(reply[1])) as Op;
-    return { redemption: fromOp(op), replayed: Number(reply[2]) === 1 };
+    return reply;
   }
 
   private async reserve(userId: number, kh: string, goodsId: number, quantity: number, hash: string, factor: number, expectedPrice?: number) {
@@ -203,20 +215,7 @@ export class RedemptionService {
         recentOffsetMs(env.BUSINESS_TIMEZONE, now),
         expectedPrice ?? '',
       );
-    let reply = await call();
-    if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) {
-      reply = await call();
-    }
-    const code = Number(reply[0]);
-    countOutcome('reserve', code);
-    if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
-    if (code === ScriptCode.PriceChanged) {
-      throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {
-        currentPrice: Number(reply[1]),
-        expectedPrice,
-      });
-    }
-    if (code !== 1) throw scriptError(code);
+    const reply = await this.takeUnits('reserve', goodsId, call, expectedPrice);
     return { token: String(reply[1]), unitPrice: Number(reply[2]), opId: String(reply[4]) };
   }
 

@@ -245,23 +245,33 @@ async function doCharge(c: Ctx, a: Attempt, amount: number): Promise<Reply> {
   const touched = spendInModel(c, a.m, amount);
   expect(reply[0]).toBe(1);
   expect(reply[2]).toBe(0);
-  expect(parse(reply[1])).toEqual({
-    ...extra,
-    opId: a.opId,
-    kind: 'spend',
-    userId: mm.uid,
-    delta: -amount,
-    balanceAfter: mm.avail,
-    available: spendable - amount,
-    lots: touched,
-    at: model.now,
-    t: a.token,
-    h: a.hash,
-    k: a.kh,
-  });
+  expect(parse(reply[1])).toEqual(spendOp(c, a.m, { extra, opId: a.opId, amount, spendable, touched, token: a.token, hash: a.hash, kh: a.kh }));
   model.ops.set(opKey(c, a.m, a.kh), { kind: 'op', h: a.hash, json: String(reply[1]) });
   bumpOutbox(c, a.m);
   return reply;
+}
+
+/** The spend op the scripts record, as the model expects it (after spendInModel). */
+function spendOp(
+  c: Ctx,
+  m: number,
+  o: { extra: Record<string, unknown>; opId: string; amount: number; spendable: number; touched: Array<[string, number, number]>; token: string; hash: string; kh: string },
+): Record<string, unknown> {
+  const mm = c.model.members[m];
+  return {
+    ...o.extra,
+    opId: o.opId,
+    kind: 'spend',
+    userId: mm.uid,
+    delta: -o.amount,
+    balanceAfter: mm.avail,
+    available: o.spendable - o.amount,
+    lots: o.touched,
+    at: c.model.now,
+    t: o.token,
+    h: o.hash,
+    k: o.kh,
+  };
 }
 
 /** Takes `amount` from the member's live lots, earliest expiry first (the scripts' order): the touched lots. */
@@ -308,20 +318,7 @@ async function doAtOnce(c: Ctx, e: Extract<Earlier, { kind: 'redeem' }>): Promis
   if (spendable < amount) return void expect(reply).toEqual([-4, spendable]);
   const touched = spendInModel(c, e.m, amount);
   expect([reply[0], reply[2], reply[3]]).toEqual([1, 0, PRICE]);
-  expect(parse(reply[1])).toEqual({
-    ...extra,
-    opId,
-    kind: 'spend',
-    userId: mm.uid,
-    delta: -amount,
-    balanceAfter: mm.avail,
-    available: spendable - amount,
-    lots: touched,
-    at: model.now,
-    t: token,
-    h: e.hash,
-    k: e.kh,
-  });
+  expect(parse(reply[1])).toEqual(spendOp(c, e.m, { extra, opId, amount, spendable, touched, token, hash: e.hash, kh: e.kh }));
   model.stock -= e.qty;
   model.bought.set(e.m, bought + e.qty);
   model.ops.set(opKey(c, e.m, e.kh), { kind: 'op', h: e.hash, json: String(reply[1]) });
