@@ -20,7 +20,7 @@ let pipeline: Pipeline;
 const forked: number[] = [];
 
 beforeAll(async () => {
-  ctx = await createTestContext({ METRICS_TOKEN: TOKEN });
+  ctx = await createTestContext({ METRICS_TOKEN: TOKEN, REDEEM_PATH: 'auto' });
   pipeline = await ctx.startPipeline(2);
 });
 afterAll(async () => {
@@ -105,7 +105,7 @@ describe('GET /metrics', () => {
     const after = await scrape();
     const delta = (script: string, result: string) =>
       value(after, 'pm_script_outcomes_total', { script, result }) - value(before, 'pm_script_outcomes_total', { script, result });
-    // a single-node Redis runs each redemption as one script ('redeem'); a cluster as the saga
+    // with REDEEM_PATH=auto a single-node Redis runs each redemption as one script ('redeem')
     expect(ctx.app.redemptions.path).toBe('atonce');
     expect(delta('redeem', 'accepted')).toBe(1);
     expect(delta('redeem', 'SOLD_OUT')).toBe(1);
