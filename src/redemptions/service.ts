@@ -12,12 +12,13 @@ import { recentOffsetMs } from '../engagement/business-day.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
-
-type Reply = Array<string | number | null>;
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
 import { fromOp, holdId, type Hold } from './holds.ts';
 import { HotRedemptions } from './hot-stock.ts';
+import { isCluster, type RedisClient } from '../redis/client.ts';
+
+type Reply = Array<string | number | null>;
 
 export interface Redemption {
   id: string;
@@ -53,8 +54,8 @@ const SOLD_OUT_MEMO_MS = 25;
 export type RedeemPath = 'atonce' | 'saga';
 
 /** REDEEM_PATH 'auto' runs at once on a single Redis and as the saga on a cluster. */
-export function redeemPath(setting: 'auto' | 'saga', redis: { isCluster?: boolean }): RedeemPath {
-  return setting === 'saga' || redis.isCluster ? 'saga' : 'atonce';
+export function redeemPath(setting: 'auto' | 'saga', redis: RedisClient): RedeemPath {
+  return setting === 'saga' || isCluster(redis) ? 'saga' : 'atonce';
 }
 
 export class RedemptionService {
@@ -76,7 +77,7 @@ export class RedemptionService {
      */
     private readonly tierTable?: () => string,
   ) {
-    this.path = tierTable ? redeemPath(deps.env.REDEEM_PATH ?? 'auto', deps.redis) : 'saga';
+    this.path = tierTable ? redeemPath(deps.env.REDEEM_PATH, deps.redis) : 'saga';
     this.hot = new HotRedemptions(deps, points, goods, priceFactor);
   }
 
