@@ -7,6 +7,7 @@
  * (never parked in the offline queue), and the connections involved never resend unanswered
  * commands after reconnecting (src/redis/client.ts).
  */
+import type { Redis } from 'ioredis';
 import { isCluster, type RedisClient } from '../redis/client.ts';
 import type { Sql } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
@@ -133,24 +134,68 @@ export class RedisGate {
  * Makes every write script on this connection check the gate right before it is sent. Read
  * scripts and plain commands are left alone; recovery (roll-forward, rebuild) uses its own,
  * ungated connection.
+ *
+ * Two checks. The script method refuses at the call, before anything is built. The connection's
+ * sendCommand refuses again at the wire: a call that passed while the gate was open can still
+ * reach sendCommand later (auto-pipelining sends on the next turn of the event loop, a pipeline
+ * waits for the one before it, a NOSCRIPT resend goes straight to sendCommand), and by then the
+ * socket may have died. Without the second check such a script would wait in ioredis's offline
+ * queue, and ioredis sends that queue the moment the new connection is ready: ahead of the gate's
+ * check, on a Redis that may be an older snapshot, where the script's outbox append would even
+ * make the check pass. So a write script is written to a socket only on a ready connection with
+ * the gate open, and is never queued offline.
  */
 export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
+  const refusal = () => new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
   const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const scripts = (redis as unknown as { scriptsSet: Record<string, { sha: string } | undefined> }).scriptsSet;
+  const writeShas = new Set<string>();
   for (const name of WRITE_COMMANDS) {
+    const sha = scripts[name]?.sha;
+    if (sha) writeShas.add(sha);
     const original = target[name];
     if (typeof original !== 'function') continue;
     // `this`, not `redis`: ioredis copies these methods onto the pipelines it builds (auto-
-    // pipelining included), which must run the original on themselves. Only on a ready
-    // connection: a command sent otherwise would wait in the offline queue and run right after a
-    // reconnect, ahead of the check.
+    // pipelining included), which must run the original on themselves
     target[name] = function (this: unknown, ...args: unknown[]) {
-      if (!gate.writable || redis.status !== 'ready') {
-        return Promise.reject(
-          new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly'),
-        );
-      }
+      if (!gate.writable || redis.status !== 'ready') return Promise.reject(refusal());
       return original.apply(this, args);
     };
   }
+  const guard = (conn: Redis) => {
+    const send = conn.sendCommand as (command: WireCommand, stream?: PipelineStream) => unknown;
+    (conn as unknown as { sendCommand: typeof send }).sendCommand = function (this: Redis, command, stream) {
+      if (command.name === 'evalsha' && writeShas.has(command.args[0] as string) && !(gate.writable && wireReady(conn))) {
+        command.reject(refusal());
+        // a pipeline writes its buffer once every command has written: count this one as written
+        if (stream?.isPipeline) stream.write('');
+        return command.promise;
+      }
+      return send.call(this, command, stream);
+    };
+  };
+  if (isCluster(redis)) {
+    for (const node of redis.nodes()) guard(node);
+    redis.on('+node', guard);
+  } else {
+    guard(redis);
+  }
   return redis;
+}
+
+interface WireCommand {
+  name: string;
+  args: unknown[];
+  reject(err: Error): void;
+  promise: Promise<unknown>;
+}
+interface PipelineStream {
+  isPipeline?: boolean;
+  write(data: string): void;
+}
+
+/** What ioredis's sendCommand asks before it writes rather than queueing offline. */
+function wireReady(conn: Redis): boolean {
+  const stream = conn.stream as (typeof conn.stream & { _writableState?: { ended?: boolean } }) | undefined;
+  return conn.status === 'ready' && !!stream?.writable && !stream._writableState?.ended;
 }

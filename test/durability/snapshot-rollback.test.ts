@@ -19,10 +19,10 @@ import { redisServer, type RedisServer } from '../support/redis-server.ts';
 let server: RedisServer;
 let ctx: TestContext;
 /** Each scenario gets its own Redis server and database: a restore is the whole server's. */
-function freshServer() {
+function freshServer(redeemPath: 'auto' | 'saga' = 'saga') {
   beforeAll(async () => {
     server = await redisServer(['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
-    ctx = await createTestContext({ REDIS_URL: server.url, LAG_CHECK_MS: 100 });
+    ctx = await createTestContext({ REDIS_URL: server.url, LAG_CHECK_MS: 100, REDEEM_PATH: redeemPath });
   });
   afterAll(async () => {
     await ctx?.close().catch(() => {});
@@ -113,8 +113,10 @@ describe('Redis restored from an older snapshot', () => {
   }, 120_000);
 });
 
-describe('Redis restored from an older snapshot while clients keep writing', () => {
-  freshServer();
+// both redemption paths: the saga (reserve, charge) and the single script (REDEEM_PATH=auto),
+// whose one write moves the outbox stream and so must never reach an unchecked Redis
+describe.each(['saga', 'auto'] as const)('Redis restored from an older snapshot while clients keep writing (REDEEM_PATH=%s)', (redeemPath) => {
+  freshServer(redeemPath);
   it('accepts no write before the roll-forward: nothing spent twice, every 201 persisted once, no adjust', async () => {
     // the reproduction: 1,100 points, a snapshot, 8 redemptions of 100 persisted, then
     // Redis killed -9 and restarted from the snapshot with redemptions racing the restart
