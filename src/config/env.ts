@@ -51,10 +51,9 @@ export const EnvSchema = Type.Object({
   REGISTER_PER_IP: Int(10, 1),
   REGISTER_WINDOW_MS: Int(3_600_000, 1000),
   RESERVATION_TIMEOUT_MS: Int(15_000, 1000),
-  // 'saga' (default): a redemption is the reserve → charge → confirm saga; 'auto': one script on a
-  // single-node Redis (the saga on a cluster). 'auto' stays opt-in until a Redis restored from an
-  // older snapshot is refused under it too (test/durability/snapshot-rollback.test.ts fails with it)
-  REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'saga' }),
+  // 'auto' (default): a redemption is one script on a single-node Redis and the reserve → charge →
+  // confirm saga on a cluster; 'saga': the saga everywhere
+  REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
