@@ -12,6 +12,7 @@ import { parseTrustProxy, proxyTrustFn } from './config/addresses.ts';
 import { installErrorHandlers } from './errors/http-errors.ts';
 import { installValidation } from './http/validation.ts';
 import { RECEIVER_REDACT_PATHS } from './crypto/redact.ts';
+import { lazyChildLoggerFactory } from './logging/lazy-child.ts';
 import { transportFor } from './logging/format.ts';
 import config from './plugins/external/config.ts';
 import redis from './plugins/external/redis.ts';
@@ -98,6 +99,8 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
     bodyLimit: 64 * 1024,
     // per-request logs only at debug: at flash-sale rates they would cost more than the work
     logController: new LogController({ disableRequestLogging: env.LOG_LEVEL !== 'debug' && env.LOG_LEVEL !== 'trace' }),
+    // the request's child logger is made only when the request logs (src/logging/lazy-child.ts)
+    childLoggerFactory: lazyChildLoggerFactory,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidation(app);
