@@ -189,8 +189,8 @@ export const redemptions = pgTable(
     uniqueIndex('redemptions_op_id_key').on(t.opId),
     uniqueIndex('redemptions_exchange_no_key').on(t.exchangeNo),
     index('redemptions_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
-    index('redemptions_goods').on(t.goodsId),
-    // popularity: redemptions of an item in the last 7 days (src/goods/popularity.ts)
+    // popularity: redemptions of an item in the last 7 days (src/goods/popularity.ts); its leading
+    // column also serves every lookup by goods_id alone (a separate goods_id index cost each insert)
     index('redemptions_goods_time').on(t.goodsId, t.createdAt),
     // analytics rollups and exports by time range (see ledger_entries_created_brin)
     index('redemptions_created_brin').using('brin', t.createdAt),
