@@ -14,6 +14,7 @@
  * balances: the figures are timings, not business results. ANALYTICS_BENCH_REUSE=1 keeps the last
  * run's database (same sizes) and starts at the rollup.
  */
+import { bundleApi } from '../src/cli/bundle.ts';
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
@@ -213,7 +214,7 @@ async function main() {
     const [{ rollupSize }] = await db.sql<Array<{ rollupSize: string }>>`
       SELECT pg_size_pretty(pg_total_relation_size('analytics_days') + pg_total_relation_size('analytics_goods_days') + pg_total_relation_size('analytics_members')) AS "rollupSize"`;
 
-    api = new Child('api', ['src/server.ts'], childEnv(env));
+    api = new Child('api', [await bundleApi()], childEnv(env));
     await waitForHttp(api, `http://127.0.0.1:${port}/health/live`);
     const [adminUser] = await db.sql<Array<{ id: number }>>`SELECT id FROM users WHERE username = 'an_admin'`;
     const sign = createSigner({ key: env.JWT_SECRET, algorithm: 'HS256', expiresIn: '1h' });

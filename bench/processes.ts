@@ -1,5 +1,5 @@
 /**
- * The API and the workers as child processes (`node --import tsx <script>`): output prefixed and
+ * The API and the workers as child processes (`node --import tsx <script>`, the API from its bundle): output prefixed and
  * passed through, an exit before stop() surfaced as a rejected `crashed`, readiness by polling
  * an HTTP route, and stop() = SIGTERM (graceful drain) with SIGKILL after a grace period.
  */
@@ -26,7 +26,9 @@ export class Child {
     env: NodeJS.ProcessEnv,
     nodeArgs: string[] = [],
   ) {
-    this.proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+    // TypeScript sources run through tsx; the API's bundle (src/cli/bundle.ts) runs as it is
+    const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    this.proc = spawn(process.execPath, [...nodeArgs, ...loader, ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@
  * stopped and the bench keys deleted on every exit path (success, error, a child crashing, ^C).
  * Exit code 0 only when every invariant held.
  */
+import { bundleApi } from '../src/cli/bundle.ts';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '../src/db/client.ts';
@@ -108,7 +109,7 @@ async function main(): Promise<boolean> {
   });
 
   const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
-  const api = new Child('api', ['src/server.ts'], childEnv(env), [...API_NODE_FLAGS, ...nodeArgs]);
+  const api = new Child('api', [await bundleApi()], childEnv(env), [...API_NODE_FLAGS, ...nodeArgs]);
   const workers = new Child('workers', ['workers/main.ts', '--only', 'relay,persist,sweeper'], childEnv(env), nodeArgs);
   cleanups.push(() => Promise.all([api.stop(), workers.stop()]));
   const rss = new RssPeaks({ api: api.pid, workers: workers.pid });

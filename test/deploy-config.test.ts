@@ -100,7 +100,8 @@ describe('docker compose services', () => {
     expect(compose).not.toMatch(/npm (ci|install|i )/);
     const commands = Object.fromEntries(APP.map((n) => [n, service(n).command ?? []]));
     expect(commands.migrate).toEqual(['node', '--import', 'tsx', 'src/cli/migrate.ts']);
-    expect(commands.api).toEqual(['node', '--max-semi-space-size=8', '--import', 'tsx', 'src/server.ts']);
+    // the API from its bundle, built in the image (src/cli/bundle.ts)
+    expect(commands.api).toEqual(['node', '--max-semi-space-size=8', 'dist/api/server.mjs']);
     expect(commands.workers.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
     for (const [name, c] of Object.entries(commands)) expect(c[0], name).not.toMatch(/^(sh|bash|npm)$/);
   });
@@ -213,6 +214,7 @@ describe('Dockerfile', () => {
     expect(runtime.from).toBe(build.from);
     expect(has(build.lines, /^RUN npm ci( |$)/)).toBe(true);
     expect(has(build.lines, /tsc --noEmit/)).toBe(true);
+    expect(has(build.lines, /^RUN .*src\/cli\/bundle\.ts/), 'the API bundle is built').toBe(true);
   });
 
   it('installs production dependencies only in the runtime stage (tsx among them), from the lockfile', () => {
@@ -236,11 +238,11 @@ describe('Dockerfile', () => {
     // USER comes before the process starts
     const idx = (re: RegExp) => runtime.lines.findIndex((l) => re.test(l));
     expect(idx(/^USER /)).toBeLessThan(idx(/^CMD /));
-    expect(runtime.lines.at(-1)).toBe('CMD ["node", "--max-semi-space-size=8", "--import", "tsx", "src/server.ts"]');
+    expect(runtime.lines.at(-1)).toBe('CMD ["node", "--max-semi-space-size=8", "dist/api/server.mjs"]');
   });
 
-  it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle, console', () => {
-    for (const dir of ['src', 'workers', 'lua', 'drizzle', 'console']) {
+  it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle, console, the API bundle', () => {
+    for (const dir of ['src', 'workers', 'lua', 'drizzle', 'console', 'dist']) {
       expect(has(runtime.lines, new RegExp(`^COPY --from=build /app/${dir} \\./${dir}$`)), dir).toBe(true);
     }
     const ignore = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));

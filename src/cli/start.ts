@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { loadEnv } from '../config/env.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { ensureAdminFromEnv } from './admin-bootstrap.ts';
+import { API_BUNDLE, bundleApi, EXIT_WITH_PARENT_BUNDLE } from './bundle.ts';
 import { checkPostgres, checkRedis, oneLineErrors } from './preflight.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,17 +36,15 @@ await oneLineErrors(async () => {
   await migrateDatabase(env.DATABASE_URL);
   await ensureAdminFromEnv(env);
 });
+// the API runs from its bundle (src/cli/bundle.ts), the workers through tsx
+await bundleApi();
 
 const children = new Map<string, ChildProcess>();
 let stoppingSince = 0;
 let failed = false;
 
-const run = (name: string, script: string, flags: string[] = []) => {
-  const child = spawn(
-    process.execPath,
-    [...flags, '--import', 'tsx', '--import', join(root, 'src/cli/exit-with-parent.ts'), join(root, script)],
-    { stdio: 'inherit', env: process.env, detached: true },
-  );
+const run = (name: string, args: string[]) => {
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: process.env, detached: true });
   child.on('exit', (code, signal) => {
     if (!stoppingSince) {
       console.error(`points-mall: ${name} exited (${signal ?? code}); stopping`);
@@ -98,5 +97,5 @@ setInterval(() => {
   }
 }, 500).unref();
 
-run('api', 'src/server.ts', API_NODE_FLAGS);
-run('workers', 'workers/main.ts');
+run('api', [...API_NODE_FLAGS, '--import', EXIT_WITH_PARENT_BUNDLE, API_BUNDLE]);
+run('workers', ['--import', 'tsx', '--import', join(root, 'src/cli/exit-with-parent.ts'), join(root, 'workers/main.ts')]);
