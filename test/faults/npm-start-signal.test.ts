@@ -113,7 +113,7 @@ async function npmStart(o: { ownGroup?: boolean } = {}): Promise<Started> {
   const tree = descendants(npm.pid!);
   const commands = [...tree.values()].map((p) => p.cmd);
   expect(commands.some((c) => c.includes('src/cli/start.ts'))).toBe(true);
-  expect(commands.some((c) => c.includes('src/server.ts'))).toBe(true);
+  expect(commands.some((c) => c.includes('dist/api/server.mjs'))).toBe(true); // the API's bundle (src/cli/bundle.ts)
   expect(commands.some((c) => c.includes('workers/main.ts'))).toBe(true);
   return { npm, port, output: () => out, tree };
 }
