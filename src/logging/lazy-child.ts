@@ -70,7 +70,11 @@ for (const level of LEVELS) {
   });
 }
 
-/** Fastify's `childLoggerFactory`: a LazyChildLogger per request. */
+/**
+ * Fastify's `childLoggerFactory`: a LazyChildLogger per request. A logger that is not pino (Fastify's
+ * no-op logger when logging is off, as in tests) gets its own child: it has no levels to ask.
+ */
 export function lazyChildLoggerFactory(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  if (typeof (logger as Partial<Logger>).isLevelEnabled !== 'function') return logger.child(bindings, options);
   return new LazyChildLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }

@@ -6,7 +6,8 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { LazyChildLogger } from '../../src/logging/lazy-child.ts';
+import type { FastifyBaseLogger } from 'fastify';
+import { LazyChildLogger, lazyChildLoggerFactory } from '../../src/logging/lazy-child.ts';
 
 class Capture extends Writable {
   lines: Array<Record<string, unknown>> = [];
@@ -79,5 +80,13 @@ describe('lazy per-request logger', () => {
     log.child({ orderId: 'PM1' }).info('paid');
     await flush();
     expect(out.lines[0]).toMatchObject({ svc: 'api', reqId: 'r5', orderId: 'PM1', msg: 'paid' });
+  });
+
+  it("leaves a logger that is not pino to itself (Fastify's no-op logger when logging is off)", () => {
+    // what Fastify builds with `logger: false`: every method a no-op, child() returning itself
+    const noop = { info() {}, error() {}, debug() {}, fatal() {}, warn() {}, trace() {}, child: () => noop } as unknown as FastifyBaseLogger;
+    const log = lazyChildLoggerFactory(noop, { reqId: 'r6' }, {});
+    expect(log).toBe(noop);
+    expect(() => log.error({ err: new Error('boom') }, 'request failed')).not.toThrow();
   });
 });
