@@ -56,22 +56,8 @@ if a[4] == 'f' then return { -40 } end
 local g = redis.call('HMGET', KEYS[1], 'stock', 'price', 'limit', 'startsAt', 'endsAt', 'active', 'daily', 'dyn')
 if not g[1] then return { -10 } end
 local now = nowMs(nowArg)
-if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
-local limit = tonumber(g[3] or '0')
-local bought = 0
-if limit > 0 then
-  bought = tonumber(redis.call('HGET', KEYS[2], uid) or '0')
-  if bought + qty > limit then return { -12, bought } end
-end
-local daily = tonumber(g[7] or '0')
-local day = math.floor((now + offset) / 86400000)
-local today = 0
-if daily > 0 then
-  today = unitsOn(redis.call('HGET', KEYS[3], uid), day)
-  if today + qty > daily then return { -14, today } end
-end
-local stock = tonumber(g[1])
-if stock < qty then return { -13, stock } end
+local refused, stock, day, today, daily = unitsRefused(g, KEYS[2], KEYS[3], uid, qty, now, offset)
+if refused then return refused end
 
 -- the member's tier: the stored position, or higher if lifetime earned points reached one
 local earned = tonumber(a[2] or '0')

@@ -54,19 +54,8 @@ end
 local g = redis.call('HMGET', KEYS[1], 'stock', 'price', 'limit', 'startsAt', 'endsAt', 'active', 'daily', 'dyn')
 if not g[1] then return { -10 } end
 local now = nowMs(nowArg)
-if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
-local limit = tonumber(g[3] or '0')
-local bought = tonumber(redis.call('HGET', KEYS[2], uid) or '0')
-if limit > 0 and bought + qty > limit then return { -12, bought } end
-local daily = tonumber(g[7] or '0')
-local day = math.floor((now + offset) / 86400000)
-local today = 0
-if daily > 0 then
-  today = unitsOn(redis.call('HGET', KEYS[5], uid), day)
-  if today + qty > daily then return { -14, today } end
-end
-local stock = tonumber(g[1])
-if stock < qty then return { -13, stock } end
+local refused, stock, day, today, daily = unitsRefused(g, KEYS[2], KEYS[5], uid, qty, now, offset)
+if refused then return refused end
 local price = priceOf(tonumber(g[2]), g[8], stock, tierPm, campaignPm)
 if expected and expected ~= price then return { -15, price } end
 

@@ -1,5 +1,6 @@
--- What the reserve and quote scripts decide alike about a goods item: whether its sale is open,
--- the units a member has counted on a business day, and the unit price.
+-- What the scripts that take or quote units decide alike about a goods item: whether its sale is
+-- open, the units a member has counted on a business day, whether a member may take units now,
+-- and the unit price.
 
 -- Open when switched on and inside the window (0 = no bound).
 local function saleOpen(active, startsAt, endsAt, now)
@@ -14,6 +15,29 @@ local function unitsOn(raw, day)
   local d, n = string.match(raw, '^(%-?%d+):(%d+)$')
   if tonumber(d) ~= day then return 0 end
   return tonumber(n)
+end
+
+-- The checks every script that takes units from a goods hash makes, in this order: the sale is
+-- open, the member's limit (counted in boughtKey), the daily limit (counted in dailyKey), stock. `g` is
+-- the goods hash read as HMGET stock, price, limit, startsAt, endsAt, active, daily, dyn.
+-- Returns the refusal reply, or nil followed by what the write needs: stock, day, today, daily.
+local function unitsRefused(g, boughtKey, dailyKey, uid, qty, now, offset)
+  if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
+  local limit = tonumber(g[3] or '0')
+  if limit > 0 then
+    local bought = tonumber(redis.call('HGET', boughtKey, uid) or '0')
+    if bought + qty > limit then return { -12, bought } end
+  end
+  local daily = tonumber(g[7] or '0')
+  local day = math.floor((now + offset) / 86400000)
+  local today = 0
+  if daily > 0 then
+    today = unitsOn(redis.call('HGET', dailyKey, uid), day)
+    if today + qty > daily then return { -14, today } end
+  end
+  local stock = tonumber(g[1])
+  if stock < qty then return { -13, stock } end
+  return nil, stock, day, today, daily
 end
 
 -- Stock factor in tenths, from the units left before a sale takes any: 1.2 below 10, 1.1 below 50.
