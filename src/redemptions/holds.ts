@@ -1,9 +1,13 @@
 /**
  * A reservation as the reserve scripts store it (lua/reserve-5.lua in the goods slot,
- * lua/hot-reserve-3.lua in a hot item's bucket), and the redemption a charged op stands for.
+ * lua/hot-reserve-3.lua in a hot item's bucket), the redemption a charged op stands for, and the
+ * answers both redemption paths (src/redemptions/service.ts, hot-stock.ts) give alike.
  */
 import type { Op } from '../points/op.ts';
-import type { Redemption } from './service.ts';
+import { DomainError } from '../errors/domain-error.ts';
+import { countOutcome } from '../metrics/outcomes.ts';
+import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import type { RedeemResult, Redemption } from './service.ts';
 
 /** A reservation as the reserve script stores it, under holdId(u, k). */
 export interface Hold {
@@ -33,4 +37,25 @@ export function fromOp(op: Op): Redemption {
     status: 'confirmed',
     createdAt: new Date(op.at).toISOString(),
   };
+}
+
+/**
+ * What a redemption answers from the key's record before any script runs: the recorded op again
+ * (a replay), or KEY_REUSED when the key was used for another request. Undefined: no record.
+ */
+export function replayOf(prior: Op | { kind: 'claim'; h: string } | null, hash: string): RedeemResult | undefined {
+  if (!prior) return undefined;
+  if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
+  return { redemption: fromOp(prior as Op), replayed: true };
+}
+
+/** SOLD_OUT answered without a script, for an item seen sold out (counted as the reserve script's answer). */
+export function soldOutRefusal(): DomainError {
+  countOutcome('reserve', ScriptCode.SoldOut);
+  return scriptError(ScriptCode.SoldOut);
+}
+
+/** 409 PRICE_CHANGED: the unit price is not the one the client was shown; the body carries both. */
+export function priceChanged(currentPrice: number, expectedPrice?: number): DomainError {
+  return new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice, expectedPrice });
 }

@@ -22,7 +22,6 @@
 import { randomHex } from '../crypto/random-pool.ts';
 import type { Deps } from '../deps.ts';
 import { recentOffsetMs } from '../engagement/business-day.ts';
-import { DomainError } from '../errors/domain-error.ts';
 import { BucketStock } from '../goods/bucket-stock.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
@@ -31,7 +30,7 @@ import type { Op } from '../points/op.ts';
 import { opResult, type PointsService } from '../points/service.ts';
 import { fnv1a } from '../redis/keys.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
-import { fromOp, holdId, type Hold } from './holds.ts';
+import { fromOp, holdId, priceChanged, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import type { RedeemResult, SettleOutcome } from './service.ts';
 
 /** How long a process trusts its copy of an item's B. A layout changes only while the item is off sale. */
@@ -93,14 +92,9 @@ export class HotRedemptions {
     const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
     const soldOut = this.allEmpty(goodsId, buckets);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
-    if (prior) {
-      if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
-      return { redemption: fromOp(prior as Op), replayed: true };
-    }
-    if (soldOut) {
-      countOutcome('reserve', ScriptCode.SoldOut);
-      throw scriptError(ScriptCode.SoldOut);
-    }
+    const replay = replayOf(prior, hash);
+    if (replay) return replay;
+    if (soldOut) throw soldOutRefusal();
     const hold = await this.reserve(userId, kh, goodsId, buckets, quantity, hash, factor, expectedPrice);
     let charged: { op: Op; replayed: boolean };
     try {
@@ -154,9 +148,7 @@ export class HotRedemptions {
           continue;
         }
         countOutcome('reserve', code);
-        if (code === ScriptCode.PriceChanged) {
-          throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice: Number(reply[1]), expectedPrice });
-        }
+        if (code === ScriptCode.PriceChanged) throw priceChanged(Number(reply[1]), expectedPrice);
         throw scriptError(code);
       }
       if (pending.length === 0 || Date.now() >= waitUntil) break;

@@ -14,7 +14,7 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
-import { fromOp, holdId, type Hold } from './holds.ts';
+import { fromOp, holdId, priceChanged, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import { HotRedemptions } from './hot-stock.ts';
 import { isCluster, type RedisClient } from '../redis/client.ts';
 
@@ -97,15 +97,10 @@ export class RedemptionService {
     const soldOut = memo !== undefined && memo > Date.now();
     if (!soldOut && this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
-    if (prior) {
-      if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
-      return { redemption: fromOp(prior as Op), replayed: true };
-    }
-    if (soldOut) {
-      // answered for the reserve script, which would have said the same
-      countOutcome('reserve', ScriptCode.SoldOut);
-      throw scriptError(ScriptCode.SoldOut);
-    }
+    const replay = replayOf(prior, hash);
+    if (replay) return replay;
+    // answered for the reserve script, which would have said the same
+    if (soldOut) throw soldOutRefusal();
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
     const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor, expectedPrice);
@@ -182,12 +177,7 @@ export class RedemptionService {
     const code = Number(reply[0]);
     countOutcome(script, code);
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOutUntil.set(goodsId, Date.now() + SOLD_OUT_MEMO_MS);
-    if (code === ScriptCode.PriceChanged) {
-      throw new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', {
-        currentPrice: Number(reply[1]),
-        expectedPrice,
-      });
-    }
+    if (code === ScriptCode.PriceChanged) throw priceChanged(Number(reply[1]), expectedPrice);
     if (code !== 1) throw scriptError(code);
     return reply;
   }
