@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/client.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
-import { childEnv, freePort, killAll, spawnTs, waitUntil, type Child } from './procs.ts';
+import { childEnv, freePort, killAll, postRedemption, shuffledAttempts, spawnTs, waitUntil, type Child, type RedeemAttempt } from './procs.ts';
 
 const MEMBERS = 150;
 const PER_MEMBER = 2;
@@ -41,16 +41,6 @@ afterAll(async () => {
   for (const c of conns) c.disconnect();
   await ctx?.close();
 });
-
-interface Attempt {
-  userId: number;
-  token: string;
-  key: string;
-  status?: number;
-  body?: { id?: string; code?: string };
-  replayed?: boolean;
-  error?: string;
-}
 
 describe('API killed with single-script redemptions in flight', () => {
   it('loses no acknowledged redemption and charges nobody for one it did not record', { timeout: 85_000 }, async () => {
@@ -85,34 +75,16 @@ describe('API killed with single-script redemptions in flight', () => {
     let api = await startApi('api#1');
 
     let inFlight = 0;
-    const send = async (a: Attempt): Promise<void> => {
+    const send = async (a: RedeemAttempt): Promise<void> => {
       inFlight++;
       try {
-        const res = await fetch(`${base}/v1/redemptions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${a.token}`, 'idempotency-key': a.key, 'content-type': 'application/json' },
-          body: JSON.stringify({ goodsId: goods.id, quantity: 1 }),
-          signal: AbortSignal.timeout(20_000),
-        });
-        a.body = (await res.json()) as Attempt['body'];
-        a.status = res.status;
-        a.replayed = res.headers.get('idempotent-replayed') === 'true';
-        a.error = undefined;
-      } catch (err) {
-        const e = err as Error & { cause?: { code?: string } };
-        a.error = e.cause?.code ?? e.message;
+        await postRedemption(base, goods.id, a);
       } finally {
         inFlight--;
       }
     };
 
-    const attempts: Attempt[] = members.flatMap((m) =>
-      Array.from({ length: PER_MEMBER }, (_, i) => ({ userId: m.id, token: m.token, key: `crash-a${i}` })),
-    );
-    for (let i = attempts.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
-    }
+    const attempts = shuffledAttempts(members, PER_MEMBER, 'crash-a');
     const stockNow = async () => Number(await redis.hget(keys.goods(goods.id), 'stock'));
     let next = 0;
     let cutOff = 0;

@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/client.ts';
 import { PERSIST_QUEUE } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../support/context.ts';
-import { childEnv, freePort, killAll, spawnTs, waitUntil, type Child } from './procs.ts';
+import { childEnv, freePort, killAll, postRedemption, shuffledAttempts, spawnTs, waitUntil, type Child, type RedeemAttempt } from './procs.ts';
 
 const MEMBERS = 150;
 const PER_MEMBER = 2;
@@ -50,16 +50,6 @@ interface Held {
   opId: string;
   userId: number;
   charged: boolean;
-}
-
-interface Attempt {
-  userId: number;
-  token: string;
-  key: string;
-  status?: number;
-  body?: { id?: string; code?: string };
-  replayed?: boolean;
-  error?: string;
 }
 
 describe.each([
@@ -148,27 +138,10 @@ describe.each([
     };
 
     let inFlight = 0;
-    const send = async (a: Attempt): Promise<void> => {
+    const send = async (a: RedeemAttempt): Promise<void> => {
       inFlight++;
       try {
-        const res = await fetch(`${base}/v1/redemptions`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${a.token}`,
-            'idempotency-key': a.key,
-            'content-type': 'application/json',
-          },
-          body: JSON.stringify({ goodsId: goods.id, quantity: 1 }),
-          signal: AbortSignal.timeout(20_000),
-        });
-        const body = (await res.json()) as Attempt['body'];
-        a.status = res.status;
-        a.body = body;
-        a.replayed = res.headers.get('idempotent-replayed') === 'true';
-        a.error = undefined;
-      } catch (err) {
-        const e = err as Error & { cause?: { code?: string } };
-        a.error = e.cause?.code ?? e.message;
+        await postRedemption(base, goods.id, a);
       } finally {
         inFlight--;
       }
@@ -179,13 +152,7 @@ describe.each([
     // answers arrive in bursts, too late to time the kill). A kill that cuts off no request or
     // leaves no reservation held is not the case under test: the API is restarted, the requests
     // go on, and it is killed again.
-    const attempts: Attempt[] = members.flatMap((m) =>
-      Array.from({ length: PER_MEMBER }, (_, i) => ({ userId: m.id, token: m.token, key: `crash-r${i}` })),
-    );
-    for (let i = attempts.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
-    }
+    const attempts = shuffledAttempts(members, PER_MEMBER, 'crash-r');
     const stockNow = () => sumOver((s) => redis.hget(s.stock, 'stock'));
     let next = 0;
     let held: Held[] = [];

@@ -209,3 +209,45 @@ export function connectionsHeld(pid: number, port: number, from?: Set<number>): 
   }
   return held;
 }
+
+/** One member's redemption request in a crash test, and what came back: an answer or a transport error. */
+export interface RedeemAttempt {
+  userId: number;
+  token: string;
+  key: string;
+  status?: number;
+  body?: { id?: string; code?: string };
+  replayed?: boolean;
+  error?: string;
+}
+
+/** `perMember` attempts (keys `<keyPrefix><i>`) for each member, in random order. */
+export function shuffledAttempts(members: Array<{ id: number; token: string }>, perMember: number, keyPrefix: string): RedeemAttempt[] {
+  const attempts: RedeemAttempt[] = members.flatMap((m) =>
+    Array.from({ length: perMember }, (_, i) => ({ userId: m.id, token: m.token, key: `${keyPrefix}${i}` })),
+  );
+  for (let i = attempts.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
+  }
+  return attempts;
+}
+
+/** POSTs the attempt's redemption of one unit to the API at `base` and records the answer (or the transport error) on it. */
+export async function postRedemption(base: string, goodsId: number, a: RedeemAttempt): Promise<void> {
+  try {
+    const res = await fetch(`${base}/v1/redemptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.token}`, 'idempotency-key': a.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ goodsId, quantity: 1 }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    a.body = (await res.json()) as RedeemAttempt['body'];
+    a.status = res.status;
+    a.replayed = res.headers.get('idempotent-replayed') === 'true';
+    a.error = undefined;
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    a.error = e.cause?.code ?? e.message;
+  }
+}
