@@ -34,8 +34,19 @@ export function expectError(res: LightMyRequestResponse, status: number, code: s
   return body;
 }
 
-export async function scanKeys(ctx: TestContext): Promise<string[]> {
+async function scanKeys(ctx: TestContext): Promise<string[]> {
   return (await scanAll(ctx.redis, `${ctx.keys.prefix}:*`)).sort();
+}
+
+/**
+ * The keys that hold state: every key under the file's prefix but the records the API keeps of
+ * answers by design. A wrong password is recorded in the failed-login windows and burst counts
+ * (src/auth/attempts.ts, src/audit/security.ts), and the live panel's per-second counts of
+ * redemption answers (src/ops/sale-pulse.ts) count refusals too and are flushed on a timer, so
+ * an earlier test's answers can land at any moment.
+ */
+export async function stateKeys(ctx: TestContext): Promise<string[]> {
+  return (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`) && !/:\{g\d+\}:pulse:\d+$/.test(k));
 }
 
 export const COUNTED_TABLES = [
@@ -71,10 +82,7 @@ export interface Snapshot {
 
 /** What the API could have written: Redis under the file's prefix and the Postgres tables. */
 export async function snapshot(ctx: TestContext, memberIds: number[], goodsIds: number[] = []): Promise<Snapshot> {
-  // a wrong password is recorded in the failed-login windows and burst counts by design
-  // (src/auth/attempts.ts, src/audit/security.ts); that record is not a write to the member's data
-  // and the live panel's per-second counts of redemption answers (src/ops/sale-pulse.ts) count refusals too
-  const keys = (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`) && !/:\{g\d+\}:pulse:\d+$/.test(k));
+  const keys = await stateKeys(ctx);
   const members: Snapshot['members'] = {};
   for (const id of memberIds) {
     members[id] = {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
 import { keyHash } from '../../src/points/idempotency.ts';
-import { bearer, expectError, scanKeys, snapshot } from './helpers.ts';
+import { bearer, expectError, snapshot, stateKeys } from './helpers.ts';
 
 type Member = { id: number; token: string };
 
@@ -217,9 +217,9 @@ describe('the same key with another request is 422 IDEMPOTENCY_KEY_REUSED', () =
 
   it('a grant refused for an unknown member does not burn the key', async () => {
     const m = await member();
-    const keysBefore = await scanKeys(ctx);
+    const keysBefore = await stateKeys(ctx);
     expectError(await grant('g-unknown', { userId: Number.MAX_SAFE_INTEGER, amount: 5, reason: 'x' }), 404, 'USER_NOT_FOUND');
-    expect(await scanKeys(ctx)).toEqual(keysBefore);
+    expect(await stateKeys(ctx)).toEqual(keysBefore);
     const ok = await grant('g-unknown', { userId: m.id, amount: 5, reason: 'x' });
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['idempotent-replayed']).toBeUndefined();
