@@ -228,6 +228,16 @@ describe('bearer tokens', () => {
     expect(res.statusCode).toBe(200);
   });
 
+  it('a token accepted once (and cached) is refused once it has expired', async () => {
+    // exp is in whole seconds: expire at the start of the second after next
+    const exp = nowSec() + 2;
+    const own = craftToken({ alg: 'HS256', typ: 'JWT' }, { ...claims(), exp }, secret());
+    expect((await ctx.app.inject({ url: '/v1/me/points', headers: bearer(own) })).statusCode).toBe(200);
+    expect((await ctx.app.inject({ url: '/v1/me/points', headers: bearer(own) })).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    expectError(await ctx.app.inject({ url: '/v1/me/points', headers: bearer(own) }), 401, 'UNAUTHORIZED');
+  });
+
   it('public routes answer without a token', async () => {
     for (const route of CONTRACT.public.filter((r) => r.startsWith('GET'))) {
       const res = await ctx.app.inject(requestFor(route));
