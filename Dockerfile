@@ -42,4 +42,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node itself is PID 1's child under compose's `init: true`, and gets SIGTERM straight (no npm, no shell)
-CMD ["node", "--max-semi-space-size=8", "dist/api/server.mjs"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=100", "dist/api/server.mjs"]

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 // a transitive dependency (of @redocly/cli), used only here to read compose the way compose does
 import { parse } from 'yaml';
 import { EnvSchema } from '../src/config/env.ts';
+import { API_NODE_FLAGS } from '../src/api-flags.ts';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 const compose = read('docker-compose.yml');
@@ -101,7 +102,10 @@ describe('docker compose services', () => {
     const commands = Object.fromEntries(APP.map((n) => [n, service(n).command ?? []]));
     expect(commands.migrate).toEqual(['node', '--import', 'tsx', 'src/cli/migrate.ts']);
     // the API from its bundle, built in the image (src/cli/bundle.ts)
-    expect(commands.api).toEqual(['node', '--max-semi-space-size=8', 'dist/api/server.mjs']);
+    expect(commands.api).toEqual(['node', ...API_NODE_FLAGS, 'dist/api/server.mjs']);
+    // and `npm run api` the same way (npm start and the bench import API_NODE_FLAGS)
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.api).toContain(`exec node ${API_NODE_FLAGS.join(' ')} dist/api/server.mjs`);
     expect(commands.workers.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
     for (const [name, c] of Object.entries(commands)) expect(c[0], name).not.toMatch(/^(sh|bash|npm)$/);
   });
@@ -238,7 +242,7 @@ describe('Dockerfile', () => {
     // USER comes before the process starts
     const idx = (re: RegExp) => runtime.lines.findIndex((l) => re.test(l));
     expect(idx(/^USER /)).toBeLessThan(idx(/^CMD /));
-    expect(runtime.lines.at(-1)).toBe('CMD ["node", "--max-semi-space-size=8", "dist/api/server.mjs"]');
+    expect(runtime.lines.at(-1)).toBe(`CMD ${JSON.stringify(['node', ...API_NODE_FLAGS, 'dist/api/server.mjs']).replaceAll(',', ', ')}`);
   });
 
   it('copies what the processes load: package files, tsconfig, src, workers, lua, drizzle, console, the API bundle', () => {
