@@ -56,6 +56,7 @@ import memberRoutes from './members/routes.ts';
 import recommendations from './recommendations/plugin.ts';
 import recommendationRoutes from './recommendations/routes.ts';
 import ops from './ops/plugin.ts';
+import { installRequestMetrics } from './metrics/http-hook.ts';
 import opsRoutes from './ops/routes.ts';
 import analyticsRoutes, { analyticsPlugin } from './analytics/routes.ts';
 import exportRoutes, { exportsPlugin } from './exports/routes.ts';
@@ -105,6 +106,7 @@ export async function buildApp(env: Env, opts: BuildOptions = {}): Promise<Fasti
 
   installValidation(app);
   installErrorHandlers(app);
+  installRequestMetrics(app);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();

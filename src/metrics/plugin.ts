@@ -1,8 +1,8 @@
 /**
- * GET /metrics (Prometheus text) and the HTTP request histogram. The answer is this process's
- * registry (or, with API_PROCESSES > 1, every API process's, summed by the primary) followed by
- * the shared-state metrics read once for this scrape. With METRICS_TOKEN set, /metrics wants
- * `Authorization: Bearer <token>` (401 otherwise).
+ * GET /metrics (Prometheus text; the HTTP request histogram is fed by src/metrics/http-hook.ts).
+ * The answer is this process's registry (or, with API_PROCESSES > 1, every API process's, summed
+ * by the primary) followed by the shared-state metrics read once for this scrape. With
+ * METRICS_TOKEN set, /metrics wants `Authorization: Bearer <token>` (401 otherwise).
  */
 import fp from 'fastify-plugin';
 import { DomainError } from '../errors/domain-error.ts';
@@ -10,28 +10,12 @@ import { apiQueueConnection, apiQueueOn } from '../redis/api-queue.ts';
 import { ADMIN_JOBS_QUEUE, PERSIST_QUEUE } from '../queues.ts';
 import { BROADCAST_QUEUE, PUSH_QUEUE } from '../push/jobs.ts';
 import { clusterMetrics, inCluster, joinCluster } from './cluster.ts';
-import { httpDuration, registry } from './registry.ts';
+import { registry } from './registry.ts';
 import { StateMetrics } from './state.ts';
 import { metricsAuthorized } from './token.ts';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
 export default fp(
   async (app) => {
-    // one labelled child per (route, method, status), found by a string key: prom-client's
-    // observe(labels, v) validates and hashes the label object on every request
-    const children = new Map<string, { observe(v: number): void }>();
-    app.addHook('onResponse', (request, reply, done) => {
-      // the route pattern (/v1/goods/:id), never the URL: bounded labels, no ids in them
-      const route = request.routeOptions.url ?? 'unmatched';
-      const method = METHODS.has(request.method) ? request.method : 'OTHER';
-      const key = `${route} ${method} ${reply.statusCode}`;
-      let child = children.get(key);
-      if (!child) children.set(key, (child = httpDuration.labels({ route, method, status: String(reply.statusCode) })));
-      child.observe(reply.elapsedTime / 1000);
-      done();
-    });
-
     // the queues' counts on one fail-fast connection of their own (src/redis/api-queue.ts)
     const connection = apiQueueConnection(app.redis);
     const queues = Object.fromEntries(

@@ -6,6 +6,7 @@
  * unknown-goods requests (400, 401, 404) are not.
  */
 import fp from 'fastify-plugin';
+import type { onResponseHookHandler } from 'fastify';
 import { SalePulse } from './sale-pulse.ts';
 
 declare module 'fastify' {
@@ -22,19 +23,23 @@ export default fp(
     pulse.start();
     app.decorate('salePulse', pulse);
     app.addHook('onClose', () => pulse.stop());
-    app.addHook('onResponse', (request, reply, done) => {
-      if (request.method === 'POST' && request.routeOptions.url === '/v1/redemptions') {
-        const goodsId = (request.body as { goodsId?: unknown } | undefined)?.goodsId;
-        const status = reply.statusCode;
-        if (typeof goodsId === 'number' && Number.isSafeInteger(goodsId) && goodsId > 0) {
-          if (status === 201) {
-            if (reply.getHeader('idempotent-replayed') !== 'true') pulse.note(goodsId, true);
-          } else if (status >= 400 && !NOT_COUNTED.has(status)) {
-            pulse.note(goodsId, false);
-          }
+    // on that one route only (declared after this plugin): no other request pays for it
+    const count: onResponseHookHandler = (request, reply, done) => {
+      const goodsId = (request.body as { goodsId?: unknown } | undefined)?.goodsId;
+      const status = reply.statusCode;
+      if (typeof goodsId === 'number' && Number.isSafeInteger(goodsId) && goodsId > 0) {
+        if (status === 201) {
+          if (reply.getHeader('idempotent-replayed') !== 'true') pulse.note(goodsId, true);
+        } else if (status >= 400 && !NOT_COUNTED.has(status)) {
+          pulse.note(goodsId, false);
         }
       }
       done();
+    };
+    app.addHook('onRoute', (route) => {
+      if (route.url !== '/v1/redemptions' || route.method !== 'POST') return;
+      const own = route.onResponse;
+      route.onResponse = own === undefined ? [count] : [...(Array.isArray(own) ? own : [own]), count];
     });
   },
   { name: 'ops', dependencies: ['config', 'redis'] },

@@ -76,10 +76,16 @@ export class HotRedemptions {
    * An item's B (0: ordinary, or unknown to Redis and Postgres alike), from this process's cache;
    * an item missing from Redis is loaded into it first, so its layout is known.
    */
+  /** The item's B as this process last read it, while that copy is trusted; else undefined. */
+  cachedBuckets(goodsId: number, now = Date.now()): number | undefined {
+    const cached = this.layout.get(goodsId);
+    return cached && cached.until > now ? cached.b : undefined;
+  }
+
   async bucketsOf(goodsId: number): Promise<number> {
     const now = Date.now();
-    const cached = this.layout.get(goodsId);
-    if (cached && cached.until > now) return cached.b;
+    const cached = this.cachedBuckets(goodsId, now);
+    if (cached !== undefined) return cached;
     let b = await this.buckets.layoutOf(goodsId);
     if (b === null && (await this.goods.ensureInRedis(goodsId))) b = await this.buckets.layoutOf(goodsId);
     if (this.layout.size >= CACHE_MAX) this.layout.clear();

@@ -88,7 +88,8 @@ export class RedemptionService {
    */
   async redeem(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
     // hot goods (stock split over bucket slots) take their own saga: src/redemptions/hot-stock.ts
-    const buckets = await this.hot.bucketsOf(goodsId);
+    // (the cached layout without an await: this runs on every redemption)
+    const buckets = this.hot.cachedBuckets(goodsId) ?? (await this.hot.bucketsOf(goodsId));
     if (buckets > 0) return this.hot.redeem(userId, goodsId, buckets, quantity, idempotencyKey, expectedPrice);
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });

@@ -200,7 +200,8 @@ describe('worker processes', () => {
 });
 
 describe('API_PROCESSES=2', () => {
-  it('sums every process’s own metrics in one scrape', { timeout: 60_000 }, async () => {
+  // two processes each loading the TypeScript sources through tsx: slow to start beside other test files
+  it('sums every process’s own metrics in one scrape', { timeout: 150_000 }, async () => {
     const port = await freePort();
     const api = spawnTs('api', 'src/server.ts', [], childEnv(ctx.env, { HOST: '127.0.0.1', PORT: port, API_PROCESSES: 2, LOG_LEVEL: 'warn' }));
     forked.push(
@@ -208,10 +209,10 @@ describe('API_PROCESSES=2', () => {
         if (api.exited()) throw new Error(`api exited:\n${api.output().slice(-4000)}`);
         const pids = childPids(api.proc.pid!);
         return pids.length === 2 ? pids : null;
-      }, 30_000)),
+      }, 60_000)),
     );
     const base = `http://127.0.0.1:${port}`;
-    await waitUntil('the API answers', async () => (await fetch(`${base}/health/live`).then((r) => r.ok, () => false)) || null, 30_000);
+    await waitUntil('the API answers', async () => (await fetch(`${base}/health/live`).then((r) => r.ok, () => false)) || null, 60_000);
     // a fresh connection each: the primary hands connections to the processes in turn (round
     // robin), so a scrape answered by one process alone would count about half of them
     const tag = randomBytes(3).toString('hex');

@@ -45,14 +45,20 @@ export default fp(
       gate.stop();
       clearInterval(timer);
     });
-    app.addHook('onRequest', async (request) => {
-      if (!WRITES.has(request.method) || !request.url.startsWith('/v1/')) return;
+    const closed = () =>
+      !gate.writable || maintenance.on
+        ? new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly')
+        : undefined;
+    // a callback hook, not an async one: an open gate (every request but a few) costs no promise
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!WRITES.has(request.method) || !request.url.startsWith('/v1/')) return done();
       // closed for want of a verdict (a check that failed, a reconnect): a write asks for a fresh
       // check (one at a time, shared) instead of waiting for the next scheduled one
-      if (gate.state === 'unverified') await gate.check();
-      if (!gate.writable || maintenance.on) {
-        throw new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
+      if (gate.state === 'unverified') {
+        gate.check().then(() => done(closed()), done);
+        return;
       }
+      done(closed());
     });
   },
   { name: 'redis-lag-gate', dependencies: ['config', 'redis', 'db'] },
