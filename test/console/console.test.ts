@@ -189,7 +189,19 @@ describe('admin console', () => {
   it('lists goods, orders and experiments', async () => {
     await page.goto(`${base}/console/#/goods`);
     await page.waitForSelector('#goods-rows tr');
+    // a hot item made from the form: its stock split over 4 bucket slots
+    await page.fill('#goods-create input[name=name]', 'Console hot item');
+    await page.fill('#goods-create input[name=stock]', '400');
+    await page.fill('#goods-create input[name=hotBuckets]', '4');
+    await page.click('#goods-create button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#flash')?.textContent?.includes('Console hot item'));
+    const [made] = await ctx.sql<Array<{ id: string; hot_buckets: number; total_stock: string }>>`
+      SELECT id, hot_buckets, total_stock FROM goods WHERE name = 'Console hot item'`;
+    expect([made.hot_buckets, Number(made.total_stock)]).toEqual([4, 400]);
+    expect(await text(`#goods-rows tr[data-goods="${made.id}"] td.hot`)).toBe('4');
+    expect(await page.inputValue('#goods-create input[name=hotBuckets]')).toBe('0');
     const first = await page.getAttribute('#goods-rows tr', 'data-goods');
+    expect(first).toBe(String(made.id));
     await page.click(`#goods-rows tr[data-goods="${first}"] button[data-action=deactivate]`);
     await page.waitForSelector(`#goods-rows tr[data-goods="${first}"] button[data-action=activate]`);
     await page.click(`#goods-rows tr[data-goods="${first}"] button[data-action=activate]`);

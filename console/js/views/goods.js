@@ -1,4 +1,5 @@
-// Goods: the catalog list (GET /v1/goods), create (POST /v1/admin/goods) and switching an item
+// Goods: the catalog list (GET /v1/goods), create (POST /v1/admin/goods; a hot item's stock is
+// split over 2..64 Redis slots, for a flash sale beyond one shard's rate) and switching an item
 // on or off sale (PATCH /v1/admin/goods/:id {active}).
 import { api } from '../api.js';
 import { badge, flash, fmt, h, when } from '../dom.js';
@@ -13,6 +14,7 @@ function row(g) {
     h('td', {}, g.type),
     h('td', { class: 'num' }, fmt(g.pointsPrice)),
     h('td', { class: 'num' }, fmt(g.stock)),
+    h('td', { class: 'num hot' }, g.hotBuckets ? fmt(g.hotBuckets) : '—'),
     h('td', {}, badge(g.active ? 'active' : 'inactive')),
     h('td', {}, when(g.createdAt)),
     h('td', {}, toggle),
@@ -37,6 +39,8 @@ export async function goodsView(main) {
   const type = h('select', { name: 'type' }, ['physical', 'virtual', 'coupon', 'vip'].map((t) => h('option', { value: t }, t)));
   const price = h('input', { name: 'pointsPrice', type: 'number', min: 1, required: true, value: 100 });
   const stock = h('input', { name: 'stock', type: 'number', min: 0, required: true, value: 10 });
+  // 0: an ordinary item; 2..64: hot, its stock split over that many bucket slots
+  const hot = h('input', { name: 'hotBuckets', type: 'number', min: 0, max: 64, value: 0, title: '0, or 2 to 64 bucket slots' });
   const create = h(
     'form',
     {
@@ -48,10 +52,12 @@ export async function goodsView(main) {
           const body = { name: name.value, type: type.value, pointsPrice: Number(price.value), stock: Number(stock.value) };
           if (type.value === 'coupon') body.couponValidDays = 30;
           if (type.value === 'vip') body.vipDays = 30;
+          if (Number(hot.value) !== 0) body.hotBuckets = Number(hot.value);
           const created = await api('/v1/admin/goods', { method: 'POST', body });
           tbody.prepend(row(created));
           flash(`Created #${created.id} ${created.name}.`);
           name.value = '';
+          hot.value = 0;
         } catch (err) {
           flash(`Could not create: ${err.message}`, 'error');
         }
@@ -61,13 +67,14 @@ export async function goodsView(main) {
     h('label', {}, 'Type', type),
     h('label', {}, 'Points', price),
     h('label', {}, 'Stock', stock),
+    h('label', {}, 'Hot buckets', hot),
     h('button', { type: 'submit' }, 'Create'),
   );
   main.append(
     h('h1', {}, 'Goods'),
     h('section', { class: 'card' }, h('h2', {}, 'New item'), create),
     h('p', { class: 'muted' }, 'The catalog as members see it, newest first (items taken off sale here stay in the list until reload).'),
-    h('table', {}, h('thead', {}, h('tr', {}, ['Id', 'Name', 'Type', 'Points', 'Stock', 'State', 'Created', ''].map((t) => h('th', {}, t)))), tbody),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Id', 'Name', 'Type', 'Points', 'Stock', 'Hot buckets', 'State', 'Created', ''].map((t) => h('th', {}, t)))), tbody),
   );
   const page = await api('/v1/goods', { query: { limit: 100, sort: 'new' }, auth: false });
   tbody.replaceChildren(...page.items.map(row));
