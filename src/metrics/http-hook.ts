@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { httpDuration } from './registry.ts';
+import { appendOnResponse } from '../http/route-hooks.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -31,8 +32,7 @@ export function installRequestMetrics(app: FastifyInstance): void {
       observe(request, reply);
       done();
     };
-    const own = route.onResponse;
-    route.onResponse = own === undefined ? [hook] : [...(Array.isArray(own) ? own : [own]), hook];
+    appendOnResponse(route, hook);
   });
   const unmatched = observerFor('unmatched');
   app.addHook('onResponse', (request, reply, done) => {

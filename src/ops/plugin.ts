@@ -8,6 +8,7 @@
 import fp from 'fastify-plugin';
 import type { onResponseHookHandler } from 'fastify';
 import { SalePulse } from './sale-pulse.ts';
+import { appendOnResponse } from '../http/route-hooks.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,9 +38,7 @@ export default fp(
       done();
     };
     app.addHook('onRoute', (route) => {
-      if (route.url !== '/v1/redemptions' || route.method !== 'POST') return;
-      const own = route.onResponse;
-      route.onResponse = own === undefined ? [count] : [...(Array.isArray(own) ? own : [own]), count];
+      if (route.url === '/v1/redemptions' && route.method === 'POST') appendOnResponse(route, count);
     });
   },
   { name: 'ops', dependencies: ['config', 'redis'] },
