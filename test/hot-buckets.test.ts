@@ -14,7 +14,8 @@ import { Reconciler } from '../src/recovery/reconcile.ts';
 import { rebuildFromPostgres } from '../src/recovery/rebuild.ts';
 import { createRedis } from '../src/redis/client.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
-import { expectError } from './api/helpers.ts';
+import { expectError, snapshot } from './api/helpers.ts';
+import { placeOrder, RECEIVER } from './commerce/support.ts';
 import { adminWrite } from './catalog/support.ts';
 import { createTestContext, redeemAs, type Pipeline, type TestContext } from './support/context.ts';
 
@@ -116,6 +117,29 @@ describe('hot goods: the admin attribute', () => {
     await adminWrite(ctx, admin.token, 'PATCH', `/v1/admin/goods/${g.id}`, { active: false });
     expectError(await adminWrite(ctx, admin.token, 'PATCH', `/v1/admin/goods/${g.id}`, { hotBuckets: 0 }), 409, 'HOT_BUCKETS_LOCKED');
     expect(await ctx.redis.hget(ctx.keys.goods(g.id), 'hot')).toBe('4');
+  });
+});
+
+describe('hot goods: orders (cash + points)', () => {
+  it('refuses an order with a hot item: 409 GOODS_NOT_ORDERABLE naming it, nothing taken or written', async () => {
+    const hot = await ctx.createGoods({ pointsPrice: 10, stock: 40, hotBuckets: 4, cashPrice: 500 });
+    const plain = await ctx.createGoods({ pointsPrice: 10, stock: 40, cashPrice: 500 });
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 1000);
+    // the workers run beside the test: let them settle the grant before and after
+    await pipeline.drain();
+    const before = await snapshot(ctx, [m.id], [hot.id, plain.id]);
+    const res = await placeOrder(ctx, m.token, { items: [{ goodsId: plain.id, quantity: 1 }, { goodsId: hot.id, quantity: 1 }], receiver: RECEIVER });
+    expectError(res, 409, 'GOODS_NOT_ORDERABLE');
+    expect(res.json().message).toContain(`goods ${hot.id}`);
+    expect(res.json().goodsId).toBe(hot.id);
+    await pipeline.drain();
+    expect(await snapshot(ctx, [m.id], [hot.id, plain.id])).toEqual(before);
+    expect(await bucketStocks(hot.id, 4)).toEqual([10, 10, 10, 10]);
+    const [{ n }] = await ctx.sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM orders WHERE user_id = ${m.id}`;
+    expect(n).toBe(0);
+    // the same order without the hot item goes through
+    expect((await placeOrder(ctx, m.token, { items: [{ goodsId: plain.id, quantity: 1 }], receiver: RECEIVER })).statusCode).toBe(201);
   });
 });
 

@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, IdempotencyHeadersSchema, PageQuerySchema } from '../http/schemas.ts';
+import { errors, ErrorSchema, IdempotencyHeadersSchema, PageQuerySchema } from '../http/schemas.ts';
 import { adminWrite } from '../admin/idempotency.ts';
 import { transition, type Transition } from './lifecycle.ts';
 import { requireIdempotencyKey } from '../points/idempotency.ts';
@@ -89,6 +89,16 @@ const CouponSchema = Type.Object({
   createdAt: DateTime(),
 });
 
+/** 409 answers of a placement: PRICE_CHANGED and GOODS_NOT_ORDERABLE name the item; PRICE_CHANGED carries its price now. */
+const PlaceConflictSchema = Type.Composite([
+  ErrorSchema,
+  Type.Object({
+    goodsId: Type.Optional(Type.Integer({ description: 'PRICE_CHANGED, GOODS_NOT_ORDERABLE: the item refused' })),
+    currentPrice: Type.Optional(Type.Integer({ description: 'PRICE_CHANGED: the unit price now' })),
+    expectedPrice: Type.Optional(Type.Integer({ description: 'PRICE_CHANGED: the unit price the request expected' })),
+  }),
+]);
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** An admin's order transition: written with its Idempotency-Key in one transaction; side effects after. */
   const adminTransition = (request: FastifyRequest, reply: FastifyReply, t: Transition) =>
@@ -134,7 +144,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: OrderSchema, ...errors(400, 401, 404, 409, 422, 503) },
+        response: { 201: OrderSchema, ...errors(400, 401, 404), 409: PlaceConflictSchema, ...errors(422, 503) },
       },
     },
     async (request, reply) => {

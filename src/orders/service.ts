@@ -183,11 +183,18 @@ export class OrderService {
     const prior = await this.byKey(userId, idempotencyKey);
     if (prior) return this.replay(prior, hash, input);
 
-    const goods = await sql<Array<{ id: number; type: string; cashPrice: number | null }>>`
-      SELECT id, type, cash_price AS "cashPrice" FROM goods WHERE id = ANY(${items.map((i) => i.goodsId)}::bigint[])`;
+    const goods = await sql<Array<{ id: number; type: string; cashPrice: number | null; hotBuckets: number }>>`
+      SELECT id, type, cash_price AS "cashPrice", hot_buckets AS "hotBuckets" FROM goods WHERE id = ANY(${items.map((i) => i.goodsId)}::bigint[])`;
     const byId = new Map(goods.map((g) => [g.id, g]));
     const missing = items.find((i) => !byId.has(i.goodsId));
     if (missing) throw new DomainError('GOODS_NOT_FOUND', `No goods with id ${missing.goodsId}`);
+    // a hot item's stock lives in its bucket slots, which only the redemption saga takes from
+    const hot = items.find((i) => byId.get(i.goodsId)!.hotBuckets > 0);
+    if (hot) {
+      throw new DomainError('GOODS_NOT_ORDERABLE', `goods ${hot.goodsId} is a hot item, sold by redemption only (POST /v1/redemptions)`, {
+        goodsId: hot.goodsId,
+      });
+    }
     if (!input.receiver && goods.some((g) => g.type === 'physical')) {
       throw new DomainError('RECEIVER_REQUIRED', 'Physical goods ship to a receiver: send receiver {name, phone, address}');
     }

@@ -70,6 +70,9 @@ describe('placing orders', () => {
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }], receiver: RECEIVER }), 409, 'INSUFFICIENT_POINTS');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 6 }], receiver: RECEIVER }), 409, 'SOLD_OUT');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: cash.id, quantity: 1 }, { goodsId: g.id, quantity: 1 }], receiver: RECEIVER }), 409, 'INSUFFICIENT_POINTS');
+    // the body says which item moved and what it costs now (README: PRICE_CHANGED)
+    const moved = expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1, expectedPrice: 149 }], receiver: RECEIVER }), 409, 'PRICE_CHANGED');
+    expect(moved).toMatchObject({ goodsId: g.id, currentPrice: 150, expectedPrice: 149 });
     const noKey = await ctx.app.inject({ method: 'POST', url: '/v1/orders', headers: bearer(m.token), payload: { items: [{ goodsId: cash.id, quantity: 1 }] } });
     expectError(noKey, 400, 'IDEMPOTENCY_KEY_REQUIRED');
     await pipeline.drain();
