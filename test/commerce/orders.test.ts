@@ -65,7 +65,8 @@ describe('placing orders', () => {
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 0 }], receiver: RECEIVER }), 400, 'VALIDATION_FAILED');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }, { goodsId: g.id, quantity: 1 }], receiver: RECEIVER }), 400, 'VALIDATION_FAILED');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }] }), 400, 'RECEIVER_REQUIRED');
-    expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: cash.id, quantity: 1 }], pointsToUse: 501 }), 400, 'POINTS_TO_USE_INVALID');
+    const tooMany = expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: cash.id, quantity: 1 }], pointsToUse: 501 }), 400, 'POINTS_TO_USE_INVALID');
+    expect(tooMany).toMatchObject({ max: Math.floor((500 * ctx.env.POINTS_PER_CURRENCY_UNIT) / 100) });
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: 987654, quantity: 1 }] }), 404, 'GOODS_NOT_FOUND');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }], receiver: RECEIVER }), 409, 'INSUFFICIENT_POINTS');
     expectError(await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 6 }], receiver: RECEIVER }), 409, 'SOLD_OUT');
@@ -168,10 +169,11 @@ describe('lifecycle', () => {
     const o = (await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 1 }], receiver: RECEIVER })).json();
     expect(o).toMatchObject({ status: 'pending_payment', cashDue: 2599 });
     await webhook(ctx, { paymentId: o.paymentId, status: 'succeeded', amount: 2599 });
-    expectError(await adminPost(ctx, m.token, `/v1/me/orders/${o.id}/confirm-receipt`), 409, 'ORDER_STATE_CONFLICT');
+    // the body carries the order's status (README)
+    expect(expectError(await adminPost(ctx, m.token, `/v1/me/orders/${o.id}/confirm-receipt`), 409, 'ORDER_STATE_CONFLICT')).toMatchObject({ status: 'paid' });
     const shipped = await adminPost(ctx, admin.token, `/v1/admin/orders/${o.id}/ship`, { carrier: 'SF', trackingNo: 'SF123' });
     expect(shipped.json()).toMatchObject({ status: 'shipped', carrier: 'SF', trackingNo: 'SF123' });
-    expectError(await adminPost(ctx, m.token, `/v1/me/orders/${o.id}/cancel`), 409, 'ORDER_STATE_CONFLICT');
+    expect(expectError(await adminPost(ctx, m.token, `/v1/me/orders/${o.id}/cancel`), 409, 'ORDER_STATE_CONFLICT')).toMatchObject({ status: 'shipped' });
     const done = await adminPost(ctx, m.token, `/v1/me/orders/${o.id}/confirm-receipt`);
     expect(done.json().history.map((h: { to: string }) => h.to)).toEqual(['pending_payment', 'paid', 'shipped', 'completed']);
     // 25.99 paid in cash → 25 points (purchase rule 1 per 1.00, Regular tier ×1)
@@ -301,7 +303,7 @@ describe('virtual rewards', () => {
     await adminPost(ctx, admin.token, `/v1/admin/orders/${o.id}/refund`, { reason: 'x' });
     const after = await ctx.sql`SELECT status FROM user_coupons WHERE order_id = ${o.id} ORDER BY status`;
     expect(after.map((r) => r.status)).toEqual(['revoked', 'used']);
-    expectError(await adminPost(ctx, admin.token, `/v1/admin/coupons/${list.items[1].code}/use`), 409, 'COUPON_NOT_ACTIVE');
+    expect(expectError(await adminPost(ctx, admin.token, `/v1/admin/coupons/${list.items[1].code}/use`), 409, 'COUPON_NOT_ACTIVE')).toMatchObject({ status: expect.any(String) });
   });
 
   it('VIP goods stack their days', async () => {
