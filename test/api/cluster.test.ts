@@ -42,7 +42,8 @@ function clientPorts(agent: Agent): Set<number> {
 }
 
 describe('API_PROCESSES=2', () => {
-  it('serves from both processes, never oversells a flash sale sent through both, and stops all on one SIGTERM', { timeout: 60_000 }, async () => {
+  // two API processes each load the TypeScript sources through tsx: slow to start beside other test files
+  it('serves from both processes, never oversells a flash sale sent through both, and stops all on one SIGTERM', { timeout: 150_000 }, async () => {
     const { redis, keys, sql } = ctx;
     const buyers = await ctx.createMembers(BUYERS);
     await Promise.all(buyers.map((m) => ctx.grant(m.id, 1000)));
@@ -57,7 +58,7 @@ describe('API_PROCESSES=2', () => {
         const forked = childPids(primary);
         return forked.length === 2 ? forked : null;
       },
-      30_000,
+      60_000,
       100,
     );
     // each process starts listening once its app is built: ready when a few fresh connections
@@ -73,7 +74,7 @@ describe('API_PROCESSES=2', () => {
           probe.destroy();
         }
       },
-      30_000,
+      60_000,
       100,
     );
 
