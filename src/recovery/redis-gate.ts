@@ -64,9 +64,7 @@ export class RedisGate {
   }
 
   assertWritable(): void {
-    if (!this.writable) {
-      throw new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
-    }
+    if (!this.writable) throw gateClosed();
   }
 
   /** One check at a time; callers share the one in flight. */
@@ -130,6 +128,11 @@ export class RedisGate {
   }
 }
 
+/** 503 for a write while the gate is closed (a Redis not yet verified, or rolling forward). */
+export function gateClosed(): DomainError {
+  return new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
+}
+
 /**
  * Makes every write script on this connection check the gate right before it is sent. Read
  * scripts and plain commands are left alone; recovery (roll-forward, rebuild) uses its own,
@@ -146,7 +149,6 @@ export class RedisGate {
  * the gate open, and is never queued offline.
  */
 export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
-  const refusal = () => new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly');
   const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   const scripts = (redis as unknown as { scriptsSet: Record<string, { sha: string } | undefined> }).scriptsSet;
   const writeShas = new Set<string>();
@@ -158,7 +160,7 @@ export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
     // `this`, not `redis`: ioredis copies these methods onto the pipelines it builds (auto-
     // pipelining included), which must run the original on themselves
     target[name] = function (this: unknown, ...args: unknown[]) {
-      if (!gate.writable || redis.status !== 'ready') return Promise.reject(refusal());
+      if (!gate.writable || redis.status !== 'ready') return Promise.reject(gateClosed());
       return original.apply(this, args);
     };
   }
@@ -166,7 +168,7 @@ export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
     const send = conn.sendCommand as (command: WireCommand, stream?: PipelineStream) => unknown;
     (conn as unknown as { sendCommand: typeof send }).sendCommand = function (this: Redis, command, stream) {
       if (command.name === 'evalsha' && writeShas.has(command.args[0] as string) && !(gate.writable && wireReady(conn))) {
-        command.reject(refusal());
+        command.reject(gateClosed());
         // a pipeline writes its buffer once every command has written: count this one as written
         if (stream?.isPipeline) stream.write('');
         return command.promise;

@@ -72,16 +72,16 @@ export class HotRedemptions {
     this.buckets = new BucketStock(deps);
   }
 
-  /**
-   * An item's B (0: ordinary, or unknown to Redis and Postgres alike), from this process's cache;
-   * an item missing from Redis is loaded into it first, so its layout is known.
-   */
   /** The item's B as this process last read it, while that copy is trusted; else undefined. */
   cachedBuckets(goodsId: number, now = Date.now()): number | undefined {
     const cached = this.layout.get(goodsId);
     return cached && cached.until > now ? cached.b : undefined;
   }
 
+  /**
+   * An item's B (0: ordinary, or unknown to Redis and Postgres alike), from this process's cache;
+   * an item missing from Redis is loaded into it first, so its layout is known.
+   */
   async bucketsOf(goodsId: number): Promise<number> {
     const now = Date.now();
     const cached = this.cachedBuckets(goodsId, now);

@@ -8,8 +8,7 @@
  * before the connection dropped cannot write either.
  */
 import fp from 'fastify-plugin';
-import { DomainError } from '../../errors/domain-error.ts';
-import { gateWrites, RedisGate } from '../../recovery/redis-gate.ts';
+import { gateClosed, gateWrites, RedisGate } from '../../recovery/redis-gate.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -45,10 +44,7 @@ export default fp(
       gate.stop();
       clearInterval(timer);
     });
-    const closed = () =>
-      !gate.writable || maintenance.on
-        ? new DomainError('SERVICE_UNAVAILABLE', 'Points are being brought up to date after a Redis recovery; retry shortly')
-        : undefined;
+    const closed = () => (!gate.writable || maintenance.on ? gateClosed() : undefined);
     // a callback hook, not an async one: an open gate (every request but a few) costs no promise
     app.addHook('onRequest', (request, _reply, done) => {
       if (!WRITES.has(request.method) || !request.url.startsWith('/v1/')) return done();
