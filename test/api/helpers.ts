@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import type { TestContext } from '../support/context.ts';
-import { scanAll } from '../support/scan.ts';
+import { isStatisticsKey, scanAll } from '../support/scan.ts';
 
 export interface ErrorBody {
   statusCode: number;
@@ -46,7 +46,7 @@ async function scanKeys(ctx: TestContext): Promise<string[]> {
  * an earlier test's answers can land at any moment.
  */
 export async function stateKeys(ctx: TestContext): Promise<string[]> {
-  return (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`) && !/:\{g\d+\}:pulse:\d+$/.test(k));
+  return (await scanKeys(ctx)).filter((k) => !k.startsWith(`${ctx.keys.prefix}:auth:login:`) && !isStatisticsKey(k));
 }
 
 export const COUNTED_TABLES = [

@@ -12,8 +12,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { readyMasters, type RedisClient } from '../../src/redis/client.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
 import { freePort, sleep } from '../crash/procs.ts';
+import { isStatisticsKey, scanAll } from '../support/scan.ts';
 
 // ---------------------------------------------------------------- private redis-server
 
@@ -83,20 +84,14 @@ export async function startPrivateRedis(maxmemory = 256 * 1024 * 1024): Promise<
 export type Snapshot = Record<string, unknown>;
 
 /**
- * Every key under `prefix` (minus the excluded sub-prefixes) with its full value, key names
- * relative to the prefix. TTLs are reduced to "has one"; stream entries to their fields (ids
+ * Every key under `prefix` (minus the excluded sub-prefixes and statistics) with its full value,
+ * key names relative to the prefix. TTLs are reduced to "has one"; stream entries to their fields (ids
  * differ between twins), plus each consumer group's pending count.
  */
 export async function snapshotRedis(redis: RedisClient, prefix: string, exclude: string[] = []): Promise<Snapshot> {
-  const names: string[] = [];
-  for (const node of await readyMasters(redis)) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      names.push(...batch.filter((k) => !exclude.some((e) => k.startsWith(`${prefix}:${e}`))));
-    } while (cursor !== '0');
-  }
+  const names = (await scanAll(redis, `${prefix}:*`)).filter(
+    (k) => !isStatisticsKey(k) && !exclude.some((e) => k.startsWith(`${prefix}:${e}`)),
+  );
   const out: Snapshot = {};
   for (const key of names.sort()) {
     const type = await redis.type(key);

@@ -16,3 +16,8 @@ export async function scanAll(redis: RedisClient, pattern: string): Promise<stri
   }
   return out;
 }
+
+/** Sale-pulse counters (src/ops/sale-pulse.ts): statistics a timer flushes late, not state. */
+export function isStatisticsKey(key: string): boolean {
+  return /:\{g\d+\}:pulse:\d+$/.test(key);
+}
