@@ -186,7 +186,9 @@ export const redemptions = pgTable(
     createdAt: ts('created_at').notNull(),
   },
   (t) => [
-    uniqueIndex('redemptions_op_id_key').on(t.opId),
+    // a redemption's id is its op id: the primary key is the idempotency index (a unique index
+    // on op_id as well cost each persisted redemption an index insert), and rows are found by id
+    check('redemptions_op_id_is_id', sql`${t.opId} = ${t.id}`),
     uniqueIndex('redemptions_exchange_no_key').on(t.exchangeNo),
     index('redemptions_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
     // popularity: redemptions of an item in the last 7 days (src/goods/popularity.ts); its leading

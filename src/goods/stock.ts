@@ -20,7 +20,7 @@ export async function persistedSold(
     FROM unnest(${goodsIds}::bigint[], ${before}::bigint[]) AS g(id, t)
     LEFT JOIN redemptions r ON r.goods_id = g.id AND r.status <> 'cancelled' AND r.source = 'order'
       AND (g.t IS NULL OR r.created_at < to_timestamp(g.t / 1000.0))
-      AND NOT (r.op_id = ANY(${o.excludeOpIds ?? []}::text[]))
+      AND NOT (r.id = ANY(${o.excludeOpIds ?? []}::text[]))
     GROUP BY g.id`;
   const sold = new Map(rows.map((r) => [r.goodsId, r.sold]));
   if (o.orders === false) return sold;

@@ -35,5 +35,5 @@ export async function insertDraws(tx: Tx, ops: Op[]): Promise<void> {
                 ${goods.map((d) => d.at)}::bigint[])
       AS t(draw_id, exchange_no, user_id, goods_id, at)
     ORDER BY t.draw_id
-    ON CONFLICT (op_id) DO NOTHING`;
+    ON CONFLICT (id) DO NOTHING`;
 }

@@ -446,7 +446,7 @@ export class LotteryService {
     }
     const [row] = await this.deps.sql<Array<DrawRow & { exchangeNo: string | null }>>`
       SELECT ${this.deps.sql.unsafe(DRAW_COLUMNS)}, r.exchange_no AS "exchangeNo"
-      FROM lottery_draws d LEFT JOIN redemptions r ON r.op_id = d.draw_id WHERE d.draw_id = ${op.opId}`;
+      FROM lottery_draws d LEFT JOIN redemptions r ON r.id = d.draw_id WHERE d.draw_id = ${op.opId}`;
     if (!row) throw new Error(`draw ${op.opId} has a record but no persisted row`);
     return {
       ...drawOf(row),

@@ -222,7 +222,7 @@ export class OrderEffects {
     } else if (o.source === 'redemption') {
       // the units go back to the business day they counted on (its daily count, if still the day kept)
       for (const i of items) await this.stock.returnRedemption(o.id, o.userId, i.goodsId, i.quantity, o.createdAt);
-      await this.deps.sql`UPDATE redemptions SET status = 'cancelled' WHERE op_id = ${o.id}`;
+      await this.deps.sql`UPDATE redemptions SET status = 'cancelled' WHERE id = ${o.id}`;
     } else {
       for (const i of items) await this.stock.giveBack(o.id, o.userId, i.goodsId, i.quantity);
     }

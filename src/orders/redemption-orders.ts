@@ -18,7 +18,7 @@ export async function materializeRedemptionOrders(tx: Tx | Sql, opIds: string[],
     WITH t AS (
       SELECT r.op_id, r.exchange_no, r.user_id, r.goods_id, r.quantity, r.points_spent AS points, r.lots, r.created_at, g.type
       FROM redemptions r JOIN goods g ON g.id = r.goods_id
-      WHERE r.op_id = ANY(${opIds}::text[]) AND r.source = 'order'
+      WHERE r.id = ANY(${opIds}::text[]) AND r.source = 'order'
         ${rewardsOnly ? tx`AND g.type IN ('coupon', 'vip')` : tx``}),
     o AS (
       INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,

@@ -143,7 +143,7 @@ const ALL_ORDERS = `(
          CASE WHEN g.type IN ('virtual', 'coupon', 'vip') THEN r.created_at END AS "completedAt",
          NULL::timestamptz AS "cancelledAt", NULL::timestamptz AS "refundedAt"
   FROM redemptions r JOIN goods g ON g.id = r.goods_id
-  WHERE r.source = 'order' AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.op_id)
+  WHERE r.source = 'order' AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.id)
 ) AS all_orders`;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -463,7 +463,7 @@ export class OrderService {
         ...(await sql<Array<OrderItemView & { orderId: string }>>`
           SELECT r.op_id AS "orderId", 1 AS position, r.goods_id AS "goodsId", g.type AS "goodsType", r.quantity,
                  (r.points_spent / r.quantity)::bigint AS "unitPoints", 0::bigint AS "unitCash"
-          FROM redemptions r JOIN goods g ON g.id = r.goods_id WHERE r.op_id = ANY(${bare}::text[])`),
+          FROM redemptions r JOIN goods g ON g.id = r.goods_id WHERE r.id = ANY(${bare}::text[])`),
       );
     }
     const byOrder = new Map<string, OrderItemView[]>();

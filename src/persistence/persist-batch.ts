@@ -187,7 +187,7 @@ async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
                 ${r.map((o) => Number(o.quantity))}::int[], ${r.map((o) => -o.delta)}::bigint[],
                 ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
       AS t(op_id, exchange_no, user_id, goods_id, quantity, points, lots, at)
-    ON CONFLICT (op_id) DO NOTHING`;
+    ON CONFLICT (id) DO NOTHING`;
   await materializeRedemptionOrders(tx, r.map((o) => o.opId), true);
 }
 

@@ -250,7 +250,7 @@ async function rebuildOpRecords(sql: Sql, redis: RedisClient, keys: Keys, ttlSec
              l.biz_type AS "bizType", l.biz_id AS "bizId", l.request_hash AS h, l.idem_key AS k,
              round(extract(epoch FROM l.created_at) * 1000)::bigint AS at,
              r.goods_id AS "goodsId", r.quantity, r.exchange_no AS "exchangeNo"
-      FROM ledger_entries l LEFT JOIN redemptions r ON r.op_id = l.op_id
+      FROM ledger_entries l LEFT JOIN redemptions r ON r.id = l.op_id
       WHERE l.idem_key IS NOT NULL AND l.created_at > now() - make_interval(secs => ${ttlSeconds}) AND l.id > ${after}
       ORDER BY l.id LIMIT ${PAGE}`;
     if (rows.length === 0) break;
