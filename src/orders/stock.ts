@@ -6,9 +6,9 @@
 import type { Deps } from '../deps.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { dayNumber, offsetMs } from '../engagement/business-day.ts';
-import { DomainError } from '../errors/domain-error.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { BucketStock } from '../goods/bucket-stock.ts';
+import { priceChanged } from '../redemptions/holds.ts';
 
 export interface Pricing {
   /** the member's tier price factor, per mille */
@@ -37,11 +37,7 @@ export class OrderStock {
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.GoodsNotFound && (await this.goods.ensureInRedis(goodsId))) reply = await call();
     const code = Number(reply[0]);
-    if (code === ScriptCode.PriceChanged) {
-      throw new DomainError('PRICE_CHANGED', `The price of goods ${goodsId} has changed; see currentPrice`, {
-        goodsId, currentPrice: Number(reply[1]), expectedPrice,
-      });
-    }
+    if (code === ScriptCode.PriceChanged) throw priceChanged(Number(reply[1]), expectedPrice, goodsId);
     if (code !== 1) throw scriptError(code);
     return Number(reply[1]);
   }

@@ -55,7 +55,13 @@ export function soldOutRefusal(): DomainError {
   return scriptError(ScriptCode.SoldOut);
 }
 
-/** 409 PRICE_CHANGED: the unit price is not the one the client was shown; the body carries both. */
-export function priceChanged(currentPrice: number, expectedPrice?: number): DomainError {
-  return new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice, expectedPrice });
+/**
+ * 409 PRICE_CHANGED: the unit price is not the one the client was shown; the body carries both,
+ * and the item when the request named several (an order).
+ */
+export function priceChanged(currentPrice: number, expectedPrice?: number, goodsId?: number): DomainError {
+  if (goodsId === undefined) {
+    return new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice, expectedPrice });
+  }
+  return new DomainError('PRICE_CHANGED', `The price of goods ${goodsId} has changed; see currentPrice`, { goodsId, currentPrice, expectedPrice });
 }
