@@ -60,8 +60,6 @@ export function soldOutRefusal(): DomainError {
  * and the item when the request named several (an order).
  */
 export function priceChanged(currentPrice: number, expectedPrice?: number, goodsId?: number): DomainError {
-  if (goodsId === undefined) {
-    return new DomainError('PRICE_CHANGED', 'The price of this item has changed; see currentPrice', { currentPrice, expectedPrice });
-  }
-  return new DomainError('PRICE_CHANGED', `The price of goods ${goodsId} has changed; see currentPrice`, { goodsId, currentPrice, expectedPrice });
+  const item = goodsId === undefined ? 'this item' : `goods ${goodsId}`;
+  return new DomainError('PRICE_CHANGED', `The price of ${item} has changed; see currentPrice`, { goodsId, currentPrice, expectedPrice });
 }
