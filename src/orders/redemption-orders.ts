@@ -7,19 +7,51 @@
  */
 import type { Sql, Tx } from '../db/client.ts';
 
+type Db = Tx | Sql;
+
+/** Writes the orders rows of persisted redemptions, by op id (an order's first transition). */
+export async function materializeRedemptionOrders(tx: Db, opIds: string[]): Promise<void> {
+  await insertRedemptionOrders(
+    tx,
+    tx`SELECT r.op_id, r.exchange_no, r.user_id, r.goods_id, r.quantity, r.points_spent AS points, r.lots, r.created_at, g.type
+       FROM redemptions r JOIN goods g ON g.id = r.goods_id
+       WHERE r.id = ANY(${opIds}::text[]) AND r.source = 'order'`,
+  );
+}
+
 /**
- * Writes the orders rows of persisted redemptions (id = op id, orderNo = exchange number), paid at
- * once: virtual, coupon and VIP goods complete at payment, the rest wait to be shipped. Their spent
- * lots are what a refund gives back; their history's first entries are implied by the row.
- * `rewardsOnly`: only those of coupon and VIP goods (the rest are written on their first transition).
+ * The persist worker's part: the orders rows of a batch's redemptions of coupon and VIP goods (the
+ * rest are written on their first transition). Their goods are looked up first, once per item: a
+ * batch with none (nearly every batch: a flash sale's, any batch of physical or virtual goods)
+ * reads nothing back. One statement joining each redemption to its goods row cost Postgres more
+ * than inserting the redemption: not knowing the id list's length, the planner scanned the goods
+ * table once per redemption.
  */
-export async function materializeRedemptionOrders(tx: Tx | Sql, opIds: string[], rewardsOnly = false): Promise<void> {
+export async function materializeRewardRedemptions(tx: Db, redemptions: Array<{ opId: string; goodsId: number }>): Promise<void> {
+  const goodsIds = [...new Set(redemptions.map((r) => r.goodsId))];
+  const rewards = await tx<Array<{ id: number; type: string }>>`
+    SELECT id, type FROM goods WHERE id = ANY(${goodsIds}::bigint[]) AND type IN ('coupon', 'vip')`;
+  if (rewards.length === 0) return;
+  const typeOf = new Map(rewards.map((g) => [Number(g.id), g.type]));
+  const picked = redemptions.filter((r) => typeOf.has(r.goodsId));
+  await insertRedemptionOrders(
+    tx,
+    tx`SELECT r.op_id, r.exchange_no, r.user_id, r.goods_id, r.quantity, r.points_spent AS points, r.lots, r.created_at, k.type
+       FROM unnest(${picked.map((r) => r.opId)}::text[], ${picked.map((r) => typeOf.get(r.goodsId)!)}::text[]) AS k(id, type)
+       JOIN redemptions r ON r.id = k.id
+       WHERE r.source = 'order'`,
+  );
+}
+
+/**
+ * The orders rows (id = op id, orderNo = exchange number) of the redemptions `source` selects
+ * (op_id, exchange_no, user_id, goods_id, quantity, points, lots, created_at, type), paid at once:
+ * virtual, coupon and VIP goods complete at payment, the rest wait to be shipped. Their spent
+ * lots are what a refund gives back; their history's first entries are implied by the row.
+ */
+async function insertRedemptionOrders(tx: Db, source: ReturnType<Db>): Promise<void> {
   await tx`
-    WITH t AS (
-      SELECT r.op_id, r.exchange_no, r.user_id, r.goods_id, r.quantity, r.points_spent AS points, r.lots, r.created_at, g.type
-      FROM redemptions r JOIN goods g ON g.id = r.goods_id
-      WHERE r.id = ANY(${opIds}::text[]) AND r.source = 'order'
-        ${rewardsOnly ? tx`AND g.type IN ('coupon', 'vip')` : tx``}),
+    WITH t AS (${source}),
     o AS (
       INSERT INTO orders (id, order_no, user_id, source, status, points_total, spend_op_id, spent_lots, points_state,
                           stock_state, rewards_state, unsettled, created_at, updated_at, paid_at, completed_at)
@@ -36,4 +68,3 @@ export async function materializeRedemptionOrders(tx: Tx | Sql, opIds: string[],
     SELECT t.op_id, 1, t.goods_id, t.type, t.quantity, t.points / t.quantity FROM t JOIN o ON o.id = t.op_id
     ON CONFLICT DO NOTHING`;
 }
-

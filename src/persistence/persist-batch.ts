@@ -7,7 +7,7 @@
  * Account and lot updates are sums, so batches may be applied in any order.
  */
 import type { Sql, Tx } from '../db/client.ts';
-import { materializeRedemptionOrders } from '../orders/redemption-orders.ts';
+import { materializeRewardRedemptions } from '../orders/redemption-orders.ts';
 import { persistRiskFindings } from '../risk/events.ts';
 import { lotsOf, restoredOf, newLotsOf, type Op } from '../points/op.ts';
 import { findConflicts, recordConflicts, type OpConflict } from '../recovery/op-conflicts.ts';
@@ -188,7 +188,7 @@ async function insertRedemptions(tx: Tx, ops: Op[]): Promise<void> {
                 ${r.map((o) => JSON.stringify(lotsOf(o)))}::text[], ${r.map((o) => o.at)}::bigint[])
       AS t(op_id, exchange_no, user_id, goods_id, quantity, points, lots, at)
     ON CONFLICT (id) DO NOTHING`;
-  await materializeRedemptionOrders(tx, r.map((o) => o.opId), true);
+  await materializeRewardRedemptions(tx, r.map((o) => ({ opId: o.opId, goodsId: Number(o.goodsId) })));
 }
 
 /** Admin points ops (grants, integrator holds) audited from the op, with the admin request's context it carries. */

@@ -15,11 +15,11 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.close());
 
-function redemptionOp(userId: number, n: number): Op {
+function redemptionOp(userId: number, n: number, goodsId = 7): Op {
   const at = Date.now();
   return {
     opId: `rr${userId}x${n}`.padEnd(32, '0'), kind: 'spend', userId, delta: -10, balanceAfter: 90, available: 90,
-    bizType: 'redemption', bizId: '7', at, h: 'h', goodsId: 7, quantity: 1, exchangeNo: `EXRR${userId}X${n}`,
+    bizType: 'redemption', bizId: String(goodsId), at, h: 'h', goodsId, quantity: 1, exchangeNo: `EXRR${userId}X${n}`,
     lots: [[`lot${userId}`, 10, at + 86_400_000]],
   };
 }
@@ -45,6 +45,28 @@ describe('redemption rows', () => {
     expect(rows.every((r) => r.op_id === r.id)).toBe(true);
     const [{ n }] = await ctx.sql`SELECT count(*)::int AS n FROM ledger_entries WHERE user_id = ${m.id}`;
     expect(n).toBe(5);
+  });
+
+  it('a batch writes the orders rows of its coupon and VIP redemptions at once, each once, and of no other goods', async () => {
+    const [m] = await ctx.createMembers(1);
+    const coupon = await ctx.createGoods({ type: 'coupon', couponValidDays: 10 });
+    const vip = await ctx.createGoods({ type: 'vip', vipDays: 30 });
+    const physical = await ctx.createGoods({ type: 'physical' });
+    const virtual = await ctx.createGoods({ type: 'virtual' });
+    // a coupon flash (several redemptions of one item) mixed with the other kinds, in one batch
+    const ops = [coupon.id, physical.id, coupon.id, vip.id, virtual.id, coupon.id].map((g, n) => redemptionOp(m.id, 10 + n, g));
+    await persistBatch(ctx.sql, ops);
+    await persistBatch(ctx.sql, ops);
+    const rows = await ctx.sql<Array<{ id: string; status: string; rewardsState: string; goodsId: number; goodsType: string }>>`
+      SELECT o.id, o.status, o.rewards_state AS "rewardsState", i.goods_id AS "goodsId", i.goods_type AS "goodsType"
+      FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.user_id = ${m.id} ORDER BY o.id`;
+    const expected = ops
+      .filter((o) => o.goodsId === coupon.id || o.goodsId === vip.id)
+      .map((o) => ({
+        id: o.opId, status: 'completed', rewardsState: 'pending', goodsId: o.goodsId, goodsType: o.goodsId === coupon.id ? 'coupon' : 'vip',
+      }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(rows).toEqual(expected);
   });
 
   it('a row whose op_id is not its id is refused', async () => {
