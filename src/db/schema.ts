@@ -269,10 +269,15 @@ export const pushRecords = pgTable(
     sentAt: ts('sent_at'),
   },
   (t) => [
+    // a record is reached by its id, its dedupe key (a push recorded again), its anchor (push_id) or,
+    // as an anchor, by member: nothing indexes every record by member or by status, since every
+    // redemption adds one (its in-app exchange confirmation)
     uniqueIndex('push_records_dedupe_key').on(t.dedupeKey),
-    index('push_records_user_time').on(t.userId, t.createdAt.desc(), t.id.desc()),
-    index('push_records_status').on(t.status),
+    // a member's notifications (anchors), newest first
     index('push_records_member_pushes').on(t.userId, t.createdAt.desc(), t.id.desc()).where(sql`push_id IS NULL`),
+    // the records still being delivered or given up on, by status, newest first (admin lists): a
+    // record sent at once (an in-app notice) never enters it
+    index('push_records_undelivered').on(t.status, t.createdAt.desc(), t.id.desc()).where(sql`status <> 'sent'`),
     index('push_records_push').on(t.pushId).where(sql`push_id IS NOT NULL`),
     // analytics: pushes (anchors) by the day they were made
     index('push_records_anchor_time').on(t.createdAt).where(sql`push_id IS NULL`),

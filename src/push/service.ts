@@ -77,6 +77,22 @@ const STATUS_BY_RANK: readonly PushStatus[] = ['sent', 'pending', 'failed', 'dea
 
 type PushRow = Omit<PushRecord, 'createdAt' | 'sentAt'> & { createdAt: Date; sentAt: Date | null };
 
+/**
+ * The records still pending delivery of the pushes recorded under `keys`: each key's anchor (which
+ * carries the key itself) and its other devices' records (push_id = the anchor). What a repeated
+ * call queues again, in case the first one died between its commit and its queueing.
+ */
+async function pendingOf(tx: Tx, keys: string[]): Promise<number[]> {
+  const rows = await tx<Array<{ id: number }>>`
+    SELECT r.id FROM push_records a
+    CROSS JOIN LATERAL (
+      SELECT a.id, a.status, a.device_id
+      UNION ALL SELECT d.id, d.status, d.device_id FROM push_records d WHERE d.push_id = a.id) r
+    WHERE a.dedupe_key = ANY(${keys}::text[]) AND a.push_id IS NULL AND r.status = 'pending' AND r.device_id IS NOT NULL
+    ORDER BY r.id`;
+  return rows.map((r) => r.id);
+}
+
 export class PushService {
   constructor(
     private readonly sql: Sql,
@@ -96,13 +112,7 @@ export class PushService {
         VALUES (${userId}, ${first}, ${input.type}, ${input.title}, ${input.body}, ${data}, ${key},
                 ${inbox ? 'sent' : 'pending'}, CASE WHEN ${inbox}::boolean THEN now() END)
         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`;
-      if (anchor.length === 0) {
-        const again = await tx<Array<{ id: number }>>`
-          SELECT id FROM push_records
-          WHERE user_id = ${userId} AND status = 'pending' AND device_id IS NOT NULL
-            AND (dedupe_key = ${key} OR starts_with(dedupe_key, ${`${key}:device:`}))`;
-        return { created: [], pending: again.map((r) => r.id), duplicate: true };
-      }
+      if (anchor.length === 0) return { created: [], pending: await pendingOf(tx, [key!]), duplicate: true };
       const others = await tx<Array<{ id: number }>>`
         INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, push_id)
         SELECT ${userId}, d.id, ${input.type}, ${input.title}, ${input.body}, ${data},
@@ -140,24 +150,22 @@ export class PushService {
         ON CONFLICT (dedupe_key) DO NOTHING
         RETURNING id, device_id AS "deviceId", dedupe_key AS "dedupeKey"`;
       const withDevice = anchors.filter((a) => a.deviceId !== null).map((a) => a.id);
-      const others = await tx<Array<{ id: number }>>`
-        INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, push_id)
-        SELECT a.user_id, d.id, a.type, a.title, a.body, a.data, a.dedupe_key || ':device:' || d.id, a.id
-        FROM push_records a JOIN devices d ON d.user_id = a.user_id AND d.id > a.device_id
-        WHERE a.id = ANY(${withDevice}::bigint[])
-        ORDER BY a.id, d.id
-        RETURNING id`;
+      // members without a device (in-app notices only) have no other devices' records to add
+      const others =
+        withDevice.length === 0
+          ? []
+          : await tx<Array<{ id: number }>>`
+              INSERT INTO push_records (user_id, device_id, type, title, body, data, dedupe_key, push_id)
+              SELECT a.user_id, d.id, a.type, a.title, a.body, a.data, a.dedupe_key || ':device:' || d.id, a.id
+              FROM push_records a JOIN devices d ON d.user_id = a.user_id AND d.id > a.device_id
+              WHERE a.id = ANY(${withDevice}::bigint[])
+              ORDER BY a.id, d.id
+              RETURNING id`;
       // keys recorded before: re-queue what is still pending (a crash between commit and queueing)
       const seen = new Set(anchors.map((a) => a.dedupeKey));
       const repeated = list.filter((p) => !seen.has(p.dedupeKey));
-      const again =
-        repeated.length === 0
-          ? []
-          : await tx<Array<{ id: number }>>`
-              SELECT id FROM push_records
-              WHERE user_id = ANY(${[...new Set(repeated.map((p) => p.userId))]}::bigint[]) AND status = 'pending' AND device_id IS NOT NULL
-                AND regexp_replace(dedupe_key, ':device:[0-9]+$', '') = ANY(${repeated.map((p) => p.dedupeKey)}::text[])`;
-      return { pending: [...withDevice, ...others.map((o) => o.id), ...again.map((r) => r.id)], fresh: anchors.length };
+      const again = repeated.length === 0 ? [] : await pendingOf(tx, repeated.map((p) => p.dedupeKey));
+      return { pending: [...withDevice, ...others.map((o) => o.id), ...again], fresh: anchors.length };
     });
     await this.queueSends(pending);
     return fresh;
@@ -183,7 +191,7 @@ export class PushService {
       ) g
       WHERE a.user_id = ${userId} AND a.push_id IS NULL
       ${after ? this.sql`AND (a.created_at, a.id) < (SELECT created_at, id FROM push_records WHERE id = ${Number(after.id)})` : this.sql``}
-      ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit + 1}`;
+      ORDER BY a.created_at DESC NULLS LAST, a.id DESC NULLS LAST LIMIT ${limit + 1}`;
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -213,8 +221,19 @@ export class PushService {
     return { id: row.id, opened: true, openedAt: row.openedAt.toISOString() };
   }
 
+  /**
+   * Records of one status (all without), newest first. The status is written into the statement,
+   * not bound: a prepared statement's generic plan cannot tell a bound status from 'sent', so it
+   * could not use the index of undelivered records (push_records_undelivered, status <> 'sent').
+   */
   listByStatus(status: PushStatus | undefined, limit: number, cursor?: string) {
-    return this.list(status ? this.sql`status = ${status}` : this.sql`TRUE`, limit, cursor);
+    const where = {
+      pending: () => this.sql`status = 'pending'`,
+      failed: () => this.sql`status = 'failed'`,
+      dead: () => this.sql`status = 'dead'`,
+      sent: () => this.sql`status = 'sent'`,
+    } satisfies Record<PushStatus, () => ReturnType<Sql>>;
+    return this.list(status ? where[status]() : this.sql`TRUE`, limit, cursor);
   }
 
   /**
@@ -276,7 +295,7 @@ export class PushService {
              created_at AS "createdAt", sent_at AS "sentAt"
       FROM push_records WHERE ${where}
       ${after ? this.sql`AND (created_at, id) < (SELECT created_at, id FROM push_records WHERE id = ${Number(after.id)})` : this.sql``}
-      ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+      ORDER BY created_at DESC NULLS LAST, id DESC NULLS LAST LIMIT ${limit + 1}`;
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
