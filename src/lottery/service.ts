@@ -464,7 +464,7 @@ export class LotteryService {
     const rows = await sql<DrawRow[]>`
       SELECT ${sql.unsafe(DRAW_COLUMNS)} FROM lottery_draws d WHERE d.user_id = ${userId}
       ${after ? sql`AND (d.created_at, d.draw_id) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
-      ORDER BY d.created_at DESC, d.draw_id DESC LIMIT ${limit + 1}`;
+      ORDER BY d.created_at DESC NULLS LAST, d.draw_id DESC NULLS LAST LIMIT ${limit + 1}`;
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {

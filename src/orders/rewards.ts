@@ -137,7 +137,7 @@ export async function listCoupons(sql: Sql, userId: number, limit: number, curso
     FROM user_coupons WHERE user_id = ${userId}
     ${status ? sql`AND status = ${status}` : sql``}
     ${after ? sql`AND (created_at, code) < (to_timestamp(${after.ms} / 1000.0), ${after.id})` : sql``}
-    ORDER BY created_at DESC, code DESC LIMIT ${limit + 1}`;
+    ORDER BY created_at DESC NULLS LAST, code DESC LIMIT ${limit + 1}`;
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return { items: page.map(couponView), nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.code) : null };

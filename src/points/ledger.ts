@@ -25,7 +25,7 @@ export async function listLedger(sql: Sql, userId: number, limit: number, cursor
            biz_id AS "bizId", created_at AS "createdAt"
     FROM ledger_entries WHERE user_id = ${userId}
     ${after ? sql`AND (created_at, id) < (to_timestamp(${after.ms} / 1000.0), ${Number(after.id)})` : sql``}
-    ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`;
+    ORDER BY created_at DESC NULLS LAST, id DESC NULLS LAST LIMIT ${limit + 1}`;
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {

@@ -226,7 +226,7 @@ export class Reconciler {
     const drift = live.avail + live.frozen - expected;
     const mine = [...m.inflight.ops.values()].filter((o) => o.userId === uid);
     const recent = await this.d.sql<Array<{ opId: string }>>`
-      SELECT op_id AS "opId" FROM ledger_entries WHERE user_id = ${uid} ORDER BY created_at DESC, id DESC LIMIT 10`;
+      SELECT op_id AS "opId" FROM ledger_entries WHERE user_id = ${uid} ORDER BY created_at DESC NULLS LAST, id DESC NULLS LAST LIMIT 10`;
     const item: MemberDrift = {
       userId: uid, redis: live.avail + live.frozen, expected, drift, inflightOpIds: mine.map((o) => o.opId),
       recentOpIds: recent.map((r) => r.opId), repaired: 'none',

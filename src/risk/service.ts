@@ -116,7 +116,7 @@ export class RiskService {
       ${q.from ? sql`AND created_at >= ${new Date(q.from)}` : sql``}
       ${q.to ? sql`AND created_at < ${new Date(q.to)}` : sql``}
       ${after ? sql`AND (created_at, id) < (to_timestamp(${after.ms} / 1000.0), ${Number(after.id)})` : sql``}
-      ORDER BY created_at DESC, id DESC LIMIT ${q.limit + 1}`;
+      ORDER BY created_at DESC NULLS LAST, id DESC NULLS LAST LIMIT ${q.limit + 1}`;
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
@@ -133,7 +133,7 @@ export class RiskService {
              (SELECT count(*)::int FROM risk_events e WHERE e.user_id = u.id) AS events,
              l.rule AS "lastRule", l.created_at AS "lastAt"
       FROM users u
-      LEFT JOIN LATERAL (SELECT rule, created_at FROM risk_events e WHERE e.user_id = u.id ORDER BY created_at DESC, id DESC LIMIT 1) l ON true
+      LEFT JOIN LATERAL (SELECT rule, created_at FROM risk_events e WHERE e.user_id = u.id ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1) l ON true
       WHERE u.risk_status <> 'normal' ${q.status ? sql`AND u.risk_status = ${q.status}` : sql``} AND u.id > ${after}
       ORDER BY u.id LIMIT ${q.limit + 1}`;
     const page = rows.slice(0, q.limit);

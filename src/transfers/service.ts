@@ -289,11 +289,11 @@ export class TransferService {
       FROM (
         (SELECT t.id, 'sent' AS direction, t.to_user_id AS other, t.amount, t.note, t.created_at, t.completed_at
          FROM transfers t WHERE t.from_user_id = ${userId} ${before}
-         ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit + 1})
+         ORDER BY t.created_at DESC NULLS LAST, t.id DESC NULLS LAST LIMIT ${limit + 1})
         UNION ALL
         (SELECT t.id, 'received', t.from_user_id, t.amount, t.note, t.created_at, t.completed_at
          FROM transfers t WHERE t.to_user_id = ${userId} AND t.completed_at IS NOT NULL ${before}
-         ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit + 1})
+         ORDER BY t.created_at DESC NULLS LAST, t.id DESC NULLS LAST LIMIT ${limit + 1})
       ) x JOIN users u ON u.id = x.other
       ORDER BY x.created_at DESC, x.id DESC LIMIT ${limit + 1}`;
     const page = rows.slice(0, limit);
