@@ -23,6 +23,7 @@ import {
   childEnv,
 } from './config.ts';
 import { Books } from './books.ts';
+import { presentTokens } from './load.ts';
 import { memoryReport, usedMemory } from './memory.ts';
 import { RssPeaks } from './monitor.ts';
 import { Pipeline } from './pipeline.ts';
@@ -123,6 +124,8 @@ async function main(): Promise<boolean> {
     // the grants' ops waited in the outbox: the workers now persist a full backlog
     await timed('grants persisted by the workers', () => pipeline.drain());
     const seeded = await pipeline.persistedSince(0);
+    const signIn = await timed(`${MEMBERS} members present their tokens once`, () => presentTokens(url, members.value));
+    if (signIn.value.failed > 0 || signIn.value.ok !== MEMBERS) throw new Error(`token presentation: ${JSON.stringify(signIn.value)}`);
     const usedBefore = await usedMemory(redis);
 
     const world: scenarios.World = {
