@@ -78,9 +78,11 @@ const STATUS_BY_RANK: readonly PushStatus[] = ['sent', 'pending', 'failed', 'dea
 type PushRow = Omit<PushRecord, 'createdAt' | 'sentAt'> & { createdAt: Date; sentAt: Date | null };
 
 /**
- * The records still pending delivery of the pushes recorded under `keys`: each key's anchor (which
- * carries the key itself) and its other devices' records (push_id = the anchor). What a repeated
- * call queues again, in case the first one died between its commit and its queueing.
+ * The records still pending delivery of the pushes recorded under `keys`: each key's anchor (the
+ * only record carrying the key itself; the others carry `<key>:device:<id>`) and its other devices'
+ * records (push_id = the anchor). What a repeated call queues again, in case the first one died
+ * between its commit and its queueing. Found through the dedupe key alone (no anchor condition
+ * that a plan might serve from the anchors' time index).
  */
 async function pendingOf(tx: Tx, keys: string[]): Promise<number[]> {
   const rows = await tx<Array<{ id: number }>>`
@@ -88,7 +90,7 @@ async function pendingOf(tx: Tx, keys: string[]): Promise<number[]> {
     CROSS JOIN LATERAL (
       SELECT a.id, a.status, a.device_id
       UNION ALL SELECT d.id, d.status, d.device_id FROM push_records d WHERE d.push_id = a.id) r
-    WHERE a.dedupe_key = ANY(${keys}::text[]) AND a.push_id IS NULL AND r.status = 'pending' AND r.device_id IS NOT NULL
+    WHERE a.dedupe_key = ANY(${keys}::text[]) AND r.status = 'pending' AND r.device_id IS NOT NULL
     ORDER BY r.id`;
   return rows.map((r) => r.id);
 }

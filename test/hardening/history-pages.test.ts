@@ -3,8 +3,8 @@
  * The (user, created_at DESC, id DESC) indexes are built NULLS LAST; a query ordered by plain
  * `DESC` (NULLS FIRST) cannot take its order from them, so Postgres read every entry of the member
  * and sorted them for each page. Checked with Postgres's own counters (index entries read), for a
- * member with 3,000 entries of each kind, each list asked more often than a prepared statement
- * keeps custom plans (a generic plan must find the order in the index as well).
+ * member with 3,000 entries of each kind, each list and its next page asked eight times through the
+ * API's pool (custom plans, mostly: test/push/record-indexes.test.ts checks generic plans too).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from '../api/helpers.ts';
