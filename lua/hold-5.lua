@@ -34,10 +34,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
 if guarded and isFrozen(KEYS[1]) then return { -40 } end
 local now = nowMs(nowArg)
 local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')
-local spendable = avail - expiredPoints(KEYS[2], KEYS[3], now)
+local expired, firstLive = expiredAndFirstLive(KEYS[2], KEYS[3], now)
+local spendable = avail - expired
 if spendable < amount then return { -4, spendable } end
 
-local taken = consumeLots(KEYS[2], KEYS[3], now, amount)
+local taken = consumeLots(KEYS[2], KEYS[3], now, amount, firstLive)
 local after = redis.call('HINCRBY', KEYS[1], 'avail', -amount)
 local frozen = redis.call('HINCRBY', KEYS[1], 'frozen', amount)
 local hold = cjson.encode({

@@ -64,11 +64,12 @@ local n = 0
 if tonumber(s[2]) == day then n = tonumber(s[3] or '0') end
 if daily > 0 and n >= daily then return { -3, n } end
 local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')
-local spendable = avail - expiredPoints(KEYS[2], KEYS[3], now)
+local expired, firstLive = expiredAndFirstLive(KEYS[2], KEYS[3], now)
+local spendable = avail - expired
 if spendable < cost then return { -4, spendable } end
 
 -- every check passed: write
-local touched = consumeLots(KEYS[2], KEYS[3], now, cost)
+local touched = consumeLots(KEYS[2], KEYS[3], now, cost, firstLive)
 local afterCost = redis.call('HINCRBY', KEYS[1], 'avail', -cost)
 local final = spendable - cost + prizePoints
 local draw = {

@@ -74,14 +74,16 @@ if expected and expected ~= price then return { -15, price } end
 
 local amount = price * qty
 local avail = tonumber(a[1] or '0')
-local spendable = avail - expiredPoints(KEYS[5], KEYS[6], now)
+local expired, firstLive = expiredAndFirstLive(KEYS[5], KEYS[6], now)
+local spendable = avail - expired
 if spendable < amount then return { -4, spendable } end
 
-redis.call('HINCRBY', KEYS[1], 'stock', -qty)
-redis.call('HINCRBY', KEYS[2], uid, qty)
-if daily > 0 then redis.call('HSET', KEYS[3], uid, day .. ':' .. (today + qty)) end
-local touched = consumeLots(KEYS[5], KEYS[6], now, amount)
-local after = redis.call('HINCRBY', KEYS[4], 'avail', -amount)
+redis.call('HINCRBY', KEYS[1], 'stock', istr(-qty))
+local member = istr(uid)
+redis.call('HINCRBY', KEYS[2], member, istr(qty))
+if daily > 0 then redis.call('HSET', KEYS[3], member, istr(day) .. ':' .. istr(today + qty)) end
+local touched = consumeLots(KEYS[5], KEYS[6], now, amount, firstLive)
+local after = redis.call('HINCRBY', KEYS[4], 'avail', istr(-amount))
 
 op.opId = opId
 op.kind = 'spend'
@@ -96,6 +98,7 @@ op.h = reqHash
 op.k = keyHash
 local json = cjson.encode(op)
 redis.call('XADD', KEYS[9], '*', 'o', json)
-redis.call('SET', KEYS[7], json, 'EX', ttl)
-redis.call('SET', KEYS[8], keyHash, 'EX', ttl)
+local ttlText = istr(ttl)
+redis.call('SET', KEYS[7], json, 'EX', ttlText)
+redis.call('SET', KEYS[8], keyHash, 'EX', ttlText)
 return { 1, json, 0, price }

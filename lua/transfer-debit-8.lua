@@ -45,7 +45,7 @@ local sent = 0
 if tonumber(s[1]) == day then sent = tonumber(s[2] or '0') end
 if sent + amount > dailyMax then return { -30, math.max(0, dailyMax - sent) } end
 local avail = tonumber(redis.call('HGET', KEYS[1], 'avail') or '0')
-local expired = expiredPoints(KEYS[2], KEYS[3], now)
+local expired, firstLive = expiredAndFirstLive(KEYS[2], KEYS[3], now)
 local spendable = avail - expired
 -- every point moved carries its lot's expiry: only points held in live lots can move (they equal
 -- the balance unless the balance drifted from its lots, which reconcile repairs)
@@ -54,7 +54,7 @@ for _, v in ipairs(redis.call('HVALS', KEYS[3])) do inLots = inLots + tonumber(v
 if math.min(spendable, inLots) < amount then return { -4, math.min(spendable, inLots) } end
 
 -- every check passed: write
-local touched = consumeLots(KEYS[2], KEYS[3], now, amount)
+local touched = consumeLots(KEYS[2], KEYS[3], now, amount, firstLive)
 local after = redis.call('HINCRBY', KEYS[1], 'avail', -amount)
 redis.call('HSET', KEYS[5], 'day', day, 'sent', sent + amount)
 redis.call('PEXPIRE', KEYS[5], 172800000)

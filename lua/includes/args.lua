@@ -2,6 +2,13 @@
 -- value (a caller's bug) aborts with a BAD_ARGUMENT error reply and nothing written.
 local MAX_INT = 9007199254740991
 
+-- An integer as a command argument. Redis turns a Lua number passed to redis.call into text with
+-- snprintf("%.17g"), glibc's floating-point path (~2,300 instructions a number); "%d" costs a
+-- quarter of that. Only for integers (amounts, ids and times here all are).
+local function istr(n)
+  return string.format('%d', n)
+end
+
 local function badArg(name)
   error({ err = 'BAD_ARGUMENT ' .. name })
 end

@@ -25,14 +25,14 @@ local function unitsRefused(g, boughtKey, dailyKey, uid, qty, now, offset)
   if not saleOpen(g[6], g[4], g[5], now) then return { -11 } end
   local limit = tonumber(g[3] or '0')
   if limit > 0 then
-    local bought = tonumber(redis.call('HGET', boughtKey, uid) or '0')
+    local bought = tonumber(redis.call('HGET', boughtKey, istr(uid)) or '0')
     if bought + qty > limit then return { -12, bought } end
   end
   local daily = tonumber(g[7] or '0')
   local day = math.floor((now + offset) / 86400000)
   local today = 0
   if daily > 0 then
-    today = unitsOn(redis.call('HGET', dailyKey, uid), day)
+    today = unitsOn(redis.call('HGET', dailyKey, istr(uid)), day)
     if today + qty > daily then return { -14, today } end
   end
   local stock = tonumber(g[1])

@@ -34,10 +34,11 @@ local function spend(keys, a, check, apply)
     if refused then return refused end
   end
   local avail = tonumber(redis.call('HGET', keys[1], 'avail') or '0')
-  local spendable = avail - expiredPoints(keys[2], keys[3], now)
+  local expired, firstLive = expiredAndFirstLive(keys[2], keys[3], now)
+  local spendable = avail - expired
   if spendable < a.amount then return { -4, spendable } end
 
-  local touched = consumeLots(keys[2], keys[3], now, a.amount)
+  local touched = consumeLots(keys[2], keys[3], now, a.amount, firstLive)
   local after = redis.call('HINCRBY', keys[1], 'avail', -a.amount)
   if apply then apply(now) end
 

@@ -252,6 +252,42 @@ describe('charge', () => {
     expect(s.acct.avail).toBe(String(400 - 355));
   });
 
+  it('counts every expired lot when more than a page of them has expired, and spends only live ones', async () => {
+    // 35 expired lots of 5 (> the page of 32 the script reads first), one at the exact instant, and 2 live ones
+    const expired: LotSpec[] = Array.from({ length: 35 }, (_, i) => ({ id: `old${String(i).padStart(2, '0')}`, remaining: 5, expiresAt: T0 - i }));
+    const live: LotSpec[] = [
+      { id: 'live1', remaining: 10, expiresAt: T0 + 1 },
+      { id: 'live2', remaining: 10, expiresAt: T0 + DAY },
+    ];
+    const uid = await member([...live, ...expired]);
+    expect(await charge(env.redis, env.keys, { uid, opId: op('over'), amount: 21, now: T0, token: 'tk' })).toEqual([-4, 20]);
+    const reply = await charge(env.redis, env.keys, { uid, opId: op('spend'), amount: 15, now: T0, token: 'tk' });
+    expect(reply[0]).toBe(1);
+    const spent = parse(reply[1]);
+    expect(spent.lots).toEqual([
+      ['live1', 10, T0 + 1],
+      ['live2', 5, T0 + DAY],
+    ]);
+    expect(spent.available).toBe(5);
+    expect(Object.keys((await userState(env.redis, env.keys, uid)).lots).filter((id) => id.startsWith('old'))).toHaveLength(35);
+  });
+
+  it('spends past the first page when it starts with expired lots', async () => {
+    // 3 expired lots, then 40 live ones of 10: the first read holds 29 live lots, the rest come after
+    const lots: LotSpec[] = [
+      ...Array.from({ length: 3 }, (_, i) => ({ id: `old${i}`, remaining: 7, expiresAt: T0 - HOUR * (i + 1) })),
+      ...Array.from({ length: 40 }, (_, i) => ({ id: `lot${String(i).padStart(2, '0')}`, remaining: 10, expiresAt: T0 + (i + 1) * HOUR })),
+    ];
+    const uid = await member(lots);
+    const reply = await charge(env.redis, env.keys, { uid, opId: op('spend'), amount: 355, now: T0, token: 'tk' });
+    expect(reply[0]).toBe(1);
+    const spent = parse(reply[1]);
+    const live = lots.slice(3);
+    expect(spent.lots).toEqual([...live.slice(0, 35).map((l) => [l.id, 10, l.expiresAt]), [live[35].id, 5, live[35].expiresAt]]);
+    expect(spent.available).toBe(400 - 355);
+    expect(Object.keys((await userState(env.redis, env.keys, uid)).lots).sort()).toEqual(['old0', 'old1', 'old2', ...live.slice(35).map((l) => l.id)].sort());
+  });
+
   it('breaks a tie between lots of equal expiry by lot id', async () => {
     const uid = await member([
       { id: 'b', remaining: 5, expiresAt: T0 + DAY },
