@@ -11,7 +11,8 @@ local function expiredPoints(lotz, loth, now)
   return sum
 end
 
-local LOT_PAGE = 32
+-- Lots read per page (and the same as command arguments: text, so Redis formats no number).
+local LOT_PAGE, LOT_PAGE_TEXT, LOT_PAGE_LAST = 32, '32', '31'
 
 -- What a spend asks of the lots before it takes any, from one read of the earliest-expiring page
 -- (one command fewer than expiredPoints and consumeLots' first read): the points in expired lots
@@ -19,7 +20,7 @@ local LOT_PAGE = 32
 -- (id, score, …). A page of nothing but expired lots may not hold them all (an expire job far
 -- behind): then the sum is expiredPoints' and the live page nil, for consumeLots to read.
 local function expiredAndFirstLive(lotz, loth, now)
-  local page = redis.call('ZRANGE', lotz, '0', istr(LOT_PAGE - 1), 'WITHSCORES')
+  local page = redis.call('ZRANGE', lotz, '0', LOT_PAGE_LAST, 'WITHSCORES')
   local i = 1
   local sum = 0
   while i < #page and tonumber(page[i + 1]) <= now do
@@ -39,7 +40,7 @@ local function consumeLots(lotz, loth, now, amount, firstLive)
   local touched = {}
   local page = firstLive
   while need > 0 do
-    page = page or redis.call('ZRANGEBYSCORE', lotz, '(' .. istr(now), '+inf', 'WITHSCORES', 'LIMIT', '0', istr(LOT_PAGE))
+    page = page or redis.call('ZRANGEBYSCORE', lotz, '(' .. istr(now), '+inf', 'WITHSCORES', 'LIMIT', '0', LOT_PAGE_TEXT)
     if #page == 0 then break end
     for i = 1, #page, 2 do
       local id = page[i]

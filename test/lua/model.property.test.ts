@@ -646,8 +646,8 @@ describe('the model notices broken scripts', () => {
       file: 'charge-6.lua',
       command: 'pmCharge',
       keys: 6,
-      from: "redis.call('ZRANGE', lotz, '0', istr(LOT_PAGE - 1), 'WITHSCORES')",
-      to: "redis.call('ZRANGE', lotz, '0', istr(LOT_PAGE - 1), 'WITHSCORES', 'REV')",
+      from: "redis.call('ZRANGE', lotz, '0', LOT_PAGE_LAST, 'WITHSCORES')",
+      to: "redis.call('ZRANGE', lotz, '0', LOT_PAGE_LAST, 'WITHSCORES', 'REV')",
     },
     {
       name: 'redeem (at once) skips the per-member limit',
