@@ -57,8 +57,8 @@ export const EnvSchema = Type.Object({
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
-  RELAY_BATCH: Int(500, 1, 5000),
-  RELAY_LINGER_MS: Int(100, 0, 1000),
+  RELAY_BATCH: Int(2000, 1, 5000),
+  RELAY_LINGER_MS: Int(250, 0, 1000),
   RELAY_CLAIM_IDLE_MS: Int(30_000, 1000),
   // a persist batch that fails this many times is parked (kept until an operator retries it)
   PERSIST_ATTEMPTS: Int(20, 1, 1000),
