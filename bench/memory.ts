@@ -3,7 +3,7 @@
  * drained), divided by the writes accepted through Redis; and what the leaderboard dedupe sets
  * hold at the end, which must stay near zero however many earns ran (docs/architecture.md).
  * The total includes state that is bounded by time rather than count: op records (kept
- * IDEMPOTENCY_TTL_SECONDS for replays) and completed persist jobs (kept an hour).
+ * IDEMPOTENCY_TTL_SECONDS for replays) and completed persist jobs (PERSIST_JOB_OPTIONS, src/queues.ts).
  */
 import type { RedisClient } from '../src/redis/client.ts';
 import type { Keys } from '../src/redis/keys.ts';

@@ -10,6 +10,7 @@ import type { PersistRates, PersistStats } from './pipeline.ts';
 import { ROOT } from './processes.ts';
 import type { ScenarioResult } from './scenarios.ts';
 import { CHART_LINK, chartSvg } from './chart.ts';
+import { PERSIST_JOB_OPTIONS } from '../src/queues.ts';
 
 export interface SeedStats {
   members: number;
@@ -249,7 +250,7 @@ export function markdown(r: BenchResults): string {
   lines.push('', `Peak RSS: API ${r.rssPeakMb.api.toFixed(0)} MB · workers ${r.rssPeakMb.workers.toFixed(0)} MB`, '');
   lines.push(
     `${memoryLine(r.memory)}. The total includes op records (kept IDEMPOTENCY_TTL_SECONDS for replays) ` +
-      'and completed persist jobs (kept an hour).',
+      `and completed persist jobs (${keptJobs()}).`,
     '',
   );
   lines.push(
@@ -286,4 +287,13 @@ export async function writeResults(r: BenchResults): Promise<string> {
   await writeFile(join(dir, 'latest.md'), md);
   await writeFile(join(dir, 'latest.svg'), chartSvg(r));
   return md;
+}
+
+/** How long completed persist jobs stay in Redis, from the job options the relay uses. */
+function keptJobs(): string {
+  const keep = PERSIST_JOB_OPTIONS.removeOnComplete;
+  if (typeof keep !== 'object' || keep === null) return `removeOnComplete: ${String(keep)}`;
+  const age = 'age' in keep ? keep.age : undefined;
+  const parts = [age !== undefined ? `${age} s` : '', keep.count !== undefined ? `at most ${int(keep.count)} jobs` : ''];
+  return `kept ${parts.filter(Boolean).join(', ')}`;
 }
