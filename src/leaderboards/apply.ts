@@ -26,27 +26,42 @@ export function countsOnBoards(op: Op): boolean {
   return op.kind === 'earn' && op.delta > 0 && !(OFF_BOARD_BIZ_TYPES as readonly string[]).includes(op.bizType);
 }
 
-/** Applies the ops read from one partition's outbox (each carrying its stream id); returns how many counted. */
+/** Most ops in one leaderboard call (ARGV stays a few thousand entries). */
+const OPS_PER_CALL = 500;
+
+/**
+ * Applies the ops read from one partition's outbox (each carrying its stream id); returns how many
+ * counted. One script call per set of boards the ops fall on (a pass normally spans one day, so
+ * one call), at most OPS_PER_CALL ops each.
+ */
 export async function applyToBoards(redis: RedisClient, keys: Keys, partition: number, ops: Op[], timeZone = 'UTC'): Promise<number> {
   const applied = keys.boardApplied(partition);
-  const pending = ops.filter(countsOnBoards).map((op) => {
+  const groups = new Map<string, { boards: string[]; args: Array<string | number> }>();
+  for (const op of ops) {
+    if (!countsOnBoards(op)) continue;
     if (!op.sid) throw new Error(`op ${op.opId} has no outbox stream id: boards dedupe by it`);
     const b = periodBuckets(op.at, timeZone);
-    return redis.pmLeaderboard(
-      keys.board('daily', b.daily),
-      keys.board('weekly', b.weekly),
-      keys.board('monthly', b.monthly),
-      keys.board('all', b.all),
-      applied,
-      op.userId,
-      op.delta,
-      BOARD_TTL_S.daily,
-      BOARD_TTL_S.weekly,
-      BOARD_TTL_S.monthly,
-      op.sid,
-    );
-  });
-  const results = await Promise.all(pending);
+    const id = `${b.daily}|${b.weekly}|${b.monthly}|${b.all}`;
+    let g = groups.get(id);
+    if (!g) {
+      g = { boards: [keys.board('daily', b.daily), keys.board('weekly', b.weekly), keys.board('monthly', b.monthly), keys.board('all', b.all)], args: [] };
+      groups.set(id, g);
+    }
+    g.args.push(op.userId, op.delta, op.sid);
+  }
+  const calls: Array<Promise<number>> = [];
+  for (const g of groups.values()) {
+    for (let i = 0; i < g.args.length; i += OPS_PER_CALL * 3) {
+      calls.push(
+        redis.pmLeaderboard(
+          ...g.boards, applied,
+          BOARD_TTL_S.daily, BOARD_TTL_S.weekly, BOARD_TTL_S.monthly,
+          ...g.args.slice(i, i + OPS_PER_CALL * 3),
+        ),
+      );
+    }
+  }
+  const results = await Promise.all(calls);
   return results.reduce((a, b) => a + Number(b), 0);
 }
 

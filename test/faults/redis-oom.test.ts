@@ -446,7 +446,7 @@ const CASES: ScriptCase[] = [
     name: 'leaderboard',
     script: 'leaderboard',
     call: (r, k) =>
-      r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardApplied(0), U, 10, 100, 100, 100, '1700000000000-0'),
+      r.pmLeaderboard(k.board('daily', 'd'), k.board('weekly', 'w'), k.board('monthly', 'm'), k.board('all', 'all'), k.boardApplied(0), 100, 100, 100, U, 10, '1700000000000-0'),
     outcome: 'refused',
   },
   {

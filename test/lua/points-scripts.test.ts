@@ -572,18 +572,18 @@ describe('leaderboard', () => {
     const uid = nextId();
     const b = boards(T0);
     const first = sid();
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 15, ...ttls, first)).toBe(1);
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 15, ...ttls, first)).toBe(0);
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 15, first)).toBe(1);
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 15, first)).toBe(0);
     for (const p of PERIODS) expect(await env.redis.zscore(b.board(p), String(uid))).toBe('15');
     expect(await env.redis.zscore(b.applied, first)).toBe(String(T0));
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 5, ...ttls, sid())).toBe(1);
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 5, sid())).toBe(1);
     for (const p of PERIODS) expect(await env.redis.zscore(b.board(p), String(uid))).toBe('20');
   });
 
   it('gives the period boards a TTL, and neither the all-time board nor the applied set one', async () => {
     const uid = nextId();
     const b = boards(T0 + 40 * DAY);
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, sid())).toBe(1);
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 3, sid())).toBe(1);
     const [daily, weekly, monthly, all, applied] = await Promise.all(b.keys.map((k) => env.redis.ttl(k)));
     expect(daily).toBeGreaterThan(2 * DAY_S - 60);
     expect(daily).toBeLessThanOrEqual(2 * DAY_S);
@@ -600,20 +600,57 @@ describe('leaderboard', () => {
     const uid = nextId();
     const b = boards(T0 + 80 * DAY);
     const id = sid();
-    await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, id);
+    await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 3, id);
     await env.redis.expire(b.board('daily'), 100);
-    expect(await env.redis.pmLeaderboard(...b.keys, uid, 3, ...ttls, id)).toBe(0);
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, uid, 3, id)).toBe(0);
     expect(await env.redis.ttl(b.board('daily'))).toBeLessThanOrEqual(100);
     expect(await env.redis.zscore(b.board('daily'), String(uid))).toBe('3');
   });
 
+  it('counts a batch: each entry once (a repeat inside the call or from an earlier call is skipped), a member\'s points summed', async () => {
+    const [u1, u2] = [nextId(), nextId()];
+    const b = boards(T0 + 160 * DAY);
+    const [a, c, d] = [sid(), sid(), sid()];
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, u1, 4, a)).toBe(1);
+    // a again (counted before), c twice in this call, d: u1 gets c and d, u2 nothing new
+    expect(await env.redis.pmLeaderboard(...b.keys, ...ttls, u1, 4, a, u1, 10, c, u1, 10, c, u1, 1, d, u2, 7, a)).toBe(2);
+    for (const p of PERIODS) {
+      expect(await env.redis.zscore(b.board(p), String(u1))).toBe('15');
+      expect(await env.redis.zscore(b.board(p), String(u2))).toBeNull();
+    }
+    for (const id of [a, c, d]) expect(await env.redis.zscore(b.applied, id)).toBe(id.split('-')[0]);
+  });
+
+  it('a batch of many members adds the same totals as one call per op', async () => {
+    const members = Array.from({ length: 40 }, () => nextId());
+    const ops = Array.from({ length: 300 }, (_, i) => ({ uid: members[(i * 7) % members.length], points: 1 + ((i * 13) % 50), id: sid() }));
+    const expected = new Map<number, number>();
+    for (const o of ops) expected.set(o.uid, (expected.get(o.uid) ?? 0) + o.points);
+    const batched = boards(T0 + 200 * DAY);
+    const single = boards(T0 + 240 * DAY);
+    expect(await env.redis.pmLeaderboard(...batched.keys, ...ttls, ...ops.flatMap((o) => [o.uid, o.points, o.id]))).toBe(300);
+    // other ids than the batch's (sid() always uses T0's millisecond)
+    for (const [i, o] of ops.entries()) await env.redis.pmLeaderboard(...single.keys, ...ttls, o.uid, o.points, `${T0 + 1}-${i}`);
+    for (const [uid, total] of expected) {
+      for (const p of ['daily', 'weekly', 'monthly'] as const) {
+        expect(await env.redis.zscore(batched.board(p), String(uid))).toBe(String(total));
+        expect(await env.redis.zscore(single.board(p), String(uid))).toBe(String(total));
+      }
+      // one all-time board: both runs added to it
+      expect(await env.redis.zscore(batched.board('all'), String(uid))).toBe(String(2 * total));
+    }
+  });
+
   it.each([
-    ['a user id that is not a positive integer', ['0', 3, ...ttls, '1-0']],
-    ['zero points', ['7', 0, ...ttls, '1-0']],
-    ['fractional points', ['7', 1.5, ...ttls, '1-0']],
-    ['a missing TTL', ['7', 3, 0, ...ttls.slice(1), '1-0']],
-    ['a stream id without a sequence', ['7', 3, ...ttls, '1700000000000']],
-    ['an op id instead of a stream id', ['7', 3, ...ttls, 'lb-op-1']],
+    ['a user id that is not a positive integer', [...ttls, '0', 3, '1-0']],
+    ['zero points', [...ttls, '7', 0, '1-0']],
+    ['fractional points', [...ttls, '7', 1.5, '1-0']],
+    ['a missing TTL', [0, ...ttls.slice(1), '7', 3, '1-0']],
+    ['a stream id without a sequence', [...ttls, '7', 3, '1700000000000']],
+    ['an op id instead of a stream id', [...ttls, '7', 3, 'lb-op-1']],
+    ['no op', [...ttls]],
+    ['an op cut short', [...ttls, '7', 3, '1-0', '8', 3]],
+    ['a bad op after good ones', [...ttls, '7', 3, '1-0', '8', 3, '2-0', '9', -1, '3-0']],
   ] as Array<[string, Array<string | number>]>)('refuses %s before writing anything', async (_, args) => {
     const b = boards(T0 + 120 * DAY);
     const before = await snapshot(env.redis, env.prefix);
