@@ -58,26 +58,33 @@ export async function assessDevice(tx: Tx, userId: number, platform: string, tok
 
 /**
  * TRANSFER_FAN_IN, after transfers persist: a receiver whose distinct senders within the window
- * exceed the threshold is flagged, once per window.
+ * exceed the threshold is flagged, once per window. One query for every receiver of the batch
+ * (a batch of transfers has about one receiver per transfer: a query each cost a round trip and
+ * a plan per transfer).
  */
 export async function assessTransferFanIn(sql: Sql, ops: Op[], rules: RiskRules): Promise<Hit[]> {
   const rule = rules.get('TRANSFER_FAN_IN');
   if (!rule.enabled) return [];
-  const receivers = [...new Set(ops.filter((o) => o.bizType === 'transfer_in').map((o) => o.userId))];
+  const receivers = [...new Set(ops.filter((o) => o.bizType === 'transfer_in').map((o) => o.userId))].sort((a, b) => a - b);
+  if (receivers.length === 0) return [];
+  const over = await sql<Array<{ userId: number; senders: number }>>`
+    SELECT r.id AS "userId", c.senders
+    FROM unnest(${receivers}::bigint[]) AS r(id)
+    CROSS JOIN LATERAL (
+      SELECT count(DISTINCT from_user_id)::int AS senders FROM transfers
+      WHERE to_user_id = r.id AND created_at > now() - make_interval(secs => ${rule.windowSeconds})) c
+    WHERE c.senders > ${rule.threshold}
+      AND NOT EXISTS (SELECT 1 FROM risk_events WHERE user_id = r.id AND rule = 'TRANSFER_FAN_IN'
+                      AND created_at > now() - make_interval(secs => ${rule.windowSeconds}))
+    ORDER BY r.id`;
   const hits: Hit[] = [];
-  for (const receiver of receivers) {
-    const [c] = await sql<Array<{ senders: number; recent: boolean }>>`
-      SELECT (SELECT count(DISTINCT from_user_id)::int FROM transfers
-              WHERE to_user_id = ${receiver} AND created_at > now() - make_interval(secs => ${rule.windowSeconds})) AS senders,
-             EXISTS (SELECT 1 FROM risk_events WHERE user_id = ${receiver} AND rule = 'TRANSFER_FAN_IN'
-                     AND created_at > now() - make_interval(secs => ${rule.windowSeconds})) AS recent`;
-    if (c.senders <= rule.threshold || c.recent) continue;
+  for (const { userId, senders } of over) {
     const action = rule.action === 'freeze' ? 'freeze' : 'flag';
     await recordRiskEvent(sql, {
-      userId: receiver, rule: 'TRANSFER_FAN_IN', action,
-      evidence: { senders: c.senders, threshold: rule.threshold, windowSeconds: rule.windowSeconds },
+      userId: Number(userId), rule: 'TRANSFER_FAN_IN', action,
+      evidence: { senders, threshold: rule.threshold, windowSeconds: rule.windowSeconds },
     });
-    hits.push({ userId: receiver, rule: 'TRANSFER_FAN_IN', action });
+    hits.push({ userId: Number(userId), rule: 'TRANSFER_FAN_IN', action });
   }
   return hits;
 }

@@ -161,6 +161,36 @@ describe('HIGH_FREQUENCY, DEVICE_SHARING, TRANSFER_FAN_IN', () => {
       await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 10, windowSeconds: 3600, action: 'flag' });
     }
   });
+
+  it('judges every receiver of a persisted batch: flags those over the threshold once per window, not those under it', async () => {
+    await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 2, windowSeconds: 3600, action: 'flag' });
+    try {
+      const senders = await ctx.createMembers(4);
+      const [over, under, alsoOver] = await ctx.createMembers(3);
+      const name = async (id: number) => (await ctx.sql`SELECT username FROM users WHERE id = ${id}`)[0].username as string;
+      const send = async (from: { id: number; token: string }, to: number) => {
+        const res = await ctx.app.inject({
+          method: 'POST', url: '/v1/points/transfers', headers: { ...bearer(from.token), 'idempotency-key': key() }, payload: { toUsername: await name(to), amount: 5 },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+      };
+      for (const s of senders) await ctx.grant(s.id, 100);
+      // all in flight before one drain: over and alsoOver get 3 senders, under 2
+      await Promise.all([...senders.slice(0, 3).map((s) => send(s, over.id)), ...senders.slice(0, 2).map((s) => send(s, under.id)), ...senders.slice(1, 4).map((s) => send(s, alsoOver.id))]);
+      await pipeline.drain();
+      expect(await events(over.id, 'TRANSFER_FAN_IN')).toHaveLength(1);
+      expect(await events(alsoOver.id, 'TRANSFER_FAN_IN')).toHaveLength(1);
+      expect((await events(alsoOver.id, 'TRANSFER_FAN_IN'))[0].evidence).toMatchObject({ senders: 3, threshold: 2 });
+      expect(await events(under.id, 'TRANSFER_FAN_IN')).toHaveLength(0);
+      expect(await status(under.id)).not.toBe('flagged');
+      // a fourth sender within the window: no second event
+      await send(senders[3], over.id);
+      await pipeline.drain();
+      expect(await events(over.id, 'TRANSFER_FAN_IN')).toHaveLength(1);
+    } finally {
+      await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 10, windowSeconds: 3600, action: 'flag' });
+    }
+  });
 });
 
 describe('a frozen member', () => {
