@@ -65,7 +65,7 @@ export async function assessDevice(tx: Tx, userId: number, platform: string, tok
 export async function assessTransferFanIn(sql: Sql, ops: Op[], rules: RiskRules): Promise<Hit[]> {
   const rule = rules.get('TRANSFER_FAN_IN');
   if (!rule.enabled) return [];
-  const receivers = [...new Set(ops.filter((o) => o.bizType === 'transfer_in').map((o) => o.userId))].sort((a, b) => a - b);
+  const receivers = [...new Set(ops.filter((o) => o.bizType === 'transfer_in').map((o) => o.userId))];
   if (receivers.length === 0) return [];
   const over = await sql<Array<{ userId: number; senders: number }>>`
     SELECT r.id AS "userId", c.senders
@@ -77,9 +77,9 @@ export async function assessTransferFanIn(sql: Sql, ops: Op[], rules: RiskRules)
       AND NOT EXISTS (SELECT 1 FROM risk_events WHERE user_id = r.id AND rule = 'TRANSFER_FAN_IN'
                       AND created_at > now() - make_interval(secs => ${rule.windowSeconds}))
     ORDER BY r.id`;
+  const action = rule.action === 'freeze' ? 'freeze' : 'flag';
   const hits: Hit[] = [];
   for (const { userId, senders } of over) {
-    const action = rule.action === 'freeze' ? 'freeze' : 'flag';
     await recordRiskEvent(sql, {
       userId: Number(userId), rule: 'TRANSFER_FAN_IN', action,
       evidence: { senders, threshold: rule.threshold, windowSeconds: rule.windowSeconds },
