@@ -40,7 +40,7 @@ type Kind = keyof typeof COLORS;
 function kindOf(s: ChartInput['scenarios'][number]): Kind {
   if (!s.ok) return 'failed';
   if (s.name.startsWith(BASELINE)) return 'baseline';
-  return s.name === 'hello' ? 'reference' : 'app';
+  return s.name === 'hello' || s.name === 'hello-after' ? 'reference' : 'app';
 }
 
 /** "7.97× baseline" on a scenario with a baseline, and how the baseline compares, for p99. */

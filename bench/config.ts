@@ -3,7 +3,8 @@
  * From the environment: BENCH_DURATION (seconds per measured run, default 10), BENCH_WARMUP
  * (seconds of warm-up before each, default 2) and BENCH_PROFILE (a directory: the API and the
  * workers then run with --cpu-prof and leave their .cpuprofile there); BENCH_SCENARIOS (a comma list of
- * scenario names, e.g. `recommend`: only those run; bench/run.ts lists them). The rest is fixed so that
+ * scenario names, e.g. `recommend`: only those run; bench/run.ts lists them; hello with any of flash,
+ * baselineFlash, redeem or baselineRedeem also runs helloAfter, the bare route measured again after them). The rest is fixed so that
  * runs compare.
  */
 import { loadEnv, type Env } from '../src/config/env.ts';

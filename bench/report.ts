@@ -45,8 +45,44 @@ const RATIOS: Array<[string, string]> = [
   ['transfer', 'hello'],
 ];
 
+/** The bare route's second run (bench/scenarios.ts helloAfter). */
+export const HELLO_AFTER = 'hello-after';
+
+/**
+ * The bare route as the reference: hello, or the mean of hello and hello-after (the bare route
+ * measured again after the scenarios the targets compare with it), with the drift between the two.
+ */
+export interface BareRoute {
+  reqPerSec: number;
+  /** The API's CPU µs per bare-route request. */
+  apiUs: number;
+  /** hello-after against hello (0.05 = the host ran 5% faster by API CPU per request); undefined with one run. */
+  drift?: { reqPerSec: number; apiUs: number };
+  runs: number;
+}
+
+export function bareRoute(scenarios: ScenarioResult[]): BareRoute | undefined {
+  const runs = scenarios.filter((s) => s.name === 'hello' || s.name === HELLO_AFTER);
+  if (!runs.some((s) => s.name === 'hello')) return undefined;
+  const apiUs = (s: ScenarioResult) => s.cpuUntilPersisted.usedUs.api / Math.max(1, s.stats.responses);
+  const mean = (f: (s: ScenarioResult) => number) => runs.reduce((n, s) => n + f(s), 0) / runs.length;
+  const [first, after] = [runs.find((s) => s.name === 'hello')!, runs.find((s) => s.name === HELLO_AFTER)];
+  return {
+    reqPerSec: mean((s) => s.stats.reqPerSec),
+    apiUs: mean(apiUs),
+    drift: after && {
+      reqPerSec: after.stats.reqPerSec / first.stats.reqPerSec - 1,
+      // fewer µs per request after = a faster host
+      apiUs: apiUs(first) / apiUs(after) - 1,
+    },
+    runs: runs.length,
+  };
+}
+
 export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   const rps = new Map(scenarios.map((s) => [s.name, s.stats.reqPerSec]));
+  const bare = bareRoute(scenarios);
+  if (bare) rps.set('hello', bare.reqPerSec);
   const out: Record<string, number> = {};
   for (const [a, b] of RATIOS) {
     const x = rps.get(a);
@@ -82,7 +118,7 @@ export interface CpuPerOp {
   us: Record<'api' | 'workers' | 'redis' | 'postgres', number>;
   total: number;
   totalPerResponse: number;
-  /** total / the API's µs per hello request (same run). */
+  /** total / the API's µs per bare-route request (same run; the mean of hello and hello-after). */
   totalVsHello?: number;
   redisVsHello?: number;
 }
@@ -94,8 +130,7 @@ export function cpuPerOp(scenarios: ScenarioResult[]): CpuPerOp[] {
     const d = Math.max(1, n);
     return { api: u.api / d, workers: u.workers / d, redis: u.redis / d, postgres: u.postgres / d };
   };
-  const hello = scenarios.find((s) => s.name === 'hello');
-  const helloApi = hello ? per(hello, hello.stats.responses).api : undefined;
+  const helloApi = bareRoute(scenarios)?.apiUs;
   return scenarios.map((s) => {
     const us = per(s, s.stats.accepted);
     const total = us.api + us.workers + us.redis + us.postgres;
@@ -158,6 +193,24 @@ export function scenarioLine(s: ScenarioResult): string {
     `accepted ${int(st.accepted)}  rejected ${rejectedCell(s)}  invariants ${s.ok ? 'ok' : 'FAILED'}`;
   const bad = failed(s.checks).map((c) => `\n    ✗ ${c.name}: ${c.detail}`);
   return head + bad.join('');
+}
+
+/** How the bare-route reference was measured, and how far the host drifted between its runs. */
+export function bareRouteLine(b: BareRoute, scenarios: ScenarioResult[]): string {
+  if (!b.drift) return `Bare route (the reference for "× hello"): ${int(b.reqPerSec)} req/s, ${b.apiUs.toFixed(1)} µs of API CPU per request (one run).`;
+  const run = (name: string) => {
+    const s = scenarios.find((x) => x.name === name)!;
+    return `${int(s.stats.reqPerSec)} req/s, ${(s.cpuUntilPersisted.usedUs.api / Math.max(1, s.stats.responses)).toFixed(1)} µs`;
+  };
+  const pct = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(0)}%`;
+  const names = scenarios.map((s) => s.name);
+  const between = names.slice(names.indexOf('hello') + 1, names.indexOf(HELLO_AFTER));
+  return (
+    `Bare route (the reference for "× hello"), measured before and after ${between.join(', ')}: ` +
+    `hello ${run('hello')}; ${HELLO_AFTER} ${run(HELLO_AFTER)} of API CPU per request — host speed ` +
+    `${pct(b.drift.apiUs)} by API CPU per request, ${pct(b.drift.reqPerSec)} by req/s between them. Ratios use the mean: ` +
+    `${int(b.reqPerSec)} req/s, ${b.apiUs.toFixed(1)} µs.`
+  );
 }
 
 export function memoryLine(m: MemoryReport): string {
@@ -229,12 +282,15 @@ export function markdown(r: BenchResults): string {
     row([s.name, cell('api'), cell('workers'), cell('redis'), cell('postgres'), cell('bench'), c.other, c.machine]);
   }
 
+  const bare = bareRoute(r.scenarios);
+  if (bare) lines.push('', bareRouteLine(bare, r.scenarios));
+
   lines.push('', '## CPU per accepted op (µs), until persisted', '');
   lines.push(
     'CPU each process group used from the start of the measured run until its writes were persisted ' +
       '(for writes: the workers and Postgres finishing the backlog included), divided by the ops the API ' +
       'accepted (2xx). "per response" divides the total by every answer, refusals included. ' +
-      '"× hello API" compares with the API\'s CPU per bare-route request in the same run.',
+      '"× hello API" compares with the API\'s CPU per bare-route request in the same run (the mean of hello and hello-after when both ran).',
     '',
   );
   row(['scenario', 'accepted', 'API', 'workers', 'Redis', 'Postgres', 'total', 'total per response', 'total × hello API', 'Redis × hello API']);

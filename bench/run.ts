@@ -28,7 +28,7 @@ import { memoryReport, usedMemory } from './memory.ts';
 import { RssPeaks } from './monitor.ts';
 import { Pipeline } from './pipeline.ts';
 import { Child, freePort, waitForHttp } from './processes.ts';
-import { memoryLine, ratios, scenarioLine, targets, writeResults, type BenchResults } from './report.ts';
+import { bareRoute, bareRouteLine, memoryLine, ratios, scenarioLine, targets, writeResults, type BenchResults } from './report.ts';
 import * as scenarios from './scenarios.ts';
 import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { progressBar } from '../src/cli/progress.ts';
@@ -46,6 +46,7 @@ const SCENARIOS = [
   scenarios.baselineFlash,
   scenarios.redeem,
   scenarios.baselineRedeem,
+  scenarios.helloAfter,
   scenarios.earn,
   scenarios.checkin,
   scenarios.draw,
@@ -59,6 +60,9 @@ const unknownScenarios = ONLY?.filter((n) => !SCENARIOS.some((s) => s.name === n
 if (unknownScenarios.length > 0) {
   throw new Error(`BENCH_SCENARIOS: unknown ${unknownScenarios.join(', ')}; scenarios are ${SCENARIOS.map((s) => s.name).join(', ')}`);
 }
+/** The scenarios the targets compare with the bare route: hello runs again after them. */
+const BRACKETED = ['flash', 'baselineFlash', 'redeem', 'baselineRedeem'];
+if (ONLY?.includes('hello') && !ONLY.includes('helloAfter') && ONLY.some((n) => BRACKETED.includes(n))) ONLY.push('helloAfter');
 
 const cleanups: Array<() => Promise<unknown>> = [];
 let cleaning: Promise<void> | undefined;
@@ -147,6 +151,8 @@ async function main(): Promise<boolean> {
       results.push(result);
       log(scenarioLine(result));
     }
+    const bare = bareRoute(results);
+    if (bare) log(bareRouteLine(bare, results));
     const final = (await timed('final reconciliation', () => verifyPersisted(world))).value;
     for (const c of final) log(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
     const memory = await memoryReport(redis, keys, usedBefore, results);

@@ -17,6 +17,7 @@ import { runLoad, runPlain, type LoadSpec, type LoadStats } from './load.ts';
 import { masters } from '../src/redis/client.ts';
 import { measureCpu, servicePids, type CpuReport, type Roots } from './monitor.ts';
 import type { PersistStats, Pipeline } from './pipeline.ts';
+import { HELLO_AFTER } from './report.ts';
 import type { Catalog, Member } from './seed.ts';
 import {
   Books,
@@ -182,7 +183,20 @@ async function baselineChecks(w: World, goodsIds: number[]): Promise<{ state: Aw
 }
 
 export function hello(w: World): Promise<ScenarioResult> {
-  return measure(w, 'hello', {
+  return bareRoute(w, 'hello');
+}
+
+/**
+ * The bare route again, right after the scenarios the targets compare with it (run.ts adds it when
+ * hello and any of them run): the host's speed drifts within a run, and the reference is the mean of
+ * the two (bench/report.ts), with the drift between them reported.
+ */
+export function helloAfter(w: World): Promise<ScenarioResult> {
+  return bareRoute(w, HELLO_AFTER);
+}
+
+function bareRoute(w: World, name: string): Promise<ScenarioResult> {
+  return measure(w, name, {
     warm: () => runPlain(w.url, '/bench/hello', WARMUP_S),
     run: (onStop) => runPlain(w.url, '/bench/hello', DURATION_S, onStop),
     allowed: ['200'],

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ratios, targets, type BenchResults } from '../../bench/report.ts';
+import { bareRoute, cpuPerOp, markdown, ratios, targets, type BenchResults } from '../../bench/report.ts';
 
 const latest = JSON.parse(readFileSync(new URL('../../bench/results/latest.json', import.meta.url), 'utf8')) as BenchResults;
 
@@ -53,5 +53,32 @@ describe('bench targets', () => {
       s('flash').stats.reqPerSec = 10 * s('baseline-flash').stats.reqPerSec;
     });
     expect(verdict(met, 'flash/baseline-flash').ok).toBe(true);
+  });
+
+  it('takes the bare-route reference as the mean of hello and hello-after, and reports the drift between them', () => {
+    const r = structuredClone(latest);
+    const hello = r.scenarios.find((s) => s.name === 'hello')!;
+    const helloApi = hello.cpuUntilPersisted.usedUs.api / hello.stats.responses;
+    const redeem = cpuPerOp(r.scenarios).find((c) => c.name === 'redeem')!;
+    // the host slowed down: the second run costs 1.5× the API CPU per request at 2/3 of the rate
+    const after = structuredClone(hello);
+    after.name = 'hello-after';
+    after.stats.reqPerSec = (hello.stats.reqPerSec * 2) / 3;
+    after.cpuUntilPersisted.usedUs.api = 1.5 * helloApi * after.stats.responses;
+    r.scenarios.splice(5, 0, after);
+    r.ratios = ratios(r.scenarios);
+
+    const bare = bareRoute(r.scenarios)!;
+    expect(bare.apiUs).toBeCloseTo(1.25 * helloApi, 6);
+    expect(bare.reqPerSec).toBeCloseTo((hello.stats.reqPerSec * 5) / 6, 6);
+    expect(bare.drift!.apiUs).toBeCloseTo(1 / 1.5 - 1, 6);
+    const judged = cpuPerOp(r.scenarios).find((c) => c.name === 'redeem')!;
+    expect(judged.totalVsHello!).toBeCloseTo(redeem.totalVsHello! / 1.25, 6);
+    expect(r.ratios['redeem/hello']).toBeCloseTo(r.scenarios.find((s) => s.name === 'redeem')!.stats.reqPerSec / bare.reqPerSec, 2);
+    expect(verdict(r, 'CPU per accepted redemption').detail).toMatch(new RegExp(`^${judged.totalVsHello!.toFixed(2)}×`));
+    expect(markdown(r)).toMatch(/host speed −33% by API CPU per request, −33% by req\/s between them/);
+
+    // one bare-route run: it is the reference as measured, no drift
+    expect(bareRoute(latest.scenarios)).toMatchObject({ apiUs: helloApi, runs: 1, drift: undefined });
   });
 });
