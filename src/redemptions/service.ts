@@ -47,6 +47,14 @@ export type SettleOutcome = 'confirmed' | 'released';
 const SOLD_OUT_MEMO_MS = 25;
 
 /**
+ * When the window has passed, one request asks Redis again (the refresh) and the others keep the
+ * memo's answer until it is back, rather than every request in that moment running the script. A
+ * refresh that has not answered within this long no longer speaks for the others: the next request
+ * asks too.
+ */
+const REFRESH_MAX_MS = 100;
+
+/**
  * How a redemption runs. 'atonce': one script (lua/redeem-9.lua) over the goods slot and the
  * member's slot together — possible only while Redis is one node. 'saga': reserve (goods slot) →
  * charge (member's slot) → confirm, each step one slot, as a Redis Cluster requires.
@@ -60,6 +68,8 @@ export function redeemPath(setting: 'auto' | 'saga', redis: RedisClient): Redeem
 
 export class RedemptionService {
   private readonly soldOutUntil = new Map<number, number>();
+  /** Items whose expired memo one request is refreshing, with when it started. */
+  private readonly refreshing = new Map<number, number>();
   private readonly hot: HotRedemptions;
   readonly path: RedeemPath;
 
@@ -91,11 +101,36 @@ export class RedemptionService {
     // (the cached layout without an await: this runs on every redemption)
     const buckets = this.hot.cachedBuckets(goodsId) ?? (await this.hot.bucketsOf(goodsId));
     if (buckets > 0) return this.hot.redeem(userId, goodsId, buckets, quantity, idempotencyKey, expectedPrice);
+    const memo = this.soldOutUntil.get(goodsId);
+    if (memo === undefined) return this.redeemUnits(userId, goodsId, quantity, idempotencyKey, false, expectedPrice);
+    const now = Date.now();
+    const since = this.refreshing.get(goodsId);
+    if (memo > now || (since !== undefined && now - since < REFRESH_MAX_MS)) {
+      return this.redeemUnits(userId, goodsId, quantity, idempotencyKey, true, expectedPrice);
+    }
+    // this request refreshes the memo: SOLD_OUT again renews it (takeUnits); any other answer (units
+    // taken, a limit, a replay, an error) ends it, so that the requests after it ask Redis themselves
+    this.refreshing.set(goodsId, now);
+    try {
+      return await this.redeemUnits(userId, goodsId, quantity, idempotencyKey, false, expectedPrice);
+    } finally {
+      if (this.refreshing.get(goodsId) === now) this.refreshing.delete(goodsId);
+      if ((this.soldOutUntil.get(goodsId) ?? 0) <= Date.now()) this.soldOutUntil.delete(goodsId);
+    }
+  }
+
+  /** `soldOut`: the memo answers for the item; only the key's record is read (a replay still replays). */
+  private async redeemUnits(
+    userId: number,
+    goodsId: number,
+    quantity: number,
+    idempotencyKey: string,
+    soldOut: boolean,
+    expectedPrice?: number,
+  ): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
     const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
-    // an item just seen sold out needs no price: only the key's record is read (a replay still replays)
-    const memo = this.soldOutUntil.get(goodsId);
-    const soldOut = memo !== undefined && memo > Date.now();
+    // an item just seen sold out needs no price
     if (!soldOut && this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
     const replay = replayOf(prior, hash);
