@@ -17,6 +17,16 @@ afterAll(async () => ctx?.close());
 const redeem = (token: string, goodsId: number, key: string) => redeemAs(ctx, token, goodsId, key);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** n members with points and an item of stock 1 that the first bought and the second was refused: the memo is set. */
+async function soldOutItem(n: number) {
+  const members = await ctx.createMembers(n);
+  for (const m of members) await ctx.grant(m.id, 500);
+  const g = await ctx.createGoods({ pointsPrice: 100, stock: 1 });
+  expect((await redeem(members[0].token, g.id, `${g.id}-first`)).statusCode).toBe(201);
+  expect((await redeem(members[1].token, g.id, `${g.id}-second`)).json().code).toBe('SOLD_OUT');
+  return { members, g };
+}
+
 /** At-once redemption scripts that answered SOLD_OUT in this process (the memo's answers count as the reserve's). */
 async function soldOutScriptRuns(): Promise<number> {
   expect(ctx.app.redemptions.path).toBe('atonce');
@@ -40,11 +50,7 @@ describe('sold-out memo', () => {
   });
 
   it('refreshes an expired memo with one request to Redis: the concurrent ones keep its answer', async () => {
-    const members = await ctx.createMembers(42);
-    for (const m of members) await ctx.grant(m.id, 500);
-    const g = await ctx.createGoods({ pointsPrice: 100, stock: 1 });
-    expect((await redeem(members[0].token, g.id, 'r0')).statusCode).toBe(201);
-    expect((await redeem(members[1].token, g.id, 'r1')).json().code).toBe('SOLD_OUT');
+    const { members, g } = await soldOutItem(42);
     await sleep(40); // the window has passed
     const before = await soldOutScriptRuns();
     const answers = await Promise.all(members.slice(2).map((m, i) => redeem(m.token, g.id, `burst-${i}`)));
@@ -55,11 +61,7 @@ describe('sold-out memo', () => {
   });
 
   it('a refresh that finds units clears the memo: concurrent requests are sold the rest at once', async () => {
-    const members = await ctx.createMembers(6);
-    for (const m of members) await ctx.grant(m.id, 500);
-    const g = await ctx.createGoods({ pointsPrice: 100, stock: 1 });
-    expect((await redeem(members[0].token, g.id, 's0')).statusCode).toBe(201);
-    expect((await redeem(members[1].token, g.id, 's1')).json().code).toBe('SOLD_OUT');
+    const { members, g } = await soldOutItem(6);
     await ctx.app.goods.restock(g.id, 4, 0);
     await sleep(40);
     expect((await redeem(members[2].token, g.id, 's2')).statusCode).toBe(201);
