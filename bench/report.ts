@@ -56,26 +56,26 @@ export interface BareRoute {
   reqPerSec: number;
   /** The API's CPU µs per bare-route request. */
   apiUs: number;
+  /** Each run of the bare route, hello first. */
+  measured: Array<{ name: string; reqPerSec: number; apiUs: number }>;
   /** hello-after against hello (0.05 = the host ran 5% faster by API CPU per request); undefined with one run. */
   drift?: { reqPerSec: number; apiUs: number };
-  runs: number;
 }
 
 export function bareRoute(scenarios: ScenarioResult[]): BareRoute | undefined {
-  const runs = scenarios.filter((s) => s.name === 'hello' || s.name === HELLO_AFTER);
-  if (!runs.some((s) => s.name === 'hello')) return undefined;
-  const apiUs = (s: ScenarioResult) => s.cpuUntilPersisted.usedUs.api / Math.max(1, s.stats.responses);
-  const mean = (f: (s: ScenarioResult) => number) => runs.reduce((n, s) => n + f(s), 0) / runs.length;
-  const [first, after] = [runs.find((s) => s.name === 'hello')!, runs.find((s) => s.name === HELLO_AFTER)];
+  const measured = ['hello', HELLO_AFTER].flatMap((name) => {
+    const s = scenarios.find((x) => x.name === name);
+    return s ? [{ name, reqPerSec: s.stats.reqPerSec, apiUs: s.cpuUntilPersisted.usedUs.api / Math.max(1, s.stats.responses) }] : [];
+  });
+  if (measured[0]?.name !== 'hello') return undefined;
+  const mean = (f: (m: BareRoute['measured'][number]) => number) => measured.reduce((n, m) => n + f(m), 0) / measured.length;
+  const [first, after] = measured;
   return {
-    reqPerSec: mean((s) => s.stats.reqPerSec),
-    apiUs: mean(apiUs),
-    drift: after && {
-      reqPerSec: after.stats.reqPerSec / first.stats.reqPerSec - 1,
-      // fewer µs per request after = a faster host
-      apiUs: apiUs(first) / apiUs(after) - 1,
-    },
-    runs: runs.length,
+    reqPerSec: mean((m) => m.reqPerSec),
+    apiUs: mean((m) => m.apiUs),
+    measured,
+    // fewer µs per request after = a faster host
+    drift: after && { reqPerSec: after.reqPerSec / first.reqPerSec - 1, apiUs: first.apiUs / after.apiUs - 1 },
   };
 }
 
@@ -198,18 +198,14 @@ export function scenarioLine(s: ScenarioResult): string {
 /** How the bare-route reference was measured, and how far the host drifted between its runs. */
 export function bareRouteLine(b: BareRoute, scenarios: ScenarioResult[]): string {
   if (!b.drift) return `Bare route (the reference for "× hello"): ${int(b.reqPerSec)} req/s, ${b.apiUs.toFixed(1)} µs of API CPU per request (one run).`;
-  const run = (name: string) => {
-    const s = scenarios.find((x) => x.name === name)!;
-    return `${int(s.stats.reqPerSec)} req/s, ${(s.cpuUntilPersisted.usedUs.api / Math.max(1, s.stats.responses)).toFixed(1)} µs`;
-  };
   const pct = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(0)}%`;
   const names = scenarios.map((s) => s.name);
   const between = names.slice(names.indexOf('hello') + 1, names.indexOf(HELLO_AFTER));
+  const runs = b.measured.map((m) => `${m.name} ${int(m.reqPerSec)} req/s, ${m.apiUs.toFixed(1)} µs`).join('; ');
   return (
-    `Bare route (the reference for "× hello"), measured before and after ${between.join(', ')}: ` +
-    `hello ${run('hello')}; ${HELLO_AFTER} ${run(HELLO_AFTER)} of API CPU per request — host speed ` +
-    `${pct(b.drift.apiUs)} by API CPU per request, ${pct(b.drift.reqPerSec)} by req/s between them. Ratios use the mean: ` +
-    `${int(b.reqPerSec)} req/s, ${b.apiUs.toFixed(1)} µs.`
+    `Bare route (the reference for "× hello"), measured before and after ${between.join(', ')}: ${runs} ` +
+    `of API CPU per request — host speed ${pct(b.drift.apiUs)} by API CPU per request, ${pct(b.drift.reqPerSec)} ` +
+    `by req/s between them. Ratios use the mean: ${int(b.reqPerSec)} req/s, ${b.apiUs.toFixed(1)} µs.`
   );
 }
 

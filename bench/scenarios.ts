@@ -183,7 +183,7 @@ async function baselineChecks(w: World, goodsIds: number[]): Promise<{ state: Aw
 }
 
 export function hello(w: World): Promise<ScenarioResult> {
-  return bareRoute(w, 'hello');
+  return measureBareRoute(w, 'hello');
 }
 
 /**
@@ -192,10 +192,10 @@ export function hello(w: World): Promise<ScenarioResult> {
  * the two (bench/report.ts), with the drift between them reported.
  */
 export function helloAfter(w: World): Promise<ScenarioResult> {
-  return bareRoute(w, HELLO_AFTER);
+  return measureBareRoute(w, HELLO_AFTER);
 }
 
-function bareRoute(w: World, name: string): Promise<ScenarioResult> {
+function measureBareRoute(w: World, name: string): Promise<ScenarioResult> {
   return measure(w, name, {
     warm: () => runPlain(w.url, '/bench/hello', WARMUP_S),
     run: (onStop) => runPlain(w.url, '/bench/hello', DURATION_S, onStop),

@@ -79,6 +79,6 @@ describe('bench targets', () => {
 
     // one bare-route run: it is the reference as measured, no drift
     const single = r.scenarios.filter((s) => s.name !== 'hello-after');
-    expect(bareRoute(single)).toMatchObject({ apiUs: helloApi, runs: 1, drift: undefined });
+    expect(bareRoute(single)).toMatchObject({ apiUs: helloApi, measured: [{ name: 'hello' }], drift: undefined });
   });
 });
