@@ -34,6 +34,12 @@ async function soldOutScriptRuns(): Promise<number> {
   return values.filter((v) => v.labels.script === 'redeem' && v.labels.result === 'SOLD_OUT').reduce((n, v) => n + v.value, 0);
 }
 
+/** At-once redemption scripts run in this process, whatever they answered. */
+async function redeemScriptRuns(): Promise<number> {
+  const { values } = await scriptOutcomes.get();
+  return values.filter((v) => v.labels.script === 'redeem').reduce((n, v) => n + v.value, 0);
+}
+
 describe('sold-out memo', () => {
   it('answers SOLD_OUT after a sell-out and sells a restocked unit once the window passes', async () => {
     const [a, b, c] = await ctx.createMembers(3);
@@ -47,6 +53,21 @@ describe('sold-out memo', () => {
     await new Promise((r) => setTimeout(r, 40));
     expect((await redeem(c.token, g.id, 'c1')).statusCode).toBe(201);
     expect(Number(await ctx.redis.hget(ctx.keys.goods(g.id), 'stock'))).toBe(0);
+  });
+
+  it('while the memo answers, a key that has a record still replays it, or is refused as reused for another request', async () => {
+    const { members, g } = await soldOutItem(2);
+    // the memo's window held open for this test, so that every answer below is the memo's
+    (ctx.app.redemptions as unknown as { soldOutUntil: Map<number, number> }).soldOutUntil.set(g.id, Date.now() + 60_000);
+    const before = await redeemScriptRuns();
+    const first = await redeem(members[0].token, g.id, `${g.id}-first`);
+    expect(first.statusCode).toBe(201);
+    expect(first.json().id).toBeTruthy();
+    const reused = await redeemAs(ctx, members[0].token, g.id, `${g.id}-first`, 2);
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect((await redeem(members[1].token, g.id, `${g.id}-second`)).json().code).toBe('SOLD_OUT');
+    expect(await redeemScriptRuns()).toBe(before);
   });
 
   it('refreshes an expired memo with one request to Redis: the concurrent ones keep its answer', async () => {

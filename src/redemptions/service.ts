@@ -129,14 +129,13 @@ export class RedemptionService {
     expectedPrice?: number,
   ): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
-    const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
-    // an item just seen sold out needs no price
-    if (!soldOut && this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
-    const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
+    const hashOf = () => requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
+    if (soldOut) return this.memoAnswer(userId, kh, hashOf);
+    const hash = hashOf();
+    if (this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
+    const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), this.priceFactor(userId)]);
     const replay = replayOf(prior, hash);
     if (replay) return replay;
-    // answered for the reserve script, which would have said the same
-    if (soldOut) throw soldOutRefusal();
     // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
     const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor, expectedPrice);
@@ -162,6 +161,19 @@ export class RedemptionService {
       await this.settle(goodsId, userId, opId, kh, reservation.token);
     }
     return { redemption: fromOp(charged.op), replayed: charged.replayed };
+  }
+
+  /**
+   * The sold-out memo's answer, for the reserve script, which would say the same: the key's first
+   * answer when it has a record (a replay), else SOLD_OUT. An item just seen sold out needs no
+   * price, and the request hash is computed only to compare with a record: most of a flash sale's
+   * requests end here, and have none.
+   */
+  private async memoAnswer(userId: number, kh: string, hashOf: () => string): Promise<RedeemResult> {
+    const prior = await this.points.findByKey(userId, kh);
+    const replay = prior && replayOf(prior, hashOf());
+    if (replay) return replay;
+    throw soldOutRefusal();
   }
 
   /** The whole redemption in one script (a single-node Redis): one round trip, nothing held. */
