@@ -305,7 +305,7 @@ export function markdown(r: BenchResults): string {
   lines.push('', `Peak RSS: API ${r.rssPeakMb.api.toFixed(0)} MB · workers ${r.rssPeakMb.workers.toFixed(0)} MB`, '');
   lines.push(
     `${memoryLine(r.memory)}. The total includes op records (kept IDEMPOTENCY_TTL_SECONDS for replays) ` +
-      `and completed persist jobs (${keptJobs()}).`,
+      `and completed persist jobs (${keptJobs()}, their ops dropped once persisted).`,
     '',
   );
   lines.push(

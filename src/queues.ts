@@ -16,9 +16,9 @@ export const PERSIST_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: 500 },
   // Completed jobs are kept five minutes so a relay re-adding the same batch (a relay that died
   // between the add and the ack: its entries are re-read on restart or claimed after
-  // RELAY_CLAIM_IDLE_MS) is ignored; after that Postgres's unique op_id is the duplicate guard. A
-  // completed job keeps its ops' JSON in Redis (MEMORY USAGE of a 1,000-redemption job: 551 KB):
-  // an hour of them was ~8 GB at 4,000 ops/s, five minutes is ~0.7 GB.
+  // RELAY_CLAIM_IDLE_MS) is ignored; after that Postgres's unique op_id is the duplicate guard. The
+  // worker drops a completed job's ops (workers/persist.ts): kept whole, a 1,000-redemption job
+  // held 551 KB of their JSON (MEMORY USAGE), ~0.7 GB for five minutes at 4,000 ops/s.
   removeOnComplete: { age: 300, count: 1_000 },
   // A batch that used up its attempts is parked, never removed: its ops exist nowhere else
   // (src/persistence/parked.ts).

@@ -12,6 +12,14 @@ import { persistBatch } from '../src/persistence/persist-batch.ts';
 import { countPersisted } from '../src/metrics/points.ts';
 import type { Logger } from './logger.ts';
 
+/** A persist job: a relay pass's ops; once completed only how many there were (`persisted`). */
+export interface PersistJobData {
+  ops: Op[];
+  marks?: Record<number, string>;
+  runId?: string;
+  persisted?: number;
+}
+
 export function startPersistWorker(o: {
   connection: RedisClient;
   prefix: string;
@@ -28,7 +36,7 @@ export function startPersistWorker(o: {
   afterCommit?: (ops: Op[]) => Promise<unknown>;
 }) {
   const lockMs = o.lockMs ?? 30_000;
-  const worker = new Worker<{ ops: Op[]; marks?: Record<number, string>; runId?: string }>(
+  const worker = new Worker<PersistJobData>(
     PERSIST_QUEUE,
     async (job) => {
       const { conflictList, applied, ...result } = await persistBatch(o.sql, job.data.ops, job.data.marks, job.data.runId);
@@ -62,5 +70,12 @@ export function startPersistWorker(o: {
     }
   });
   worker.on('error', (err) => o.log.error({ err }, 'persist worker error'));
+  // A completed job is kept (PERSIST_JOB_OPTIONS.removeOnComplete) only for its id, which makes a
+  // relay re-adding the same batch a no-op. Its ops' JSON, nearly all of its memory, is in Postgres
+  // by then: it is replaced by their count. A job the worker dies before stripping keeps its ops
+  // until it is removed, as before.
+  worker.on('completed', (job) => {
+    job.updateData({ ops: [], persisted: job.data.ops.length }).catch(() => {});
+  });
   return worker;
 }

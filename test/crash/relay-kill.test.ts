@@ -185,7 +185,7 @@ describe('relays sharing the outbox', () => {
     await producer;
     await waitForDrain(redis, keys, queue);
     console.info(
-      `[relay-kill] ${tries.join('; ')}; ${heldOps.size} ops held by the dead relay, ${alreadyInJob.length} of them already in a job; ` +
+      `[relay-kill] ${tries.join('; ')}; ${heldOps.size} ops held by the dead relay, ${alreadyInJob.length} of them in a job not completed yet (a completed job keeps no ops); ` +
         `survivor relayed ${survivor.relayed}; ${acked.size} ops acknowledged`,
     );
 
