@@ -192,7 +192,7 @@ async function main(): Promise<boolean> {
   const results = await Promise.race([run(), api.crashed, workers.crashed]);
   console.log(`\n${await writeResults(results)}`);
   for (const t of targets(results)) log(`${t.ok ? '✓' : '✗'} target ${t.name}: ${t.detail}`);
-  log('wrote bench/results/latest.json and latest.md');
+  log(process.env.BENCH_RESULTS ? `wrote ${process.env.BENCH_RESULTS}` : 'wrote bench/results/latest.json, latest.md and latest.svg');
   if (PROFILE_DIR) log(`CPU profiles of the API and the workers in ${PROFILE_DIR}`);
   return results.ok;
 }
