@@ -60,33 +60,40 @@ export async function assessDevice(tx: Tx, userId: number, platform: string, tok
  * TRANSFER_FAN_IN, after transfers persist: a receiver whose distinct senders within the window
  * exceed the threshold is flagged, once per window. One query for every receiver of the batch
  * (a batch of transfers has about one receiver per transfer: a query each cost a round trip and
- * a plan per transfer).
+ * a plan per transfer). The check and the event are one transaction holding a lock per receiver,
+ * taken in one order: batches judged at once (concurrent persist jobs' follow-ups) wait for each
+ * other, and the later one sees the event the earlier one recorded.
  */
 export async function assessTransferFanIn(sql: Sql, ops: Op[], rules: RiskRules): Promise<Hit[]> {
   const rule = rules.get('TRANSFER_FAN_IN');
   if (!rule.enabled) return [];
   const receivers = [...new Set(ops.filter((o) => o.bizType === 'transfer_in').map((o) => o.userId))];
   if (receivers.length === 0) return [];
-  const over = await sql<Array<{ userId: number; senders: number }>>`
-    SELECT r.id AS "userId", c.senders
-    FROM unnest(${receivers}::bigint[]) AS r(id)
-    CROSS JOIN LATERAL (
-      SELECT count(DISTINCT from_user_id)::int AS senders FROM transfers
-      WHERE to_user_id = r.id AND created_at > now() - make_interval(secs => ${rule.windowSeconds})) c
-    WHERE c.senders > ${rule.threshold}
-      AND NOT EXISTS (SELECT 1 FROM risk_events WHERE user_id = r.id AND rule = 'TRANSFER_FAN_IN'
-                      AND created_at > now() - make_interval(secs => ${rule.windowSeconds}))
-    ORDER BY r.id`;
-  const action = rule.action === 'freeze' ? 'freeze' : 'flag';
-  const hits: Hit[] = [];
-  for (const { userId, senders } of over) {
-    await recordRiskEvent(sql, {
-      userId: Number(userId), rule: 'TRANSFER_FAN_IN', action,
-      evidence: { senders, threshold: rule.threshold, windowSeconds: rule.windowSeconds },
-    });
-    hits.push({ userId: Number(userId), rule: 'TRANSFER_FAN_IN', action });
-  }
-  return hits;
+  return sql.begin(async (tx) => {
+    await tx`
+      SELECT pg_advisory_xact_lock(k)
+      FROM (SELECT DISTINCT hashtext('fan-in:' || r.id) AS k FROM unnest(${receivers}::bigint[]) AS r(id) ORDER BY k) l`;
+    const over = await tx<Array<{ userId: number; senders: number }>>`
+      SELECT r.id AS "userId", c.senders
+      FROM unnest(${receivers}::bigint[]) AS r(id)
+      CROSS JOIN LATERAL (
+        SELECT count(DISTINCT from_user_id)::int AS senders FROM transfers
+        WHERE to_user_id = r.id AND created_at > now() - make_interval(secs => ${rule.windowSeconds})) c
+      WHERE c.senders > ${rule.threshold}
+        AND NOT EXISTS (SELECT 1 FROM risk_events WHERE user_id = r.id AND rule = 'TRANSFER_FAN_IN'
+                        AND created_at > now() - make_interval(secs => ${rule.windowSeconds}))
+      ORDER BY r.id`;
+    const action = rule.action === 'freeze' ? 'freeze' : 'flag';
+    const hits: Hit[] = [];
+    for (const { userId, senders } of over) {
+      await recordRiskEvent(tx, {
+        userId: Number(userId), rule: 'TRANSFER_FAN_IN', action,
+        evidence: { senders, threshold: rule.threshold, windowSeconds: rule.windowSeconds },
+      });
+      hits.push({ userId: Number(userId), rule: 'TRANSFER_FAN_IN', action });
+    }
+    return hits;
+  });
 }
 
 /** A hit that freezes reaches the member's slot (an account not in Redis takes it at hydration). */

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Op } from '../../src/points/op.ts';
 import { rebuildFromPostgres } from '../../src/recovery/rebuild.ts';
+import { assessTransferFanIn } from '../../src/risk/assess.ts';
 import { createTestContext, redeemAs, type Pipeline, type TestContext } from '../support/context.ts';
 import { bearer, expectError } from '../api/helpers.ts';
 import { createLottery, draw } from '../lottery/support.ts';
@@ -187,6 +189,32 @@ describe('HIGH_FREQUENCY, DEVICE_SHARING, TRANSFER_FAN_IN', () => {
       await send(senders[3], over.id);
       await pipeline.drain();
       expect(await events(over.id, 'TRANSFER_FAN_IN')).toHaveLength(1);
+    } finally {
+      await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 10, windowSeconds: 3600, action: 'flag' });
+    }
+  });
+
+  it('batches judged at once flag a receiver once: the check and its event are one step per receiver', async () => {
+    // the transfers persist with the rule off; then four batches naming the same receivers are judged together,
+    // as concurrent persist jobs' follow-ups are
+    await setRule({ rule: 'TRANSFER_FAN_IN', enabled: false, threshold: 2, windowSeconds: 3600, action: 'flag' });
+    try {
+      const senders = await ctx.createMembers(3);
+      const receivers = await ctx.createMembers(3);
+      for (const s of senders) await ctx.grant(s.id, 100);
+      const names = await Promise.all(receivers.map(async (r) => (await ctx.sql`SELECT username FROM users WHERE id = ${r.id}`)[0].username as string));
+      const sends = senders.flatMap((s) =>
+        names.map((toUsername) =>
+          ctx.app.inject({ method: 'POST', url: '/v1/points/transfers', headers: { ...bearer(s.token), 'idempotency-key': key() }, payload: { toUsername, amount: 5 } }),
+        ),
+      );
+      for (const res of await Promise.all(sends)) expect(res.statusCode, res.body).toBe(201);
+      await pipeline.drain();
+      await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 2, windowSeconds: 3600, action: 'flag' });
+      const batch = receivers.map((r) => ({ bizType: 'transfer_in', userId: r.id }) as Op);
+      const judged = await Promise.all(Array.from({ length: 4 }, () => assessTransferFanIn(ctx.sql, batch, ctx.app.riskRules)));
+      expect(judged.flat().map((h) => h.userId).sort(), 'hits over the four judgements').toEqual(receivers.map((r) => r.id).sort());
+      for (const r of receivers) expect(await events(r.id, 'TRANSFER_FAN_IN'), `events of receiver ${r.id}`).toHaveLength(1);
     } finally {
       await setRule({ rule: 'TRANSFER_FAN_IN', enabled: true, threshold: 10, windowSeconds: 3600, action: 'flag' });
     }
