@@ -5,6 +5,7 @@
  */
 import type { Op } from '../points/op.ts';
 import { DomainError } from '../errors/domain-error.ts';
+import { requestHash } from '../points/idempotency.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import type { RedeemResult, Redemption } from './service.ts';
@@ -47,6 +48,11 @@ export function replayOf(prior: Op | { kind: 'claim'; h: string } | null, hash: 
   if (!prior) return undefined;
   if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
   return { redemption: fromOp(prior as Op), replayed: true };
+}
+
+/** A redemption request's hash (what tells a replay of its key from the key reused for another request). */
+export function redeemHash(goodsId: number, quantity: number, expectedPrice?: number): string {
+  return requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
 }
 
 /** SOLD_OUT answered without a script, for an item seen sold out (counted as the reserve script's answer). */

@@ -25,12 +25,12 @@ import { recentOffsetMs } from '../engagement/business-day.ts';
 import { BucketStock } from '../goods/bucket-stock.ts';
 import type { GoodsService } from '../goods/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
-import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
+import { keyHash, newExchangeNo, newOpId } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
 import { opResult, type PointsService } from '../points/service.ts';
 import { fnv1a } from '../redis/keys.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
-import { fromOp, holdId, priceChanged, replayOf, soldOutRefusal, type Hold } from './holds.ts';
+import { fromOp, holdId, priceChanged, redeemHash, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import type { RedeemResult, SettleOutcome } from './service.ts';
 
 /** How long a process trusts its copy of an item's B. A layout changes only while the item is off sale. */
@@ -95,7 +95,7 @@ export class HotRedemptions {
 
   async redeem(userId: number, goodsId: number, buckets: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
-    const hash = requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
+    const hash = redeemHash(goodsId, quantity, expectedPrice);
     const soldOut = this.allEmpty(goodsId, buckets);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), soldOut ? 1000 : this.priceFactor(userId)]);
     const replay = replayOf(prior, hash);

@@ -10,11 +10,11 @@ import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import type { Deps } from '../deps.ts';
 import { recentOffsetMs } from '../engagement/business-day.ts';
 import type { GoodsService } from '../goods/service.ts';
-import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempotency.ts';
+import { keyHash, newExchangeNo, newOpId } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
-import { fromOp, holdId, priceChanged, replayOf, soldOutRefusal, type Hold } from './holds.ts';
+import { fromOp, holdId, priceChanged, redeemHash, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import { HotRedemptions } from './hot-stock.ts';
 import { isCluster, type RedisClient } from '../redis/client.ts';
 
@@ -102,36 +102,27 @@ export class RedemptionService {
     const buckets = this.hot.cachedBuckets(goodsId) ?? (await this.hot.bucketsOf(goodsId));
     if (buckets > 0) return this.hot.redeem(userId, goodsId, buckets, quantity, idempotencyKey, expectedPrice);
     const memo = this.soldOutUntil.get(goodsId);
-    if (memo === undefined) return this.redeemUnits(userId, goodsId, quantity, idempotencyKey, false, expectedPrice);
+    if (memo === undefined) return this.redeemUnits(userId, goodsId, quantity, idempotencyKey, expectedPrice);
     const now = Date.now();
     const since = this.refreshing.get(goodsId);
     if (memo > now || (since !== undefined && now - since < REFRESH_MAX_MS)) {
-      return this.redeemUnits(userId, goodsId, quantity, idempotencyKey, true, expectedPrice);
+      return this.memoAnswer(userId, goodsId, quantity, idempotencyKey, expectedPrice);
     }
     // this request refreshes the memo: SOLD_OUT again renews it (takeUnits); any other answer (units
     // taken, a limit, a replay, an error) ends it, so that the requests after it ask Redis themselves
     this.refreshing.set(goodsId, now);
     try {
-      return await this.redeemUnits(userId, goodsId, quantity, idempotencyKey, false, expectedPrice);
+      return await this.redeemUnits(userId, goodsId, quantity, idempotencyKey, expectedPrice);
     } finally {
       if (this.refreshing.get(goodsId) === now) this.refreshing.delete(goodsId);
       if ((this.soldOutUntil.get(goodsId) ?? 0) <= Date.now()) this.soldOutUntil.delete(goodsId);
     }
   }
 
-  /** `soldOut`: the memo answers for the item; only the key's record is read (a replay still replays). */
-  private async redeemUnits(
-    userId: number,
-    goodsId: number,
-    quantity: number,
-    idempotencyKey: string,
-    soldOut: boolean,
-    expectedPrice?: number,
-  ): Promise<RedeemResult> {
+  /** The redemption itself: one script (at once) or the saga. */
+  private async redeemUnits(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
     const kh = keyHash(idempotencyKey);
-    const hashOf = () => requestHash('redeem', { goodsId, quantity, ...(expectedPrice !== undefined ? { expectedPrice } : {}) });
-    if (soldOut) return this.memoAnswer(userId, kh, hashOf);
-    const hash = hashOf();
+    const hash = redeemHash(goodsId, quantity, expectedPrice);
     if (this.path === 'atonce') return this.redeemAtOnce(userId, goodsId, quantity, kh, hash, expectedPrice);
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), this.priceFactor(userId)]);
     const replay = replayOf(prior, hash);
@@ -169,9 +160,9 @@ export class RedemptionService {
    * price, and the request hash is computed only to compare with a record: most of a flash sale's
    * requests end here, and have none.
    */
-  private async memoAnswer(userId: number, kh: string, hashOf: () => string): Promise<RedeemResult> {
-    const prior = await this.points.findByKey(userId, kh);
-    const replay = prior && replayOf(prior, hashOf());
+  private async memoAnswer(userId: number, goodsId: number, quantity: number, idempotencyKey: string, expectedPrice?: number): Promise<RedeemResult> {
+    const prior = await this.points.findByKey(userId, keyHash(idempotencyKey));
+    const replay = prior && replayOf(prior, redeemHash(goodsId, quantity, expectedPrice));
     if (replay) return replay;
     throw soldOutRefusal();
   }
