@@ -21,9 +21,19 @@ export interface AuditEntry {
 
 /** Writes one audit row with the context's IP, user agent and request id (the current scope's by default). */
 export async function recordAudit(db: Sql | Tx, entry: AuditEntry, ctx: AuditContext = currentAuditContext()): Promise<void> {
+  await auditRowIf(db, db`true`, entry, ctx);
+}
+
+/**
+ * recordAudit's INSERT as a fragment that writes the row only when `condition` (a boolean SQL
+ * fragment) holds: one branch of a statement whose other branches decide whether anything happened
+ * (`EXISTS (SELECT 1 FROM done)`), so the change and its row commit in one statement.
+ */
+export function auditRowIf(db: Sql | Tx, condition: postgres.PendingQuery<postgres.Row[]>, entry: AuditEntry, ctx: AuditContext = currentAuditContext()) {
   const actorId = entry.actorId !== undefined ? entry.actorId : ctx.actorId;
-  await db`
+  return db`
     INSERT INTO audit_log (op_id, actor_id, action, target_type, target_id, data, ip, user_agent, request_id)
-    VALUES (${entry.opId ?? null}, ${actorId}, ${entry.action}, ${entry.targetType}, ${String(entry.targetId)},
-            ${db.json((entry.data ?? {}) as postgres.JSONValue)}, ${ctx.ip}, ${ctx.userAgent}, ${ctx.requestId})`;
+    SELECT ${entry.opId ?? null}::text, ${actorId}::bigint, ${entry.action}::text, ${entry.targetType}::text, ${String(entry.targetId)}::text,
+           ${db.json((entry.data ?? {}) as postgres.JSONValue)}::jsonb, ${ctx.ip}::text, ${ctx.userAgent}::text, ${ctx.requestId}::text
+    WHERE ${condition}`;
 }

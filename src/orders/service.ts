@@ -28,7 +28,7 @@ import type { OrderEffects, OrderItemRow, OrderRow } from './effects.ts';
 import type { OrderStock } from './stock.ts';
 import type { ReceiverBox, Receiver } from './receiver.ts';
 import { maskPhone } from './receiver.ts';
-import { recordAudit } from '../audit/log.ts';
+import { auditRowIf } from '../audit/log.ts';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -294,28 +294,30 @@ export class OrderService {
       }
       const steps: Array<[OrderStatus | null, OrderStatus, string]> =
         status === 'completed' ? [[null, 'paid', 'placed'], ['paid', 'completed', 'virtual goods complete at payment']] : [[null, status, 'placed']];
-      const moved = await sql.begin(async (tx) => {
-        const [done] = await tx<Array<{ id: string }>>`
+      // the move, its items' prices, its events and its audit row in one statement (atomic without
+      // a transaction's BEGIN and COMMIT round trips); each branch writes only when the move did
+      const eventData = sql.json({ points, cashDue: row.cashDue } as postgres.JSONValue);
+      const moved = await sql<Array<{ id: string }>>`
+        WITH done AS (
           UPDATE orders SET status = ${status}, points_total = ${itemPoints}, stock_state = 'sold',
                  points_state = ${points > 0 ? 'frozen' : 'none'}, updated_at = now(),
                  payment_deadline = ${status === 'pending_payment' ? sql`now() + make_interval(secs => ${env.ORDER_PAYMENT_TIMEOUT_MS / 1000})` : null},
                  paid_at = ${status === 'pending_payment' ? null : sql`now()`},
                  completed_at = ${status === 'completed' ? sql`now()` : null}
-          WHERE id = ${id} AND status = 'placing' RETURNING id`;
-        if (!done) return false;
-        await tx`
+          WHERE id = ${id} AND status = 'placing' RETURNING id),
+        priced AS (
           UPDATE order_items i SET unit_points = CASE WHEN i.unit_cash > 0 THEN 0 ELSE t.price END
-          FROM unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
-          WHERE i.order_id = ${id} AND i.position = t.position`;
-        await tx`
+          FROM done, unnest(${items.map((i) => i.position)}::int[], ${prices}::bigint[]) AS t(position, price)
+          WHERE i.order_id = done.id AND i.position = t.position),
+        events AS (
           INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
-          SELECT ${id}, t.from_status, t.to_status, ${row.userId}, t.reason, ${tx.json({ points, cashDue: row.cashDue } as postgres.JSONValue)}
-          FROM unnest(${steps.map((x) => x[0])}::text[], ${steps.map((x) => x[1])}::text[], ${steps.map((x) => x[2])}::text[])
-            WITH ORDINALITY AS t(from_status, to_status, reason, n) ORDER BY t.n`;
-        await recordAudit(tx, { actorId: row.userId, action: 'order.placed', targetType: 'order', targetId: id, data: { status, points, cashTotal: row.cashTotal, cashDue: row.cashDue } });
-        return true;
-      });
-      if (!moved) throw new DomainError('ORDER_STATE_CONFLICT', 'The order was undone while it was being placed; place it again with a new key');
+          SELECT done.id, t.from_status, t.to_status, ${row.userId}::bigint, t.reason, ${eventData}::jsonb
+          FROM done, unnest(${steps.map((x) => x[0])}::text[], ${steps.map((x) => x[1])}::text[], ${steps.map((x) => x[2])}::text[])
+            WITH ORDINALITY AS t(from_status, to_status, reason, n) ORDER BY t.n),
+        audited AS (
+          ${auditRowIf(sql, sql`EXISTS (SELECT 1 FROM done)`, { actorId: row.userId, action: 'order.placed', targetType: 'order', targetId: id, data: { status, points, cashTotal: row.cashTotal, cashDue: row.cashDue } })})
+        SELECT id FROM done`;
+      if (moved.length === 0) throw new DomainError('ORDER_STATE_CONFLICT', 'The order was undone while it was being placed; place it again with a new key');
     } catch (err) {
       if (err instanceof DomainError && REFUSALS.has(err.code)) {
         await this.undoPlacement(id, row.userId, items);

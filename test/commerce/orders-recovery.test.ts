@@ -86,6 +86,33 @@ describe('abandoned placements', () => {
     expect(retry.json().id).toBe(id);
     expect(await liveStock(ctx, g.id)).toBe(4);
   });
+  it('a placement undone while it ran (the pump took it for abandoned) answers 409 and writes no event, price or audit row', async () => {
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 500);
+    const g = await ctx.createGoods({ pointsPrice: 100, stock: 5, type: 'virtual' });
+    const holds = ctx.app.orders['holds'];
+    const freeze = holds.freeze.bind(holds);
+    let id = '';
+    // the points are frozen; before the placement's statement, the order is no longer `placing`
+    holds.freeze = async (input) => {
+      const r = await freeze(input);
+      id = input.holdId;
+      await ctx.sql`UPDATE orders SET status = 'cancelled', reason = 'placement interrupted' WHERE id = ${id} AND status = 'placing'`;
+      return r;
+    };
+    let res;
+    try {
+      res = await placeOrder(ctx, m.token, { items: [{ goodsId: g.id, quantity: 2 }] });
+    } finally {
+      holds.freeze = freeze;
+    }
+    expectError(res, 409, 'ORDER_STATE_CONFLICT');
+    expect(id).not.toBe('');
+    expect(await ctx.sql`SELECT 1 FROM order_events WHERE order_id = ${id}`).toHaveLength(0);
+    expect(await ctx.sql`SELECT 1 FROM audit_log WHERE target_type = 'order' AND target_id = ${id}`).toHaveLength(0);
+    expect(await ctx.sql`SELECT unit_points AS "unitPoints" FROM order_items WHERE order_id = ${id}`).toEqual([{ unitPoints: 0 }]);
+    expect((await ctx.sql`SELECT status, points_total AS "pointsTotal" FROM orders WHERE id = ${id}`)[0]).toMatchObject({ status: 'cancelled', pointsTotal: 0 });
+  });
 });
 
 describe('side effects left undone', () => {
