@@ -1,7 +1,7 @@
 /**
  * The order lifecycle: the only transitions there are, each one a conditional UPDATE (the order
  * must still be in a `from` status), so of two concurrent transitions of one order exactly one
- * wins and the other is ORDER_STATE_CONFLICT. The winner writes, in the same transaction, the
+ * wins and the other is ORDER_STATE_CONFLICT. The winner writes, in the same statement, the
  * order's history entry (order_events) and an audit row. Side effects (points, stock, rewards,
  * pushes) follow from the committed status (src/orders/effects.ts).
  *
@@ -16,7 +16,7 @@ import type postgres from 'postgres';
 import type { Sql, Tx } from '../db/client.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { materializeRedemptionOrders } from './redemption-orders.ts';
-import { recordAudit } from '../audit/log.ts';
+import { auditRowsOf } from '../audit/log.ts';
 
 export const ORDER_STATUSES = ['pending_payment', 'paid', 'shipped', 'completed', 'cancelled', 'refunded'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number] | 'placing';
@@ -77,27 +77,41 @@ export interface TransitionRow {
  */
 export async function transition(tx: Tx, t: Transition, userId?: number): Promise<TransitionRow> {
   const rows = await update(tx, t, userId);
-  if (rows.length > 0) return finish(tx, t, rows[0]);
+  if (rows.length > 0) return { ...rows[0], status: t.to };
   // a redemption's orders row is written by its first transition (src/orders/redemption-orders.ts)
   await materializeRedemptionOrders(tx, [t.orderId]);
   const again = await update(tx, t, userId);
-  if (again.length > 0) return finish(tx, t, again[0]);
+  if (again.length > 0) return { ...again[0], status: t.to };
   return refuse(tx, t, userId);
 }
 
-async function update(tx: Tx, t: Transition, userId?: number) {
+/**
+ * The conditional UPDATE, and — in the same statement, only for the row it moved — the history
+ * entry and the audit row (data-modifying branches: one round trip, atomic in itself).
+ */
+async function update(tx: Sql | Tx, t: Transition, userId?: number) {
   const from = (t.from ?? sourcesOf(t.to)).filter((f) => canMove(f, t.to));
   const stamp = STAMP[t.to];
+  const data = tx.json((t.data ?? {}) as postgres.JSONValue);
+  // the audit row's data: where from, then what the transition says (its data last, as a spread would)
+  const said = tx.json({ to: t.to, reason: t.reason ?? null, ...(t.data ?? {}) } as postgres.JSONValue);
   const rows = await tx<Array<{ id: string; userId: number; orderNo: string; from: OrderStatus }>>`
-    UPDATE orders o SET status = ${t.to}, updated_at = now(), unsettled = true
-      ${stamp ? tx`, ${tx(stamp)} = now()` : tx``}
-      ${t.reason !== undefined && (t.to === 'cancelled' || t.to === 'refunded') ? tx`, reason = ${t.reason}` : tx``}
-      ${t.to === 'refunded' || t.to === 'cancelled' ? tx`, earn_state = CASE WHEN o.earn_state = 'pending' THEN 'none' ELSE o.earn_state END` : tx``}
-      ${t.to === 'completed' ? tx`, earn_state = CASE WHEN o.cash_due > 0 AND o.earn_state = 'none' THEN 'pending' ELSE o.earn_state END` : tx``}
-      ${t.carrier !== undefined ? tx`, carrier = ${t.carrier}, tracking_no = ${t.trackingNo ?? null}` : tx``}
-    FROM (SELECT id, status AS prior FROM orders WHERE id = ${t.orderId} FOR UPDATE) p
-    WHERE o.id = p.id AND o.status = ANY(${from}::text[]) ${userId !== undefined ? tx`AND o.user_id = ${userId}` : tx``}
-    RETURNING o.id, o.user_id AS "userId", o.order_no AS "orderNo", p.prior AS from`;
+    WITH moved AS (
+      UPDATE orders o SET status = ${t.to}, updated_at = now(), unsettled = true
+        ${stamp ? tx`, ${tx(stamp)} = now()` : tx``}
+        ${t.reason !== undefined && (t.to === 'cancelled' || t.to === 'refunded') ? tx`, reason = ${t.reason}` : tx``}
+        ${t.to === 'refunded' || t.to === 'cancelled' ? tx`, earn_state = CASE WHEN o.earn_state = 'pending' THEN 'none' ELSE o.earn_state END` : tx``}
+        ${t.to === 'completed' ? tx`, earn_state = CASE WHEN o.cash_due > 0 AND o.earn_state = 'none' THEN 'pending' ELSE o.earn_state END` : tx``}
+        ${t.carrier !== undefined ? tx`, carrier = ${t.carrier}, tracking_no = ${t.trackingNo ?? null}` : tx``}
+      FROM (SELECT id, status AS prior FROM orders WHERE id = ${t.orderId} FOR UPDATE) p
+      WHERE o.id = p.id AND o.status = ANY(${from}::text[]) ${userId !== undefined ? tx`AND o.user_id = ${userId}` : tx``}
+      RETURNING o.id, o.user_id AS "userId", o.order_no AS "orderNo", p.prior AS from),
+    recorded AS (
+      INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
+      SELECT id, "from", ${t.to}::text, ${t.actorId}::bigint, ${t.reason ?? null}::text, ${data}::jsonb FROM moved),
+    audited AS (
+      ${auditRowsOf(tx, 'moved', { actorId: t.actorId, action: `order.${t.to}`, targetType: 'order' }, tx`moved.id`, tx`jsonb_build_object('from', moved."from") || ${said}::jsonb`)})
+    SELECT * FROM moved`;
   return rows;
 }
 
@@ -110,15 +124,12 @@ async function refuse(tx: Tx, t: Transition, userId?: number): Promise<never> {
   throw new DomainError('ORDER_STATE_CONFLICT', `The order is ${cur.status}: it cannot become ${t.to}`, { status: cur.status });
 }
 
-async function finish(tx: Tx, t: Transition, row: { id: string; userId: number; orderNo: string; from: OrderStatus }): Promise<TransitionRow> {
-  await tx`
-    INSERT INTO order_events (order_id, from_status, to_status, actor_id, reason, data)
-    VALUES (${row.id}, ${row.from}, ${t.to}, ${t.actorId}, ${t.reason ?? null}, ${tx.json((t.data ?? {}) as postgres.JSONValue)})`;
-  await recordAudit(tx, { actorId: t.actorId, action: `order.${t.to}`, targetType: 'order', targetId: row.id, data: { from: row.from, to: t.to, reason: t.reason ?? null, ...(t.data ?? {}) } });
-  return { ...row, status: t.to };
-}
-
-/** A transition in its own transaction. */
-export function move(sql: Sql, t: Transition, userId?: number): Promise<TransitionRow> {
+/**
+ * A transition on its own: the statement alone when it moves the order (it is atomic in itself),
+ * otherwise a transaction that writes a redemption's orders row first or finds why not.
+ */
+export async function move(sql: Sql, t: Transition, userId?: number): Promise<TransitionRow> {
+  const [row] = await update(sql, t, userId);
+  if (row) return { ...row, status: t.to };
   return sql.begin((tx) => transition(tx, t, userId));
 }
