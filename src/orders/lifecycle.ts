@@ -78,6 +78,11 @@ export interface TransitionRow {
 export async function transition(tx: Tx, t: Transition, userId?: number): Promise<TransitionRow> {
   const rows = await update(tx, t, userId);
   if (rows.length > 0) return { ...rows[0], status: t.to };
+  return afterMiss(tx, t, userId);
+}
+
+/** The statement moved nothing: a redemption without its orders row yet, or a status that refuses. */
+async function afterMiss(tx: Tx, t: Transition, userId?: number): Promise<TransitionRow> {
   // a redemption's orders row is written by its first transition (src/orders/redemption-orders.ts)
   await materializeRedemptionOrders(tx, [t.orderId]);
   const again = await update(tx, t, userId);
@@ -131,5 +136,5 @@ async function refuse(tx: Tx, t: Transition, userId?: number): Promise<never> {
 export async function move(sql: Sql, t: Transition, userId?: number): Promise<TransitionRow> {
   const [row] = await update(sql, t, userId);
   if (row) return { ...row, status: t.to };
-  return sql.begin((tx) => transition(tx, t, userId));
+  return sql.begin((tx) => afterMiss(tx, t, userId));
 }

@@ -185,17 +185,20 @@ describe('lifecycle', () => {
       WHERE target_type = 'order' AND target_id = ${o.id} ORDER BY id`;
     expect(audits.map((a) => a.action)).toEqual(['order.placed', 'order.paid', 'order.shipped', 'order.completed']);
     // each row says who moved it, from where to where, and the transition's own data
-    expect(audits.slice(1).map(({ action, actorId, data }) => ({ action, actorId: actorId === null ? null : Number(actorId), data }))).toEqual([
+    expect(audits.map(({ action, actorId, data }) => ({ action, actorId: actorId === null ? null : Number(actorId), data }))).toEqual([
+      { action: 'order.placed', actorId: m.id, data: { status: 'pending_payment', points: 0, cashTotal: 2599, cashDue: 2599 } },
       { action: 'order.paid', actorId: null, data: { from: 'pending_payment', to: 'paid', reason: 'payment succeeded', eventId: expect.any(String), paymentId: o.paymentId, amount: 2599 } },
       { action: 'order.shipped', actorId: admin.id, data: { from: 'paid', to: 'shipped', reason: null, carrier: 'SF', trackingNo: 'SF123' } },
       { action: 'order.completed', actorId: m.id, data: { from: 'shipped', to: 'completed', reason: 'receipt confirmed' } },
     ]);
     // the admin's request carries its context (src/audit/context.ts) into the row
     expect(audits.map((a) => a.hasRequest)).toEqual([false, false, true, false]);
-    const history = await ctx.sql`SELECT from_status AS "from", to_status AS "to", actor_id AS "actorId" FROM order_events WHERE order_id = ${o.id} ORDER BY id`;
+    const history = await ctx.sql`SELECT from_status AS "from", to_status AS "to", actor_id AS "actorId", data FROM order_events WHERE order_id = ${o.id} ORDER BY id`;
     expect(history.map((h) => [h.from, h.to, h.actorId === null ? null : Number(h.actorId)])).toEqual([
       [null, 'pending_payment', m.id], ['pending_payment', 'paid', null], ['paid', 'shipped', admin.id], ['shipped', 'completed', m.id],
     ]);
+    expect(history[0].data).toEqual({ points: 0, cashDue: 2599 });
+    expect(history[2].data).toEqual({ carrier: 'SF', trackingNo: 'SF123' });
     // another member sees nothing of it
     const other = await member(0);
     expectError(await ctx.app.inject({ url: `/v1/me/orders/${o.id}`, headers: bearer(other.token) }), 404, 'ORDER_NOT_FOUND');
@@ -219,6 +222,11 @@ describe('lifecycle', () => {
       expect(final.status).toBe('shipped');
       expect(await points(ctx, m.token)).toMatchObject({ available: 900, frozen: 0 });
     }
+    // the loser wrote nothing: the placement's entry and the winner's, one audit row each
+    const events = await ctx.sql`SELECT to_status AS "to" FROM order_events WHERE order_id = ${o.id} ORDER BY id`;
+    expect(events.map((e) => e.to)).toEqual(['paid', final.status]);
+    const audits = await ctx.sql`SELECT action FROM audit_log WHERE target_type = 'order' AND target_id = ${o.id} ORDER BY id`;
+    expect(audits.map((a) => a.action)).toEqual(['order.placed', `order.${final.status}`]);
   });
 });
 
