@@ -143,8 +143,12 @@ export async function waitUntil<T>(
   }
 }
 
-/** Live processes whose parent is `pid` (from /proc: Linux only). */
-export function childPids(pid: number): number[] {
+/**
+ * Live processes whose parent is `pid` (from /proc: Linux only); with `comm`, only those running
+ * that program. A process started through tsx may also have tsx's `esbuild` service as a child
+ * (when a source is not in tsx's cache yet): count forked `node` processes with comm 'node'.
+ */
+export function childPids(pid: number, comm?: string): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -152,7 +156,8 @@ export function childPids(pid: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid && state !== 'Z') out.push(Number(entry));
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (Number(ppid) === pid && state !== 'Z' && (comm === undefined || name === comm)) out.push(Number(entry));
     } catch {
       // the process ended while we looked
     }

@@ -207,7 +207,7 @@ describe('API_PROCESSES=2', () => {
     forked.push(
       ...(await waitUntil('two API processes', async () => {
         if (api.exited()) throw new Error(`api exited:\n${api.output().slice(-4000)}`);
-        const pids = childPids(api.proc.pid!);
+        const pids = childPids(api.proc.pid!, 'node');
         return pids.length === 2 ? pids : null;
       }, 60_000)),
     );
