@@ -4,33 +4,52 @@
  */
 import cluster from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.ts';
 import { loadEnv } from './config/env.ts';
 import { onShutdown } from './shutdown.ts';
 import { serveClusterMetrics } from './metrics/cluster.ts';
 
 const env = loadEnv();
 
+/** API processes in a row that may exit before serving before the primary gives up (cluster mode). */
+const MAX_FAILED_STARTS = 3;
+
 if (env.API_PROCESSES > 1 && cluster.isPrimary) {
   // /metrics, answered by any process, sums every process's own metrics through the primary
   serveClusterMetrics();
   for (let i = 0; i < env.API_PROCESSES; i++) cluster.fork();
   let stopping = false;
-  cluster.on('exit', (worker, code) => {
-    if (!stopping) {
-      console.error(`api process ${worker.process.pid} exited (${code}); restarting`);
-      cluster.fork();
-    }
-  });
-  onShutdown(async () => {
+  const stopAll = async () => {
     stopping = true;
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
     await new Promise<void>((resolve) => {
       const check = () => (Object.keys(cluster.workers ?? {}).length === 0 ? resolve() : setTimeout(check, 50));
       check();
     });
+  };
+  // A process that dies before it serves (a database that is not there, a bad setting) would die
+  // again the same way: after a few in a row the primary stops them all and exits 1, leaving the
+  // restart (and its back-off) to whatever supervises it, instead of forking in a tight loop.
+  let failedStarts = 0;
+  const serving = new Set<number>();
+  cluster.on('listening', (worker) => {
+    serving.add(worker.id);
+    failedStarts = 0;
   });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const served = serving.delete(worker.id);
+    if (!served && ++failedStarts >= MAX_FAILED_STARTS) {
+      console.error(`api: ${failedStarts} processes in a row exited before serving (the last: ${signal ?? `code ${code}`}); giving up`);
+      void stopAll().then(() => process.exit(1));
+      return;
+    }
+    console.error(`api process ${worker.process.pid} exited (${signal ?? code})${served ? '' : ' before serving'}; restarting`);
+    cluster.fork();
+  });
+  onShutdown(stopAll);
 } else {
+  // only the processes that serve load the app: the primary forks at once, and holds none of it
+  const { buildApp } = await import('./app.ts');
   const app = await buildApp(env);
   onShutdown(() => closeGracefully(app));
   await app.listen({ host: env.HOST, port: env.PORT });

@@ -2,7 +2,8 @@
  * The API in cluster mode (API_PROCESSES=2, src/server.ts as a real process on a free port): the
  * primary forks two API processes that share the port. Both serve — the client's connections are
  * found in both processes (/proc) — a flash sale sent through both never oversells, and one
- * SIGTERM to the primary stops all three processes cleanly.
+ * SIGTERM to the primary stops all three processes cleanly. Processes that die before they serve
+ * (a database that is not there) are not forked again and again: the primary gives up and exits 1.
  */
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +56,7 @@ describe('API_PROCESSES=2', () => {
       'two API processes forked',
       async () => {
         if (api!.exited()) throw new Error(`api exited:\n${api!.output().slice(-4000)}`);
-        const forked = childPids(primary);
+        const forked = childPids(primary, 'node');
         return forked.length === 2 ? forked : null;
       },
       60_000,
@@ -118,5 +119,29 @@ describe('API_PROCESSES=2', () => {
     expect(api.output(), 'a forked process restarted while stopping').not.toContain('restarting');
     const after = await httpJson(new Agent(), port, 'GET', '/health/live', {});
     expect(after.error, 'the port is closed').toBe('ECONNREFUSED');
+  });
+});
+
+describe('API_PROCESSES=2, processes that cannot start', () => {
+  it('gives up after a few processes in a row die before serving: the primary exits 1, saying so, and leaves none behind', { timeout: 150_000 }, async () => {
+    const bad = new URL(ctx.env.DATABASE_URL);
+    bad.pathname = '/points_mall_no_such_database';
+    const failing = spawnTs('api-failing', 'src/server.ts', [], childEnv(ctx.env, { HOST: '127.0.0.1', PORT: await freePort(), API_PROCESSES: 2, DATABASE_URL: bad.toString(), LOG_LEVEL: 'warn' }));
+    const primary = failing.proc.pid!;
+    const seen = new Set<number>();
+    await waitUntil(
+      'the primary to give up',
+      async () => {
+        for (const pid of childPids(primary, 'node')) seen.add(pid);
+        return failing.exited();
+      },
+      120_000,
+      50,
+    );
+    expect(failing.proc.exitCode, failing.output().slice(-2000)).toBe(1);
+    expect(failing.output()).toContain('before serving');
+    // a few starts, not a loop: before, the primary forked a new process for every one that died
+    expect(seen.size, `processes forked: ${seen.size}`).toBeLessThanOrEqual(6);
+    await waitUntil('no API process left', async () => [...seen].every((pid) => !alive(pid)), 10_000, 50);
   });
 });
