@@ -124,21 +124,29 @@ export class Relay {
     this.o.redis.off('ready', onReady);
   }
 
-  /** One read over every partition, relayed as one job; returns how many entries were relayed. */
+  /**
+   * One read over every partition, relayed as one job; returns how many entries were relayed. A
+   * partition whose read fails (its master failing over) does not hold up the others: what they
+   * read is relayed in this pass — XREADGROUP '>' hands an entry out once, so dropping it would
+   * leave it pending until XAUTOCLAIM, claimIdleMs later — and the failure is thrown after.
+   */
   async pass(from: '0' | '>' = '>', claim = false): Promise<number> {
     const { keys } = this.o;
     const perPartition = Math.max(50, Math.ceil((this.o.batch * 2) / keys.partitions));
-    const reads = await Promise.all(
+    const settled = await Promise.allSettled(
       Array.from({ length: keys.partitions }, (_, p) => this.read(p, from, claim, perPartition)),
     );
-    const batches = reads.filter((r) => r.entries.length > 0);
-    if (batches.length === 0) return 0;
-    try {
-      await this.relay(batches);
-    } catch (err) {
-      for (const b of batches) this.unrelayed.add(b.p);
-      throw err;
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const batches = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.entries.length > 0 ? [r.value] : []));
+    if (batches.length > 0) {
+      try {
+        await this.relay(batches);
+      } catch (err) {
+        for (const b of batches) this.unrelayed.add(b.p);
+        throw err;
+      }
     }
+    if (failed) throw failed.reason;
     return batches.reduce((n, b) => n + b.entries.length, 0);
   }
 
