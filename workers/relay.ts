@@ -62,10 +62,11 @@ export class Relay {
   private readonly consumer: string;
   private readonly claimIdleMs: number;
   /**
-   * Partitions whose last read was not relayed (a pass failed after XREADGROUP had delivered the
-   * entries, e.g. BullMQ refused the job under Redis OOM): those entries are pending under our
-   * name and a '>' read never returns them again, so the partition re-reads from '0' until its
-   * own pending list is empty — instead of waiting claimIdleMs for XAUTOCLAIM.
+   * Partitions that re-read from '0' until their own pending list is empty: every partition at
+   * start and after a reconnect, and one whose last read was not relayed (a pass failed after
+   * XREADGROUP had delivered the entries, e.g. BullMQ refused the job under Redis OOM). Those
+   * entries are pending under our name and a '>' read never returns them again; re-reading them
+   * beats waiting claimIdleMs for XAUTOCLAIM.
    */
   private readonly unrelayed = new Set<number>();
   relayed = 0;
@@ -95,14 +96,15 @@ export class Relay {
   private async run(): Promise<void> {
     let idle = 1;
     let lastClaim = 0;
-    // Our own pending entries are re-read first: after a restart (a previous life under the same
-    // consumer name) and after every reconnect (a Redis restored from a snapshot brings back
-    // entries we had already acknowledged, pending again under our name).
-    let pendingFirst = true;
-    const onReady = () => {
-      pendingFirst = true;
+    // Our own pending entries are re-read first, partition by partition (each re-reads from '0'
+    // until its own pending list is empty, whatever the others do): after a restart (a previous
+    // life under the same consumer name) and after every reconnect (a Redis restored from a
+    // snapshot brings back entries we had already acknowledged, pending again under our name).
+    const rereadAll = () => {
+      for (let p = 0; p < this.o.keys.partitions; p++) this.unrelayed.add(p);
     };
-    this.o.redis.on('ready', onReady);
+    rereadAll();
+    this.o.redis.on('ready', rereadAll);
     while (this.running) {
       try {
         if (!this.o.gate.writable && (await this.o.gate.check()) !== 'verified') {
@@ -111,8 +113,7 @@ export class Relay {
         }
         const claimNow = Date.now() - lastClaim > this.claimIdleMs / 3;
         if (claimNow) lastClaim = Date.now();
-        const moved = await this.pass(pendingFirst ? '0' : '>', claimNow);
-        pendingFirst = false;
+        const moved = await this.pass('>', claimNow);
         idle = moved > 0 ? 1 : Math.min(idle * 2, 50);
         if (moved === 0) await sleep(idle);
         else if (moved < this.o.batch / 2) await sleep(this.o.lingerMs ?? 0);
@@ -121,14 +122,15 @@ export class Relay {
         await sleep(500);
       }
     }
-    this.o.redis.off('ready', onReady);
+    this.o.redis.off('ready', rereadAll);
   }
 
   /**
    * One read over every partition, relayed as one job; returns how many entries were relayed. A
    * partition whose read fails (its master failing over) does not hold up the others: what they
    * read is relayed in this pass — XREADGROUP '>' hands an entry out once, so dropping it would
-   * leave it pending until XAUTOCLAIM, claimIdleMs later — and the failure is thrown after.
+   * leave it pending until XAUTOCLAIM, claimIdleMs later — and the failure is logged (thrown when
+   * nothing else was relayed, so that the loop backs off).
    */
   async pass(from: '0' | '>' = '>', claim = false): Promise<number> {
     const { keys } = this.o;
@@ -136,7 +138,7 @@ export class Relay {
     const settled = await Promise.allSettled(
       Array.from({ length: keys.partitions }, (_, p) => this.read(p, from, claim, perPartition)),
     );
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = settled.flatMap((r, p) => (r.status === 'rejected' ? [{ p, err: r.reason as Error }] : []));
     const batches = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.entries.length > 0 ? [r.value] : []));
     if (batches.length > 0) {
       try {
@@ -146,8 +148,12 @@ export class Relay {
         throw err;
       }
     }
-    if (failed) throw failed.reason;
-    return batches.reduce((n, b) => n + b.entries.length, 0);
+    const moved = batches.reduce((n, b) => n + b.entries.length, 0);
+    if (failed.length > 0) {
+      if (moved === 0) throw failed[0].err;
+      this.o.log.error({ err: failed[0].err, partitions: failed.map((f) => f.p) }, 'relay: partitions not read this pass (the others relayed)');
+    }
+    return moved;
   }
 
   private async read(p: number, from: '0' | '>', claim: boolean, count: number): Promise<PartitionRead> {
