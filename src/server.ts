@@ -10,7 +10,7 @@ import { serveClusterMetrics } from './metrics/cluster.ts';
 
 const env = loadEnv();
 
-/** API processes in a row that may exit before serving before the primary gives up (cluster mode). */
+/** Processes in a row that may exit before serving, none serving, before the primary gives up (cluster mode). */
 const MAX_FAILED_STARTS = 3;
 
 if (env.API_PROCESSES > 1 && cluster.isPrimary) {
@@ -26,9 +26,11 @@ if (env.API_PROCESSES > 1 && cluster.isPrimary) {
       check();
     });
   };
-  // A process that dies before it serves (a database that is not there, a bad setting) would die
-  // again the same way: after a few in a row the primary stops them all and exits 1, leaving the
-  // restart (and its back-off) to whatever supervises it, instead of forking in a tight loop.
+  // A process that dies before it serves (a database that is not there, a bad setting) would
+  // likely die again the same way. It is forked again after a delay that doubles with each such
+  // death in a row; when 3 in a row died and no process is serving, the primary stops and exits 1,
+  // leaving the restart (and its back-off) to whatever supervises it. While another process
+  // serves (a database restarting), the primary keeps trying.
   let failedStarts = 0;
   const serving = new Set<number>();
   cluster.on('listening', (worker) => {
@@ -38,13 +40,22 @@ if (env.API_PROCESSES > 1 && cluster.isPrimary) {
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     const served = serving.delete(worker.id);
-    if (!served && ++failedStarts >= MAX_FAILED_STARTS) {
+    if (served) {
+      console.error(`api process ${worker.process.pid} exited (${signal ?? code}); restarting`);
+      cluster.fork();
+      return;
+    }
+    failedStarts++;
+    if (failedStarts >= MAX_FAILED_STARTS && serving.size === 0) {
       console.error(`api: ${failedStarts} processes in a row exited before serving (the last: ${signal ?? `code ${code}`}); giving up`);
       void stopAll().then(() => process.exit(1));
       return;
     }
-    console.error(`api process ${worker.process.pid} exited (${signal ?? code})${served ? '' : ' before serving'}; restarting`);
-    cluster.fork();
+    const delay = Math.min(100 * 2 ** (failedStarts - 1), 10_000);
+    console.error(`api process ${worker.process.pid} exited (${signal ?? code}) before serving; restarting in ${delay} ms`);
+    setTimeout(() => {
+      if (!stopping) cluster.fork();
+    }, delay);
   });
   onShutdown(stopAll);
 } else {

@@ -6,8 +6,9 @@
  * (a database that is not there) are not forked again and again: the primary gives up and exits 1.
  */
 import { Agent } from 'node:http';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, childEnv, childPids, connectionsHeld, freePort, killAll, spawnTs, waitUntil, type Child } from '../crash/procs.ts';
+import { alive, childEnv, childPids, connectionsHeld, freePort, killAll, sleep, spawnTs, waitUntil, type Child } from '../crash/procs.ts';
 import { httpJson } from '../faults/support.ts';
 import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
 
@@ -139,9 +140,55 @@ describe('API_PROCESSES=2, processes that cannot start', () => {
       50,
     );
     expect(failing.proc.exitCode, failing.output().slice(-2000)).toBe(1);
-    expect(failing.output()).toContain('before serving');
+    expect(failing.output()).toContain('3 processes in a row exited before serving');
+    expect(failing.output()).toContain('giving up');
     // a few starts, not a loop: before, the primary forked a new process for every one that died
     expect(seen.size, `processes forked: ${seen.size}`).toBeLessThanOrEqual(6);
-    await waitUntil('no API process left', async () => [...seen].every((pid) => !alive(pid)), 10_000, 50);
+    // the primary exits only once its processes are gone
+    expect([...seen].filter((pid) => alive(pid)), 'API processes alive after the primary exited').toEqual([]);
+  });
+
+  it('keeps serving while one process serves and its replacement cannot start, and replaces it once it can', { timeout: 150_000 }, async () => {
+    const db = new URL(ctx.env.DATABASE_URL).pathname.slice(1);
+    const port2 = await freePort();
+    const api2 = spawnTs('api-degraded', 'src/server.ts', [], childEnv(ctx.env, { HOST: '127.0.0.1', PORT: port2, API_PROCESSES: 2, LOG_LEVEL: 'warn' }));
+    const primary = api2.proc.pid!;
+    const live = async () => (await httpJson(new Agent(), port2, 'GET', '/health/live', {})).status === 200;
+    const pair = await waitUntil('two API processes forked', async () => {
+      const forked = childPids(primary, 'node');
+      return forked.length === 2 ? forked : null;
+    }, 60_000, 100);
+    workers.push(...pair);
+    await waitUntil('the API to answer', live, 60_000, 100);
+    await sleep(1000); // both listening
+    // the database refuses new connections (a restart, max_connections): a new process cannot start
+    // (said from another database: one cannot close the one it is connected to)
+    const other = new URL(ctx.env.DATABASE_URL);
+    other.pathname = '/postgres';
+    const admin = postgres(other.toString(), { max: 1, onnotice: () => {} });
+    await admin.unsafe(`ALTER DATABASE "${db}" ALLOW_CONNECTIONS false`);
+    try {
+      process.kill(pair[0], 'SIGKILL');
+      await waitUntil('replacements to fail at start', async () => (api2.output().match(/before serving; restarting/g) ?? []).length >= 3, 30_000, 100);
+      expect(api2.exited(), api2.output().slice(-2000)).toBe(false);
+      expect(alive(pair[1])).toBe(true);
+      expect(await live()).toBe(true);
+    } finally {
+      await admin.unsafe(`ALTER DATABASE "${db}" ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
+    // once it can, a replacement starts and stays
+    const replaced = await waitUntil('a replacement that stays', async () => {
+      const now = childPids(primary, 'node');
+      if (now.length !== 2 || now.includes(pair[0])) return null;
+      await sleep(1500);
+      const later = childPids(primary, 'node');
+      return later.length === 2 && later.every((pid) => now.includes(pid)) ? later : null;
+    }, 60_000, 200);
+    workers.push(...replaced);
+    expect(api2.exited()).toBe(false);
+    api2.proc.kill('SIGTERM');
+    await waitUntil('the primary to exit', async () => api2.exited(), 15_000, 50);
+    expect(api2.proc.exitCode).toBe(0);
   });
 });
