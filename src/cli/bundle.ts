@@ -21,6 +21,8 @@ export const EXIT_WITH_PARENT_BUNDLE = join(ROOT, 'dist', 'api', 'exit-with-pare
 /** Writes the bundle; resolves with its path. */
 export async function bundleApi(): Promise<string> {
   const out = await build({
+    // the metafile names outputs relative to this: the root, wherever the command was run from
+    absWorkingDir: ROOT,
     entryPoints: {
       server: join(ROOT, 'src', 'server.ts'),
       'exit-with-parent': join(ROOT, 'src', 'cli', 'exit-with-parent.ts'),
@@ -39,11 +41,11 @@ export async function bundleApi(): Promise<string> {
     logLevel: 'warning',
     metafile: true,
   });
-  // chunks are named by their content: drop those of earlier builds
+  // chunks are named by their content: drop those of earlier builds (never an entry point)
   const written = new Set(Object.keys(out.metafile.outputs).map((f) => resolve(ROOT, f)));
   for (const f of readdirSync(dirname(API_BUNDLE))) {
     const path = join(dirname(API_BUNDLE), f);
-    if (f.endsWith('.mjs') && !written.has(path)) rmSync(path, { force: true });
+    if (/^(app|chunk)-[A-Z0-9]+\.mjs$/.test(f) && !written.has(path)) rmSync(path, { force: true });
   }
   return API_BUNDLE;
 }
