@@ -8,7 +8,7 @@
 import { Agent } from 'node:http';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, childEnv, childPids, connectionsHeld, freePort, killAll, sleep, spawnTs, waitUntil, type Child } from '../crash/procs.ts';
+import { alive, childEnv, childPids, NODE_COMM, connectionsHeld, freePort, killAll, sleep, spawnTs, waitUntil, type Child } from '../crash/procs.ts';
 import { httpJson } from '../faults/support.ts';
 import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
 
@@ -57,7 +57,7 @@ describe('API_PROCESSES=2', () => {
       'two API processes forked',
       async () => {
         if (api!.exited()) throw new Error(`api exited:\n${api!.output().slice(-4000)}`);
-        const forked = childPids(primary, 'node');
+        const forked = childPids(primary, NODE_COMM);
         return forked.length === 2 ? forked : null;
       },
       60_000,
@@ -133,7 +133,7 @@ describe('API_PROCESSES=2, processes that cannot start', () => {
     await waitUntil(
       'the primary to give up',
       async () => {
-        for (const pid of childPids(primary, 'node')) seen.add(pid);
+        for (const pid of childPids(primary, NODE_COMM)) seen.add(pid);
         return failing.exited();
       },
       120_000,
@@ -155,7 +155,7 @@ describe('API_PROCESSES=2, processes that cannot start', () => {
     const primary = api2.proc.pid!;
     const live = async () => (await httpJson(new Agent(), port2, 'GET', '/health/live', {})).status === 200;
     const pair = await waitUntil('two API processes forked', async () => {
-      const forked = childPids(primary, 'node');
+      const forked = childPids(primary, NODE_COMM);
       return forked.length === 2 ? forked : null;
     }, 60_000, 100);
     workers.push(...pair);
@@ -179,10 +179,10 @@ describe('API_PROCESSES=2, processes that cannot start', () => {
     }
     // once it can, a replacement starts and stays
     const replaced = await waitUntil('a replacement that stays', async () => {
-      const now = childPids(primary, 'node');
+      const now = childPids(primary, NODE_COMM);
       if (now.length !== 2 || now.includes(pair[0])) return null;
       await sleep(1500);
-      const later = childPids(primary, 'node');
+      const later = childPids(primary, NODE_COMM);
       return later.length === 2 && later.every((pid) => now.includes(pid)) ? later : null;
     }, 60_000, 200);
     workers.push(...replaced);

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Env } from '../../src/config/env.ts';
 
@@ -143,10 +144,13 @@ export async function waitUntil<T>(
   }
 }
 
+/** The program name (/proc comm, at most 15 characters) of processes running this Node binary. */
+export const NODE_COMM = basename(process.execPath).slice(0, 15);
+
 /**
  * Live processes whose parent is `pid` (from /proc: Linux only); with `comm`, only those running
  * that program. A process started through tsx may also have tsx's `esbuild` service as a child
- * (when a source is not in tsx's cache yet): count forked `node` processes with comm 'node'.
+ * (when a source is not in tsx's cache yet): count forked Node processes with comm NODE_COMM.
  */
 export function childPids(pid: number, comm?: string): number[] {
   const out: number[] = [];

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUSH_QUEUE } from '../../src/push/jobs.ts';
 import { createRedis } from '../../src/redis/client.ts';
 import { readBusiness } from '../../src/metrics/business.ts';
-import { alive, childEnv, childPids, freePort, killAll, spawnTs, waitUntil } from '../crash/procs.ts';
+import { alive, childEnv, childPids, NODE_COMM, freePort, killAll, spawnTs, waitUntil } from '../crash/procs.ts';
 import { createTestContext, redeemAs, type Pipeline, type TestContext } from '../support/context.ts';
 
 const TOKEN = 'metrics-token-for-tests-0123456789';
@@ -207,7 +207,7 @@ describe('API_PROCESSES=2', () => {
     forked.push(
       ...(await waitUntil('two API processes', async () => {
         if (api.exited()) throw new Error(`api exited:\n${api.output().slice(-4000)}`);
-        const pids = childPids(api.proc.pid!, 'node');
+        const pids = childPids(api.proc.pid!, NODE_COMM);
         return pids.length === 2 ? pids : null;
       }, 60_000)),
     );
