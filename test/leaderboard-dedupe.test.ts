@@ -191,7 +191,7 @@ describe('leaderboard dedupe', () => {
     }
     const heir = relay('dedupe-heir', { batch: WHOLE });
     let moved = 0;
-    while ((await outboxBacklog()) > 0) moved += await heir.pass('>', true);
+    while ((await outboxBacklog()) > 0) moved += await heir.pass(true);
     expect(moved).toBe(400);
     expect(await allTimePoints(expected.keys())).toEqual(expected);
     expect(await dedupeKeys()).toEqual({ keys: 0, entries: 0 });

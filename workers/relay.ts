@@ -113,7 +113,7 @@ export class Relay {
         }
         const claimNow = Date.now() - lastClaim > this.claimIdleMs / 3;
         if (claimNow) lastClaim = Date.now();
-        const moved = await this.pass('>', claimNow);
+        const moved = await this.pass(claimNow);
         idle = moved > 0 ? 1 : Math.min(idle * 2, 50);
         if (moved === 0) await sleep(idle);
         else if (moved < this.o.batch / 2) await sleep(this.o.lingerMs ?? 0);
@@ -132,11 +132,11 @@ export class Relay {
    * leave it pending until XAUTOCLAIM, claimIdleMs later — and the failure is logged (thrown when
    * nothing else was relayed, so that the loop backs off).
    */
-  async pass(from: '0' | '>' = '>', claim = false): Promise<number> {
+  async pass(claim = false): Promise<number> {
     const { keys } = this.o;
     const perPartition = Math.max(50, Math.ceil((this.o.batch * 2) / keys.partitions));
     const settled = await Promise.allSettled(
-      Array.from({ length: keys.partitions }, (_, p) => this.read(p, from, claim, perPartition)),
+      Array.from({ length: keys.partitions }, (_, p) => this.read(p, claim, perPartition)),
     );
     const failed = settled.flatMap((r, p) => (r.status === 'rejected' ? [{ p, err: r.reason as Error }] : []));
     const batches = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.entries.length > 0 ? [r.value] : []));
@@ -156,10 +156,10 @@ export class Relay {
     return moved;
   }
 
-  private async read(p: number, from: '0' | '>', claim: boolean, count: number): Promise<PartitionRead> {
+  private async read(p: number, claim: boolean, count: number): Promise<PartitionRead> {
     const { redis, keys } = this.o;
     const stream = keys.outbox(p);
-    const start = this.unrelayed.has(p) ? '0' : from;
+    const start = this.unrelayed.has(p) ? '0' : '>';
     try {
       let entries: Array<[string, string[]]> = [];
       if (claim) {
