@@ -14,13 +14,14 @@
  * by the order pump (src/orders/pump.ts). Then the order's side effects follow its status
  * (src/orders/effects.ts): a paid order's hold is captured (a `spend` op), a cancelled one's released.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import type { HoldService } from '../points/holds.ts';
 import { newOpId, requestHash } from '../points/idempotency.ts';
+import { orderedCode } from '../crypto/ordered-id.ts';
 import type { PushService } from '../push/service.ts';
 import { move, type OrderStatus, type Transition } from './lifecycle.ts';
 import type { PaymentProvider } from './payments.ts';
@@ -30,13 +31,9 @@ import type { ReceiverBox, Receiver } from './receiver.ts';
 import { maskPhone } from './receiver.ts';
 import { auditRowIf } from '../audit/log.ts';
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** A fresh order number: OD + 20 Crockford base32 characters (100 random bits). */
+/** A fresh order number: OD + 22 Crockford base32 characters, the time (9) then 65 random bits (13). */
 export function newOrderNo(): string {
-  let out = 'OD';
-  for (const b of randomBytes(20)) out += CROCKFORD[b & 31];
-  return out;
+  return orderedCode('OD', 13);
 }
 
 export interface PlaceInput {

@@ -1,13 +1,13 @@
 /**
  * Idempotency keys (Stripe's semantics): the key maps, through the member's idempotency record,
- * to the op it produced; the op id itself is random. While the record lives (IDEMPOTENCY_TTL_SECONDS)
+ * to the op it produced; the op id itself is fresh (its time, then 80 random bits). While the record lives (IDEMPOTENCY_TTL_SECONDS)
  * a retry replays the first answer; once it has expired, the same key is a new request with a new,
  * unrelated op id — never an id derived from (member, key), which Postgres's dedupe on op id
  * would silently drop. The request hash (route + canonical body) tells a replay from a key reused
  * for another request.
  */
 import { hash as digest } from 'node:crypto';
-import { poolBytes, randomHex } from '../crypto/random-pool.ts';
+import { orderedCode, orderedHex } from '../crypto/ordered-id.ts';
 import { DomainError } from '../errors/domain-error.ts';
 
 const KEY_PATTERN = /^[A-Za-z0-9_\-:.]{1,128}$/;
@@ -32,19 +32,21 @@ export function keyHash(key: string, scope = ''): string {
   return digest('sha256', `${scope}\u0000${key}`, 'hex').slice(0, 32);
 }
 
-/** A fresh op id: 128 random bits, hex. */
+/**
+ * A fresh op id: 32 hex characters, the time (12) then 80 random bits (20), so that the indexes
+ * keyed by op ids (the ledger's, redemptions', lots', orders', exchange pushes') grow at one end
+ * (src/crypto/ordered-id.ts).
+ */
 export function newOpId(): string {
-  return randomHex(16);
+  return orderedHex(10);
 }
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** A fresh exchange number: PM + 20 Crockford base32 characters (100 random bits), not derived from the id. */
+/**
+ * A fresh exchange number: PM + 22 Crockford base32 characters, the time (9) then 65 random bits
+ * (13), not derived from the op id.
+ */
 export function newExchangeNo(): string {
-  const bytes = poolBytes(20);
-  let out = 'PM';
-  for (const b of bytes) out += CROCKFORD[b & 31];
-  return out;
+  return orderedCode('PM', 13);
 }
 
 export function requestHash(route: string, body: Record<string, unknown>): string {

@@ -48,7 +48,7 @@ describe('GET /v1/redemptions/:id', () => {
     for (let i = 0; i < 20; i++) {
       const r = (await redeemAs(ctx, m.token, goods.id, `k-${i}`)).json();
       expect(r.id).toMatch(/^[0-9a-f]{32}$/);
-      expect(r.exchangeNo).toMatch(/^PM[0-9A-HJKMNP-TV-Z]{20}$/);
+      expect(r.exchangeNo).toMatch(/^PM[0-9A-HJKMNP-TV-Z]{22}$/);
       expect(r.exchangeNo.slice(2)).not.toContain(r.id.slice(0, 8).toUpperCase());
       ids.add(r.id);
       nos.add(r.exchangeNo);
