@@ -133,6 +133,12 @@ describe('docker compose services', () => {
     }
   });
 
+  it('runs Redis with AOF fsynced on every write and noeviction, Postgres with WAL compression', () => {
+    const redis = service('redis').command ?? [];
+    expect(redis.join(' ')).toContain('--appendonly yes --appendfsync always --maxmemory-policy noeviction');
+    expect(service('postgres').command).toEqual(['postgres', '-c', 'wal_compression=lz4']);
+  });
+
   it('gives every long-running service a healthcheck; the one-shot migrate has none', () => {
     expect(service('postgres').healthcheck?.test).toContain('pg_isready');
     expect(service('redis').healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
