@@ -1,5 +1,5 @@
 -- The idempotency record lives under (member, hash of the Idempotency-Key) in the member's slot
--- and holds the op that key produced, whose op id is random: a key used again after the record
+-- and holds the op that key produced, whose op id is fresh: a key used again after the record
 -- expired is a new request with a new op id. A record of kind "aborted" is a tombstone the
 -- reservation sweeper writes so a late charge of that reservation token (or any earlier aborted
 -- token, listed in `old`) is refused; any other token may overwrite it. A record of kind "claim"

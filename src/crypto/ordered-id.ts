@@ -1,10 +1,13 @@
 /**
  * Ids that begin with their creation time (ms) and end with CSPRNG bytes. Every index on such an
- * id takes new rows at its right edge, a few hot pages, instead of at random pages all over it:
- * on tables of millions of rows random keys made each persist batch dirty pages across the whole
- * index, and after every checkpoint write each of them whole to the WAL (bench/id-order.ts
- * measures both shapes on aged tables). The random part keeps them unguessable and unique without
- * coordination between processes: ids of the same millisecond differ by it alone.
+ * id takes new rows in one place — its right edge, or where "now" falls among older keys of other
+ * shapes — a few hot pages, instead of at random pages all over it: on tables of millions of rows
+ * random keys made each persist batch dirty pages across the whole index, and after every
+ * checkpoint write each of them whole to the WAL (bench/id-order.ts measures both shapes on aged
+ * tables). The price: a page split by ascending keys among older ones stays half full, so such
+ * indexes grow faster than under random keys (1.17× there). The random part keeps the ids
+ * unguessable and unique without coordination between processes: ids of the same millisecond
+ * differ by it alone.
  */
 import { poolBytes, randomHex } from './random-pool.ts';
 

@@ -27,7 +27,7 @@ export const ReceiverSchema = Type.Object(
 
 const OrderSchema = Type.Object({
   id: Type.String(),
-  orderNo: Type.String({ description: 'OD + 20 characters (orders) or the exchange number PM… (redemptions)' }),
+  orderNo: Type.String({ description: 'OD + 22 characters (orders) or the exchange number PM… (redemptions)' }),
   source: Type.Union([Type.Literal('order'), Type.Literal('redemption')]),
   status: StatusSchema,
   items: Type.Array(

@@ -34,8 +34,8 @@ export function keyHash(key: string, scope = ''): string {
 
 /**
  * A fresh op id: 32 hex characters, the time (12) then 80 random bits (20), so that the indexes
- * keyed by op ids (the ledger's, redemptions', lots', orders', exchange pushes') grow at one end
- * (src/crypto/ordered-id.ts).
+ * keyed by op ids (the ledger's, redemptions', lots', orders', exchange pushes') take new rows in
+ * one place (src/crypto/ordered-id.ts).
  */
 export function newOpId(): string {
   return orderedHex(10);

@@ -127,7 +127,7 @@ export class RedemptionService {
     const [prior, factor] = await Promise.all([this.points.findByKey(userId, kh), this.priceFactor(userId)]);
     const replay = replayOf(prior, hash);
     if (replay) return replay;
-    // The op id is random, fresh for the first attempt of a key; concurrent attempts with the same
+    // The op id is fresh for the first attempt of a key; concurrent attempts with the same
     // key share the first one's hold and op id (the reserve script keys holds by member and key).
     const reservation = await this.reserve(userId, kh, goodsId, quantity, hash, factor, expectedPrice);
     const { opId } = reservation;
