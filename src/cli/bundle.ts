@@ -2,8 +2,9 @@
  * The API as JavaScript: dist/api/server.mjs (with exit-with-parent.mjs beside it for
  * `npm start`, and the app in a chunk of its own that server.mjs imports in the processes that
  * serve), bundled by esbuild from src/server.ts, dependencies left as imports of node_modules.
- * npm start, `npm run api`, the bench and the image run the API from it instead of through tsx: tsx compiles in a loader thread with its own V8 heap, which cost the API about
- * 40 MB of resident memory at rest (182 → 140 MB, measured in issue 11). The bundle sits two
+ * npm start, `npm run api`, the bench and the image run the API from it instead of through tsx:
+ * tsx compiles in a loader thread with its own V8 heap, which cost the API about 40 MB of
+ * resident memory at rest (182 → 140 MB, measured in issue 11). The bundle sits two
  * directories below the root, as the sources do, so paths resolved from `import.meta.url`
  * (lua/, drizzle/, console/) land in the same places. Tests run the sources through tsx.
  *
