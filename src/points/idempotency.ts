@@ -3,8 +3,8 @@
  * to the op it produced; the op id itself is fresh (its time, then 80 random bits). While the
  * record lives (IDEMPOTENCY_TTL_SECONDS) a retry replays the first answer; once it has expired,
  * the same key is a new request with a new, unrelated op id — never an id derived from (member,
- * key), which Postgres's dedupe on op id would silently drop. The request hash (route + canonical body) tells a replay from a key reused
- * for another request.
+ * key), which Postgres's dedupe on op id would silently drop. The request hash (route +
+ * canonical body) tells a replay from a key reused for another request.
  */
 import { hash as digest } from 'node:crypto';
 import { orderedCode, orderedHex } from '../crypto/ordered-id.ts';
