@@ -25,6 +25,13 @@ export const scriptOutcomes = new Counter({
   registers: [registry],
 });
 
+export const redeemBatchSize = new Histogram({
+  name: 'pm_redeem_batch_size',
+  help: 'Redemptions per script call on a single-node Redis (src/redemptions/redeem-batch.ts)',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  registers: [registry],
+});
+
 const pointsCounter = (name: string, help: string) =>
   new Counter({ name, help, labelNames: ['biz_type'] as const, registers: [registry] });
 

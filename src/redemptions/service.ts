@@ -16,6 +16,7 @@ import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
 import { fromOp, holdId, priceChanged, redeemHash, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import { HotRedemptions } from './hot-stock.ts';
+import { RedeemBatcher } from './redeem-batch.ts';
 import { isCluster, type RedisClient } from '../redis/client.ts';
 
 type Reply = Array<string | number | null>;
@@ -71,6 +72,8 @@ export class RedemptionService {
   /** Items whose expired memo one request is refreshing, with when it started. */
   private readonly refreshing = new Map<number, number>();
   private readonly hot: HotRedemptions;
+  /** The at-once path's script calls, gathered per turn of the event loop. */
+  private readonly batcher?: RedeemBatcher;
   readonly path: RedeemPath;
 
   constructor(
@@ -88,6 +91,7 @@ export class RedemptionService {
     private readonly tierTable?: () => string,
   ) {
     this.path = tierTable ? redeemPath(deps.env.REDEEM_PATH, deps.redis) : 'saga';
+    if (this.path === 'atonce') this.batcher = new RedeemBatcher(deps.redis, deps.env.REDEEM_BATCH_MAX);
     this.hot = new HotRedemptions(deps, points, goods, priceFactor);
   }
 
@@ -167,39 +171,42 @@ export class RedemptionService {
     throw soldOutRefusal();
   }
 
-  /** The whole redemption in one script (a single-node Redis): one round trip, nothing held. */
+  /**
+   * The whole redemption in one script (a single-node Redis): one round trip, nothing held. The
+   * call is gathered with the others of this turn into one (src/redemptions/redeem-batch.ts).
+   */
   private async redeemAtOnce(userId: number, goodsId: number, quantity: number, kh: string, hash: string, expectedPrice?: number): Promise<RedeemResult> {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const opId = newOpId();
     const now = Date.now();
     const extra = JSON.stringify({ goodsId, quantity, exchangeNo: newExchangeNo(), bizType: 'redemption', bizId: String(goodsId) });
-    const call = () =>
-      this.points.withHydration(userId, () =>
-        redis.pmRedeem(
-          keys.goods(goodsId),
-          keys.bought(goodsId),
-          keys.dailyBought(goodsId),
-          keys.account(userId),
-          keys.lotsByExpiry(userId),
-          keys.lotRemaining(userId),
-          keys.idem(userId, kh),
-          keys.opRef(userId, opId),
-          keys.outboxOf(userId),
-          opId,
-          userId,
-          quantity,
-          hash,
-          env.IDEMPOTENCY_TTL_SECONDS,
-          '',
-          randomHex(8),
-          kh,
-          this.tierTable!(),
-          this.campaignDiscount(goodsId, now),
-          recentOffsetMs(env.BUSINESS_TIMEZONE, now),
-          expectedPrice ?? '',
-          extra,
-        ),
-      );
+    const redemptionKeys = [
+      keys.goods(goodsId),
+      keys.bought(goodsId),
+      keys.dailyBought(goodsId),
+      keys.account(userId),
+      keys.lotsByExpiry(userId),
+      keys.lotRemaining(userId),
+      keys.idem(userId, kh),
+      keys.opRef(userId, opId),
+      keys.outboxOf(userId),
+    ];
+    const args = [
+      opId,
+      userId,
+      quantity,
+      hash,
+      env.IDEMPOTENCY_TTL_SECONDS,
+      '',
+      randomHex(8),
+      kh,
+      this.tierTable!(),
+      this.campaignDiscount(goodsId, now),
+      recentOffsetMs(env.BUSINESS_TIMEZONE, now),
+      expectedPrice ?? '',
+      extra,
+    ];
+    const call = () => this.points.withHydration(userId, () => this.batcher!.run(redemptionKeys, args));
     const reply = await this.takeUnits('redeem', goodsId, call, expectedPrice);
     const op = JSON.parse(String(reply[1])) as Op;
     return { redemption: fromOp(op), replayed: Number(reply[2]) === 1 };

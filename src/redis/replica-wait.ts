@@ -13,7 +13,7 @@
  */
 import { DomainError } from '../errors/domain-error.ts';
 import type { RedisClient } from './client.ts';
-import { WRITE_COMMANDS } from './scripts.ts';
+import { VARIADIC_COMMANDS, WRITE_COMMANDS } from './scripts.ts';
 
 export interface ReplicaWait {
   replicas: number;
@@ -39,11 +39,12 @@ export function replicateWrites<R extends RedisClient>(redis: R, w: ReplicaWait)
   for (const name of WRITE_COMMANDS) {
     const original = target[name];
     if (typeof original !== 'function') continue;
+    const firstKey = VARIADIC_COMMANDS.has(name) ? 1 : 0;
     target[name] = function (this: unknown, ...args: unknown[]) {
       // ioredis copies these methods onto the pipelines it builds: a pipeline runs the original
       if (this !== redis) return original.apply(this, args);
       return (original.apply(this, args) as Promise<unknown>).then(async (reply) => {
-        await waitForReplicas(redis, String(args[0]), w);
+        await waitForReplicas(redis, String(args[firstKey]), w);
         return reply;
       });
     };

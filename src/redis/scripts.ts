@@ -53,6 +53,7 @@ declare module 'ioredis' {
     pmHotReturn(...args: Arg[]): Result<number, Context>;
     pmHotUncount(...args: Arg[]): Result<number, Context>;
     pmRedeem(...args: Arg[]): Result<Reply, Context>;
+    pmRedeemMany(...args: Arg[]): Result<Reply[], Context>;
   }
 }
 
@@ -94,6 +95,7 @@ export const COMMANDS: Record<string, string> = {
   'hot-return': 'pmHotReturn',
   'hot-uncount': 'pmHotUncount',
   redeem: 'pmRedeem',
+  'redeem-many': 'pmRedeemMany',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -102,8 +104,14 @@ export const WRITE_COMMANDS = [
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
   'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
-  'pmHotReturn', 'pmHotUncount', 'pmRedeem',
+  'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany',
 ] as const;
+
+/**
+ * Script commands whose key count varies (lua/<name>-n.lua): the caller passes it first, so their
+ * first key is their second argument.
+ */
+export const VARIADIC_COMMANDS: ReadonlySet<string> = new Set(['pmRedeemMany']);
 
 export function readScript(file: string): string {
   const src = readFileSync(join(LUA_DIR, file), 'utf8');
@@ -112,14 +120,17 @@ export function readScript(file: string): string {
   );
 }
 
-/** Every script file as { name, numberOfKeys, lua }. */
+/**
+ * Every script file as { name, numberOfKeys, lua }. `<name>-n.lua` takes a varying number of keys:
+ * numberOfKeys is undefined and the caller passes the count first (ioredis's convention).
+ */
 export function loadScripts() {
   return readdirSync(LUA_DIR)
     .filter((f) => f.endsWith('.lua'))
     .map((file) => {
-      const m = /^(.+)-(\d+)\.lua$/.exec(file);
-      if (!m) throw new Error(`lua/${file}: name must be <name>-<numKeys>.lua`);
-      return { name: m[1], numberOfKeys: Number(m[2]), lua: readScript(file) };
+      const m = /^(.+)-(\d+|n)\.lua$/.exec(file);
+      if (!m) throw new Error(`lua/${file}: name must be <name>-<numKeys>.lua or <name>-n.lua`);
+      return { name: m[1], numberOfKeys: m[2] === 'n' ? undefined : Number(m[2]), lua: readScript(file) };
     });
 }
 

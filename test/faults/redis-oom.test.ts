@@ -129,6 +129,22 @@ const redeemAtOnce = (r: Redis, k: Keys) =>
     JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }),
   );
 
+/**
+ * Two such redemptions in one call (lua/redeem-many-n.lua), by keys r1 and r2; a redemption's
+ * error reply ({0, message}) is thrown, as the API's batcher rejects that redemption with it.
+ */
+async function redeemMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [2];
+  for (const key of ['r1', 'r2']) {
+    keys.push(k.goods(G), k.bought(G), k.dailyBought(G), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, key), k.opRef(U, key), k.outboxOf(U));
+    args.push(key, U, 1, `h-${key}`, 3600, NOW, 'tok', key, '{"min":[0],"pm":[1000]}', 1000, 0, '', JSON.stringify({ goodsId: G, quantity: 1, bizType: 'redemption', bizId: String(G) }));
+  }
+  const replies = await r.pmRedeemMany(keys.length, ...keys, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 /** Bucket 0 of a hot item (lua/hot-reserve-3.lua). */
 const hotBucket = (r: Redis, k: Keys) =>
   r.hset(k.bucket(G, 0), 'stock', 10, 'price', 100, 'limit', 2, 'startsAt', 0, 'endsAt', 0, 'active', 1, 'daily', 0, 'dyn', 0);
@@ -260,6 +276,16 @@ const CASES: ScriptCase[] = [
     },
     call: (r, k) => redeemAtOnce(r, k),
     outcome: 'completed',
+  },
+  {
+    name: 'redeem-many (two at once; each refused at its first write)',
+    script: 'redeem-many',
+    setup: async (r, k) => {
+      await goods(r, k);
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+    },
+    call: redeemMany,
+    outcome: 'refused',
   },
   {
     name: 'confirm',

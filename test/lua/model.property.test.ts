@@ -662,8 +662,8 @@ describe('the model notices broken scripts', () => {
       file: 'redeem-9.lua',
       command: 'pmRedeem',
       keys: 9,
-      from: "if spendable < amount then return { -4, spendable } end\n\nredis.call('HINCRBY', KEYS[1], 'stock', istr(-qty))",
-      to: "if spendable < amount then redis.call('HINCRBY', KEYS[1], 'stock', istr(-qty)) return { -4, spendable } end\n\nredis.call('HINCRBY', KEYS[1], 'stock', istr(-qty))",
+      from: "if spendable < amount then return { -4, spendable } end\n\n  redis.call('HINCRBY', KEYS[1], 'stock', istr(-qty))",
+      to: "if spendable < amount then redis.call('HINCRBY', KEYS[1], 'stock', istr(-qty)) return { -4, spendable } end\n\n  redis.call('HINCRBY', KEYS[1], 'stock', istr(-qty))",
     },
     {
       name: 'release forgets the bought count',
