@@ -9,6 +9,10 @@
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redeemBatchSize } from '../src/metrics/registry.ts';
+import { RedeemBatcher } from '../src/redemptions/redeem-batch.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { registerScripts } from '../src/redis/scripts.ts';
+import { REDIS_URL } from './support/urls.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 const MEMBERS = 200;
@@ -94,5 +98,38 @@ describe('redemptions gathered into one script call', () => {
     expect(row).toEqual({ n: STOCK, units: STOCK });
     const [spend] = await ctx.sql`SELECT count(*)::int AS n, sum(delta)::bigint AS total FROM ledger_entries WHERE kind = 'spend'`;
     expect(spend).toEqual({ n: STOCK, total: -STOCK * PRICE });
+  });
+});
+
+describe('the batcher when a call goes wrong', () => {
+  const one = (i: number) => ({ keys: Array.from({ length: 9 }, (_, k) => `pmbatch:${i}:${k}`), args: Array.from({ length: 13 }, (_, a) => `${i}.${a}`) });
+  async function withScript(lua: string, max: number, n: number) {
+    const redis = registerScripts(createRedis(REDIS_URL, 'worker'));
+    // a real Redis running a script that answers as redeem-many must not
+    redis.defineCommand('pmRedeemMany', { lua });
+    try {
+      const batcher = new RedeemBatcher(redis, max);
+      return await Promise.allSettled(Array.from({ length: n }, (_, i) => batcher.run(one(i).keys, one(i).args)));
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  it('rejects every redemption of a call whose reply is not one reply per redemption', async () => {
+    const settled = await withScript('return { { 1, "x", 0, 1 } }', 32, 3);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/redeem-many answered .* for 3 redemptions/);
+  });
+
+  it('rejects every redemption of a call that failed, and resolves or rejects each by its own reply otherwise', async () => {
+    const failed = await withScript("return redis.error_reply('BOOM whole call')", 32, 4);
+    expect(failed.every((s) => s.status === 'rejected' && /BOOM whole call/.test(String(s.reason)))).toBe(true);
+    const mixed = await withScript("local out = {} for i = 1, tonumber(ARGV[1]) do out[i] = (i == 2) and { 0, 'BAD_ARGUMENT quantity' } or { 1, ARGV[2 + 13 * (i - 1)], 0, 7 } end return out", 32, 3);
+    expect(mixed.map((s) => (s.status === 'fulfilled' ? s.value[1] : String(s.reason)))).toEqual(['0.0', 'ReplyError: BAD_ARGUMENT quantity', '2.0']);
+  });
+
+  it('closes a batch at its maximum: 4 redemptions with a maximum of 2 go as 2 + 2', async () => {
+    const sizes = await withScript("local out = {} for i = 1, tonumber(ARGV[1]) do out[i] = { 1, ARGV[1], 0, 7 } end return out", 2, 4);
+    expect(sizes.map((s) => (s.status === 'fulfilled' ? s.value[1] : String(s.reason)))).toEqual(['2', '2', '2', '2']);
   });
 });

@@ -6,7 +6,7 @@
 -- API passes the same text with every redemption of a batch.
 local tierText, tierDecoded
 local function tierTable(v)
-  if v == tierText then return tierDecoded end
+  if v ~= nil and v == tierText then return tierDecoded end
   local tiers = argJson(v, 'tiers')
   if type(tiers.min) ~= 'table' or type(tiers.pm) ~= 'table' or #tiers.min == 0 or #tiers.min ~= #tiers.pm then
     badArg('tiers')

@@ -28,7 +28,7 @@ export const scriptOutcomes = new Counter({
 export const redeemBatchSize = new Histogram({
   name: 'pm_redeem_batch_size',
   help: 'Redemptions per script call on a single-node Redis (src/redemptions/redeem-batch.ts)',
-  buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
   registers: [registry],
 });
 

@@ -58,30 +58,43 @@ export class RedeemBatcher {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
-    redeemBatchSize.observe(batch.length);
-    if (batch.length === 1) {
-      const [one] = batch;
-      this.redis.pmRedeem(...one.keys, ...one.args).then(one.resolve, one.reject);
-      return;
+    try {
+      redeemBatchSize.observe(batch.length);
+      if (batch.length === 1) {
+        const [one] = batch;
+        this.redis.pmRedeem(...one.keys, ...one.args).then(one.resolve, one.reject);
+        return;
+      }
+      const keys: string[] = [];
+      const args: Arg[] = [batch.length];
+      for (const p of batch) {
+        keys.push(...p.keys);
+        args.push(...p.args);
+      }
+      this.redis.pmRedeemMany(keys.length, ...keys, ...args).then(
+        (replies) => settle(batch, replies),
+        (err: unknown) => rejectAll(batch, err),
+      );
+    } catch (err) {
+      // nothing was sent, or its outcome cannot reach anyone: every one of them gets the error
+      rejectAll(batch, err);
     }
-    const keys: string[] = [];
-    const args: Arg[] = [batch.length];
-    for (const p of batch) {
-      keys.push(...p.keys);
-      args.push(...p.args);
-    }
-    this.redis.pmRedeemMany(keys.length, ...keys, ...args).then(
-      (replies) => {
-        for (let i = 0; i < batch.length; i++) {
-          const reply = replies[i];
-          // {0, message}: that redemption raised an error, as redeem-9.lua's call would have
-          if (Number(reply[0]) === 0) batch[i].reject(new ReplyError(String(reply[1])));
-          else batch[i].resolve(reply);
-        }
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    );
   }
+}
+
+/** Each redemption's own reply; {0, message} is the error that redemption raised alone. */
+function settle(batch: Pending[], replies: unknown): void {
+  if (!Array.isArray(replies) || replies.length !== batch.length || !replies.every(Array.isArray)) {
+    rejectAll(batch, new Error(`redeem-many answered ${JSON.stringify(replies)?.slice(0, 200)} for ${batch.length} redemptions`));
+    return;
+  }
+  for (let i = 0; i < batch.length; i++) {
+    const reply = replies[i] as Reply;
+    if (Number(reply[0]) === 0) batch[i].reject(new ReplyError(String(reply[1])));
+    else batch[i].resolve(reply);
+  }
+}
+
+function rejectAll(batch: Pending[], err: unknown): void {
+  for (const p of batch) p.reject(err);
 }
