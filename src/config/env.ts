@@ -54,9 +54,9 @@ export const EnvSchema = Type.Object({
   // 'auto' (default): a redemption is one script on a single-node Redis and the reserve → charge →
   // confirm saga on a cluster; 'saga': the saga everywhere
   REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
-  // at once: the most redemptions one script call runs (1: each its own call)
-  REDEEM_BATCH_MAX: Int(32, 1, 256),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
+  // the most at-once redemptions, or earns, one script call runs (src/redis/script-batch.ts; 1: each its own call)
+  SCRIPT_BATCH_MAX: Int(32, 1, 256),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),
   RELAY_BATCH: Int(2000, 1, 5000),

@@ -25,9 +25,10 @@ export const scriptOutcomes = new Counter({
   registers: [registry],
 });
 
-export const redeemBatchSize = new Histogram({
-  name: 'pm_redeem_batch_size',
-  help: 'Redemptions per script call on a single-node Redis (src/redemptions/redeem-batch.ts)',
+export const scriptBatchSize = new Histogram({
+  name: 'pm_script_batch_size',
+  help: 'Calls per script call of the batched hot-path scripts (src/redis/script-batch.ts): redeem, earn',
+  labelNames: ['script'] as const,
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
   registers: [registry],
 });

@@ -16,6 +16,7 @@ import { RiskRules, type RequestContext } from '../risk/rules.ts';
 import { recordRiskEvent } from '../risk/events.ts';
 import { opContext, SYSTEM_CONTEXT, type AuditContext } from '../audit/context.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
+import { EARN_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -77,13 +78,18 @@ interface CreditSpec {
 }
 
 export class PointsService {
+  /** Earn script calls, gathered per turn of the event loop (src/redis/script-batch.ts). */
+  private readonly earns: ScriptBatcher;
+
   constructor(
     private readonly deps: Deps,
     private readonly rules: RulesCache,
     private readonly engagement: EngagementConfig,
     /** risk thresholds (the seeded defaults when none is given) */
     private readonly risk: RiskRules = new RiskRules(),
-  ) {}
+  ) {
+    this.earns = new ScriptBatcher(deps.redis, EARN_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
+  }
 
   /** Credits points for a member action, by rule, within its daily caps. */
   async earn(userId: number, action: string, idempotencyKey: string, ctx: RequestContext = {}): Promise<OpResult> {
@@ -181,36 +187,37 @@ export class PointsService {
   }
 
   private async credit(userId: number, c: CreditSpec): Promise<OpResult> {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const opId = newOpId();
     const now = Date.now();
-    const reply = await this.withHydration(userId, () =>
-      redis.pmEarn(
-        keys.account(userId),
-        keys.lotsByExpiry(userId),
-        keys.lotRemaining(userId),
-        keys.idem(userId, c.kh),
-        keys.dailyCap(userId, c.bizType),
-        keys.outboxOf(userId),
-        keys.expiryIndexOf(userId),
-        opId,
-        userId,
-        c.points,
-        c.bizType,
-        c.bizId,
-        c.capCount,
-        c.capPoints,
-        c.expiryMs,
-        c.hash,
-        env.IDEMPOTENCY_TTL_SECONDS,
-        '',
-        JSON.stringify(c.extra ?? {}),
-        c.kh,
-        offsetMs(env.BUSINESS_TIMEZONE, now),
-        this.engagement.multipliers(c.bizType, { rule: c.rule, lifetime: c.lifetime }, now),
-        c.risk,
-      ),
-    );
+    const earnKeys = [
+      keys.account(userId),
+      keys.lotsByExpiry(userId),
+      keys.lotRemaining(userId),
+      keys.idem(userId, c.kh),
+      keys.dailyCap(userId, c.bizType),
+      keys.outboxOf(userId),
+      keys.expiryIndexOf(userId),
+    ];
+    const args = [
+      opId,
+      userId,
+      c.points,
+      c.bizType,
+      c.bizId,
+      c.capCount,
+      c.capPoints,
+      c.expiryMs,
+      c.hash,
+      env.IDEMPOTENCY_TTL_SECONDS,
+      '',
+      JSON.stringify(c.extra ?? {}),
+      c.kh,
+      offsetMs(env.BUSINESS_TIMEZONE, now),
+      this.engagement.multipliers(c.bizType, { rule: c.rule, lifetime: c.lifetime }, now),
+      c.risk,
+    ];
+    const reply = await this.withHydration(userId, () => this.earns.run(earnKeys, args));
     countOutcome('earn', Number(reply[0]));
     if (Number(reply[0]) === ScriptCode.EarnBurst) {
       await this.noteBurst(userId, c.risk);

@@ -16,7 +16,7 @@ import type { PointsService } from '../points/service.ts';
 import { countOutcome } from '../metrics/outcomes.ts';
 import { fromOp, holdId, priceChanged, redeemHash, replayOf, soldOutRefusal, type Hold } from './holds.ts';
 import { HotRedemptions } from './hot-stock.ts';
-import { RedeemBatcher } from './redeem-batch.ts';
+import { REDEEM_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
 import { isCluster, type RedisClient } from '../redis/client.ts';
 
 type Reply = Array<string | number | null>;
@@ -73,7 +73,7 @@ export class RedemptionService {
   private readonly refreshing = new Map<number, number>();
   private readonly hot: HotRedemptions;
   /** The at-once path's script calls, gathered per turn of the event loop. */
-  private readonly batcher?: RedeemBatcher;
+  private readonly batcher?: ScriptBatcher;
   readonly path: RedeemPath;
 
   constructor(
@@ -91,7 +91,7 @@ export class RedemptionService {
     private readonly tierTable?: () => string,
   ) {
     this.path = tierTable ? redeemPath(deps.env.REDEEM_PATH, deps.redis) : 'saga';
-    if (this.path === 'atonce') this.batcher = new RedeemBatcher(deps.redis, deps.env.REDEEM_BATCH_MAX);
+    if (this.path === 'atonce') this.batcher = new ScriptBatcher(deps.redis, REDEEM_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
     this.hot = new HotRedemptions(deps, points, goods, priceFactor);
   }
 
@@ -173,7 +173,7 @@ export class RedemptionService {
 
   /**
    * The whole redemption in one script (a single-node Redis): one round trip, nothing held. The
-   * call is gathered with the others of this turn into one (src/redemptions/redeem-batch.ts).
+   * call is gathered with the others of this turn into one (src/redis/script-batch.ts).
    */
   private async redeemAtOnce(userId: number, goodsId: number, quantity: number, kh: string, hash: string, expectedPrice?: number): Promise<RedeemResult> {
     const { keys, env } = this.deps;

@@ -18,7 +18,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseClusterNodes } from '../config/addresses.ts';
 import { replicateWrites } from './replica-wait.ts';
-import { registerScripts } from './scripts.ts';
+import { registerScripts, VARIADIC_COMMANDS } from './scripts.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
@@ -57,6 +57,15 @@ export async function readyMasters(redis: RedisClient, timeoutMs = 10_000): Prom
   return masters(redis);
 }
 
+/**
+ * Script commands that skip auto-pipelining: the batch scripts (lua/<name>-many-n.lua), whose
+ * first argument is their key count. On a cluster ioredis routes an auto-pipelined script by its
+ * first argument, which for them is no key: their batch would join the pipeline of an unrelated
+ * slot and be refused ("All keys in the pipeline should belong to the same slots allocation
+ * group"). A batch is already many calls in one command; it loses nothing by going alone.
+ */
+const AUTO_PIPELINE_IGNORED = [...VARIADIC_COMMANDS];
+
 export function createRedis(url: string, role: RedisRole, o?: RedisConnectionOptions): Redis;
 export function createRedis(target: string | RedisTarget, role: RedisRole, o?: RedisConnectionOptions): RedisClient;
 export function createRedis(target: string | RedisTarget, role: RedisRole, o: RedisConnectionOptions = {}): RedisClient {
@@ -73,6 +82,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
     redis = new Cluster(parseClusterNodes(t.REDIS_CLUSTER_NODES), {
       redisOptions: options,
       enableAutoPipelining: o.autoPipelining ?? role === 'api',
+      autoPipeliningIgnoredCommands: AUTO_PIPELINE_IGNORED,
       enableOfflineQueue: true,
       lazyConnect: false,
       // reads go to masters too: balances and stock must never be read from a lagging replica
@@ -93,6 +103,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
     redis = new Redis(t.REDIS_URL, {
       ...options,
       enableAutoPipelining: o.autoPipelining ?? role === 'api',
+      autoPipeliningIgnoredCommands: AUTO_PIPELINE_IGNORED,
       enableOfflineQueue: true,
       lazyConnect: false,
     });

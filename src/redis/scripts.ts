@@ -54,6 +54,7 @@ declare module 'ioredis' {
     pmHotUncount(...args: Arg[]): Result<number, Context>;
     pmRedeem(...args: Arg[]): Result<Reply, Context>;
     pmRedeemMany(...args: Arg[]): Result<Reply[], Context>;
+    pmEarnMany(...args: Arg[]): Result<Reply[], Context>;
   }
 }
 
@@ -96,6 +97,7 @@ export const COMMANDS: Record<string, string> = {
   'hot-uncount': 'pmHotUncount',
   redeem: 'pmRedeem',
   'redeem-many': 'pmRedeemMany',
+  'earn-many': 'pmEarnMany',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -104,14 +106,14 @@ export const WRITE_COMMANDS = [
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
   'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
-  'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany',
+  'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany',
 ] as const;
 
 /**
  * Script commands whose key count varies (lua/<name>-n.lua): the caller passes it first, so their
  * first key is their second argument.
  */
-export const VARIADIC_COMMANDS: ReadonlySet<string> = new Set(['pmRedeemMany']);
+export const VARIADIC_COMMANDS: ReadonlySet<string> = new Set(['pmRedeemMany', 'pmEarnMany']);
 
 export function readScript(file: string): string {
   const src = readFileSync(join(LUA_DIR, file), 'utf8');

@@ -145,6 +145,19 @@ async function redeemMany(r: Redis, k: Keys) {
   return replies;
 }
 
+/** Two grants in one call (lua/earn-many-n.lua), by keys e1 and e2; an error reply is thrown, as for redeemMany. */
+async function earnMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [2];
+  for (const key of ['e1', 'e2']) {
+    keys.push(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, key), k.dailyCap(U, 'grant'), k.outboxOf(U), k.expiryIndexOf(U));
+    args.push(key, U, 10, 'grant', '1', 0, 0, 365 * DAY, `h-${key}`, 3600, NOW, '{}', key, 0, '{"tiers":[0],"earn":[1000],"applyTier":0,"campaign":1000,"lifetime":1}', '');
+  }
+  const replies = await r.pmEarnMany(keys.length, ...keys, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 /** Bucket 0 of a hot item (lua/hot-reserve-3.lua). */
 const hotBucket = (r: Redis, k: Keys) =>
   r.hset(k.bucket(G, 0), 'stock', 10, 'price', 100, 'limit', 2, 'startsAt', 0, 'endsAt', 0, 'active', 1, 'daily', 0, 'dyn', 0);
@@ -285,6 +298,13 @@ const CASES: ScriptCase[] = [
       await account(r, k, 500, [['L1', 500, NOW + DAY]]);
     },
     call: redeemMany,
+    outcome: 'refused',
+  },
+  {
+    name: 'earn-many (two grants at once; each refused at its first write)',
+    script: 'earn-many',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: earnMany,
     outcome: 'refused',
   },
   {

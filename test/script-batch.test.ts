@@ -1,15 +1,17 @@
 /**
- * The at-once redemptions that reach the API together run in one script call
- * (src/redemptions/redeem-batch.ts): 600 requests at once through the real HTTP server — each
- * of 200 members sends one key twice (a retry racing its original) and a second key — at an item
- * with less stock than they ask for. The batches must have held more than one redemption, and
- * the answers and the state must be what one call per redemption gives: no oversell, every member
- * charged once per unit, a retry answered with its original's redemption, everything persisted.
+ * The at-once redemptions and the earns that reach the API together run in one script call
+ * (src/redis/script-batch.ts). Redemptions: 600 requests at once through the real HTTP server —
+ * each of 200 members sends one key twice (a retry racing its original) and a second key — at an
+ * item with less stock than they ask for. Earns: 150 members send 8 shares each at once (the rule
+ * pays 10, 5 a day), one of them twice. In both the batches must have held more than one call, and
+ * the answers and the state must be what one call each gives: no oversell, no cap passed, every
+ * member charged or credited once per accepted request, a retry answered with its original's
+ * result, everything persisted. Then the batcher itself when a call goes wrong.
  */
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redeemBatchSize } from '../src/metrics/registry.ts';
-import { RedeemBatcher } from '../src/redemptions/redeem-batch.ts';
+import { scriptBatchSize } from '../src/metrics/registry.ts';
+import { REDEEM_SCRIPT, ScriptBatcher } from '../src/redis/script-batch.ts';
 import { createRedis } from '../src/redis/client.ts';
 import { registerScripts } from '../src/redis/scripts.ts';
 import { REDIS_URL } from './support/urls.ts';
@@ -45,10 +47,10 @@ function post(url: string, headers: Record<string, string>, body: string): Promi
   });
 }
 
-async function batchCounts(): Promise<{ calls: number; redemptions: number }> {
-  const { values } = await redeemBatchSize.get();
-  const of = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
-  return { calls: of('pm_redeem_batch_size_count'), redemptions: of('pm_redeem_batch_size_sum') };
+async function batchCounts(script: 'redeem' | 'earn'): Promise<{ calls: number; sent: number }> {
+  const { values } = await scriptBatchSize.get();
+  const of = (name: string) => values.find((v) => v.metricName === name && v.labels.script === script)?.value ?? 0;
+  return { calls: of('pm_script_batch_size_count'), sent: of('pm_script_batch_size_sum') };
 }
 
 describe('redemptions gathered into one script call', () => {
@@ -57,7 +59,7 @@ describe('redemptions gathered into one script call', () => {
     const members = await ctx.createMembers(MEMBERS);
     await Promise.all(members.map((m) => ctx.grant(m.id, START)));
     const goods = await ctx.createGoods({ pointsPrice: PRICE, stock: STOCK });
-    const before = await batchCounts();
+    const before = await batchCounts('redeem');
 
     const fire = (m: { id: number; token: string }, key: string) =>
       post(
@@ -67,9 +69,9 @@ describe('redemptions gathered into one script call', () => {
       ).then((r) => ({ member: m.id, key, status: r.status, body: JSON.parse(r.body) as { code?: string; id?: string } }));
     const results = await Promise.all(members.flatMap((m) => [fire(m, `a-${m.id}`), fire(m, `a-${m.id}`), fire(m, `b-${m.id}`)]));
 
-    const after = await batchCounts();
+    const after = await batchCounts('redeem');
     const calls = after.calls - before.calls;
-    const sent = after.redemptions - before.redemptions;
+    const sent = after.sent - before.sent;
     expect(sent, 'every redemption went through the batcher, once per request or fewer (a sell-out memo answers some)').toBeLessThanOrEqual(results.length);
     expect(sent, 'redemptions sent to Redis').toBeGreaterThanOrEqual(STOCK);
     expect(calls, 'script calls: batches held more than one redemption').toBeLessThan(sent);
@@ -101,6 +103,48 @@ describe('redemptions gathered into one script call', () => {
   });
 });
 
+describe('earns gathered into one script call', () => {
+  it('batches concurrent earns and answers each exactly as alone: caps kept, retries replayed, all persisted', async () => {
+    const EARNERS = 150;
+    const pipeline = await ctx.startPipeline();
+    const members = await ctx.createMembers(EARNERS);
+    // in Redis before the earns (a member's first earn would otherwise be sent twice: not hydrated, then again)
+    await Promise.all(members.map((m) => ctx.grant(m.id, 100)));
+    const before = await batchCounts('earn');
+    const fire = (m: { id: number; token: string }, key: string) =>
+      post(
+        `${base}/v1/points/earn`,
+        { authorization: `Bearer ${m.token}`, 'content-type': 'application/json', 'idempotency-key': key },
+        JSON.stringify({ action: 'share' }),
+      ).then((r) => ({ member: m.id, key, status: r.status, body: JSON.parse(r.body) as { code?: string; opId?: string; available?: number } }));
+    // 8 keys each (the rule pays 10 points, at most 5 times a day); key 0 sent twice
+    const results = await Promise.all(members.flatMap((m) => [0, 0, 1, 2, 3, 4, 5, 6, 7].map((k) => fire(m, `share-${m.id}-${k}`))));
+
+    const after = await batchCounts('earn');
+    expect(after.sent - before.sent, 'earns sent to Redis').toBe(results.length);
+    expect(after.calls - before.calls, 'script calls: batches held more than one earn').toBeLessThan(results.length);
+
+    for (const r of results.filter((x) => x.status !== 200)) {
+      expect(r.status, JSON.stringify(r.body)).toBe(409);
+      expect(r.body.code).toBe('DAILY_LIMIT_REACHED');
+    }
+    for (const m of members) {
+      const mine = results.filter((r) => r.member === m.id && r.status === 200);
+      const ops = new Set(mine.map((r) => r.body.opId));
+      expect(ops.size, `member ${m.id}: distinct earns credited`).toBe(5);
+      const twice = mine.filter((r) => r.key === `share-${m.id}-0`);
+      expect(new Set(twice.map((r) => r.body.opId)).size, 'a retry racing its original gets its op').toBeLessThanOrEqual(1);
+    }
+    const balances = await Promise.all(members.map((m) => ctx.redis.hget(ctx.keys.account(m.id), 'avail')));
+    expect(balances.map(Number)).toEqual(members.map(() => 150));
+
+    await pipeline.drain();
+    const ids = members.map((m) => m.id);
+    const [row] = await ctx.sql`SELECT count(*)::int AS n, sum(delta)::int AS points FROM ledger_entries WHERE kind = 'earn' AND biz_type = 'share' AND user_id = ANY(${ids})`;
+    expect(row).toEqual({ n: 5 * EARNERS, points: 50 * EARNERS });
+  });
+});
+
 describe('the batcher when a call goes wrong', () => {
   const one = (i: number) => ({ keys: Array.from({ length: 9 }, (_, k) => `pmbatch:${i}:${k}`), args: Array.from({ length: 13 }, (_, a) => `${i}.${a}`) });
   async function withScript(lua: string, max: number, n: number) {
@@ -108,7 +152,7 @@ describe('the batcher when a call goes wrong', () => {
     // a real Redis running a script that answers as redeem-many must not
     redis.defineCommand('pmRedeemMany', { lua });
     try {
-      const batcher = new RedeemBatcher(redis, max);
+      const batcher = new ScriptBatcher(redis, REDEEM_SCRIPT, max);
       return await Promise.allSettled(Array.from({ length: n }, (_, i) => batcher.run(one(i).keys, one(i).args)));
     } finally {
       redis.disconnect();
@@ -118,7 +162,7 @@ describe('the batcher when a call goes wrong', () => {
   it('rejects every redemption of a call whose reply is not one reply per redemption', async () => {
     const settled = await withScript('return { { 1, "x", 0, 1 } }', 32, 3);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/redeem-many answered .* for 3 redemptions/);
+    expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/redeem-many answered .* for 3 calls/);
   });
 
   it('rejects every redemption of a call that failed, and resolves or rejects each by its own reply otherwise', async () => {

@@ -1,0 +1,18 @@
+-- earn-many: several earns in one call (as lua/earn-7.lua, each of them). The API gathers the
+-- earns that reach it in one turn of its event loop and sends those of one slot here together
+-- (src/redis/script-batch.ts; on a Redis Cluster a batch holds one partition's members only): the
+-- call's fixed cost (the command, the script's setup, the multipliers' decoding) is paid once for
+-- the batch. Each earn runs exactly as earn-7.lua would run it alone, one after the other in the
+-- order given, so the batch decides what the same calls in that order would decide.
+--
+-- numkeys first, then 7 keys per earn (earn-7.lua's); ARGV[1] n, then earn-7.lua's 16 arguments
+-- per earn. Returns one reply per earn (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+--@include credit
+--@include risk
+--@include earn
+--@include batch
+return runMany(earnOne, 7, 16)

@@ -1,0 +1,174 @@
+/**
+ * lua/earn-many-n.lua against lua/earn-7.lua: a batch of earns must decide, answer and write
+ * exactly what the same earns decide, answer and write one call at a time in the same order.
+ * Random members (some not in Redis, some frozen), daily caps by count and by points, tier and
+ * campaign multipliers (several texts in one batch), the in-script risk rules (EARN_BURST,
+ * HIGH_FREQUENCY, DAILY_GAIN's freeze), Idempotency-Keys used again with the same or another
+ * body, and now and then an earn with a bad argument: it alone fails, writing nothing, and the
+ * rest of its batch runs. Twin key prefixes: one runs every earn alone, the other the same list
+ * cut into batches.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys, type Keys } from '../../src/redis/keys.ts';
+import { deleteKeys } from '../../src/redis/delete-prefix.ts';
+import { snapshotRedis } from '../faults/support.ts';
+import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv, type Reply } from './support.ts';
+
+let env: LuaEnv;
+let runs = 0;
+beforeAll(() => {
+  env = luaEnv();
+});
+afterAll(async () => {
+  for (let i = 1; i <= runs; i++) for (const t of ['s', 'b']) await deleteKeys(env.redis, `${env.prefix}${t}${i}`);
+  await env.close();
+});
+
+const MULTIPLIERS = [
+  { tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 1 },
+  { tiers: [0, 100], earn: [1000, 1500], applyTier: 1, campaign: 2000, lifetime: 1 },
+  { tiers: [0, 100], earn: [1000, 1500], applyTier: 0, campaign: 1000, lifetime: 0 },
+].map((m) => JSON.stringify(m));
+const RISKS = [
+  '',
+  JSON.stringify({ m: 1, c: 0, g: 0, h: 0, b: 1, bw: 60_000 }),
+  JSON.stringify({ m: 1, c: 1, g: 60, h: 2, b: 0, bw: 60_000 }),
+  JSON.stringify({ m: 0, c: 1, g: 60, h: 0, b: 0, bw: 60_000 }),
+];
+
+interface Earn {
+  m: number;
+  points: number;
+  action: number;
+  key: number;
+  body: number;
+  mult: number;
+  risk: number;
+  bad: boolean;
+}
+
+const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
+const scenarioArb = fc.record({
+  members: fc.array(
+    fc.record({
+      hydrated: fc.boolean().map((b) => b || Math.random() < 0.6),
+      frozen: rare,
+      lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 200 }), offset: fc.constantFrom(-DAY, 1, DAY) }), { maxLength: 3 }),
+    }),
+    { minLength: 1, maxLength: 4 },
+  ),
+  earns: fc.array(
+    fc.record({
+      m: fc.nat(3),
+      points: fc.integer({ min: 1, max: 40 }),
+      action: fc.nat(2),
+      key: fc.nat(5),
+      body: fc.nat(1),
+      mult: fc.nat(MULTIPLIERS.length - 1),
+      risk: fc.nat(RISKS.length - 1),
+      bad: rare,
+    }),
+    { minLength: 1, maxLength: 24 },
+  ),
+  cuts: fc.array(fc.nat(23), { maxLength: 6 }),
+});
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** Actions: a capped one (2 a day, 50 points), one capped by points only, and an uncapped grant. */
+const ACTIONS = [
+  { bizType: 'share', capCount: 2, capPoints: 50 },
+  { bizType: 'review', capCount: 0, capPoints: 60 },
+  { bizType: 'grant', capCount: 0, capPoints: 0 },
+];
+
+function call(keys: Keys, uid: number, e: Earn, i: number): { keys: string[]; args: Array<string | number> } {
+  const a = ACTIONS[e.action];
+  const kh = `k${e.key}`;
+  const opId = `o${i}`;
+  return {
+    keys: [keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.idem(uid, kh), keys.dailyCap(uid, a.bizType), keys.outboxOf(uid), keys.expiryIndexOf(uid)],
+    args: [
+      opId, uid, e.bad ? 0 : e.points, a.bizType, '7', a.capCount, a.capPoints, 30 * DAY, `h${e.action}.${e.points}.${e.body}`, 3600,
+      T0 + i * 1000, JSON.stringify({ n: i }), kh, 0, MULTIPLIERS[e.mult], RISKS[e.risk],
+    ],
+  };
+}
+
+type Answer = Reply | string;
+const errorCode = (message: string) => message.split(' ')[0];
+
+async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
+  const uids: number[] = [];
+  for (const [m, spec] of s.members.entries()) {
+    const uid = 100 + m;
+    if (spec.hydrated) {
+      const lots = spec.lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
+      await hydrateLots(env.redis, keys, uid, lots);
+      if (spec.frozen) await env.redis.hset(keys.account(uid), 'rs', 'f');
+    }
+    uids.push(uid);
+  }
+  return uids;
+}
+
+async function alone(keys: Keys, uids: number[], list: Earn[]): Promise<Answer[]> {
+  const out: Answer[] = [];
+  for (const [i, e] of list.entries()) {
+    const { keys: k, args } = call(keys, uids[e.m % uids.length], e, i);
+    out.push(await env.redis.pmEarn(...k, ...args).catch((err: Error) => errorCode(err.message)));
+  }
+  return out;
+}
+
+async function batched(keys: Keys, uids: number[], list: Earn[], cuts: number[]): Promise<Answer[]> {
+  const bounds = [...new Set([0, ...cuts.filter((c) => c > 0 && c < list.length), list.length])].sort((a, b) => a - b);
+  const out: Answer[] = [];
+  for (let b = 0; b + 1 < bounds.length; b++) {
+    const k: string[] = [];
+    const args: Array<string | number> = [bounds[b + 1] - bounds[b]];
+    for (let i = bounds[b]; i < bounds[b + 1]; i++) {
+      const one = call(keys, uids[list[i].m % uids.length], list[i], i);
+      k.push(...one.keys);
+      args.push(...one.args);
+    }
+    const replies = await env.redis.pmEarnMany(k.length, ...k, ...args);
+    expect(replies).toHaveLength(bounds[b + 1] - bounds[b]);
+    for (const reply of replies) out.push(Number(reply[0]) === 0 ? errorCode(String(reply[1])) : reply);
+  }
+  return out;
+}
+
+describe('earn-many: a batch is its earns one at a time', () => {
+  it('answers and writes what the same earns alone answer and write, in order', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, async (s) => {
+        const run = ++runs;
+        const single = createKeys({ prefix: `${env.prefix}s${run}`, partitions: 4 });
+        const batch = createKeys({ prefix: `${env.prefix}b${run}`, partitions: 4 });
+        const uids = await setUp(single, s);
+        await setUp(batch, s);
+        const expected = await alone(single, uids, s.earns);
+        const got = await batched(batch, uids, s.earns, s.cuts);
+        expect(got).toEqual(expected);
+        expect(await snapshotRedis(env.redis, batch.prefix)).toEqual(await snapshotRedis(env.redis, single.prefix));
+        for (const a of expected) seen.add(typeof a === 'string' ? a : String(a[0]));
+      }),
+      { numRuns: 150 },
+    );
+    // the runs reached the outcomes that matter: credited, refused for each reason, bad arguments
+    for (const outcome of ['1', '-1', '-2', '-3', '-40', '-41', 'BAD_ARGUMENT']) expect(seen, outcome).toContain(outcome);
+  });
+
+  it('a bad earn fails alone: the others of its batch run and it writes nothing', async () => {
+    const keys = createKeys({ prefix: `${env.prefix}b${++runs}`, partitions: 4 });
+    const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [] }], earns: [], cuts: [] });
+    const e = (key: number, bad: boolean): Earn => ({ m: 0, points: 10, action: 2, key, body: 0, mult: 0, risk: 0, bad });
+    const answers = await batched(keys, uids, [e(0, false), e(1, true), e(2, false)], []);
+    expect(answers.map((a) => (typeof a === 'string' ? a : a[0]))).toEqual([1, 'BAD_ARGUMENT', 1]);
+    expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe('20');
+    expect(await env.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
+    expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
+  });
+});
