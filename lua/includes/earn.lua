@@ -2,8 +2,8 @@
 -- and ARGV as earn-7.lua documents them, its reply as it returns it. Needs the args, now,
 -- oprecord, lots, credit and risk includes before it.
 
--- The multipliers JSON, decoded once per script call for each text: the earns of a batch mostly
--- share it (same action, same campaigns). Read only.
+-- The multipliers JSON, decoded again only when the text differs from the previous earn's in this
+-- script call: the earns of a batch mostly share it (same action, same campaigns). Read only.
 local multText, multDecoded
 local function multipliersOf(v)
   if v ~= nil and v == multText then return multDecoded end

@@ -41,7 +41,13 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-const HASH_TAG = /\{([^}]+)\}/;
+/** The part of a key Redis Cluster hashes: the first {…} when not empty, else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
 
 export class ScriptBatcher {
   private readonly queues = new Map<string, Pending[]>();
@@ -62,7 +68,7 @@ export class ScriptBatcher {
     if (keys.length !== script.keys || args.length !== script.args) {
       return Promise.reject(new Error(`${script.name} takes ${script.keys} keys and ${script.args} arguments`));
     }
-    const group = this.perSlot ? (HASH_TAG.exec(keys[0])?.[1] ?? keys[0]) : '';
+    const group = this.perSlot ? hashTag(keys[0]) : '';
     return new Promise<Reply>((resolve, reject) => {
       let queue = this.queues.get(group);
       if (!queue) this.queues.set(group, (queue = []));
