@@ -2,8 +2,8 @@
  * Flash sale through the real HTTP server: 500 members fire 2 redemptions each at one item with
  * stock 50 and a per-member limit of 1, all at once.
  */
-import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpClient } from './support/http-client.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 const MEMBERS = 500;
@@ -14,28 +14,17 @@ const START = 1000;
 let ctx: TestContext;
 let base: string;
 // all 1,000 requests are issued at once; 256 sockets carry them (a client fleet, not a SYN flood)
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const http = httpClient();
+const post = http.post;
 beforeAll(async () => {
   ctx = await createTestContext();
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
 });
 afterAll(async () => {
-  agent.destroy();
+  http.close();
   await ctx?.close();
 });
 
-function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (data += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('flash sale under concurrency', () => {
   it('accepts exactly the stock, charges nobody twice, and persists exactly what was accepted', async () => {

@@ -4,10 +4,10 @@
  * per-member limit exact under a member's own concurrent requests, Postgres = acknowledged), uneven
  * drain, the sweeper settling bucket holds a crashed API left, restock, reconcile and rebuild.
  */
-import { Agent, request } from 'node:http';
 import { Queue } from 'bullmq';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpClient } from './support/http-client.ts';
 import { BucketStock, bucketShare } from '../src/goods/bucket-stock.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
 import { Reconciler } from '../src/recovery/reconcile.ts';
@@ -26,7 +26,8 @@ let ctx: TestContext;
 let admin: { id: number; token: string };
 let pipeline: Pipeline;
 let base: string;
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const http = httpClient();
+const post = http.post;
 
 beforeAll(async () => {
   ctx = await createTestContext();
@@ -35,7 +36,7 @@ beforeAll(async () => {
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
 });
 afterAll(async () => {
-  agent.destroy();
+  http.close();
   await pipeline?.stop();
   await ctx?.close();
 });
@@ -50,18 +51,6 @@ async function settled(goodsId: number, b: number) {
   for (let i = 0; i < 100 && (await holdsLeft(goodsId, b)) > 0; i++) await new Promise((r) => setTimeout(r, 50));
 }
 
-function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (data += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('hot goods: the admin attribute', () => {
   it('creates a hot item with its stock split evenly over bucket slots that spread over a cluster', async () => {

@@ -8,8 +8,8 @@
  * member charged or credited once per accepted request, a retry answered with its original's
  * result, everything persisted. Then the batcher itself when a call goes wrong.
  */
-import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpClient } from './support/http-client.ts';
 import { scriptBatchSize } from '../src/metrics/registry.ts';
 import { REDEEM_SCRIPT, ScriptBatcher } from '../src/redis/script-batch.ts';
 import { createRedis } from '../src/redis/client.ts';
@@ -24,28 +24,17 @@ const START = 1000;
 
 let ctx: TestContext;
 let base: string;
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const http = httpClient();
+const post = http.post;
 beforeAll(async () => {
   ctx = await createTestContext();
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
 });
 afterAll(async () => {
-  agent.destroy();
+  http.close();
   await ctx?.close();
 });
 
-function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (data += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function batchCounts(script: 'redeem' | 'earn'): Promise<{ calls: number; sent: number }> {
   const { values } = await scriptBatchSize.get();

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { snapshotRedis } from '../faults/support.ts';
-import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv, type Reply } from './support.ts';
+import { runAlone, runBatched, outcomeOf, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
 
 let env: LuaEnv;
 let runs = 0;
@@ -82,7 +83,7 @@ const ACTIONS = [
   { bizType: 'grant', capCount: 0, capPoints: 0 },
 ];
 
-function call(keys: Keys, uid: number, e: Earn, i: number): { keys: string[]; args: Array<string | number> } {
+function call(keys: Keys, uid: number, e: Earn, i: number): ScriptCall {
   const a = ACTIONS[e.action];
   const kh = `k${e.key}`;
   const opId = `o${i}`;
@@ -94,9 +95,6 @@ function call(keys: Keys, uid: number, e: Earn, i: number): { keys: string[]; ar
     ],
   };
 }
-
-type Answer = Reply | string;
-const errorCode = (message: string) => message.split(' ')[0];
 
 async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
   const uids: number[] = [];
@@ -112,32 +110,10 @@ async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
   return uids;
 }
 
-async function alone(keys: Keys, uids: number[], list: Earn[]): Promise<Answer[]> {
-  const out: Answer[] = [];
-  for (const [i, e] of list.entries()) {
-    const { keys: k, args } = call(keys, uids[e.m % uids.length], e, i);
-    out.push(await env.redis.pmEarn(...k, ...args).catch((err: Error) => errorCode(err.message)));
-  }
-  return out;
-}
-
-async function batched(keys: Keys, uids: number[], list: Earn[], cuts: number[]): Promise<Answer[]> {
-  const bounds = [...new Set([0, ...cuts.filter((c) => c > 0 && c < list.length), list.length])].sort((a, b) => a - b);
-  const out: Answer[] = [];
-  for (let b = 0; b + 1 < bounds.length; b++) {
-    const k: string[] = [];
-    const args: Array<string | number> = [bounds[b + 1] - bounds[b]];
-    for (let i = bounds[b]; i < bounds[b + 1]; i++) {
-      const one = call(keys, uids[list[i].m % uids.length], list[i], i);
-      k.push(...one.keys);
-      args.push(...one.args);
-    }
-    const replies = await env.redis.pmEarnMany(k.length, ...k, ...args);
-    expect(replies).toHaveLength(bounds[b + 1] - bounds[b]);
-    for (const reply of replies) out.push(Number(reply[0]) === 0 ? errorCode(String(reply[1])) : reply);
-  }
-  return out;
-}
+const calls = (keys: Keys, uids: number[], list: Earn[]): ScriptCall[] => list.map((x, i) => call(keys, uids[x.m % uids.length], x, i));
+const alone = (keys: Keys, uids: number[], list: Earn[]) => runAlone(calls(keys, uids, list), (...a) => env.redis.pmEarn(...a));
+const batched = (keys: Keys, uids: number[], list: Earn[], cuts: number[]) =>
+  runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmEarnMany(...a));
 
 describe('earn-many: a batch is its earns one at a time', () => {
   it('answers and writes what the same earns alone answer and write, in order', async () => {
@@ -153,7 +129,7 @@ describe('earn-many: a batch is its earns one at a time', () => {
         const got = await batched(batch, uids, s.earns, s.cuts);
         expect(got).toEqual(expected);
         expect(await snapshotRedis(env.redis, batch.prefix)).toEqual(await snapshotRedis(env.redis, single.prefix));
-        for (const a of expected) seen.add(typeof a === 'string' ? a : String(a[0]));
+        for (const a of expected) seen.add(outcomeOf(a));
       }),
       { numRuns: 150 },
     );
@@ -166,7 +142,7 @@ describe('earn-many: a batch is its earns one at a time', () => {
     const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [] }], earns: [], cuts: [] });
     const e = (key: number, bad: boolean): Earn => ({ m: 0, points: 10, action: 2, key, body: 0, mult: 0, risk: 0, bad });
     const answers = await batched(keys, uids, [e(0, false), e(1, true), e(2, false)], []);
-    expect(answers.map((a) => (typeof a === 'string' ? a : a[0]))).toEqual([1, 'BAD_ARGUMENT', 1]);
+    expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
     expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe('20');
     expect(await env.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
     expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { snapshotRedis } from '../faults/support.ts';
-import { DAY, T0, goodsSet, hydrateLots, luaEnv, type LotSpec, type LuaEnv, type Reply } from './support.ts';
+import { runAlone, runBatched, outcomeOf, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0, goodsSet, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
 
 let env: LuaEnv;
 let runs = 0;
@@ -59,7 +60,7 @@ const scenarioArb = fc.record({
   cuts: fc.array(fc.nat(23), { maxLength: 6 }),
 });
 
-function redemption(keys: Keys, uid: number, r: Redemption, i: number): { keys: string[]; args: Array<string | number> } {
+function redemption(keys: Keys, uid: number, r: Redemption, i: number): ScriptCall {
   const kh = `k${r.key}`;
   const opId = `o${i}`;
   return {
@@ -70,10 +71,6 @@ function redemption(keys: Keys, uid: number, r: Redemption, i: number): { keys: 
     ],
   };
 }
-
-/** An answer as the API would see it: the reply, or the error's code word. */
-type Answer = Reply | string;
-const errorCode = (message: string) => message.split(' ')[0];
 
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -90,32 +87,10 @@ async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
   return uids;
 }
 
-async function alone(keys: Keys, uids: number[], list: Redemption[]): Promise<Answer[]> {
-  const out: Answer[] = [];
-  for (const [i, r] of list.entries()) {
-    const { keys: k, args } = redemption(keys, uids[r.m % uids.length], r, i);
-    out.push(await env.redis.pmRedeem(...k, ...args).catch((err: Error) => errorCode(err.message)));
-  }
-  return out;
-}
-
-async function batched(keys: Keys, uids: number[], list: Redemption[], cuts: number[]): Promise<Answer[]> {
-  const bounds = [...new Set([0, ...cuts.filter((c) => c > 0 && c < list.length), list.length])].sort((a, b) => a - b);
-  const out: Answer[] = [];
-  for (let b = 0; b + 1 < bounds.length; b++) {
-    const k: string[] = [];
-    const args: Array<string | number> = [bounds[b + 1] - bounds[b]];
-    for (let i = bounds[b]; i < bounds[b + 1]; i++) {
-      const one = redemption(keys, uids[list[i].m % uids.length], list[i], i);
-      k.push(...one.keys);
-      args.push(...one.args);
-    }
-    const replies = await env.redis.pmRedeemMany(k.length, ...k, ...args);
-    expect(replies).toHaveLength(bounds[b + 1] - bounds[b]);
-    for (const reply of replies) out.push(Number(reply[0]) === 0 ? errorCode(String(reply[1])) : reply);
-  }
-  return out;
-}
+const calls = (keys: Keys, uids: number[], list: Redemption[]): ScriptCall[] => list.map((x, i) => redemption(keys, uids[x.m % uids.length], x, i));
+const alone = (keys: Keys, uids: number[], list: Redemption[]) => runAlone(calls(keys, uids, list), (...a) => env.redis.pmRedeem(...a));
+const batched = (keys: Keys, uids: number[], list: Redemption[], cuts: number[]) =>
+  runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmRedeemMany(...a));
 
 describe('redeem-many: a batch is its redemptions one at a time', () => {
   it('answers and writes what the same redemptions alone answer and write, in order', async () => {
@@ -131,7 +106,7 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
         const got = await batched(batch, uids, s.redemptions, s.cuts);
         expect(got).toEqual(expected);
         expect(await snapshotRedis(env.redis, batch.prefix)).toEqual(await snapshotRedis(env.redis, single.prefix));
-        for (const a of expected) seen.add(typeof a === 'string' ? a : String(a[0]));
+        for (const a of expected) seen.add(outcomeOf(a));
       }),
       { numRuns: 150 },
     );
@@ -153,7 +128,7 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
       { m: 0, qty: 2, key: 2, body: 0, bad: false },
     ];
     const answers = await batched(keys, uids, list, []);
-    expect(answers.map((a) => (typeof a === 'string' ? a : a[0]))).toEqual([1, 'BAD_ARGUMENT', 1]);
+    expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
     expect(await env.redis.hget(keys.goods(G), 'stock')).toBe('7');
     expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe(String(300 - 3 * 50));
     expect(await env.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
