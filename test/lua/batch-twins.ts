@@ -3,7 +3,10 @@
  * the script itself and once cut into batches, on two key prefixes of one Redis, so that their
  * answers and their whole state can be compared.
  */
+import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
+import { createKeys, type Keys } from '../../src/redis/keys.ts';
+import { snapshotRedis } from '../faults/support.ts';
 import type { Reply } from './support.ts';
 
 /** One call of the script: its keys and arguments. */
@@ -44,3 +47,34 @@ export async function runBatched(
 
 /** The outcome of each answer: the reply's code, or the error's code word. */
 export const outcomeOf = (a: Answer): string => (typeof a === 'string' ? a : String(a[0]));
+
+export interface Twins {
+  redis: Redis;
+  /** Key prefixes made so far, for the file's cleanup. */
+  prefixes: string[];
+  base: string;
+}
+
+/**
+ * One twin run: `setUp` on two fresh key prefixes, the calls `build` makes for each, alone on one
+ * and in batches cut at `cuts` on the other; their answers and their whole state (every key under
+ * the prefix) must be equal. Returns the outcomes of the answers.
+ */
+export async function compareTwins<U>(
+  t: Twins,
+  setUp: (keys: Keys) => Promise<U>,
+  build: (keys: Keys, setUpResult: U) => ScriptCall[],
+  cuts: number[],
+  one: (...args: Array<string | number>) => Promise<Reply>,
+  many: (...args: Array<string | number>) => Promise<Reply[]>,
+): Promise<string[]> {
+  const n = t.prefixes.length;
+  const single = createKeys({ prefix: `${t.base}s${n}`, partitions: 4 });
+  const batch = createKeys({ prefix: `${t.base}b${n}`, partitions: 4 });
+  t.prefixes.push(single.prefix, batch.prefix);
+  const expected = await runAlone(build(single, await setUp(single)), one);
+  const got = await runBatched(build(batch, await setUp(batch)), cuts, many);
+  expect(got).toEqual(expected);
+  expect(await snapshotRedis(t.redis, batch.prefix)).toEqual(await snapshotRedis(t.redis, single.prefix));
+  return expected.map(outcomeOf);
+}

@@ -12,19 +12,26 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { snapshotRedis } from '../faults/support.ts';
-import { runAlone, runBatched, outcomeOf, type ScriptCall } from './batch-twins.ts';
+import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
 import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
 
 let env: LuaEnv;
-let runs = 0;
+let twins: Twins;
 beforeAll(() => {
   env = luaEnv();
+  twins = { redis: env.redis, prefixes: [], base: env.prefix };
 });
 afterAll(async () => {
-  for (let i = 1; i <= runs; i++) for (const t of ['s', 'b']) await deleteKeys(env.redis, `${env.prefix}${t}${i}`);
+  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
   await env.close();
 });
+
+/** Keys under a fresh prefix, deleted with the file's. */
+function freshKeys(): Keys {
+  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
+  twins.prefixes.push(keys.prefix);
+  return keys;
+}
 
 const MULTIPLIERS = [
   { tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 1 },
@@ -111,7 +118,6 @@ async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
 }
 
 const calls = (keys: Keys, uids: number[], list: Earn[]): ScriptCall[] => list.map((x, i) => call(keys, uids[x.m % uids.length], x, i));
-const alone = (keys: Keys, uids: number[], list: Earn[]) => runAlone(calls(keys, uids, list), (...a) => env.redis.pmEarn(...a));
 const batched = (keys: Keys, uids: number[], list: Earn[], cuts: number[]) =>
   runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmEarnMany(...a));
 
@@ -120,16 +126,15 @@ describe('earn-many: a batch is its earns one at a time', () => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (s) => {
-        const run = ++runs;
-        const single = createKeys({ prefix: `${env.prefix}s${run}`, partitions: 4 });
-        const batch = createKeys({ prefix: `${env.prefix}b${run}`, partitions: 4 });
-        const uids = await setUp(single, s);
-        await setUp(batch, s);
-        const expected = await alone(single, uids, s.earns);
-        const got = await batched(batch, uids, s.earns, s.cuts);
-        expect(got).toEqual(expected);
-        expect(await snapshotRedis(env.redis, batch.prefix)).toEqual(await snapshotRedis(env.redis, single.prefix));
-        for (const a of expected) seen.add(outcomeOf(a));
+        const outcomes = await compareTwins(
+          twins,
+          (keys) => setUp(keys, s),
+          (keys, uids) => calls(keys, uids, s.earns),
+          s.cuts,
+          (...a) => env.redis.pmEarn(...a),
+          (...a) => env.redis.pmEarnMany(...a),
+        );
+        for (const o of outcomes) seen.add(o);
       }),
       { numRuns: 150 },
     );
@@ -138,7 +143,7 @@ describe('earn-many: a batch is its earns one at a time', () => {
   });
 
   it('a bad earn fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = createKeys({ prefix: `${env.prefix}b${++runs}`, partitions: 4 });
+    const keys = freshKeys();
     const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [] }], earns: [], cuts: [] });
     const e = (key: number, bad: boolean): Earn => ({ m: 0, points: 10, action: 2, key, body: 0, mult: 0, risk: 0, bad });
     const answers = await batched(keys, uids, [e(0, false), e(1, true), e(2, false)], []);

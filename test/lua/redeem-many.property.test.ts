@@ -10,19 +10,26 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { snapshotRedis } from '../faults/support.ts';
-import { runAlone, runBatched, outcomeOf, type ScriptCall } from './batch-twins.ts';
+import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
 import { DAY, T0, goodsSet, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
 
 let env: LuaEnv;
-let runs = 0;
+let twins: Twins;
 beforeAll(() => {
   env = luaEnv();
+  twins = { redis: env.redis, prefixes: [], base: env.prefix };
 });
 afterAll(async () => {
-  for (let i = 1; i <= runs; i++) for (const t of ['s', 'b']) await deleteKeys(env.redis, `${env.prefix}${t}${i}`);
+  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
   await env.close();
 });
+
+/** Keys under a fresh prefix, deleted with the file's. */
+function freshKeys(): Keys {
+  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
+  twins.prefixes.push(keys.prefix);
+  return keys;
+}
 
 const G = 5;
 const TIERS = JSON.stringify({ min: [0, 500], pm: [1000, 900] });
@@ -88,7 +95,6 @@ async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
 }
 
 const calls = (keys: Keys, uids: number[], list: Redemption[]): ScriptCall[] => list.map((x, i) => redemption(keys, uids[x.m % uids.length], x, i));
-const alone = (keys: Keys, uids: number[], list: Redemption[]) => runAlone(calls(keys, uids, list), (...a) => env.redis.pmRedeem(...a));
 const batched = (keys: Keys, uids: number[], list: Redemption[], cuts: number[]) =>
   runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmRedeemMany(...a));
 
@@ -97,16 +103,15 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (s) => {
-        const run = ++runs;
-        const single = createKeys({ prefix: `${env.prefix}s${run}`, partitions: 4 });
-        const batch = createKeys({ prefix: `${env.prefix}b${run}`, partitions: 4 });
-        const uids = await setUp(single, s);
-        await setUp(batch, s);
-        const expected = await alone(single, uids, s.redemptions);
-        const got = await batched(batch, uids, s.redemptions, s.cuts);
-        expect(got).toEqual(expected);
-        expect(await snapshotRedis(env.redis, batch.prefix)).toEqual(await snapshotRedis(env.redis, single.prefix));
-        for (const a of expected) seen.add(outcomeOf(a));
+        const outcomes = await compareTwins(
+          twins,
+          (keys) => setUp(keys, s),
+          (keys, uids) => calls(keys, uids, s.redemptions),
+          s.cuts,
+          (...a) => env.redis.pmRedeem(...a),
+          (...a) => env.redis.pmRedeemMany(...a),
+        );
+        for (const o of outcomes) seen.add(o);
       }),
       { numRuns: 150 },
     );
@@ -115,7 +120,7 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
   });
 
   it('a bad redemption fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = createKeys({ prefix: `${env.prefix}b${++runs}`, partitions: 4 });
+    const keys = freshKeys();
     const uids = await setUp(keys, {
       members: [[{ remaining: 300, offset: DAY }]],
       goods: { price: 50, stock: 10, limit: 0, daily: 0 },
@@ -136,7 +141,7 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
   });
 
   it('refuses a count that does not match its keys and arguments, writing nothing', async () => {
-    const keys = createKeys({ prefix: `${env.prefix}b${++runs}`, partitions: 4 });
+    const keys = freshKeys();
     const uids = await setUp(keys, { members: [[{ remaining: 300, offset: DAY }]], goods: { price: 50, stock: 10, limit: 0, daily: 0 }, redemptions: [], cuts: [] });
     const one = redemption(keys, uids[0], { m: 0, qty: 1, key: 0, body: 0, bad: false }, 0);
     await expect(env.redis.pmRedeemMany(one.keys.length, ...one.keys, 2, ...one.args)).rejects.toThrow(/BAD_ARGUMENT count/);
