@@ -14,6 +14,7 @@
 import { ReplyError } from 'ioredis';
 import { scriptBatchSize } from '../metrics/registry.ts';
 import { isCluster, type RedisClient } from './client.ts';
+import { hashTagOf } from './slot-pipeline.ts';
 
 type Arg = string | number;
 type Reply = Array<string | number | null>;
@@ -41,18 +42,11 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** The part of a key Redis Cluster hashes: the first {…} when not empty, else the whole key. */
-function hashTag(key: string): string {
-  const open = key.indexOf('{');
-  if (open < 0) return key;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
-}
-
 export class ScriptBatcher {
   private readonly queues = new Map<string, Pending[]>();
   private scheduled = false;
   private readonly perSlot: boolean;
+  private readonly sizes: { observe(n: number): void };
 
   constructor(
     private readonly redis: RedisClient,
@@ -60,6 +54,7 @@ export class ScriptBatcher {
     private readonly max: number,
   ) {
     this.perSlot = isCluster(redis);
+    this.sizes = scriptBatchSize.labels({ script: script.name });
   }
 
   /** One call's reply, run alone or in the batch of this turn. */
@@ -68,7 +63,7 @@ export class ScriptBatcher {
     if (keys.length !== script.keys || args.length !== script.args) {
       return Promise.reject(new Error(`${script.name} takes ${script.keys} keys and ${script.args} arguments`));
     }
-    const group = this.perSlot ? hashTag(keys[0]) : '';
+    const group = this.perSlot ? hashTagOf(keys[0]) : '';
     return new Promise<Reply>((resolve, reject) => {
       let queue = this.queues.get(group);
       if (!queue) this.queues.set(group, (queue = []));
@@ -91,7 +86,7 @@ export class ScriptBatcher {
   private send(batch: Pending[]): void {
     const { redis, script } = this;
     try {
-      scriptBatchSize.observe({ script: script.name }, batch.length);
+      this.sizes.observe(batch.length);
       if (batch.length === 1) {
         const [one] = batch;
         redis[script.one](...one.keys, ...one.args).then(one.resolve, one.reject);

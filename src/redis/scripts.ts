@@ -109,11 +109,6 @@ export const WRITE_COMMANDS = [
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany',
 ] as const;
 
-/**
- * Script commands whose key count varies (lua/<name>-n.lua): the caller passes it first, so their
- * first key is their second argument.
- */
-export const VARIADIC_COMMANDS: ReadonlySet<string> = new Set(['pmRedeemMany', 'pmEarnMany']);
 
 export function readScript(file: string): string {
   const src = readFileSync(join(LUA_DIR, file), 'utf8');
@@ -137,6 +132,14 @@ export function loadScripts() {
 }
 
 const loaded = loadScripts();
+
+/**
+ * Script commands whose key count varies (lua/<name>-n.lua): the caller passes it first, so their
+ * first key is their second argument.
+ */
+export const VARIADIC_COMMANDS: ReadonlySet<string> = new Set(
+  loaded.filter((s) => s.numberOfKeys === undefined).map((s) => COMMANDS[s.name]),
+);
 
 export function registerScripts<R extends RedisClient>(redis: R): R {
   for (const s of loaded) {
