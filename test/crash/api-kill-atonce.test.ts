@@ -96,7 +96,12 @@ describe('API killed with single-script redemptions in flight', () => {
       let sendersDone = false;
       const senders = Promise.all(
         Array.from({ length: IN_FLIGHT }, async () => {
-          while (!killed && next < attempts.length) await send(attempts[next++]);
+          while (!killed && next < attempts.length) {
+            const a = attempts[next++];
+            await send(a);
+            // cut off, or refused by the API that is gone: this sender stops
+            if (a.error !== undefined) break;
+          }
         }),
       ).then(() => {
         sendersDone = true;
@@ -110,8 +115,12 @@ describe('API killed with single-script redemptions in flight', () => {
           const stock = await stockNow();
           if (stockAtStart - stock < enough && stock > 0) return false;
           if (inFlight < IN_FLIGHT / 10) return false;
-          killed = true;
+          // the senders keep sending until the SIGKILL has landed (each stops at its first request
+          // without an answer): stopping them first let a fast API (one script call per batch of
+          // redemptions) answer every request in hand before the kill took effect, and the kill
+          // cut nothing off
           await api.kill9();
+          killed = true;
           return true;
         },
         40_000,
