@@ -141,24 +141,27 @@ export function gateClosed(): DomainError {
  * Two checks. The script method refuses at the call, before anything is built. The connection's
  * sendCommand refuses again at the wire: a call that passed while the gate was open can still
  * reach sendCommand later (auto-pipelining sends on the next turn of the event loop, a pipeline
- * waits for the one before it, a NOSCRIPT resend goes straight to sendCommand), and by then the
- * socket may have died. Without the second check such a script would wait in ioredis's offline
- * queue, and ioredis sends that queue the moment the new connection is ready: ahead of the gate's
- * check, on a Redis that may be an older snapshot, where the script's outbox append would even
- * make the check pass. So a write script is written to a socket only on a ready connection with
- * the gate open, and is never queued offline.
+ * waits for the one before it, a NOSCRIPT resend goes straight to sendCommand, a cluster's
+ * redirection sends again a command already written once, as EVAL), and by then the socket may
+ * have died or the gate closed. Without the second check such a script would wait in ioredis's
+ * offline queue, and ioredis sends that queue the moment the new connection is ready: ahead of
+ * the gate's check, on a Redis that may be an older snapshot, where the script's outbox append
+ * would even make the check pass. So a write script is written to a socket only on a ready
+ * connection with the gate open, and is never queued offline.
  */
 export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
   const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  const scripts = (redis as unknown as { scriptsSet: Record<string, { sha: string } | undefined> }).scriptsSet;
-  const writeShas = new Set<string>();
+  const scripts = (redis as unknown as { scriptsSet: Record<string, { sha: string; lua: string } | undefined> }).scriptsSet;
+  // what a write script's command carries first: its SHA (EVALSHA), or its text once ioredis has
+  // written it as EVAL to a socket that had not loaded it (a redirected or resent command keeps that)
+  const writeScripts = new Set<string>();
   for (const name of WRITE_COMMANDS) {
-    const sha = scripts[name]?.sha;
-    if (sha) writeShas.add(sha);
+    const script = scripts[name];
+    if (script) writeScripts.add(script.sha).add(script.lua);
     const original = target[name];
     if (typeof original !== 'function') continue;
-    // `this`, not `redis`: ioredis copies these methods onto the pipelines it builds (auto-
-    // pipelining included), which must run the original on themselves
+    // `this`, not `redis`: pipelines (auto-pipelining's included) call these methods on themselves
+    // (src/redis/light-pipeline.ts), and the original must run on the pipeline
     target[name] = function (this: unknown, ...args: unknown[]) {
       if (!gate.writable || redis.status !== 'ready') return Promise.reject(gateClosed());
       return original.apply(this, args);
@@ -167,7 +170,8 @@ export function gateWrites(redis: RedisClient, gate: RedisGate): RedisClient {
   const guard = (conn: Redis) => {
     const send = conn.sendCommand as (command: WireCommand, stream?: PipelineStream) => unknown;
     (conn as unknown as { sendCommand: typeof send }).sendCommand = function (this: Redis, command, stream) {
-      if (command.name === 'evalsha' && writeShas.has(command.args[0] as string) && !(gate.writable && wireReady(conn))) {
+      const script = command.name === 'evalsha' || command.name === 'eval';
+      if (script && writeScripts.has(command.args[0] as string) && !(gate.writable && wireReady(conn))) {
         command.reject(gateClosed());
         // a pipeline writes its buffer once every command has written: count this one as written
         if (stream?.isPipeline) stream.write('');

@@ -94,4 +94,33 @@ describe('write gate at the wire', () => {
     expect(sentRiskSet()).toBe(before);
     await until('the gate to reopen', () => ctx.app.redisGate.writable);
   });
+
+  it('refuses a write script that travels as EVAL (a command sent again after it met a socket), and never sends it', async () => {
+    const redis = ctx.app.redis as Redis;
+    await until('the gate to open', () => ctx.app.redisGate.writable);
+    await redis.ping();
+    const before = sentRiskSet();
+    // ioredis writes a script as EVAL, with its text, on a socket that has not loaded it yet, and
+    // renames the command so (Script's toWritable); a command sent again after that write (a
+    // cluster's MOVED or ASK redirection, a retry) reaches sendCommand as EVAL, not EVALSHA
+    const script = (redis as unknown as { scriptsSet: Record<string, ScriptInternals> }).scriptsSet.pmRiskSet;
+    const command = new script.Command('evalsha', [script.sha, 1, `${ctx.keys.prefix}:gate-wire:acct`, 'freeze'], {});
+    command.toWritable({});
+    expect(command.name).toBe('eval');
+    ctx.app.redisGate.invalidate('test: closed before the command is sent again');
+    const outcome = (redis.sendCommand(command as never) as Promise<unknown>).then(
+      () => 'sent',
+      (err: { code?: string; message: string }) => err.code ?? err.message,
+    );
+    expect(await outcome).toBe('SERVICE_UNAVAILABLE');
+    await redis.ping();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sentRiskSet(), 'the refused EVAL never reached Redis').toBe(before);
+    await until('the gate to reopen', () => ctx.app.redisGate.writable);
+  });
 });
+
+interface ScriptInternals {
+  sha: string;
+  Command: new (name: string, args: unknown[], options: object) => { name: string; toWritable(socket: object): unknown };
+}
