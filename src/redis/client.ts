@@ -19,6 +19,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseClusterNodes } from '../config/addresses.ts';
 import { replicateWrites } from './replica-wait.ts';
 import { registerScripts, VARIADIC_COMMANDS } from './scripts.ts';
+import { lightPipelines } from './light-pipeline.ts';
 
 export type RedisRole = 'api' | 'writer' | 'worker';
 
@@ -112,6 +113,8 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
   // connection errors surface on the commands that hit them; ioredis reconnects on its own
   redis.on('error', () => {});
   registerScripts(redis);
+  // auto-pipelining builds a pipeline per turn of the event loop: one without per-script copies
+  if (o.autoPipelining ?? role === 'api') lightPipelines(redis);
   const replicas = t.REDIS_WAIT_REPLICAS ?? 0;
   if (writes && replicas > 0) replicateWrites(redis, { replicas, timeoutMs: t.REDIS_WAIT_TIMEOUT_MS ?? 1000 });
   return redis;
