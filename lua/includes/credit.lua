@@ -33,7 +33,9 @@ local function creditAmount(acct, base, m)
   local earned = tonumber(a[1] or '0')
   local tier = tonumber(a[2] or tostring(tierFor(m.tiers, earned)))
   local perMille = m.campaign
-  if m.applyTier == 1 then perMille = math.floor(m.earn[tier + 1] * m.campaign / 1000) end
+  -- a tier past the table (sent by a process whose cached table is older than the one the member
+  -- reached it under) pays the table's top tier, as the API prices it (EngagementConfig.tierAt)
+  if m.applyTier == 1 then perMille = math.floor(m.earn[math.min(tier, #m.earn - 1) + 1] * m.campaign / 1000) end
   return math.floor(base * perMille / 1000), tier, perMille
 end
 

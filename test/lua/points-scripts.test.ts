@@ -59,6 +59,19 @@ describe('earn', () => {
     expect(s.lots).toEqual({ [opId]: [40, T0 + 5 * DAY] });
   });
 
+  it("pays a member whose tier is past the multiplier table at the table's top tier (a process with an older table)", async () => {
+    const uid = await member();
+    const grown = { tiers: [0, 100, 500], earn: [1000, 1500, 2000], applyTier: 1, campaign: 1000, lifetime: 1 };
+    // reaches the third tier (position 2) under the grown table
+    expect((await earn(env.redis, env.keys, { uid, opId: op('t'), points: 600, lifetimeMs: DAY, now: T0, multipliers: grown }))[0]).toBe(1);
+    expect(await env.redis.hget(env.keys.account(uid), 'tier')).toBe('2');
+    // another API process still sends the table before it grew: its top tier, not a script error
+    const older = { tiers: [0, 100], earn: [1000, 1500], applyTier: 1, campaign: 1000, lifetime: 1 };
+    const reply = await earn(env.redis, env.keys, { uid, opId: op('t'), points: 10, lifetimeMs: DAY, now: T0 + 1, multipliers: older });
+    expect(reply[0]).toBe(1);
+    expect(JSON.parse(String(reply[1]))).toMatchObject({ delta: 15, mult: 1500, tier: 2 });
+  });
+
   it('returns the op JSON with every field, extra fields merged in', async () => {
     const uid = await member([{ id: 'old', remaining: 10, expiresAt: T0 + DAY }]);
     const opId = op('earn');
