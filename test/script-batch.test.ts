@@ -3,7 +3,8 @@
  * (src/redis/script-batch.ts). Redemptions: 600 requests at once through the real HTTP server —
  * each of 200 members sends one key twice (a retry racing its original) and a second key — at an
  * item with less stock than they ask for. Earns: 150 members send 8 shares each at once (the rule
- * pays 10, 5 a day), one of them twice. In both the batches must have held more than one call, and
+ * pays 10, 5 a day), one of them twice. Check-ins: 150 members check in three times at once. In
+ * each the batches must have held more than one call, and
  * the answers and the state must be what one call each gives: no oversell, no cap passed, every
  * member charged or credited once per accepted request, a retry answered with its original's
  * result, everything persisted. Then the batcher itself when a call goes wrong.
@@ -36,7 +37,7 @@ afterAll(async () => {
 });
 
 
-async function batchCounts(script: 'redeem' | 'earn'): Promise<{ calls: number; sent: number }> {
+async function batchCounts(script: 'redeem' | 'earn' | 'checkin'): Promise<{ calls: number; sent: number }> {
   const { values } = await scriptBatchSize.get();
   const of = (name: string) => values.find((v) => v.metricName === name && v.labels.script === script)?.value ?? 0;
   return { calls: of('pm_script_batch_size_count'), sent: of('pm_script_batch_size_sum') };
@@ -131,6 +132,43 @@ describe('earns gathered into one script call', () => {
     const ids = members.map((m) => m.id);
     const [row] = await ctx.sql`SELECT count(*)::int AS n, sum(delta)::int AS points FROM ledger_entries WHERE kind = 'earn' AND biz_type = 'share' AND user_id = ANY(${ids})`;
     expect(row).toEqual({ n: 5 * EARNERS, points: 50 * EARNERS });
+  });
+});
+
+describe('check-ins gathered into one script call', () => {
+  it('batches concurrent check-ins: one per member and day, the others ALREADY_CHECKED_IN with its result, all persisted', async () => {
+    const pipeline = await ctx.startPipeline();
+    const members = await ctx.createMembers(150);
+    const before = await batchCounts('checkin');
+    const fire = (m: { id: number; token: string }) =>
+      post(`${base}/v1/me/checkins`, { authorization: `Bearer ${m.token}` }, '').then((r) => ({
+        member: m.id,
+        status: r.status,
+        body: JSON.parse(r.body) as { code?: string; day?: string; points?: number; today?: { day: string; points: number } },
+      }));
+    const results = await Promise.all(members.flatMap((m) => [fire(m), fire(m), fire(m)]));
+
+    const after = await batchCounts('checkin');
+    expect(after.sent - before.sent, 'check-ins sent to Redis').toBeGreaterThanOrEqual(results.length);
+    expect(after.calls - before.calls, 'script calls: batches held more than one check-in').toBeLessThan(results.length);
+    for (const m of members) {
+      const mine = results.filter((r) => r.member === m.id);
+      const done = mine.filter((r) => r.status === 201);
+      expect(done, `member ${m.id}: checked in once`).toHaveLength(1);
+      expect(done[0].body.points).toBe(10);
+      for (const r of mine.filter((x) => x.status !== 201)) {
+        expect(r.status, JSON.stringify(r.body)).toBe(409);
+        expect(r.body.code).toBe('ALREADY_CHECKED_IN');
+        expect(r.body.today).toMatchObject({ day: done[0].body.day, points: 10 });
+      }
+    }
+    const balances = await Promise.all(members.map((m) => ctx.redis.hget(ctx.keys.account(m.id), 'avail')));
+    expect(balances.map(Number)).toEqual(members.map(() => 10));
+
+    await pipeline.drain();
+    const ids = members.map((m) => m.id);
+    const [row] = await ctx.sql`SELECT count(*)::int AS n, sum(delta)::int AS points FROM ledger_entries WHERE biz_type = 'checkin' AND user_id = ANY(${ids})`;
+    expect(row).toEqual({ n: 150, points: 1500 });
   });
 });
 

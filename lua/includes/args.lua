@@ -55,3 +55,16 @@ local function argNow(v)
   if v == nil or v == '' then return '' end
   return argInt(v, 'now', 0)
 end
+
+-- A decoder of argument text that decodes again only when the text differs from the previous
+-- call's in this script call: the calls of a batch (lua/includes/batch.lua) mostly pass the same
+-- text (the tier table, the multipliers, the rules). What it returns is shared: read only.
+local function textMemo(decode)
+  local text, decoded
+  return function(v)
+    if v ~= nil and v == text then return decoded end
+    local d = decode(v)
+    text, decoded = v, d
+    return d
+  end
+end

@@ -3,14 +3,8 @@
 -- oprecord, lots, credit and risk includes before it.
 
 -- The multipliers JSON, decoded again only when the text differs from the previous earn's in this
--- script call: the earns of a batch mostly share it (same action, same campaigns). Read only.
-local multText, multDecoded
-local function multipliersOf(v)
-  if v ~= nil and v == multText then return multDecoded end
-  local m = argMultipliers(v)
-  multText, multDecoded = v, m
-  return m
-end
+-- script call: the earns of a batch mostly share it (same action, same campaigns).
+local multipliersOf = textMemo(argMultipliers)
 
 local function earnOne(KEYS, ARGV)
   local opId = argStr(ARGV[1], 'opId')

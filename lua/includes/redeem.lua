@@ -4,16 +4,13 @@
 
 -- The tier table {min = [minPoints…], pm = [price per mille…]}, decoded once per script call: the
 -- API passes the same text with every redemption of a batch.
-local tierText, tierDecoded
-local function tierTable(v)
-  if v ~= nil and v == tierText then return tierDecoded end
+local tierTable = textMemo(function(v)
   local tiers = argJson(v, 'tiers')
   if type(tiers.min) ~= 'table' or type(tiers.pm) ~= 'table' or #tiers.min == 0 or #tiers.min ~= #tiers.pm then
     badArg('tiers')
   end
-  tierText, tierDecoded = v, tiers
   return tiers
-end
+end)
 
 local function redeemOne(KEYS, ARGV)
   local opId = argStr(ARGV[1], 'opId')

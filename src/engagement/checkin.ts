@@ -1,7 +1,8 @@
 /**
- * Daily check-in with streaks (lua/checkin-6.lua): once per business day, points by streak
- * length (settings in engagement_settings 'checkin', cached in EngagementConfig) times the tier
- * and campaign multipliers. The member's history is the ledger (bizType 'checkin', bizId = the
+ * Daily check-in with streaks (lua/checkin-6.lua; the check-ins of one turn of the event loop in
+ * one call, lua/checkin-many-n.lua): once per business day, points by streak length (settings in
+ * engagement_settings 'checkin', cached in EngagementConfig) times the tier and campaign
+ * multipliers. The member's history is the ledger (bizType 'checkin', bizId = the
  * business day number); the streak state lives in the member's slot and is rebuilt from the ledger.
  */
 import { DomainError } from '../errors/domain-error.ts';
@@ -10,6 +11,7 @@ import { newOpId } from '../points/idempotency.ts';
 import type { PointsService } from '../points/service.ts';
 import type { RequestContext } from '../risk/rules.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import { CHECKIN_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
 import { dayFromString, dayNumber, dayStartMs, dayString, offsetMs } from './business-day.ts';
 import type { CheckinSettings, EngagementConfig } from './config.ts';
 
@@ -51,33 +53,42 @@ export function checkinPoints(rules: CheckinSettings, streak: number): number {
 }
 
 export class CheckinService {
+  /** The check-ins of one turn of the event loop, run in one script call. */
+  private readonly batch: ScriptBatcher;
+
   constructor(
     private readonly deps: Deps,
     private readonly points: PointsService,
     private readonly config: EngagementConfig,
-  ) {}
+  ) {
+    this.batch = new ScriptBatcher(deps.redis, CHECKIN_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
+  }
 
   /** Checks the member in for today; ALREADY_CHECKED_IN (with today's result) the second time. */
   async checkIn(userId: number, nowMs?: number, ctx: RequestContext = {}): Promise<CheckinResult> {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const rules = this.config.checkin;
     const now = nowMs ?? Date.now();
     const reply = await this.points.withHydration(userId, () =>
-      redis.pmCheckin(
-        keys.account(userId),
-        keys.lotsByExpiry(userId),
-        keys.lotRemaining(userId),
-        keys.streak(userId),
-        keys.outboxOf(userId),
-        keys.expiryIndexOf(userId),
-        newOpId(),
-        userId,
-        nowMs ?? '',
-        offsetMs(env.BUSINESS_TIMEZONE, now),
-        JSON.stringify({ base: rules.base, bonuses: rules.streakBonuses, expiryMs: rules.expiryDays * DAY_MS }),
-        this.config.multipliers('checkin', { rule: true, lifetime: true }, now),
-        '{}',
-        this.points.riskSpec('checkin', true, ctx),
+      this.batch.run(
+        [
+          keys.account(userId),
+          keys.lotsByExpiry(userId),
+          keys.lotRemaining(userId),
+          keys.streak(userId),
+          keys.outboxOf(userId),
+          keys.expiryIndexOf(userId),
+        ],
+        [
+          newOpId(),
+          userId,
+          nowMs ?? '',
+          offsetMs(env.BUSINESS_TIMEZONE, now),
+          JSON.stringify({ base: rules.base, bonuses: rules.streakBonuses, expiryMs: rules.expiryDays * DAY_MS }),
+          this.config.multipliers('checkin', { rule: true, lifetime: true }, now),
+          '{}',
+          this.points.riskSpec('checkin', true, ctx),
+        ],
       ),
     );
     const code = Number(reply[0]);

@@ -1,5 +1,5 @@
 /**
- * Gathers the calls of one hot-path script (an at-once redemption, an earn) that are made in one
+ * Gathers the calls of one hot-path script (an at-once redemption, an earn, a check-in) made in one
  * turn of the event loop and runs them in one script call: lua/<name>-many-n.lua, which runs the
  * script's body once per call, in order (lua/includes/batch.lua). Redis pays a call's fixed cost —
  * the command, the script's setup, decoding the JSON arguments the calls share — once per batch,
@@ -23,8 +23,8 @@ export interface BatchedScript {
   /** The label of pm_script_batch_size. */
   name: string;
   /** The script alone, and the script over several calls. */
-  one: 'pmRedeem' | 'pmEarn';
-  many: 'pmRedeemMany' | 'pmEarnMany';
+  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin';
+  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany';
   /** Keys and arguments of one call. */
   keys: number;
   args: number;
@@ -34,6 +34,8 @@ export interface BatchedScript {
 export const REDEEM_SCRIPT: BatchedScript = { name: 'redeem', one: 'pmRedeem', many: 'pmRedeemMany', keys: 9, args: 13 };
 /** lua/earn-7.lua, gathered into lua/earn-many-n.lua. */
 export const EARN_SCRIPT: BatchedScript = { name: 'earn', one: 'pmEarn', many: 'pmEarnMany', keys: 7, args: 16 };
+/** lua/checkin-6.lua, gathered into lua/checkin-many-n.lua. */
+export const CHECKIN_SCRIPT: BatchedScript = { name: 'checkin', one: 'pmCheckin', many: 'pmCheckinMany', keys: 6, args: 8 };
 
 interface Pending {
   keys: string[];

@@ -55,6 +55,7 @@ declare module 'ioredis' {
     pmRedeem(...args: Arg[]): Result<Reply, Context>;
     pmRedeemMany(...args: Arg[]): Result<Reply[], Context>;
     pmEarnMany(...args: Arg[]): Result<Reply[], Context>;
+    pmCheckinMany(...args: Arg[]): Result<Reply[], Context>;
   }
 }
 
@@ -98,6 +99,7 @@ export const COMMANDS: Record<string, string> = {
   redeem: 'pmRedeem',
   'redeem-many': 'pmRedeemMany',
   'earn-many': 'pmEarnMany',
+  'checkin-many': 'pmCheckinMany',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -106,7 +108,7 @@ export const WRITE_COMMANDS = [
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
   'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
-  'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany',
+  'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
 ] as const;
 
 

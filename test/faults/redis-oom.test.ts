@@ -158,6 +158,19 @@ async function earnMany(r: Redis, k: Keys) {
   return replies;
 }
 
+/** Two check-ins of the member in one call (lua/checkin-many-n.lua), today and tomorrow; an error reply is thrown, as for redeemMany. */
+async function checkinMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [2];
+  for (const [opId, at] of [['ck1', NOW], ['ck2', NOW + DAY]] as const) {
+    keys.push(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.streak(U), k.outboxOf(U), k.expiryIndexOf(U));
+    args.push(opId, U, at, 0, JSON.stringify({ base: 10, bonuses: [], expiryMs: DAY }), '{"tiers":[0],"earn":[1000],"applyTier":1,"campaign":1000,"lifetime":1}', '{}', '');
+  }
+  const replies = await r.pmCheckinMany(keys.length, ...keys, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 /** Bucket 0 of a hot item (lua/hot-reserve-3.lua). */
 const hotBucket = (r: Redis, k: Keys) =>
   r.hset(k.bucket(G, 0), 'stock', 10, 'price', 100, 'limit', 2, 'startsAt', 0, 'endsAt', 0, 'active', 1, 'daily', 0, 'dyn', 0);
@@ -305,6 +318,13 @@ const CASES: ScriptCase[] = [
     script: 'earn-many',
     setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
     call: earnMany,
+    outcome: 'refused',
+  },
+  {
+    name: 'checkin-many (two days at once; each refused at its first write)',
+    script: 'checkin-many',
+    setup: (r, k) => account(r, k, 0, []),
+    call: checkinMany,
     outcome: 'refused',
   },
   {

@@ -1,0 +1,18 @@
+-- checkin-many: several check-ins in one call (as lua/checkin-6.lua, each of them). The API
+-- gathers the check-ins that reach it in one turn of its event loop and sends those of one slot
+-- here together (src/redis/script-batch.ts; on a Redis Cluster a batch holds one partition's
+-- members only): the call's fixed cost (the command, the script's setup, decoding the rules, the
+-- multipliers and the risk spec) is paid once for the batch. Each check-in runs exactly as
+-- checkin-6.lua would run it alone, one after the other in the order given, so the batch decides
+-- what the same calls in that order would decide.
+--
+-- numkeys first, then 6 keys per check-in (checkin-6.lua's); ARGV[1] n, then checkin-6.lua's 8
+-- arguments per check-in. Returns one reply per check-in (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include lots
+--@include credit
+--@include risk
+--@include checkin
+--@include batch
+return runMany(checkinOne, 6, 8)
