@@ -1,9 +1,9 @@
 /**
  * Redis Cluster wiped entirely (FLUSHALL on every master) → `npm run rebuild` (src/cli/rebuild.ts
- * as a process, REDIS_CLUSTER_NODES set): balances, lots, stock, bought counts, leaderboards and
- * replays of acknowledged ops come back as Postgres says, spread over the masters again. And the
- * start-up checks: a cluster node given as REDIS_URL, a plain Redis given as REDIS_CLUSTER_NODES, a
- * master that may evict are each refused in one line saying what to do.
+ * as a process, REDIS_CLUSTER_NODES set): balances, lots, stock, bought counts, leaderboards,
+ * check-in streaks and replays of acknowledged ops come back as Postgres says, spread over the
+ * masters again. And the start-up checks: a cluster node given as REDIS_URL, a plain Redis given
+ * as REDIS_CLUSTER_NODES, a master that may evict are each refused in one line saying what to do.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { checkRedis } from '../../src/cli/preflight.ts';
 import { childEnv, ROOT } from '../crash/procs.ts';
 import { REDIS_URL } from '../support/urls.ts';
 import { redeemAs } from '../support/context.ts';
+import { scriptBatchSize } from '../../src/metrics/registry.ts';
 import { clusterContext, keysPerMaster, type ClusterSetup } from './support.ts';
 
 const run = promisify(execFile);
@@ -71,6 +72,13 @@ describe('rebuild on a Redis Cluster', () => {
       });
       expect(r.statusCode).toBe(200);
     }
+    // check-ins of every member at once: gathered per slot (src/redis/script-batch.ts), all paid
+    const checkin = (token: string) => ctx.app.inject({ method: 'POST', url: '/v1/me/checkins', headers: { authorization: `Bearer ${token}` } });
+    const calls = async () => (await scriptBatchSize.get()).values.find((v) => v.metricName === 'pm_script_batch_size_count' && v.labels.script === 'checkin')?.value ?? 0;
+    const callsBefore = await calls();
+    const checkins = await Promise.all(members.map((m) => checkin(m.token)));
+    expect(checkins.map((r) => r.statusCode)).toEqual(members.map(() => 201));
+    expect((await calls()) - callsBefore, 'script calls: per-slot batches held more than one check-in').toBeLessThan(members.length);
     await pipeline.drain();
     await pipeline.stop();
 
@@ -115,6 +123,9 @@ describe('rebuild on a Redis Cluster', () => {
     await ctx.app.goods.restock(goods.id, 10, 0);
     expect((await redeem(m0.token, goods.id, 'second')).statusCode).toBe(201);
     expect((await redeem(m0.token, goods.id, 'third')).json().code).toBe('LIMIT_EXCEEDED');
+    // today's check-ins came back with the streaks: a second one is refused
+    const again = await Promise.all(members.slice(0, 8).map((m) => checkin(m.token)));
+    expect(again.map((r) => r.json().code)).toEqual(again.map(() => 'ALREADY_CHECKED_IN'));
   });
 });
 
