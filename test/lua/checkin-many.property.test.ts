@@ -46,6 +46,8 @@ const RISKS = [
   JSON.stringify({ m: 1, c: 1, g: 25, h: 2, b: 0, bw: 60_000, ip: '10.0.0.1' }),
   JSON.stringify({ m: 0, c: 1, g: 25, h: 0, b: 0, bw: 60_000 }),
 ];
+/** Rules the script refuses (a bonus of 0 points). */
+const BAD_RULES = JSON.stringify({ base: 10, bonuses: [{ days: 2, points: 0 }], expiryMs: DAY });
 const T0_DAY = Math.floor(T0 / DAY);
 
 interface Checkin {
@@ -55,13 +57,14 @@ interface Checkin {
   mult: number;
   risk: number;
   bad: boolean;
+  badRules?: boolean;
 }
 
 const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
 const scenarioArb = fc.record({
   members: fc.array(
     fc.record({
-      hydrated: fc.boolean().map((b) => b || Math.random() < 0.6),
+      hydrated: fc.nat(9).map((n) => n < 8),
       frozen: rare,
       lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 200 }), offset: fc.constantFrom(-DAY, 1, DAY) }), { maxLength: 2 }),
       // a streak already running: its last check-in this many days before T0's day (0: none)
@@ -77,6 +80,8 @@ const scenarioArb = fc.record({
       mult: fc.nat(MULTIPLIERS.length - 1),
       risk: fc.nat(RISKS.length - 1),
       bad: rare,
+      // what is bad about it: the member id, or the rules text (a decode that fails mid-batch)
+      badRules: fc.boolean(),
     }),
     { minLength: 1, maxLength: 24 },
   ),
@@ -87,7 +92,10 @@ type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 function call(keys: Keys, uid: number, c: Checkin, i: number): ScriptCall {
   return {
     keys: [keys.account(uid), keys.lotsByExpiry(uid), keys.lotRemaining(uid), keys.streak(uid), keys.outboxOf(uid), keys.expiryIndexOf(uid)],
-    args: [`o${i}`, c.bad ? 0 : uid, T0 + c.day * DAY + i * 1000, 0, RULES[c.rules], MULTIPLIERS[c.mult], JSON.stringify({ n: i }), RISKS[c.risk]],
+    args: [
+      `o${i}`, c.bad && !c.badRules ? 0 : uid, T0 + c.day * DAY + i * 1000, 0, c.bad && c.badRules ? BAD_RULES : RULES[c.rules], MULTIPLIERS[c.mult],
+      JSON.stringify({ n: i }), RISKS[c.risk],
+    ],
   };
 }
 

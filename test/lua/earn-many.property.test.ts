@@ -60,7 +60,7 @@ const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).
 const scenarioArb = fc.record({
   members: fc.array(
     fc.record({
-      hydrated: fc.boolean().map((b) => b || Math.random() < 0.6),
+      hydrated: fc.nat(9).map((n) => n < 8),
       frozen: rare,
       lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 200 }), offset: fc.constantFrom(-DAY, 1, DAY) }), { maxLength: 3 }),
     }),

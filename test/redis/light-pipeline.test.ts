@@ -44,8 +44,8 @@ describe('light pipelines', () => {
     const ordinary = await build(plain, `${k}:plain`);
     expect(light).toEqual(ordinary);
     expect(light).toEqual([[null, 'OK'], [null, 0], [null, 1], [null, null]]);
-    const multi = await redis.multi().incr(`${k}:n`).incr(`${k}:n`).exec();
-    expect(multi).toEqual([[null, 1], [null, 2]]);
+    const multi = await redis.multi().incr(`${k}:n`).set(`${k}:m`, 'y').pmLockRelease(`${k}:m`, 'y').incr(`${k}:n`).exec();
+    expect(multi).toEqual([[null, 1], [null, 'OK'], [null, 1], [null, 2]]);
   });
 
   it('auto-pipelines hundreds of concurrent script calls and commands, each with its own answer', async () => {
@@ -70,6 +70,7 @@ describe('light pipelines', () => {
       const p = c.pipeline() as unknown as { lpEcho(k: string, v: string): unknown; exec(): Promise<Array<[Error | null, unknown]>> };
       p.lpEcho(`${prefix}:e`, 'ok');
       expect(p.lpEcho, 'the pipeline calls the method the client has now').toBe(target.lpEcho);
+      await expect(p.lpEcho(`${prefix}:e`, 'refuse') as Promise<unknown>, 'the wrapper runs for the pipeline').rejects.toThrow('wrapped');
       const [[err, value]] = await p.exec();
       expect([err, value]).toEqual([null, [`${prefix}:e`, 'ok']]);
     } finally {
