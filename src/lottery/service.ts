@@ -23,6 +23,7 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import { DRAW_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
 import type { CreateLotteryBody, PatchLotteryBody, PrizeInput } from './schemas.ts';
 import {
   findLottery,
@@ -83,10 +84,15 @@ export class LotteryService {
    */
   clock: (() => number) | null = null;
 
+  /** The draws' member side (lua/lottery-draw-7.lua) of one turn of the event loop, in one script call. */
+  private readonly draws: ScriptBatcher;
+
   constructor(
     private readonly deps: Deps,
     private readonly points: PointsService,
-  ) {}
+  ) {
+    this.draws = new ScriptBatcher(deps.redis, DRAW_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
+  }
 
   // ------------------------------------------------------------------ admin writes
 
@@ -325,33 +331,38 @@ export class LotteryService {
   }
 
   private async charge(userId: number, lotteryId: number, kh: string, hash: string, hold: PrizeHold) {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const now = this.nowArg();
     const prize = prizeOf(hold.p);
     const call = () =>
-      redis.pmLotteryDraw(
-        keys.account(userId),
-        keys.lotsByExpiry(userId),
-        keys.lotRemaining(userId),
-        keys.idem(userId, kh),
-        keys.drawState(userId, lotteryId),
-        keys.outboxOf(userId),
-        keys.expiryIndexOf(userId),
-        hold.o,
-        userId,
-        hash,
-        env.IDEMPOTENCY_TTL_SECONDS,
-        now,
-        hold.t,
-        kh,
-        lotteryId,
-        hold.c,
-        hold.cd,
-        hold.dl,
-        offsetMs(env.BUSINESS_TIMEZONE, now === '' ? Date.now() : now),
-        JSON.stringify(prize),
-        env.LOT_EXPIRY_DAYS * DAY_MS,
-        prize.kind === 'goods' ? newExchangeNo() : '',
+      this.draws.run(
+        [
+          keys.account(userId),
+          keys.lotsByExpiry(userId),
+          keys.lotRemaining(userId),
+          keys.idem(userId, kh),
+          keys.drawState(userId, lotteryId),
+          keys.outboxOf(userId),
+          keys.expiryIndexOf(userId),
+        ],
+        [
+          hold.o,
+          userId,
+          hash,
+          env.IDEMPOTENCY_TTL_SECONDS,
+          now,
+          hold.t,
+          kh,
+          lotteryId,
+          hold.c,
+          hold.cd,
+          hold.dl,
+          offsetMs(env.BUSINESS_TIMEZONE, now === '' ? Date.now() : now),
+          JSON.stringify(prize),
+          env.LOT_EXPIRY_DAYS * DAY_MS,
+          prize.kind === 'goods' ? newExchangeNo() : '',
+          '', // the member draws: refused while frozen
+        ],
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.NotHydrated) {

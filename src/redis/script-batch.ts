@@ -1,7 +1,8 @@
 /**
- * Gathers the calls of one hot-path script (an at-once redemption, an earn, a check-in) made in one
- * turn of the event loop and runs them in one script call: lua/<name>-many-n.lua, which runs the
- * script's body once per call, in order (lua/includes/batch.lua). Redis pays a call's fixed cost —
+ * Gathers the calls of one hot-path script (an at-once redemption, an earn, a check-in, a draw's
+ * charge) made in one turn of the event loop and runs them in one script call:
+ * lua/<name>-many-n.lua, which runs the script's body once per call, in order
+ * (lua/includes/batch.lua). Redis pays a call's fixed cost —
  * the command, the script's setup, decoding the JSON arguments the calls share — once per batch,
  * and the process builds and parses one command instead of many; each call still runs whole and
  * alone inside it and gets its own reply (or its own error). A lone call goes as the script itself.
@@ -23,8 +24,8 @@ export interface BatchedScript {
   /** The label of pm_script_batch_size. */
   name: string;
   /** The script alone, and the script over several calls. */
-  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin';
-  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany';
+  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin' | 'pmLotteryDraw';
+  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany' | 'pmLotteryDrawMany';
   /** Keys and arguments of one call. */
   keys: number;
   args: number;
@@ -36,6 +37,8 @@ export const REDEEM_SCRIPT: BatchedScript = { name: 'redeem', one: 'pmRedeem', m
 export const EARN_SCRIPT: BatchedScript = { name: 'earn', one: 'pmEarn', many: 'pmEarnMany', keys: 7, args: 16 };
 /** lua/checkin-6.lua, gathered into lua/checkin-many-n.lua. */
 export const CHECKIN_SCRIPT: BatchedScript = { name: 'checkin', one: 'pmCheckin', many: 'pmCheckinMany', keys: 6, args: 8 };
+/** lua/lottery-draw-7.lua (a draw's member side), gathered into lua/lottery-draw-many-n.lua. */
+export const DRAW_SCRIPT: BatchedScript = { name: 'draw', one: 'pmLotteryDraw', many: 'pmLotteryDrawMany', keys: 7, args: 16 };
 
 interface Pending {
   keys: string[];

@@ -56,6 +56,7 @@ declare module 'ioredis' {
     pmRedeemMany(...args: Arg[]): Result<Reply[], Context>;
     pmEarnMany(...args: Arg[]): Result<Reply[], Context>;
     pmCheckinMany(...args: Arg[]): Result<Reply[], Context>;
+    pmLotteryDrawMany(...args: Arg[]): Result<Reply[], Context>;
   }
 }
 
@@ -100,6 +101,7 @@ export const COMMANDS: Record<string, string> = {
   'redeem-many': 'pmRedeemMany',
   'earn-many': 'pmEarnMany',
   'checkin-many': 'pmCheckinMany',
+  'lottery-draw-many': 'pmLotteryDrawMany',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -109,6 +111,7 @@ export const WRITE_COMMANDS = [
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
   'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
+  'pmLotteryDrawMany',
 ] as const;
 
 

@@ -205,6 +205,19 @@ const lotteryDraw = (r: Redis, k: Keys, cooldownMs: number) =>
     'draw1', U, 'h1', 3600, NOW, 'tok', 'd1', L, 20, cooldownMs, 0, 0, JSON.stringify(PRIZE), 365 * DAY, '',
   );
 
+/** Two draws of the member in one call (lua/lottery-draw-many-n.lua), keys d1 and d2; an error reply is thrown, as for redeemMany. */
+async function lotteryDrawMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [2];
+  for (const key of ['d1', 'd2']) {
+    keys.push(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, key), k.drawState(U, L), k.outboxOf(U), k.expiryIndexOf(U));
+    args.push(`draw-${key}`, U, `h-${key}`, 3600, NOW, 'tok', key, L, 20, 0, 0, 0, JSON.stringify(PRIZE), 365 * DAY, '', '');
+  }
+  const replies = await r.pmLotteryDrawMany(keys.length, ...keys, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 const R = 8;
 const transferDebit = (r: Redis, k: Keys, amount: number, dailyMax = 5000) =>
   r.pmTransferDebit(
@@ -568,6 +581,13 @@ const CASES: ScriptCase[] = [
     setup: (r, k) => account(r, k, 20, [['L1', 20, NOW + DAY]]),
     call: (r, k) => lotteryDraw(r, k, 30_000),
     outcome: 'completed',
+  },
+  {
+    name: 'lottery-draw-many (two draws at once; each refused at its first write)',
+    script: 'lottery-draw-many',
+    setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
+    call: lotteryDrawMany,
+    outcome: 'refused',
   },
   {
     name: 'lottery-draw refused by the cooldown (no write)',

@@ -1,0 +1,18 @@
+-- lottery-draw-many: the member's side of several draws in one call (as lua/lottery-draw-7.lua,
+-- each of them). The API gathers the draws that reach this step in one turn of its event loop and
+-- sends those of one slot here together (src/redis/script-batch.ts; on a Redis Cluster a batch
+-- holds one partition's members only): the call's fixed cost (the command, the script's setup) is
+-- paid once for the batch. Each draw runs exactly as lottery-draw-7.lua would run it alone, one
+-- after the other in the order given, so the batch decides what the same calls in that order
+-- would decide.
+--
+-- numkeys first, then 7 keys per draw (lottery-draw-7.lua's); ARGV[1] n, then lottery-draw-7.lua's
+-- 16 arguments per draw. Returns one reply per draw (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+--@include risk
+--@include draw
+--@include batch
+return runMany(drawOne, 7, 16)
