@@ -3,11 +3,13 @@
  * the script itself and once cut into batches, on two key prefixes of one Redis, so that their
  * answers and their whole state can be compared.
  */
+import fc from 'fast-check';
 import type { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { createKeys, type Keys } from '../../src/redis/keys.ts';
+import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { snapshotRedis } from '../faults/support.ts';
-import type { Reply } from './support.ts';
+import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv, type Reply } from './support.ts';
 
 /** One call of the script: its keys and arguments. */
 export interface ScriptCall {
@@ -77,4 +79,102 @@ export async function compareTwins<U>(
   expect(got).toEqual(expected);
   expect(await snapshotRedis(t.redis, batch.prefix)).toEqual(await snapshotRedis(t.redis, single.prefix));
   return expected.map(outcomeOf);
+}
+
+/**
+ * The file's Redis and its twin prefixes, made before its tests and deleted after them; fresh
+ * keys for the tests that run one batch by hand.
+ */
+export function useTwins() {
+  let env: LuaEnv;
+  let twins: Twins;
+  beforeAll(() => {
+    env = luaEnv();
+    twins = { redis: env.redis, prefixes: [], base: env.prefix };
+  });
+  afterAll(async () => {
+    for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
+    await env.close();
+  });
+  return {
+    get redis(): Redis {
+      return env.redis;
+    },
+    get twins(): Twins {
+      return twins;
+    },
+    /** Keys under a fresh prefix, deleted with the file's. */
+    freshKeys(): Keys {
+      const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
+      twins.prefixes.push(keys.prefix);
+      return keys;
+    },
+  };
+}
+
+/** true now and then (one in eight). */
+export const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
+
+/** A member as the twin runs set one up: in Redis or not, frozen or not, lots live and expired. */
+export const memberFields = {
+  hydrated: fc.nat(9).map((n) => n < 8),
+  frozen: rare,
+  lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 150 }), offset: fc.constantFrom(-DAY, 1, 3 * DAY) }), { maxLength: 3 }),
+};
+
+export interface MemberSpec {
+  hydrated?: boolean;
+  frozen?: boolean;
+  lots: Array<{ remaining: number; offset: number }>;
+}
+
+/**
+ * Members 100, 101, … under `keys`: hydrated with their lots (expiring at T0 + offset) unless
+ * `hydrated` is false, frozen when asked, then `more` for what a script needs besides.
+ */
+export async function setUpMembers<M extends MemberSpec>(
+  redis: Redis,
+  keys: Keys,
+  members: M[],
+  more?: (uid: number, member: M) => Promise<unknown>,
+): Promise<number[]> {
+  const uids: number[] = [];
+  for (const [m, spec] of members.entries()) {
+    const uid = 100 + m;
+    if (spec.hydrated !== false) {
+      const lots = spec.lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
+      await hydrateLots(redis, keys, uid, lots);
+      if (spec.frozen) await redis.hset(keys.account(uid), 'rs', 'f');
+      if (more) await more(uid, spec);
+    }
+    uids.push(uid);
+  }
+  return uids;
+}
+
+/**
+ * compareTwins over `runs` scenarios of `arb`; between them the runs must have reached every
+ * outcome of `reach` (a reply code or an error's code word).
+ */
+export async function assertTwins<S extends { cuts: number[] }, U>(
+  t: Twins,
+  arb: fc.Arbitrary<S>,
+  o: {
+    setUp: (keys: Keys, s: S) => Promise<U>;
+    build: (keys: Keys, setUpResult: U, s: S) => ScriptCall[];
+    one: (...args: Array<string | number>) => Promise<Reply>;
+    many: (...args: Array<string | number>) => Promise<Reply[]>;
+    reach: string[];
+    runs?: number;
+  },
+): Promise<void> {
+  const seen = new Set<string>();
+  await fc.assert(
+    fc.asyncProperty(arb, async (s) => {
+      const outcomes = await compareTwins(t, (keys) => o.setUp(keys, s), (keys, u) => o.build(keys, u, s), s.cuts, o.one, o.many);
+      for (const outcome of outcomes) seen.add(outcome);
+    }),
+    { numRuns: o.runs ?? 150 },
+  );
+  for (const outcome of o.reach) expect(seen, outcome).toContain(outcome);
 }

@@ -9,29 +9,12 @@
  * one runs every check-in alone, the other the same list cut into batches.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeys, type Keys } from '../../src/redis/keys.ts';
-import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
-import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { Keys } from '../../src/redis/keys.ts';
+import { assertTwins, memberFields, outcomeOf, rare, runBatched, setUpMembers, useTwins, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0 } from './support.ts';
 
-let env: LuaEnv;
-let twins: Twins;
-beforeAll(() => {
-  env = luaEnv();
-  twins = { redis: env.redis, prefixes: [], base: env.prefix };
-});
-afterAll(async () => {
-  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
-  await env.close();
-});
-
-/** Keys under a fresh prefix, deleted with the file's. */
-function freshKeys(): Keys {
-  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
-  twins.prefixes.push(keys.prefix);
-  return keys;
-}
+const t = useTwins();
 
 const RULES = [
   { base: 10, bonuses: [{ days: 2, points: 15 }, { days: 3, points: 30 }], expiryMs: 30 * DAY },
@@ -60,13 +43,10 @@ interface Checkin {
   badRules?: boolean;
 }
 
-const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
 const scenarioArb = fc.record({
   members: fc.array(
     fc.record({
-      hydrated: fc.nat(9).map((n) => n < 8),
-      frozen: rare,
-      lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 200 }), offset: fc.constantFrom(-DAY, 1, DAY) }), { maxLength: 2 }),
+      ...memberFields,
       // a streak already running: its last check-in this many days before T0's day (0: none)
       streakFrom: fc.nat(2),
     }),
@@ -99,55 +79,34 @@ function call(keys: Keys, uid: number, c: Checkin, i: number): ScriptCall {
   };
 }
 
-async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
-  const uids: number[] = [];
-  for (const [m, spec] of s.members.entries()) {
-    const uid = 100 + m;
-    if (spec.hydrated) {
-      const lots = spec.lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
-      await hydrateLots(env.redis, keys, uid, lots);
-      if (spec.frozen) await env.redis.hset(keys.account(uid), 'rs', 'f');
-      if (spec.streakFrom > 0) {
-        await env.redis.hset(keys.streak(uid), 'last', T0_DAY - spec.streakFrom, 'streak', 2, 'longest', 4);
-      }
-    }
-    uids.push(uid);
-  }
-  return uids;
-}
+const setUp = (keys: Keys, s: Scenario) =>
+  setUpMembers(t.redis, keys, s.members, async (uid, m) => {
+    if (m.streakFrom > 0) await t.redis.hset(keys.streak(uid), 'last', T0_DAY - m.streakFrom, 'streak', 2, 'longest', 4);
+  });
 
 const calls = (keys: Keys, uids: number[], list: Checkin[]): ScriptCall[] => list.map((x, i) => call(keys, uids[x.m % uids.length], x, i));
 
 describe('checkin-many: a batch is its check-ins one at a time', () => {
   it('answers and writes what the same check-ins alone answer and write, in order', async () => {
-    const seen = new Set<string>();
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, async (s) => {
-        const outcomes = await compareTwins(
-          twins,
-          (keys) => setUp(keys, s),
-          (keys, uids) => calls(keys, uids, s.checkins),
-          s.cuts,
-          (...a) => env.redis.pmCheckin(...a),
-          (...a) => env.redis.pmCheckinMany(...a),
-        );
-        for (const o of outcomes) seen.add(o);
-      }),
-      { numRuns: 150 },
-    );
-    // the runs reached the outcomes that matter: checked in, already checked in, not hydrated, frozen, bad arguments
-    for (const outcome of ['1', '-6', '-1', '-40', 'BAD_ARGUMENT']) expect(seen, outcome).toContain(outcome);
+    await assertTwins(t.twins, scenarioArb, {
+      setUp,
+      build: (keys, uids, s) => calls(keys, uids, s.checkins),
+      one: (...a) => t.redis.pmCheckin(...a),
+      many: (...a) => t.redis.pmCheckinMany(...a),
+      // checked in, already checked in, not hydrated, frozen, bad arguments
+      reach: ['1', '-6', '-1', '-40', 'BAD_ARGUMENT'],
+    });
   });
 
   it('a bad check-in fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = freshKeys();
+    const keys = t.freshKeys();
     const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [], streakFrom: 0 }], checkins: [], cuts: [] });
     const c = (day: number, bad: boolean): Checkin => ({ m: 0, day, rules: 1, mult: 0, risk: 0, bad });
-    const answers = await runBatched(calls(keys, uids, [c(0, false), c(1, true), c(2, false)]), [], (...a) => env.redis.pmCheckinMany(...a));
+    const answers = await runBatched(calls(keys, uids, [c(0, false), c(1, true), c(2, false)]), [], (...a) => t.redis.pmCheckinMany(...a));
     expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
     // day 0, then day 2 (day 1 failed): the streak started again, 5 points each
-    expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe('10');
-    expect(await env.redis.hmget(keys.streak(uids[0]), 'last', 'streak')).toEqual([String(T0_DAY + 2), '1']);
-    expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
+    expect(await t.redis.hget(keys.account(uids[0]), 'avail')).toBe('10');
+    expect(await t.redis.hmget(keys.streak(uids[0]), 'last', 'streak')).toEqual([String(T0_DAY + 2), '1']);
+    expect(await t.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
   });
 });

@@ -9,29 +9,12 @@
  * cut into batches.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeys, type Keys } from '../../src/redis/keys.ts';
-import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
-import { DAY, T0, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { Keys } from '../../src/redis/keys.ts';
+import { assertTwins, memberFields, outcomeOf, rare, runBatched, setUpMembers, useTwins, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0 } from './support.ts';
 
-let env: LuaEnv;
-let twins: Twins;
-beforeAll(() => {
-  env = luaEnv();
-  twins = { redis: env.redis, prefixes: [], base: env.prefix };
-});
-afterAll(async () => {
-  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
-  await env.close();
-});
-
-/** Keys under a fresh prefix, deleted with the file's. */
-function freshKeys(): Keys {
-  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
-  twins.prefixes.push(keys.prefix);
-  return keys;
-}
+const t = useTwins();
 
 const MULTIPLIERS = [
   { tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 1 },
@@ -56,16 +39,8 @@ interface Earn {
   bad: boolean;
 }
 
-const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
 const scenarioArb = fc.record({
-  members: fc.array(
-    fc.record({
-      hydrated: fc.nat(9).map((n) => n < 8),
-      frozen: rare,
-      lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 200 }), offset: fc.constantFrom(-DAY, 1, DAY) }), { maxLength: 3 }),
-    }),
-    { minLength: 1, maxLength: 4 },
-  ),
+  members: fc.array(fc.record(memberFields), { minLength: 1, maxLength: 4 }),
   earns: fc.array(
     fc.record({
       m: fc.nat(3),
@@ -103,53 +78,32 @@ function call(keys: Keys, uid: number, e: Earn, i: number): ScriptCall {
   };
 }
 
-async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
-  const uids: number[] = [];
-  for (const [m, spec] of s.members.entries()) {
-    const uid = 100 + m;
-    if (spec.hydrated) {
-      const lots = spec.lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
-      await hydrateLots(env.redis, keys, uid, lots);
-      if (spec.frozen) await env.redis.hset(keys.account(uid), 'rs', 'f');
-    }
-    uids.push(uid);
-  }
-  return uids;
-}
+const setUp = (keys: Keys, s: Scenario) => setUpMembers(t.redis, keys, s.members);
 
 const calls = (keys: Keys, uids: number[], list: Earn[]): ScriptCall[] => list.map((x, i) => call(keys, uids[x.m % uids.length], x, i));
 const batched = (keys: Keys, uids: number[], list: Earn[], cuts: number[]) =>
-  runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmEarnMany(...a));
+  runBatched(calls(keys, uids, list), cuts, (...a) => t.redis.pmEarnMany(...a));
 
 describe('earn-many: a batch is its earns one at a time', () => {
   it('answers and writes what the same earns alone answer and write, in order', async () => {
-    const seen = new Set<string>();
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, async (s) => {
-        const outcomes = await compareTwins(
-          twins,
-          (keys) => setUp(keys, s),
-          (keys, uids) => calls(keys, uids, s.earns),
-          s.cuts,
-          (...a) => env.redis.pmEarn(...a),
-          (...a) => env.redis.pmEarnMany(...a),
-        );
-        for (const o of outcomes) seen.add(o);
-      }),
-      { numRuns: 150 },
-    );
-    // the runs reached the outcomes that matter: credited, refused for each reason, bad arguments
-    for (const outcome of ['1', '-1', '-2', '-3', '-40', '-41', 'BAD_ARGUMENT']) expect(seen, outcome).toContain(outcome);
+    await assertTwins(t.twins, scenarioArb, {
+      setUp,
+      build: (keys, uids, s) => calls(keys, uids, s.earns),
+      one: (...a) => t.redis.pmEarn(...a),
+      many: (...a) => t.redis.pmEarnMany(...a),
+      // credited, refused for each reason, bad arguments
+      reach: ['1', '-1', '-2', '-3', '-40', '-41', 'BAD_ARGUMENT'],
+    });
   });
 
   it('a bad earn fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = freshKeys();
+    const keys = t.freshKeys();
     const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [] }], earns: [], cuts: [] });
     const e = (key: number, bad: boolean): Earn => ({ m: 0, points: 10, action: 2, key, body: 0, mult: 0, risk: 0, bad });
     const answers = await batched(keys, uids, [e(0, false), e(1, true), e(2, false)], []);
     expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
-    expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe('20');
-    expect(await env.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
-    expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
+    expect(await t.redis.hget(keys.account(uids[0]), 'avail')).toBe('20');
+    expect(await t.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
+    expect(await t.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
   });
 });

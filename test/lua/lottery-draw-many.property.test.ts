@@ -9,29 +9,12 @@
  * Twin key prefixes: one runs every draw alone, the other the same list cut into batches.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeys, type Keys } from '../../src/redis/keys.ts';
-import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
-import { DAY, T0, abort, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { Keys } from '../../src/redis/keys.ts';
+import { assertTwins, memberFields, outcomeOf, rare, runBatched, setUpMembers, useTwins, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0, abort } from './support.ts';
 
-let env: LuaEnv;
-let twins: Twins;
-beforeAll(() => {
-  env = luaEnv();
-  twins = { redis: env.redis, prefixes: [], base: env.prefix };
-});
-afterAll(async () => {
-  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
-  await env.close();
-});
-
-/** Keys under a fresh prefix, deleted with the file's. */
-function freshKeys(): Keys {
-  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
-  twins.prefixes.push(keys.prefix);
-  return keys;
-}
+const t = useTwins();
 
 const L = 3;
 const PRIZES = [
@@ -57,13 +40,10 @@ interface Draw {
   bad: boolean;
 }
 
-const rare = fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))).chain((b) => (b ? fc.boolean() : fc.constant(false)));
 const scenarioArb = fc.record({
   members: fc.array(
     fc.record({
-      hydrated: fc.nat(9).map((n) => n < 8),
-      frozen: rare,
-      lots: fc.array(fc.record({ remaining: fc.integer({ min: 1, max: 150 }), offset: fc.constantFrom(-DAY, 1, 3 * DAY) }), { maxLength: 3 }),
+      ...memberFields,
       // a hold given up under key 0 (lottery settle's tombstone for the draw's token)
       givenUp: rare,
     }),
@@ -98,53 +78,33 @@ function call(keys: Keys, uid: number, d: Draw, i: number): ScriptCall {
   };
 }
 
-async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
-  const uids: number[] = [];
-  for (const [m, spec] of s.members.entries()) {
-    const uid = 100 + m;
-    if (spec.hydrated) {
-      const lots = spec.lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
-      await hydrateLots(env.redis, keys, uid, lots);
-      if (spec.frozen) await env.redis.hset(keys.account(uid), 'rs', 'f');
-      if (spec.givenUp) await abort(env.redis, keys, uid, 'k0', 't0', 3600);
-    }
-    uids.push(uid);
-  }
-  return uids;
-}
+const setUp = (keys: Keys, s: Scenario) =>
+  setUpMembers(t.redis, keys, s.members, async (uid, m) => {
+    if (m.givenUp) await abort(t.redis, keys, uid, 'k0', 't0', 3600);
+  });
 
 const calls = (keys: Keys, uids: number[], list: Draw[]): ScriptCall[] => list.map((x, i) => call(keys, uids[x.m % uids.length], x, i));
 
 describe('lottery-draw-many: a batch is its draws one at a time', () => {
   it('answers and writes what the same draws alone answer and write, in order', async () => {
-    const seen = new Set<string>();
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, async (s) => {
-        const outcomes = await compareTwins(
-          twins,
-          (keys) => setUp(keys, s),
-          (keys, uids) => calls(keys, uids, s.draws),
-          s.cuts,
-          (...a) => env.redis.pmLotteryDraw(...a),
-          (...a) => env.redis.pmLotteryDrawMany(...a),
-        );
-        for (const o of outcomes) seen.add(o);
-      }),
-      { numRuns: 150 },
-    );
-    // the runs reached the outcomes that matter: drawn, not hydrated, key reused, hold given up,
-    // frozen, cooldown, daily limit, insufficient points, bad arguments
-    for (const outcome of ['1', '-1', '-2', '-5', '-40', '-23', '-3', '-4', 'BAD_ARGUMENT']) expect(seen, outcome).toContain(outcome);
+    await assertTwins(t.twins, scenarioArb, {
+      setUp,
+      build: (keys, uids, s) => calls(keys, uids, s.draws),
+      one: (...a) => t.redis.pmLotteryDraw(...a),
+      many: (...a) => t.redis.pmLotteryDrawMany(...a),
+      // drawn, not hydrated, key reused, hold given up, frozen, cooldown, daily limit, insufficient, bad arguments
+      reach: ['1', '-1', '-2', '-5', '-40', '-23', '-3', '-4', 'BAD_ARGUMENT'],
+    });
   });
 
   it('a bad draw fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = freshKeys();
+    const keys = t.freshKeys();
     const uids = await setUp(keys, { members: [{ hydrated: true, frozen: false, lots: [{ remaining: 90, offset: 3 * DAY }], givenUp: false }], draws: [], cuts: [] });
     const d = (key: number, bad: boolean): Draw => ({ m: 0, key, body: 0, rules: 0, prize: 2, day: 0, system: false, bad });
-    const answers = await runBatched(calls(keys, uids, [d(1, false), d(2, true), d(3, false)]), [], (...a) => env.redis.pmLotteryDrawMany(...a));
+    const answers = await runBatched(calls(keys, uids, [d(1, false), d(2, true), d(3, false)]), [], (...a) => t.redis.pmLotteryDrawMany(...a));
     expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
-    expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe('50');
-    expect(await env.redis.exists(keys.idem(uids[0], 'k2'))).toBe(0);
-    expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
+    expect(await t.redis.hget(keys.account(uids[0]), 'avail')).toBe('50');
+    expect(await t.redis.exists(keys.idem(uids[0], 'k2'))).toBe(0);
+    expect(await t.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
   });
 });

@@ -7,29 +7,12 @@
  * Twin key prefixes: one runs every redemption alone, the other the same list cut into batches.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeys, type Keys } from '../../src/redis/keys.ts';
-import { deleteKeys } from '../../src/redis/delete-prefix.ts';
-import { compareTwins, outcomeOf, runBatched, type ScriptCall, type Twins } from './batch-twins.ts';
-import { DAY, T0, goodsSet, hydrateLots, luaEnv, type LotSpec, type LuaEnv } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { Keys } from '../../src/redis/keys.ts';
+import { assertTwins, outcomeOf, runBatched, setUpMembers, useTwins, type ScriptCall } from './batch-twins.ts';
+import { DAY, T0, goodsSet } from './support.ts';
 
-let env: LuaEnv;
-let twins: Twins;
-beforeAll(() => {
-  env = luaEnv();
-  twins = { redis: env.redis, prefixes: [], base: env.prefix };
-});
-afterAll(async () => {
-  for (const prefix of twins.prefixes) await deleteKeys(env.redis, prefix);
-  await env.close();
-});
-
-/** Keys under a fresh prefix, deleted with the file's. */
-function freshKeys(): Keys {
-  const keys = createKeys({ prefix: `${env.prefix}x${twins.prefixes.length}`, partitions: 4 });
-  twins.prefixes.push(keys.prefix);
-  return keys;
-}
+const t = useTwins();
 
 const G = 5;
 const TIERS = JSON.stringify({ min: [0, 500], pm: [1000, 900] });
@@ -83,44 +66,28 @@ type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 async function setUp(keys: Keys, s: Scenario): Promise<number[]> {
   const { goods } = s;
-  await goodsSet(env.redis, keys, G, { price: goods.price, stock: goods.stock, limit: goods.limit, dailyLimit: goods.daily, startsAt: T0 - DAY, endsAt: T0 + DAY });
-  const uids: number[] = [];
-  for (const [m, lots] of s.members.entries()) {
-    const uid = 100 + m;
-    const specs = lots.map((l, j): LotSpec => ({ id: `l${m}.${j}`, remaining: l.remaining, expiresAt: T0 + l.offset }));
-    await hydrateLots(env.redis, keys, uid, specs);
-    uids.push(uid);
-  }
-  return uids;
+  await goodsSet(t.redis, keys, G, { price: goods.price, stock: goods.stock, limit: goods.limit, dailyLimit: goods.daily, startsAt: T0 - DAY, endsAt: T0 + DAY });
+  return setUpMembers(t.redis, keys, s.members.map((lots) => ({ lots })));
 }
 
 const calls = (keys: Keys, uids: number[], list: Redemption[]): ScriptCall[] => list.map((x, i) => redemption(keys, uids[x.m % uids.length], x, i));
 const batched = (keys: Keys, uids: number[], list: Redemption[], cuts: number[]) =>
-  runBatched(calls(keys, uids, list), cuts, (...a) => env.redis.pmRedeemMany(...a));
+  runBatched(calls(keys, uids, list), cuts, (...a) => t.redis.pmRedeemMany(...a));
 
 describe('redeem-many: a batch is its redemptions one at a time', () => {
   it('answers and writes what the same redemptions alone answer and write, in order', async () => {
-    const seen = new Set<string>();
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, async (s) => {
-        const outcomes = await compareTwins(
-          twins,
-          (keys) => setUp(keys, s),
-          (keys, uids) => calls(keys, uids, s.redemptions),
-          s.cuts,
-          (...a) => env.redis.pmRedeem(...a),
-          (...a) => env.redis.pmRedeemMany(...a),
-        );
-        for (const o of outcomes) seen.add(o);
-      }),
-      { numRuns: 150 },
-    );
-    // the runs reached the outcomes that matter: taken, replayed or refused for each reason, bad arguments
-    for (const outcome of ['1', '-2', '-4', '-13', 'BAD_ARGUMENT']) expect(seen, outcome).toContain(outcome);
+    await assertTwins(t.twins, scenarioArb, {
+      setUp,
+      build: (keys, uids, s) => calls(keys, uids, s.redemptions),
+      one: (...a) => t.redis.pmRedeem(...a),
+      many: (...a) => t.redis.pmRedeemMany(...a),
+      // taken, replayed or refused for each reason, bad arguments
+      reach: ['1', '-2', '-4', '-13', 'BAD_ARGUMENT'],
+    });
   });
 
   it('a bad redemption fails alone: the others of its batch run and it writes nothing', async () => {
-    const keys = freshKeys();
+    const keys = t.freshKeys();
     const uids = await setUp(keys, {
       members: [[{ remaining: 300, offset: DAY }]],
       goods: { price: 50, stock: 10, limit: 0, daily: 0 },
@@ -134,18 +101,18 @@ describe('redeem-many: a batch is its redemptions one at a time', () => {
     ];
     const answers = await batched(keys, uids, list, []);
     expect(answers.map(outcomeOf)).toEqual(['1', 'BAD_ARGUMENT', '1']);
-    expect(await env.redis.hget(keys.goods(G), 'stock')).toBe('7');
-    expect(await env.redis.hget(keys.account(uids[0]), 'avail')).toBe(String(300 - 3 * 50));
-    expect(await env.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
-    expect(await env.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
+    expect(await t.redis.hget(keys.goods(G), 'stock')).toBe('7');
+    expect(await t.redis.hget(keys.account(uids[0]), 'avail')).toBe(String(300 - 3 * 50));
+    expect(await t.redis.exists(keys.idem(uids[0], 'k1'))).toBe(0);
+    expect(await t.redis.xlen(keys.outboxOf(uids[0]))).toBe(2);
   });
 
   it('refuses a count that does not match its keys and arguments, writing nothing', async () => {
-    const keys = freshKeys();
+    const keys = t.freshKeys();
     const uids = await setUp(keys, { members: [[{ remaining: 300, offset: DAY }]], goods: { price: 50, stock: 10, limit: 0, daily: 0 }, redemptions: [], cuts: [] });
     const one = redemption(keys, uids[0], { m: 0, qty: 1, key: 0, body: 0, bad: false }, 0);
-    await expect(env.redis.pmRedeemMany(one.keys.length, ...one.keys, 2, ...one.args)).rejects.toThrow(/BAD_ARGUMENT count/);
-    await expect(env.redis.pmRedeemMany(one.keys.length, ...one.keys, 0, ...one.args)).rejects.toThrow(/BAD_ARGUMENT count/);
-    expect(await env.redis.hget(keys.goods(G), 'stock')).toBe('10');
+    await expect(t.redis.pmRedeemMany(one.keys.length, ...one.keys, 2, ...one.args)).rejects.toThrow(/BAD_ARGUMENT count/);
+    await expect(t.redis.pmRedeemMany(one.keys.length, ...one.keys, 0, ...one.args)).rejects.toThrow(/BAD_ARGUMENT count/);
+    expect(await t.redis.hget(keys.goods(G), 'stock')).toBe('10');
   });
 });
