@@ -23,7 +23,7 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
-import { DRAW_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
+import { DRAW_SCRIPT, PRIZE_HOLD_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
 import type { CreateLotteryBody, PatchLotteryBody, PrizeInput } from './schemas.ts';
 import {
   findLottery,
@@ -84,13 +84,16 @@ export class LotteryService {
    */
   clock: (() => number) | null = null;
 
-  /** The draws' member side (lua/lottery-draw-7.lua) of one turn of the event loop, in one script call. */
+  /** The draws' prize holds (lua/lottery-reserve-4.lua) of one turn of the event loop, in one script call per lottery. */
+  private readonly holds: ScriptBatcher;
+  /** The draws' member side (lua/lottery-draw-7.lua), gathered the same way. */
   private readonly draws: ScriptBatcher;
 
   constructor(
     private readonly deps: Deps,
     private readonly points: PointsService,
   ) {
+    this.holds = new ScriptBatcher(deps.redis, PRIZE_HOLD_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
     this.draws = new ScriptBatcher(deps.redis, DRAW_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
   }
 
@@ -304,21 +307,11 @@ export class LotteryService {
   }
 
   private async reserve(userId: number, lotteryId: number, kh: string, hash: string): Promise<PrizeHold> {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const call = () =>
-      redis.pmLotteryReserve(
-        keys.lottery(lotteryId),
-        keys.lotteryStock(lotteryId),
-        keys.lotteryHolds(lotteryId),
-        keys.lotteryHoldDeadlines(lotteryId),
-        newOpId(),
-        userId,
-        hash,
-        env.RESERVATION_TIMEOUT_MS,
-        this.nowArg(),
-        randomBytes(8).toString('hex'),
-        kh,
-        randomInt(RANDOM_RANGE),
+      this.holds.run(
+        [keys.lottery(lotteryId), keys.lotteryStock(lotteryId), keys.lotteryHolds(lotteryId), keys.lotteryHoldDeadlines(lotteryId)],
+        [newOpId(), userId, hash, env.RESERVATION_TIMEOUT_MS, this.nowArg(), randomBytes(8).toString('hex'), kh, randomInt(RANDOM_RANGE)],
       );
     let reply = await call();
     if (Number(reply[0]) === ScriptCode.LotteryNotFound) {

@@ -57,6 +57,7 @@ declare module 'ioredis' {
     pmEarnMany(...args: Arg[]): Result<Reply[], Context>;
     pmCheckinMany(...args: Arg[]): Result<Reply[], Context>;
     pmLotteryDrawMany(...args: Arg[]): Result<Reply[], Context>;
+    pmLotteryReserveMany(...args: Arg[]): Result<Reply[], Context>;
   }
 }
 
@@ -102,6 +103,7 @@ export const COMMANDS: Record<string, string> = {
   'earn-many': 'pmEarnMany',
   'checkin-many': 'pmCheckinMany',
   'lottery-draw-many': 'pmLotteryDrawMany',
+  'lottery-reserve-many': 'pmLotteryReserveMany',
 };
 
 /** Script commands that write (gated by src/recovery/redis-gate.ts, replicated before an answer by replica-wait.ts). */
@@ -111,7 +113,7 @@ export const WRITE_COMMANDS = [
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
   'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
-  'pmLotteryDrawMany',
+  'pmLotteryDrawMany', 'pmLotteryReserveMany',
 ] as const;
 
 

@@ -205,6 +205,19 @@ const lotteryDraw = (r: Redis, k: Keys, cooldownMs: number) =>
     'draw1', U, 'h1', 3600, NOW, 'tok', 'd1', L, 20, cooldownMs, 0, 0, JSON.stringify(PRIZE), 365 * DAY, '',
   );
 
+/** Two prize holds in one call (lua/lottery-reserve-many-n.lua), keys d1 and d2; an error reply is thrown, as for redeemMany. */
+async function lotteryReserveMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [2];
+  for (const key of ['d1', 'd2']) {
+    keys.push(k.lottery(L), k.lotteryStock(L), k.lotteryHolds(L), k.lotteryHoldDeadlines(L));
+    args.push(`draw-${key}`, U, `h-${key}`, 15_000, NOW, 'tok', key, 12345);
+  }
+  const replies = await r.pmLotteryReserveMany(keys.length, ...keys, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 /** Two draws of the member in one call (lua/lottery-draw-many-n.lua), keys d1 and d2; an error reply is thrown, as for redeemMany. */
 async function lotteryDrawMany(r: Redis, k: Keys) {
   const keys: string[] = [];
@@ -548,6 +561,13 @@ const CASES: ScriptCase[] = [
     script: 'lottery-reserve',
     setup: (r, k) => lottery(r, k, true),
     call: lotteryReserve,
+    outcome: 'refused',
+  },
+  {
+    name: 'lottery-reserve-many (two holds at once; each refused at its first write)',
+    script: 'lottery-reserve-many',
+    setup: (r, k) => lottery(r, k, true),
+    call: lotteryReserveMany,
     outcome: 'refused',
   },
   {

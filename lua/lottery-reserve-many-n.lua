@@ -1,0 +1,15 @@
+-- lottery-reserve-many: several draws' holds in one call (as lua/lottery-reserve-4.lua, each of
+-- them). The API gathers the draws that reach this step in one turn of its event loop and sends
+-- those of one slot, one lottery, here together (src/redis/script-batch.ts): the call's fixed cost
+-- (the command, the script's setup, decoding the prize table) is paid once for the batch, on the
+-- one master that holds the lottery. Each hold runs exactly as lottery-reserve-4.lua would run it
+-- alone, one after the other in the order given, so the batch decides what the same calls in that
+-- order would decide.
+--
+-- numkeys first, then 4 keys per draw (lottery-reserve-4.lua's); ARGV[1] n, then
+-- lottery-reserve-4.lua's 8 arguments per draw. Returns one reply per draw (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include lottery-reserve
+--@include batch
+return runMany(lotteryReserveOne, 4, 8)
