@@ -1,8 +1,8 @@
 -- lottery-reserve-many: several draws' holds in one call (as lua/lottery-reserve-4.lua, each of
 -- them). The API gathers the draws that reach this step in one turn of its event loop and sends
--- those of one slot, one lottery, here together (src/redis/script-batch.ts): the call's fixed cost
--- (the command, the script's setup, decoding the prize table) is paid once for the batch, on the
--- one master that holds the lottery. Each hold runs exactly as lottery-reserve-4.lua would run it
+-- them here together (src/redis/script-batch.ts; on a Redis Cluster those of one slot, one
+-- lottery, on the master that holds it): the call's fixed cost (the command, the script's setup)
+-- is paid once for the batch, and a prize table once for the calls in a row that share it. Each hold runs exactly as lottery-reserve-4.lua would run it
 -- alone, one after the other in the order given, so the batch decides what the same calls in that
 -- order would decide.
 --

@@ -5,7 +5,8 @@ local MAX_INT = 9007199254740991
 -- An integer as a command argument. Redis turns a Lua number passed to redis.call into text with
 -- snprintf("%.17g"), glibc's floating-point path (~2,300 instructions a number); "%d" takes the
 -- integer path (~1,800 with string.format's own cost, by callgrind; text already in hand, such as
--- a constant, costs nothing). Only for integers (amounts, ids and times here all are).
+-- a constant, costs nothing). Only for integers (amounts, ids and times here all are): "%d"
+-- truncates a fraction and writes -0 as "0".
 local function istr(n)
   return string.format('%d', n)
 end

@@ -84,7 +84,7 @@ export class LotteryService {
    */
   clock: (() => number) | null = null;
 
-  /** The draws' prize holds (lua/lottery-reserve-4.lua) of one turn of the event loop, in one script call per lottery. */
+  /** The draws' prize holds (lua/lottery-reserve-4.lua) of one turn of the event loop, in one script call (per lottery on a cluster). */
   private readonly holds: ScriptBatcher;
   /** The draws' member side (lua/lottery-draw-7.lua), gathered the same way. */
   private readonly draws: ScriptBatcher;
