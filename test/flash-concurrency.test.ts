@@ -2,9 +2,9 @@
  * Flash sale through the real HTTP server: 500 members fire 2 redemptions each at one item with
  * stock 50 and a per-member limit of 1, all at once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpClient } from './support/http-client.ts';
-import { createTestContext, type TestContext } from './support/context.ts';
+import { describe, expect, it } from 'vitest';
+import { listeningContext } from './support/http-client.ts';
+import type { TestContext } from './support/context.ts';
 
 const MEMBERS = 500;
 const STOCK = 50;
@@ -14,15 +14,9 @@ const START = 1000;
 let ctx: TestContext;
 let base: string;
 // all 1,000 requests are issued at once; 256 sockets carry them (a client fleet, not a SYN flood)
-const http = httpClient();
-const post = http.post;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
-});
-afterAll(async () => {
-  http.close();
-  await ctx?.close();
+const { post } = listeningContext((c, url) => {
+  ctx = c;
+  base = url;
 });
 
 

@@ -7,7 +7,7 @@
 import { Queue } from 'bullmq';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpClient } from './support/http-client.ts';
+import { listeningContext } from './support/http-client.ts';
 import { BucketStock, bucketShare } from '../src/goods/bucket-stock.ts';
 import { PERSIST_QUEUE } from '../src/queues.ts';
 import { Reconciler } from '../src/recovery/reconcile.ts';
@@ -17,7 +17,7 @@ import { deleteKeys } from '../src/redis/delete-prefix.ts';
 import { expectError, snapshot } from './api/helpers.ts';
 import { placeOrder, RECEIVER } from './commerce/support.ts';
 import { adminWrite } from './catalog/support.ts';
-import { createTestContext, redeemAs, type Pipeline, type TestContext } from './support/context.ts';
+import { redeemAs, type Pipeline, type TestContext } from './support/context.ts';
 
 // Redis Cluster's slot of a key (hash tags honoured), as ioredis computes it; the package ships no types
 const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
@@ -26,19 +26,17 @@ let ctx: TestContext;
 let admin: { id: number; token: string };
 let pipeline: Pipeline;
 let base: string;
-const http = httpClient();
-const post = http.post;
+const { post } = listeningContext((c, url) => {
+  ctx = c;
+  base = url;
+});
 
 beforeAll(async () => {
-  ctx = await createTestContext();
   admin = await ctx.admin();
   pipeline = await ctx.startPipeline();
-  base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
 });
 afterAll(async () => {
-  http.close();
   await pipeline?.stop();
-  await ctx?.close();
 });
 
 const bucketStocks = async (goodsId: number, b: number) =>

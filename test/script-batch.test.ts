@@ -9,14 +9,14 @@
  * member charged or credited once per accepted request, a retry answered with its original's
  * result, everything persisted. Then the batcher itself when a call goes wrong.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpClient } from './support/http-client.ts';
+import { describe, expect, it } from 'vitest';
+import { listeningContext } from './support/http-client.ts';
 import { scriptBatchSize } from '../src/metrics/registry.ts';
 import { REDEEM_SCRIPT, ScriptBatcher } from '../src/redis/script-batch.ts';
 import { createRedis } from '../src/redis/client.ts';
 import { registerScripts } from '../src/redis/scripts.ts';
 import { REDIS_URL } from './support/urls.ts';
-import { createTestContext, type TestContext } from './support/context.ts';
+import type { TestContext } from './support/context.ts';
 
 const MEMBERS = 200;
 const STOCK = 150;
@@ -25,15 +25,9 @@ const START = 1000;
 
 let ctx: TestContext;
 let base: string;
-const http = httpClient();
-const post = http.post;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  base = await ctx.app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
-});
-afterAll(async () => {
-  http.close();
-  await ctx?.close();
+const { post } = listeningContext((c, url) => {
+  ctx = c;
+  base = url;
 });
 
 

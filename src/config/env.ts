@@ -55,7 +55,7 @@ export const EnvSchema = Type.Object({
   // confirm saga on a cluster; 'saga': the saga everywhere
   REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
-  // the most at-once redemptions, or earns, one script call runs (src/redis/script-batch.ts; 1: each its own call)
+  // the most calls of a batched hot-path script one script call runs (src/redis/script-batch.ts; 1: each its own call)
   SCRIPT_BATCH_MAX: Int(32, 1, 256),
   LOT_EXPIRY_DAYS: Int(365, 1, 36_500),
   RULES_REFRESH_MS: Int(10_000, 100),

@@ -27,7 +27,7 @@ export const scriptOutcomes = new Counter({
 
 export const scriptBatchSize = new Histogram({
   name: 'pm_script_batch_size',
-  help: 'Calls per script call of the batched hot-path scripts (src/redis/script-batch.ts): redeem, earn',
+  help: 'Calls per script call of the batched hot-path scripts (src/redis/script-batch.ts), by script',
   labelNames: ['script'] as const,
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
   registers: [registry],

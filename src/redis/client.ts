@@ -71,6 +71,7 @@ export function createRedis(url: string, role: RedisRole, o?: RedisConnectionOpt
 export function createRedis(target: string | RedisTarget, role: RedisRole, o?: RedisConnectionOptions): RedisClient;
 export function createRedis(target: string | RedisTarget, role: RedisRole, o: RedisConnectionOptions = {}): RedisClient {
   const writes = role !== 'worker';
+  const autoPipelining = o.autoPipelining ?? role === 'api';
   const options = {
     maxRetriesPerRequest: writes ? 1 : null,
     // BullMQ's blocking commands would trip a timeout: only the API's commands are bounded
@@ -82,7 +83,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
   if (t.REDIS_CLUSTER_NODES) {
     redis = new Cluster(parseClusterNodes(t.REDIS_CLUSTER_NODES), {
       redisOptions: options,
-      enableAutoPipelining: o.autoPipelining ?? role === 'api',
+      enableAutoPipelining: autoPipelining,
       autoPipeliningIgnoredCommands: AUTO_PIPELINE_IGNORED,
       enableOfflineQueue: true,
       lazyConnect: false,
@@ -103,7 +104,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
   } else {
     redis = new Redis(t.REDIS_URL, {
       ...options,
-      enableAutoPipelining: o.autoPipelining ?? role === 'api',
+      enableAutoPipelining: autoPipelining,
       autoPipeliningIgnoredCommands: AUTO_PIPELINE_IGNORED,
       enableOfflineQueue: true,
       lazyConnect: false,
@@ -114,7 +115,7 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, o: Re
   redis.on('error', () => {});
   registerScripts(redis);
   // auto-pipelining builds a pipeline per turn of the event loop: one without per-script copies
-  if (o.autoPipelining ?? role === 'api') lightPipelines(redis);
+  if (autoPipelining) lightPipelines(redis);
   const replicas = t.REDIS_WAIT_REPLICAS ?? 0;
   if (writes && replicas > 0) replicateWrites(redis, { replicas, timeoutMs: t.REDIS_WAIT_TIMEOUT_MS ?? 1000 });
   return redis;
