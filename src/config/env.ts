@@ -54,6 +54,9 @@ export const EnvSchema = Type.Object({
   // 'auto' (default): a redemption is one script on a single-node Redis and the reserve → charge →
   // confirm saga on a cluster; 'saga': the saga everywhere
   REDEEM_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
+  // 'auto' (default): a transfer is one script over both members on a single-node Redis and the
+  // debit → credit → done saga on a cluster; 'saga': the saga everywhere
+  TRANSFER_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   // the most calls of a batched hot-path script one script call runs (src/redis/script-batch.ts; 1: each its own call)
   SCRIPT_BATCH_MAX: Int(32, 1, 256),

@@ -46,6 +46,7 @@ declare module 'ioredis' {
     pmTransferDebit(...args: Arg[]): Result<Reply, Context>;
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
+    pmTransfer(...args: Arg[]): Result<Reply, Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
     pmHotReserve(...args: Arg[]): Result<Reply, Context>;
     pmHotCharge(...args: Arg[]): Result<Reply, Context>;
@@ -92,6 +93,7 @@ export const COMMANDS: Record<string, string> = {
   'transfer-debit': 'pmTransferDebit',
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
+  transfer: 'pmTransfer',
   quote: 'pmQuote',
   'hot-reserve': 'pmHotReserve',
   'hot-charge': 'pmHotCharge',
@@ -111,7 +113,7 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmTransfer', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
   'pmLotteryDrawMany', 'pmLotteryReserveMany',
 ] as const;

@@ -12,6 +12,10 @@
  * unreachable), the pending set still names the transfer, and the completer (sweeper role) makes
  * the credit once the entry is older than RESERVATION_TIMEOUT_MS. Every crash point and why it
  * neither loses nor doubles points: docs/architecture.md, "Transfers".
+ *
+ * On a single-node Redis (TRANSFER_PATH=auto, the default) the three steps run as one script
+ * (lua/transfer-14.lua): the debit and the credit together, nothing left pending; a credit it cannot
+ * make (the receiver not in Redis yet) stays pending as after a debit alone, and is made here.
  */
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor } from '../db/cursor.ts';
@@ -22,6 +26,7 @@ import { keyHash, newOpId, requestHash } from '../points/idempotency.ts';
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
+import { isCluster } from '../redis/client.ts';
 
 /** What a transfer moves, as the debit records it and the credit takes it. */
 export interface TransferSpec {
@@ -81,19 +86,28 @@ interface Log {
   warn(obj: object, msg: string): void;
 }
 
+/** Receivers looked up by username this process keeps (usernames never change, members are never deleted). */
+const RECEIVERS_KEPT = 100_000;
+
 export class TransferService {
   /**
    * Test-only clock: when set, scripts take "now" from it instead of Redis TIME (the override
    * every script accepts), and the business day is computed at that instant.
    */
   clock: (() => number) | null = null;
+  /** 'atonce': one script per transfer (a single-node Redis); 'saga': debit → credit → done. */
+  readonly path: 'atonce' | 'saga';
+  /** username → member id of receivers found before (only found ones: a name may be taken later). */
+  private readonly receivers = new Map<string, number>();
 
   constructor(
     private readonly deps: Deps,
     private readonly points: PointsService,
     private readonly engagement: EngagementConfig,
     private readonly log?: Log,
-  ) {}
+  ) {
+    this.path = deps.env.TRANSFER_PATH === 'saga' || isCluster(deps.redis) ? 'saga' : 'atonce';
+  }
 
   async transfer(from: number, input: TransferInput, idempotencyKey: string): Promise<{ transfer: Transfer; replayed: boolean }> {
     const kh = keyHash(idempotencyKey);
@@ -105,31 +119,76 @@ export class TransferService {
     }
     const to = await this.receiverId(input.toUsername);
     if (to === from) throw new DomainError('TRANSFER_TO_SELF', 'Points cannot be transferred to yourself');
-    const { op, replayed } = await this.debit(from, to, input, kh, hash);
+    const { op, replayed, credited } = this.path === 'atonce' ? await this.atOnce(from, to, input, kh, hash) : await this.debit(from, to, input, kh, hash);
     if (replayed) return { transfer: await this.replay(op), replayed };
-    try {
-      await this.complete(op.transfer!);
-    } catch (err) {
-      // the debit stands and the transfer is accepted: the completer makes the credit
-      this.log?.warn({ err, transferId: op.opId }, 'transfer credit deferred to the completer');
+    if (!credited) {
+      try {
+        await this.complete(op.transfer!);
+      } catch (err) {
+        // the debit stands and the transfer is accepted: the completer makes the credit
+        this.log?.warn({ err, transferId: op.opId }, 'transfer credit deferred to the completer');
+      }
     }
     return { transfer: answerOf(op), replayed: false };
   }
 
   /** A member who can receive points (has an account), by username; 404 otherwise. */
   private async receiverId(username: string): Promise<number> {
+    const known = this.receivers.get(username);
+    if (known !== undefined) return known;
     const [row] = await this.deps.sql<Array<{ id: number }>>`
       SELECT u.id FROM users u JOIN point_accounts a ON a.user_id = u.id WHERE u.username = ${username}`;
     if (!row) throw new DomainError('USER_NOT_FOUND', 'No member with that username');
+    if (this.receivers.size >= RECEIVERS_KEPT) this.receivers.delete(this.receivers.keys().next().value!);
+    this.receivers.set(username, row.id);
     return row.id;
+  }
+
+  /**
+   * The whole transfer in one script (a single-node Redis): the debit, and the credit when the
+   * receiver is in Redis (`credited`); otherwise the credit is pending, as after a debit alone.
+   */
+  private async atOnce(from: number, to: number, input: TransferInput, kh: string, hash: string): Promise<{ op: TransferOp; replayed: boolean; credited: boolean }> {
+    const { redis, keys, env } = this.deps;
+    const now = this.nowArg();
+    const id = newOpId();
+    const creditKh = creditKeyHash(id);
+    const reply = await this.points.withHydration(from, () =>
+      redis.pmTransfer(
+        keys.account(from),
+        keys.lotsByExpiry(from),
+        keys.lotRemaining(from),
+        keys.idem(from, kh),
+        keys.transferDay(from),
+        keys.outboxOf(from),
+        keys.transfersPendingOf(from),
+        keys.transfersPendingDataOf(from),
+        keys.account(to),
+        keys.lotsByExpiry(to),
+        keys.lotRemaining(to),
+        keys.idem(to, creditKh),
+        keys.outboxOf(to),
+        keys.expiryIndexOf(to),
+        ...this.debitArgs(id, from, to, input, kh, hash, now),
+        '', // the guard: the sender acts (refused while frozen)
+        creditHash(id),
+        env.IDEMPOTENCY_TTL_SECONDS,
+        now,
+        creditKh,
+        this.creditMultipliers(),
+        to,
+      ),
+    );
+    const { op, replayed } = this.debited(reply);
+    return { op, replayed, credited: Number(reply[3]) === 1 };
   }
 
   /**
    * The sender's step alone (what an API that died right after it leaves behind): the spend op,
    * and the credit on the pending set.
    */
-  async debit(from: number, to: number, input: TransferInput, kh: string, hash: string): Promise<{ op: TransferOp; replayed: boolean }> {
-    const { redis, keys, env } = this.deps;
+  async debit(from: number, to: number, input: TransferInput, kh: string, hash: string): Promise<{ op: TransferOp; replayed: boolean; credited: false }> {
+    const { redis, keys } = this.deps;
     const now = this.nowArg();
     const reply = await this.points.withHydration(from, () =>
       redis.pmTransferDebit(
@@ -141,20 +200,34 @@ export class TransferService {
         keys.outboxOf(from),
         keys.transfersPendingOf(from),
         keys.transfersPendingDataOf(from),
-        newOpId(),
-        from,
-        to,
-        input.amount,
-        hash,
-        env.IDEMPOTENCY_TTL_SECONDS,
-        now,
-        kh,
-        offsetMs(env.BUSINESS_TIMEZONE, now === '' ? Date.now() : now),
-        env.TRANSFER_DAILY_MAX,
-        input.toUsername,
-        input.note ?? '',
+        ...this.debitArgs(newOpId(), from, to, input, kh, hash, now),
       ),
     );
+    return { ...this.debited(reply), credited: false };
+  }
+
+  /** The debit's arguments (lua/transfer-debit-8.lua's ARGV[1..12]; the guard is left out: the sender acts). */
+  private debitArgs(id: string, from: number, to: number, input: TransferInput, kh: string, hash: string, now: number | ''): Array<string | number> {
+    const { env } = this.deps;
+    return [
+      id,
+      from,
+      to,
+      input.amount,
+      hash,
+      env.IDEMPOTENCY_TTL_SECONDS,
+      now,
+      kh,
+      offsetMs(env.BUSINESS_TIMEZONE, now === '' ? Date.now() : now),
+      env.TRANSFER_DAILY_MAX,
+      input.toUsername,
+      input.note ?? '',
+    ];
+  }
+
+  /** The debit's op from its reply; its refusals thrown. */
+  private debited(reply: Array<string | number | null>): { op: TransferOp; replayed: boolean } {
+    const { env } = this.deps;
     const code = Number(reply[0]);
     if (code === ScriptCode.TransferLimit) {
       const remainingToday = Number(reply[1]);
@@ -188,7 +261,7 @@ export class TransferService {
         env.IDEMPOTENCY_TTL_SECONDS,
         this.nowArg(),
         kh,
-        this.engagement.multipliers('transfer_in', { rule: false, lifetime: false }),
+        this.creditMultipliers(),
         t.to,
       ),
     );
@@ -311,6 +384,11 @@ export class TransferService {
       })),
       nextCursor: rows.length > limit ? encodeCursor(last.createdAt.getTime(), last.id) : null,
     };
+  }
+
+  /** A transfer's credit is never multiplied and does not count toward the tier. */
+  private creditMultipliers(): string {
+    return this.engagement.multipliers('transfer_in', { rule: false, lifetime: false });
   }
 
   private nowArg(): number | '' {

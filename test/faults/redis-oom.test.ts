@@ -238,6 +238,18 @@ const transferDebit = (r: Redis, k: Keys, amount: number, dailyMax = 5000) =>
     k.transfersPendingDataOf(U), 'xfer1', U, R, amount, 'h1', 3600, NOW, 't1', 0, dailyMax, 'bob', '',
   );
 const TRANSFER = { id: 'xfer1', from: U, to: R, toUsername: 'bob', amount: 100, parts: [[NOW + DAY, 100]], at: NOW, day: 0 };
+const PLAIN_CREDIT = JSON.stringify({ tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 0 });
+/** The whole transfer in one script (lua/transfer-14.lua): the debit of U, the credit of R. */
+const transferAtOnce = (r: Redis, k: Keys, amount: number, dailyMax = 5000) =>
+  r.pmTransfer(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 't1'), k.transferDay(U), k.outboxOf(U), k.transfersPendingOf(U),
+    k.transfersPendingDataOf(U), k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'ti1'), k.outboxOf(R), k.expiryIndexOf(R),
+    'xfer1', U, R, amount, 'h1', 3600, NOW, 't1', 0, dailyMax, 'bob', '', '', 'h2', 3600, NOW, 'ti1', PLAIN_CREDIT, R,
+  );
+const sender = async (r: Redis, k: Keys, avail: number) => {
+  await account(r, k, avail, [['L1', avail, NOW + DAY]]);
+  await r.hset(k.account(R), 'avail', 0, 'earned', 0);
+};
 
 const CASES: ScriptCase[] = [
   { name: 'earn by rule (daily cap first)', script: 'earn', setup: (r, k) => account(r, k, 0, []), call: (r, k) => earn(r, k, true), outcome: 'refused' },
@@ -653,6 +665,28 @@ const CASES: ScriptCase[] = [
     script: 'transfer-debit',
     setup: (r, k) => account(r, k, 500, [['L1', 500, NOW + DAY]]),
     call: (r, k) => transferDebit(r, k, 100, 50),
+    outcome: 'completed',
+  },
+  {
+    name: 'transfer at once taking part of a lot',
+    script: 'transfer',
+    setup: (r, k) => sender(r, k, 500),
+    call: (r, k) => transferAtOnce(r, k, 100),
+    outcome: 'refused',
+  },
+  {
+    // first write is ZREM of the emptied lot (frees memory): the whole transfer runs, credit included
+    name: 'transfer at once emptying a lot',
+    script: 'transfer',
+    setup: (r, k) => sender(r, k, 100),
+    call: (r, k) => transferAtOnce(r, k, 100),
+    outcome: 'completed',
+  },
+  {
+    name: 'transfer at once over the daily maximum (no write)',
+    script: 'transfer',
+    setup: (r, k) => sender(r, k, 500),
+    call: (r, k) => transferAtOnce(r, k, 100, 50),
     outcome: 'completed',
   },
   {

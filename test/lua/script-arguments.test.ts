@@ -119,6 +119,13 @@ const transferCreditArgs = (over: Record<number, string | number>) => {
 const transferCredit = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmTransferCredit(k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'kh8'), k.outboxOf(R), k.expiryIndexOf(R), ...transferCreditArgs(over));
 const withTransfer = (t: Record<string, unknown>) => transferCredit({ 0: JSON.stringify({ ...TRANSFER, ...t }) });
+/** The whole transfer at once (lua/transfer-14.lua): U sends 42 to R; `over` indexes its 19 arguments. */
+const transferAtOnce = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmTransfer(
+    k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh7'), k.transferDay(U), k.outboxOf(U), k.transfersPendingOf(U),
+    k.transfersPendingDataOf(U), k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'kh8'), k.outboxOf(R), k.expiryIndexOf(R),
+    ...withOver([...transferDebitArgs({ 2: R }), '', ...transferCreditArgs({}).slice(1)], over),
+  );
 
 const hotReserve = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmHotReserve(k.bucket(G, 0), k.bucketReservations(G, 0), k.bucketDeadlines(G, 0), ...withOver(['hop', U, 1, 'h', 15_000, T0, 'tok', 'khh', 1000, ''], over));
@@ -267,6 +274,11 @@ const CASES: Array<[string, Call]> = [
   ['transfer-debit: business-day offset not a number', transferDebit({ 8: 'CST' })],
   ['transfer-debit: empty receiver username', transferDebit({ 10: '' })],
   ['transfer-debit: empty key hash', transferDebit({ 7: '' })],
+  ['transfer at once: amount zero', transferAtOnce({ 3: 0 })],
+  ['transfer at once: credited to another member than the debit names', transferAtOnce({ 18: 43 })],
+  ['transfer at once: credit multiplied by a campaign', transferAtOnce({ 17: PLAIN.replace('"campaign":1000', '"campaign":1500') })],
+  ['transfer at once: credit TTL zero', transferAtOnce({ 14: 0 })],
+  ['transfer at once: empty credit key hash', transferAtOnce({ 16: '' })],
   ['transfer-credit: transfer not JSON', transferCredit({ 0: '{nope' })],
   ['transfer-credit: for another receiver', transferCredit({ 6: 43 })],
   ['transfer-credit: from the receiver', withTransfer({ from: R })],

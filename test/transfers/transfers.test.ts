@@ -69,6 +69,35 @@ describe('a transfer', () => {
     expect((await history(bob)).items).toEqual([{ ...common, direction: 'received', counterparty: alice.username, completedAt: expect.any(String) }]);
   });
 
+  it('runs as one script on this single-node Redis; a receiver not in Redis yet is loaded and credited before the answer', async () => {
+    expect(ctx.app.transfers.path).toBe('atonce');
+    const [alice, bob] = await members(ctx, 2);
+    await ctx.grant(alice.id, 200);
+    await ctx.grant(bob.id, 50);
+    await pipeline.drain();
+    // bob's account leaves Redis (as after an eviction of idle members): the script cannot credit
+    // him, leaves the credit pending, and the API loads him from Postgres and makes it
+    await ctx.redis.del(ctx.keys.account(bob.id), ctx.keys.lotsByExpiry(bob.id), ctx.keys.lotRemaining(bob.id));
+    const res = await send(ctx, alice, { toUsername: bob.username, amount: 30 });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(await pendingCount(ctx)).toBe(0);
+    expect(await available(ctx, bob)).toBe(80);
+    expect(await available(ctx, alice)).toBe(170);
+    await pipeline.drain();
+    const t = res.json() as { transferId: string };
+    expect(await ledgerOf(bob)).toEqual([{ opId: `${t.transferId}-in`, kind: 'earn', delta: 30, bizType: 'transfer_in', bizId: t.transferId }]);
+  });
+
+  it('finds a username unknown at first once a member has it (only found receivers are remembered)', async () => {
+    const [alice, later] = await members(ctx, 2);
+    await ctx.grant(alice.id, 100);
+    const name = `later_${later.id}`;
+    expectError(await send(ctx, alice, { toUsername: name, amount: 5 }), 404, 'USER_NOT_FOUND');
+    await ctx.sql`UPDATE users SET username = ${name} WHERE id = ${later.id}`;
+    expect((await send(ctx, alice, { toUsername: name, amount: 5 })).statusCode).toBe(201);
+    expect(await available(ctx, later)).toBe(5);
+  });
+
   it("gives the receiver one lot per expiry of the sender's lots it came from, unmultiplied and not toward the tier", async () => {
     const [sender, receiver] = await members(ctx, 2);
     await creditLot(ctx, sender, 100, 30);
