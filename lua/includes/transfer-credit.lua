@@ -2,6 +2,10 @@
 -- and lua/transfer-14.lua (the whole transfer at once): KEYS and ARGV as transfer-credit-6.lua
 -- documents them. Needs the args, now, oprecord, lots and credit includes before it.
 
+-- The multipliers, decoded once per script call while the text repeats (a batch's transfers all
+-- pass the same): read only.
+local transferMultipliers = textMemo(argMultipliers)
+
 -- ARGV[2..7] checked (every argument but the transfer): request hash, TTL, now, key hash, the
 -- multipliers (which must pay the amount as it is) and the receiver.
 local function creditArgs(ARGV)
@@ -9,7 +13,7 @@ local function creditArgs(ARGV)
   local ttl = argPos(ARGV[3], 'ttl')
   local nowArg = argNow(ARGV[4])
   local keyHash = argStr(ARGV[5], 'keyHash')
-  local m = argMultipliers(ARGV[6])
+  local m = transferMultipliers(ARGV[6])
   local uid = argPos(ARGV[7], 'toUserId')
   if m.applyTier == 1 or m.campaign ~= 1000 or m.lifetime ~= 0 then badArg('multipliers') end
   return reqHash, ttl, nowArg, keyHash, m, uid

@@ -1,6 +1,6 @@
 /**
  * Gathers the calls of one hot-path script (an at-once redemption, an earn, a check-in, a draw's
- * prize hold and charge) made in one turn of the event loop and runs them in one script call:
+ * prize hold and charge, an at-once transfer) made in one turn of the event loop and runs them in one script call:
  * lua/<name>-many-n.lua, which runs the script's body once per call, in order
  * (lua/includes/batch.lua). Redis pays a call's fixed cost —
  * the command, the script's setup, decoding the JSON arguments the calls share — once per batch,
@@ -24,8 +24,8 @@ export interface BatchedScript {
   /** The label of pm_script_batch_size. */
   name: string;
   /** The script alone, and the script over several calls. */
-  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin' | 'pmLotteryDraw' | 'pmLotteryReserve';
-  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany' | 'pmLotteryDrawMany' | 'pmLotteryReserveMany';
+  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin' | 'pmLotteryDraw' | 'pmLotteryReserve' | 'pmTransfer';
+  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany' | 'pmLotteryDrawMany' | 'pmLotteryReserveMany' | 'pmTransferMany';
   /** Keys and arguments of one call. */
   keys: number;
   args: number;
@@ -41,6 +41,8 @@ export const CHECKIN_SCRIPT: BatchedScript = { name: 'checkin', one: 'pmCheckin'
 export const DRAW_SCRIPT: BatchedScript = { name: 'draw', one: 'pmLotteryDraw', many: 'pmLotteryDrawMany', keys: 7, args: 16 };
 /** lua/lottery-reserve-4.lua (a draw's hold of its prize), gathered into lua/lottery-reserve-many-n.lua. */
 export const PRIZE_HOLD_SCRIPT: BatchedScript = { name: 'prize-hold', one: 'pmLotteryReserve', many: 'pmLotteryReserveMany', keys: 4, args: 8 };
+/** lua/transfer-14.lua (a whole transfer on a single-node Redis), gathered into lua/transfer-many-n.lua. */
+export const TRANSFER_SCRIPT: BatchedScript = { name: 'transfer', one: 'pmTransfer', many: 'pmTransferMany', keys: 14, args: 19 };
 
 interface Pending {
   keys: string[];

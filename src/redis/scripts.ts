@@ -47,6 +47,7 @@ declare module 'ioredis' {
     pmTransferCredit(...args: Arg[]): Result<Reply, Context>;
     pmTransferDone(...args: Arg[]): Result<number, Context>;
     pmTransfer(...args: Arg[]): Result<Reply, Context>;
+    pmTransferMany(...args: Arg[]): Result<Reply[], Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
     pmHotReserve(...args: Arg[]): Result<Reply, Context>;
     pmHotCharge(...args: Arg[]): Result<Reply, Context>;
@@ -94,6 +95,7 @@ export const COMMANDS: Record<string, string> = {
   'transfer-credit': 'pmTransferCredit',
   'transfer-done': 'pmTransferDone',
   transfer: 'pmTransfer',
+  'transfer-many': 'pmTransferMany',
   quote: 'pmQuote',
   'hot-reserve': 'pmHotReserve',
   'hot-charge': 'pmHotCharge',
@@ -113,7 +115,7 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmTransfer', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmTransfer', 'pmTransferMany', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
   'pmLotteryDrawMany', 'pmLotteryReserveMany',
 ] as const;

@@ -27,6 +27,7 @@ import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
 import { isCluster } from '../redis/client.ts';
+import { ScriptBatcher, TRANSFER_SCRIPT } from '../redis/script-batch.ts';
 
 /** What a transfer moves, as the debit records it and the credit takes it. */
 export interface TransferSpec {
@@ -99,6 +100,8 @@ export class TransferService {
   readonly path: 'atonce' | 'saga';
   /** username → member id of receivers found before (only found ones: a name may be taken later). */
   private readonly receivers = new Map<string, number>();
+  /** The at-once transfers of one turn of the event loop, sent as one script call. */
+  private readonly batcher?: ScriptBatcher;
 
   constructor(
     private readonly deps: Deps,
@@ -107,6 +110,7 @@ export class TransferService {
     private readonly log?: Log,
   ) {
     this.path = deps.env.TRANSFER_PATH === 'saga' || isCluster(deps.redis) ? 'saga' : 'atonce';
+    if (this.path === 'atonce') this.batcher = new ScriptBatcher(deps.redis, TRANSFER_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
   }
 
   async transfer(from: number, input: TransferInput, idempotencyKey: string): Promise<{ transfer: Transfer; replayed: boolean }> {
@@ -147,38 +151,40 @@ export class TransferService {
   /**
    * The whole transfer in one script (a single-node Redis): the debit, and the credit when the
    * receiver is in Redis (`credited`); otherwise the credit is pending, as after a debit alone.
+   * Gathered with the other transfers of this turn into one call (src/redis/script-batch.ts).
    */
   private async atOnce(from: number, to: number, input: TransferInput, kh: string, hash: string): Promise<{ op: TransferOp; replayed: boolean; credited: boolean }> {
-    const { redis, keys, env } = this.deps;
+    const { keys, env } = this.deps;
     const now = this.nowArg();
     const id = newOpId();
     const creditKh = creditKeyHash(id);
-    const reply = await this.points.withHydration(from, () =>
-      redis.pmTransfer(
-        keys.account(from),
-        keys.lotsByExpiry(from),
-        keys.lotRemaining(from),
-        keys.idem(from, kh),
-        keys.transferDay(from),
-        keys.outboxOf(from),
-        keys.transfersPendingOf(from),
-        keys.transfersPendingDataOf(from),
-        keys.account(to),
-        keys.lotsByExpiry(to),
-        keys.lotRemaining(to),
-        keys.idem(to, creditKh),
-        keys.outboxOf(to),
-        keys.expiryIndexOf(to),
-        ...this.debitArgs(id, from, to, input, kh, hash, now),
-        '', // the guard: the sender acts (refused while frozen)
-        creditHash(id),
-        env.IDEMPOTENCY_TTL_SECONDS,
-        now,
-        creditKh,
-        this.creditMultipliers(),
-        to,
-      ),
-    );
+    const transferKeys = [
+      keys.account(from),
+      keys.lotsByExpiry(from),
+      keys.lotRemaining(from),
+      keys.idem(from, kh),
+      keys.transferDay(from),
+      keys.outboxOf(from),
+      keys.transfersPendingOf(from),
+      keys.transfersPendingDataOf(from),
+      keys.account(to),
+      keys.lotsByExpiry(to),
+      keys.lotRemaining(to),
+      keys.idem(to, creditKh),
+      keys.outboxOf(to),
+      keys.expiryIndexOf(to),
+    ];
+    const args = [
+      ...this.debitArgs(id, from, to, input, kh, hash, now),
+      '', // the guard: the sender acts (refused while frozen)
+      creditHash(id),
+      env.IDEMPOTENCY_TTL_SECONDS,
+      now,
+      creditKh,
+      this.creditMultipliers(),
+      to,
+    ];
+    const reply = await this.points.withHydration(from, () => this.batcher!.run(transferKeys, args));
     const { op, replayed } = this.debited(reply);
     return { op, replayed, credited: Number(reply[3]) === 1 };
   }

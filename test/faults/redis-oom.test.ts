@@ -246,6 +246,21 @@ const transferAtOnce = (r: Redis, k: Keys, amount: number, dailyMax = 5000) =>
     k.transfersPendingDataOf(U), k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, 'ti1'), k.outboxOf(R), k.expiryIndexOf(R),
     'xfer1', U, R, amount, 'h1', 3600, NOW, 't1', 0, dailyMax, 'bob', '', '', 'h2', 3600, NOW, 'ti1', PLAIN_CREDIT, R,
   );
+/** Two whole transfers of U in one call (lua/transfer-many-n.lua), each to R. */
+async function transferMany(r: Redis, k: Keys) {
+  const keys: string[] = [];
+  const args: Array<string | number> = [];
+  for (const key of ['t1', 't2']) {
+    keys.push(
+      k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, key), k.transferDay(U), k.outboxOf(U), k.transfersPendingOf(U),
+      k.transfersPendingDataOf(U), k.account(R), k.lotsByExpiry(R), k.lotRemaining(R), k.idem(R, `in-${key}`), k.outboxOf(R), k.expiryIndexOf(R),
+    );
+    args.push(`xfer-${key}`, U, R, 100, `h-${key}`, 3600, NOW, key, 0, 5000, 'bob', '', '', `h2-${key}`, 3600, NOW, `in-${key}`, PLAIN_CREDIT, R);
+  }
+  const replies = await r.pmTransferMany(keys.length, ...keys, 2, ...args);
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
 const sender = async (r: Redis, k: Keys, avail: number) => {
   await account(r, k, avail, [['L1', avail, NOW + DAY]]);
   await r.hset(k.account(R), 'avail', 0, 'earned', 0);
@@ -681,6 +696,13 @@ const CASES: ScriptCase[] = [
     setup: (r, k) => sender(r, k, 100),
     call: (r, k) => transferAtOnce(r, k, 100),
     outcome: 'completed',
+  },
+  {
+    name: 'transfer-many (two transfers at once; each refused at its first write)',
+    script: 'transfer-many',
+    setup: (r, k) => sender(r, k, 500),
+    call: transferMany,
+    outcome: 'refused',
   },
   {
     name: 'transfer at once over the daily maximum (no write)',

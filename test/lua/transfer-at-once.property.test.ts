@@ -8,7 +8,8 @@
  * receiver is not in Redis). Random members (some not in Redis, some frozen, lots live and
  * expired), keys used again with the same or another body, a small daily maximum, and now and then
  * a bad argument (nothing written by either). Twin key prefixes: one runs the saga, the other the
- * script.
+ * script. And lua/transfer-many-n.lua against lua/transfer-14.lua: a batch of transfers answers and
+ * writes what the same transfers alone answer and write, in order.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -16,12 +17,16 @@ import type { Keys } from '../../src/redis/keys.ts';
 import { creditKeyHash } from '../../src/transfers/service.ts';
 import { requestHash } from '../../src/points/idempotency.ts';
 import { snapshotRedis } from '../faults/support.ts';
-import { memberFields, rare, setUpMembers, useTwins, type Answer } from './batch-twins.ts';
+import { assertTwins, memberFields, rare, setUpMembers, useTwins, type Answer, type ScriptCall } from './batch-twins.ts';
 import { T0, type Reply } from './support.ts';
 
 const t = useTwins();
 
-const PLAIN = JSON.stringify({ tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 0 });
+/** Credit multipliers: never multiplying, with one tier table or another (the op records the receiver's tier by it). */
+const MULTIPLIERS = [
+  { tiers: [0], earn: [1000], applyTier: 0, campaign: 1000, lifetime: 0 },
+  { tiers: [0, 60], earn: [1000, 1200], applyTier: 0, campaign: 1000, lifetime: 0 },
+].map((m) => JSON.stringify(m));
 const TTL = 3600;
 const DAILY_MAX = 150;
 
@@ -32,14 +37,16 @@ interface Transfer {
   key: number;
   body: number;
   bad: boolean;
+  mult?: number;
 }
 
 const scenarioArb = fc.record({
   members: fc.array(fc.record(memberFields), { minLength: 2, maxLength: 4 }),
   transfers: fc.array(
-    fc.record({ from: fc.nat(3), to: fc.nat(3), amount: fc.integer({ min: 1, max: 160 }), key: fc.nat(3), body: fc.nat(1), bad: rare }),
+    fc.record({ from: fc.nat(3), to: fc.nat(3), amount: fc.integer({ min: 1, max: 160 }), key: fc.nat(3), body: fc.nat(1), bad: rare, mult: fc.nat(1) }),
     { minLength: 1, maxLength: 16 },
   ),
+  cuts: fc.array(fc.nat(15), { maxLength: 5 }),
 });
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -57,12 +64,12 @@ function debitCall(keys: Keys, from: number, to: number, x: Transfer, i: number)
 }
 
 /** The receiver's keys and lua/transfer-credit-6.lua's ARGV[2..7] for transfer `x<i>`. */
-function creditCall(keys: Keys, to: number, i: number) {
+function creditCall(keys: Keys, to: number, i: number, mult = 0) {
   const id = `x${i}`;
   const kh = creditKeyHash(id);
   return {
     keys: [keys.account(to), keys.lotsByExpiry(to), keys.lotRemaining(to), keys.idem(to, kh), keys.outboxOf(to), keys.expiryIndexOf(to)],
-    args: [requestHash('transfer-in', { id }), TTL, T0 + i * 1000, kh, PLAIN, to],
+    args: [requestHash('transfer-in', { id }), TTL, T0 + i * 1000, kh, MULTIPLIERS[mult], to],
   };
 }
 
@@ -84,7 +91,7 @@ async function saga(keys: Keys, uids: number[], list: Transfer[]): Promise<Outco
     const debit: Answer = await t.redis.pmTransferDebit(...d.keys, ...d.args).catch(errorCode);
     let credited = false;
     if (typeof debit !== 'string' && Number(debit[0]) === 1 && Number(debit[2]) === 0) {
-      const c = creditCall(keys, to, i);
+      const c = creditCall(keys, to, i, x.mult);
       const transfer = (JSON.parse(String(debit[1])) as { transfer: unknown }).transfer;
       const credit = await t.redis.pmTransferCredit(...c.keys, JSON.stringify(transfer), ...c.args);
       if (Number(credit[0]) === 1) {
@@ -103,7 +110,7 @@ async function atOnce(keys: Keys, uids: number[], list: Transfer[]): Promise<Out
     const from = uids[x.from % uids.length];
     const to = uids[x.to % uids.length];
     const d = debitCall(keys, from, to, x, i);
-    const c = creditCall(keys, to, i);
+    const c = creditCall(keys, to, i, x.mult);
     const reply: Answer = await t.redis.pmTransfer(...d.keys, ...c.keys, ...d.args, ...c.args).catch(errorCode);
     if (typeof reply === 'string' || reply.length < 4) {
       out.push({ debit: reply, credited: false });
@@ -113,6 +120,13 @@ async function atOnce(keys: Keys, uids: number[], list: Transfer[]): Promise<Out
   }
   return out;
 }
+
+/**
+ * The members; odd ones keep no stored tier (an account from before tiers were stored), so a
+ * credit takes the tier its multipliers' table gives their lifetime points.
+ */
+const setUp = (keys: Keys, s: Scenario) =>
+  setUpMembers(t.redis, keys, s.members, (uid) => (uid % 2 === 1 ? t.redis.hdel(keys.account(uid), 'tier') : Promise.resolve(0)));
 
 function outcome(o: Outcome): string {
   if (typeof o.debit === 'string') return o.debit;
@@ -130,8 +144,8 @@ describe('transfer: one script is the saga run without interruption', () => {
         const sagaKeys = t.freshKeys();
         const scriptKeys = t.freshKeys();
         expect(t.twins.prefixes.length).toBe(n + 2);
-        const expected = await saga(sagaKeys, await setUpMembers(t.redis, sagaKeys, s.members), s.transfers);
-        const got = await atOnce(scriptKeys, await setUpMembers(t.redis, scriptKeys, s.members), s.transfers);
+        const expected = await saga(sagaKeys, await setUp(sagaKeys, s), s.transfers);
+        const got = await atOnce(scriptKeys, await setUp(scriptKeys, s), s.transfers);
         expect(got).toEqual(expected);
         expect(await snapshotRedis(t.redis, scriptKeys.prefix)).toEqual(await snapshotRedis(t.redis, sagaKeys.prefix));
         for (const o of expected) seen.add(outcome(o));
@@ -152,5 +166,29 @@ describe('transfer: one script is the saga run without interruption', () => {
     const before = await snapshotRedis(t.redis, keys.prefix);
     await expect(t.redis.pmTransfer(...d.keys, ...c.keys, ...d.args, ...c.args)).rejects.toThrow(/BAD_ARGUMENT/);
     expect(await snapshotRedis(t.redis, keys.prefix)).toEqual(before);
+  });
+});
+
+/** Each transfer as one call of lua/transfer-14.lua: the debit's keys and the credit's, then their arguments. */
+function atOnceCalls(keys: Keys, uids: number[], list: Transfer[]): ScriptCall[] {
+  return list.map((x, i) => {
+    const from = uids[x.from % uids.length];
+    const to = uids[x.to % uids.length];
+    const d = debitCall(keys, from, to, x, i);
+    const c = creditCall(keys, to, i, x.mult);
+    return { keys: [...d.keys, ...c.keys], args: [...d.args, ...c.args] };
+  });
+}
+
+describe('transfer-many: a batch is its transfers one at a time', () => {
+  it('answers and writes what the same transfers alone answer and write, in order', async () => {
+    await assertTwins(t.twins, scenarioArb, {
+      setUp,
+      build: (keys, uids, s) => atOnceCalls(keys, uids, s.transfers),
+      one: (...a) => t.redis.pmTransfer(...a),
+      many: (...a) => t.redis.pmTransferMany(...a),
+      // debited, key reused, over the day, too few points, sender not in Redis, frozen, bad argument
+      reach: ['1', '-2', '-30', '-4', '-1', '-40', 'BAD_ARGUMENT'],
+    });
   });
 });

@@ -47,11 +47,15 @@ export async function liveLots(ctx: TestContext, m: Member): Promise<Array<[numb
   return (res.json() as { items: Array<{ remaining: number; expiresAt: string }> }).items.map((l) => [l.remaining, Date.parse(l.expiresAt)]);
 }
 
-/** Transfers on the completer's pending sets, every partition. */
+/** Transfers on the completer's pending sets, every partition (one round trip: the kill test polls it). */
 export async function pendingCount(ctx: TestContext): Promise<number> {
-  let n = 0;
-  for (let p = 0; p < ctx.keys.partitions; p++) n += await ctx.redis.zcard(ctx.keys.transfersPending(p));
-  return n;
+  const p = ctx.redis.pipeline();
+  for (let i = 0; i < ctx.keys.partitions; i++) p.zcard(ctx.keys.transfersPending(i));
+  const replies = (await p.exec()) ?? [];
+  return replies.reduce((n, [err, count]) => {
+    if (err) throw err;
+    return n + Number(count);
+  }, 0);
 }
 
 /** Points credited to the member outside transfers, with an expiry of `days` from now. */

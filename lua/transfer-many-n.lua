@@ -1,0 +1,19 @@
+-- transfer-many: several whole transfers in one call, for a Redis that is ONE node (as
+-- lua/transfer-14.lua). The API gathers the transfers that reach it in one turn of its event loop
+-- and sends them here together (src/redis/script-batch.ts): the call's fixed cost (the command, the
+-- script's setup, the multipliers' decoding) is paid once for the batch. Each transfer runs exactly
+-- as transfer-14.lua would run it alone, one after the other in the order given.
+--
+-- numkeys first, then 14 keys per transfer (transfer-14.lua's); ARGV[1] n, then transfer-14.lua's
+-- 19 arguments per transfer. Returns one reply per transfer (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+--@include risk
+--@include credit
+--@include transfer-debit
+--@include transfer-credit
+--@include transfer
+--@include batch
+return runMany(transferOne, 14, 19)
