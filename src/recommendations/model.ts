@@ -161,11 +161,25 @@ export async function builtAt(redis: RedisClient, keys: Keys): Promise<number | 
   return at === null ? null : Number(at);
 }
 
+/** A co-occurrence list as kept in the process: neighbour ids and their member counts, side by side. */
+interface NeighbourList {
+  ids: Float64Array;
+  counts: Float64Array;
+}
+
+/**
+ * Co-occurrence lists (one per band and history item, up to NEIGHBOURS_KEPT pairs, ~1.6 KB each as
+ * typed arrays) and member counts the process keeps per build, at most this many of each; past it
+ * the oldest read go first.
+ */
+const BAND_ENTRIES_KEPT = 20_000;
+
 /**
  * The request path's reads of the model (Redis only). What a build never changes — goods vectors,
- * categories and listings, the popularity list — is kept in this process once read, for the
- * current build only (dropped when `current` moves), so a request fetches only what it has not
- * seen yet; at most the model's goods are held.
+ * categories and listings, the popularity list, the peer bands' co-occurrence lists and member
+ * counts — is kept in this process once read, for the current build only (dropped when `current`
+ * moves), so a request fetches only what it has not seen yet; at most the model's goods are held,
+ * and BAND_ENTRIES_KEPT lists and counts.
  */
 export class ModelReader {
   private cached: {
@@ -173,7 +187,11 @@ export class ModelReader {
     content: Map<number, { c: number | null; v: Vec } | null>;
     items: Map<number, StoredItem | null>;
     popularity?: Map<number, number>;
-  } = { build: '', content: new Map(), items: new Map() };
+    /** `<band>:<goods id>` → the item's co-occurrence list in that band (null: none) */
+    lists: Map<string, NeighbourList | null>;
+    /** `<band>:<goods id>` → members of that band who redeemed the item (null: none) */
+    counts: Map<string, number | null>;
+  } = ModelReader.emptyCache('');
 
   constructor(
     private readonly redis: RedisClient,
@@ -184,9 +202,49 @@ export class ModelReader {
     return this.redis.get(this.keys.recoCurrent());
   }
 
+  private static emptyCache(build: string) {
+    return { build, content: new Map(), items: new Map(), lists: new Map(), counts: new Map() };
+  }
+
   private cacheFor(build: string) {
-    if (this.cached.build !== build) this.cached = { build, content: new Map(), items: new Map() };
+    if (this.cached.build !== build) this.cached = ModelReader.emptyCache(build);
     return this.cached;
+  }
+
+  /**
+   * `field(id)` of each band's hash for each id, from the process's cache where it was read before;
+   * what is missing is read with one HMGET per band and kept (oldest dropped past BAND_ENTRIES_KEPT).
+   */
+  private async bandFields<T>(
+    build: string,
+    cache: Map<string, T | null>,
+    bands: number[],
+    ids: number[],
+    field: (id: number) => string,
+    decode: (raw: string) => T,
+  ): Promise<Array<Array<T | null>>> {
+    const { redis, keys } = this;
+    const out = bands.map(() => new Array<T | null>(ids.length).fill(null));
+    await Promise.all(
+      bands.map(async (b, bi) => {
+        const missing: number[] = [];
+        ids.forEach((id, i) => {
+          const hit = cache.get(`${b}:${id}`);
+          if (hit === undefined) missing.push(i);
+          else out[bi][i] = hit;
+        });
+        if (missing.length === 0) return;
+        const raws = await redis.hmget(keys.recoBand(build, b), ...missing.map((i) => field(ids[i])));
+        missing.forEach((i, j) => {
+          const raw = raws[j];
+          const value = raw === null ? null : decode(raw);
+          out[bi][i] = value;
+          if (cache.size >= BAND_ENTRIES_KEPT) cache.delete(cache.keys().next().value!);
+          cache.set(`${b}:${ids[i]}`, value);
+        });
+      }),
+    );
+    return out;
   }
 
   /** The member's history (most recent first) and balance as of the build; null when they had none. */
@@ -212,7 +270,7 @@ export class ModelReader {
     const [vecs, popular, lists] = await Promise.all([
       missing.length > 0 ? redis.hmget(keys.recoVectors(build), ...missing.map(String)) : Promise.resolve([]),
       cache.popularity ? Promise.resolve(null) : redis.zrange(keys.recoPopular(build), 0, -1, 'WITHSCORES'),
-      Promise.all(bands.map((b) => (history.length > 0 ? redis.hmget(keys.recoBand(build, b), ...history.map(String)) : Promise.resolve([])))),
+      history.length > 0 ? this.bandFields(build, cache.lists, bands, history, String, decodeList) : Promise.resolve([]),
     ]);
     missing.forEach((id, i) => {
       const raw = vecs[i];
@@ -228,21 +286,23 @@ export class ModelReader {
 
     // co-occurrence lists of the history items, then member counts of what they reach
     const peers: PeerCounts = { neighbours: history.map(() => new Map()), n: new Map() };
-    for (const reply of lists) {
+    for (const perItem of lists) {
       history.forEach((_, k) => {
-        const raw = reply[k];
-        if (raw === null || raw === undefined) return;
-        for (const [j, c] of JSON.parse(raw) as Array<[number, number]>) peers.neighbours[k].set(j, (peers.neighbours[k].get(j) ?? 0) + c);
+        const list = perItem[k];
+        if (!list) return;
+        const into = peers.neighbours[k];
+        for (let i = 0; i < list.ids.length; i++) into.set(list.ids[i], (into.get(list.ids[i]) ?? 0) + list.counts[i]);
       });
     }
     const wanted = new Set(candidates);
     const reached = [...new Set(peers.neighbours.flatMap((m) => [...m.keys()].filter((j) => wanted.has(j))))];
     const counted = reached.length > 0 ? [...history, ...reached] : [];
     if (counted.length > 0) {
-      const counts = await Promise.all(bands.map((b) => redis.hmget(keys.recoBand(build, b), ...counted.map((id) => `n:${id}`))));
-      for (const reply of counts) {
+      const counts = await this.bandFields(build, cache.counts, bands, counted, (id) => `n:${id}`, Number);
+      for (const perItem of counts) {
         counted.forEach((id, i) => {
-          if (reply[i] !== null) peers.n.set(id, (peers.n.get(id) ?? 0) + Number(reply[i]));
+          const n = perItem[i];
+          if (n !== null) peers.n.set(id, (peers.n.get(id) ?? 0) + n);
         });
       }
     }
@@ -270,4 +330,16 @@ export class ModelReader {
       return item ? [[id, item] as const] : [];
     }));
   }
+}
+
+/** A stored co-occurrence list, JSON [[goods id, members], …], as typed arrays. */
+function decodeList(raw: string): NeighbourList {
+  const pairs = JSON.parse(raw) as Array<[number, number]>;
+  const ids = new Float64Array(pairs.length);
+  const counts = new Float64Array(pairs.length);
+  pairs.forEach(([j, c], i) => {
+    ids[i] = j;
+    counts[i] = c;
+  });
+  return { ids, counts };
 }

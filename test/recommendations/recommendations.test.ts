@@ -213,5 +213,14 @@ describe('planted tastes', () => {
     expect(hoseItem?.reason).not.toBe('similar_members_redeemed');
     // the content side still finds the other sports item
     expect(items.find((i) => i.goods.id === racket)?.reason).toBe('same_category_as_last');
+
+    // asked again, the co-occurrence lists and counts come from the process's cache: the same answer
+    expect(await recommendations(ctx, m.token, 10)).toEqual(items);
+    // a new build is read afresh: more peers now redeemed the ball with the hose than with the seeds
+    for (const p of await fixtureMembers(12, 1_050_000)) await redeemed(ctx, p.id, [ball, hose]);
+    await build(ctx);
+    const after = await recommendations(ctx, m.token, 10);
+    expect(after[0].goods.id).toBe(hose);
+    expect(after[0].reason).toBe('similar_members_redeemed');
   });
 });
