@@ -6,6 +6,32 @@
 -- this script call: a batch's draws of one lottery share it (textMemo). Read only.
 local prizesOf = textMemo(cjson.decode)
 
+-- The lottery as its hash holds it, open now, and the prize a CSPRNG number `rand` picks among
+-- those still in stock (stockKey): returns the lottery's fields (HMGET active, startsAt, endsAt,
+-- prizes, cost, cooldownMs, daily) and the prize, or nil and the refusal reply. Writes nothing.
+local function pickPrize(lotteryKey, stockKey, now, rand)
+  local l = redis.call('HMGET', lotteryKey, 'active', 'startsAt', 'endsAt', 'prizes', 'cost', 'cooldownMs', 'daily')
+  if not l[4] then return nil, { -20 } end
+  local startsAt, endsAt = tonumber(l[2] or '0'), tonumber(l[3] or '0')
+  if l[1] ~= '1' or (startsAt > 0 and now < startsAt) or (endsAt > 0 and now >= endsAt) then return nil, { -21 } end
+
+  local prizes = prizesOf(l[4])
+  local weights = {}
+  local total = 0
+  for i, p in ipairs(prizes) do
+    local w = p.weight
+    if p.limited == 1 and tonumber(redis.call('HGET', stockKey, tostring(p.id)) or '0') <= 0 then w = 0 end
+    weights[i] = w
+    total = total + w
+  end
+  if total == 0 then return nil, { -22 } end
+  local pick = rand % total
+  for i, p in ipairs(prizes) do
+    if pick < weights[i] then return l, p end
+    pick = pick - weights[i]
+  end
+end
+
 local function lotteryReserveOne(KEYS, ARGV)
   local drawId = argStr(ARGV[1], 'drawId')
   local uid = argPos(ARGV[2], 'userId')
@@ -25,31 +51,9 @@ local function lotteryReserveOne(KEYS, ARGV)
     return { 1, existing, 0 }
   end
 
-  local l = redis.call('HMGET', KEYS[1], 'active', 'startsAt', 'endsAt', 'prizes', 'cost', 'cooldownMs', 'daily')
-  if not l[4] then return { -20 } end
   local now = nowMs(nowArg)
-  local startsAt, endsAt = tonumber(l[2] or '0'), tonumber(l[3] or '0')
-  if l[1] ~= '1' or (startsAt > 0 and now < startsAt) or (endsAt > 0 and now >= endsAt) then return { -21 } end
-
-  local prizes = prizesOf(l[4])
-  local weights = {}
-  local total = 0
-  for i, p in ipairs(prizes) do
-    local w = p.weight
-    if p.limited == 1 and tonumber(redis.call('HGET', KEYS[2], tostring(p.id)) or '0') <= 0 then w = 0 end
-    weights[i] = w
-    total = total + w
-  end
-  if total == 0 then return { -22 } end
-  local pick = rand % total
-  local chosen
-  for i, p in ipairs(prizes) do
-    if pick < weights[i] then
-      chosen = p
-      break
-    end
-    pick = pick - weights[i]
-  end
+  local l, chosen = pickPrize(KEYS[1], KEYS[2], now, rand)
+  if not l then return chosen end
 
   -- every check passed: write
   if chosen.limited == 1 then redis.call('HINCRBY', KEYS[2], tostring(chosen.id), -1) end

@@ -57,6 +57,9 @@ export const EnvSchema = Type.Object({
   // 'auto' (default): a transfer is one script over both members on a single-node Redis and the
   // debit → credit → done saga on a cluster; 'saga': the saga everywhere
   TRANSFER_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
+  // 'auto' (default): a lottery draw is one script over the lottery and the member on a single-node
+  // Redis and the prize hold → draw → confirm saga on a cluster; 'saga': the saga everywhere
+  DRAW_PATH: Type.Union([Type.Literal('auto'), Type.Literal('saga')], { default: 'auto' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 60),
   // the most calls of a batched hot-path script one script call runs (src/redis/script-batch.ts; 1: each its own call)
   SCRIPT_BATCH_MAX: Int(32, 1, 256),

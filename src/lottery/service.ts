@@ -23,7 +23,8 @@ import { keyHash, newExchangeNo, newOpId, requestHash } from '../points/idempote
 import type { Op } from '../points/op.ts';
 import type { PointsService } from '../points/service.ts';
 import { ScriptCode, scriptError } from '../redis/script-codes.ts';
-import { DRAW_SCRIPT, PRIZE_HOLD_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
+import { DRAW_AT_ONCE_SCRIPT, DRAW_SCRIPT, PRIZE_HOLD_SCRIPT, ScriptBatcher } from '../redis/script-batch.ts';
+import { isCluster } from '../redis/client.ts';
 import type { CreateLotteryBody, PatchLotteryBody, PrizeInput } from './schemas.ts';
 import {
   findLottery,
@@ -88,6 +89,10 @@ export class LotteryService {
   private readonly holds: ScriptBatcher;
   /** The draws' member side (lua/lottery-draw-7.lua), gathered the same way. */
   private readonly draws: ScriptBatcher;
+  /** Whole draws (lua/draw-at-once-9.lua, a single-node Redis), gathered the same way. */
+  private readonly whole?: ScriptBatcher;
+  /** 'atonce': one script per draw (a single-node Redis); 'saga': prize hold → member side → confirm. */
+  readonly path: 'atonce' | 'saga';
 
   constructor(
     private readonly deps: Deps,
@@ -95,6 +100,8 @@ export class LotteryService {
   ) {
     this.holds = new ScriptBatcher(deps.redis, PRIZE_HOLD_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
     this.draws = new ScriptBatcher(deps.redis, DRAW_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
+    this.path = deps.env.DRAW_PATH === 'saga' || isCluster(deps.redis) ? 'saga' : 'atonce';
+    if (this.path === 'atonce') this.whole = new ScriptBatcher(deps.redis, DRAW_AT_ONCE_SCRIPT, deps.env.SCRIPT_BATCH_MAX);
   }
 
   // ------------------------------------------------------------------ admin writes
@@ -283,6 +290,10 @@ export class LotteryService {
       if (prior.h !== hash) throw scriptError(ScriptCode.KeyReused);
       return { draw: await this.fromRecord(prior as DrawOp), replayed: true };
     }
+    if (this.path === 'atonce') {
+      const drawn = await this.drawAtOnce(userId, lotteryId, kh, hash);
+      return { draw: await this.fromRecord(drawn.op), replayed: drawn.replayed };
+    }
     // concurrent attempts with one key share the first one's hold: one draw id, one prize
     const hold = await this.reserve(userId, lotteryId, kh, hash);
     let charged: { op: DrawOp; replayed: boolean };
@@ -304,6 +315,55 @@ export class LotteryService {
 
   private nowArg(): number | '' {
     return this.clock ? this.clock() : '';
+  }
+
+  /**
+   * The whole draw in one script (a single-node Redis): the prize picked among those in stock, the
+   * member's side with it, a limited prize's unit taken once the draw is made; no hold in between.
+   * Gathered with the other draws of this turn into one call (src/redis/script-batch.ts).
+   */
+  private async drawAtOnce(userId: number, lotteryId: number, kh: string, hash: string): Promise<{ op: DrawOp; replayed: boolean }> {
+    const { keys, env } = this.deps;
+    const now = this.nowArg();
+    const call = () =>
+      this.whole!.run(
+        [
+          keys.lottery(lotteryId),
+          keys.lotteryStock(lotteryId),
+          keys.account(userId),
+          keys.lotsByExpiry(userId),
+          keys.lotRemaining(userId),
+          keys.idem(userId, kh),
+          keys.drawState(userId, lotteryId),
+          keys.outboxOf(userId),
+          keys.expiryIndexOf(userId),
+        ],
+        [
+          newOpId(),
+          userId,
+          hash,
+          env.IDEMPOTENCY_TTL_SECONDS,
+          now,
+          randomBytes(8).toString('hex'),
+          kh,
+          lotteryId,
+          randomInt(RANDOM_RANGE),
+          offsetMs(env.BUSINESS_TIMEZONE, now === '' ? Date.now() : now),
+          env.LOT_EXPIRY_DAYS * DAY_MS,
+          newExchangeNo(),
+          '', // the member draws: refused while frozen
+        ],
+      );
+    let reply = await call();
+    if (Number(reply[0]) === ScriptCode.LotteryNotFound) {
+      if (!(await this.ensureInRedis(lotteryId))) throw notFound(lotteryId);
+      reply = await call();
+    }
+    if (Number(reply[0]) === ScriptCode.NotHydrated) {
+      if (!(await this.points.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);
+      reply = await call();
+    }
+    return this.drawn(reply);
   }
 
   private async reserve(userId: number, lotteryId: number, kh: string, hash: string): Promise<PrizeHold> {
@@ -362,6 +422,14 @@ export class LotteryService {
       if (!(await this.points.hydrate(userId))) throw new DomainError('USER_NOT_FOUND', `No member with id ${userId}`);
       reply = await call();
     }
+    return this.drawn(reply, hold.dl);
+  }
+
+  /**
+   * The draw's op from a member-side reply; its refusals thrown. `daily`: the lottery's daily limit,
+   * for the message (without it, the draws the refusal counted today).
+   */
+  private drawn(reply: Array<string | number | null>, daily?: number): { op: DrawOp; replayed: boolean } {
     const code = Number(reply[0]);
     if (code === ScriptCode.LotteryCooldown) {
       const retryAfterSeconds = Math.max(1, Math.ceil(Number(reply[1]) / 1000));
@@ -370,7 +438,7 @@ export class LotteryService {
       });
     }
     if (code === ScriptCode.DailyLimit) {
-      throw new DomainError('DAILY_LIMIT_REACHED', `You have used today's ${hold.dl} draw(s) of this lottery`);
+      throw new DomainError('DAILY_LIMIT_REACHED', `You have used today's ${daily ?? Number(reply[1])} draw(s) of this lottery`);
     }
     if (code !== 1) throw scriptError(code);
     return { op: JSON.parse(String(reply[1])) as DrawOp, replayed: Number(reply[2]) === 1 };

@@ -24,8 +24,8 @@ export interface BatchedScript {
   /** The label of pm_script_batch_size. */
   name: string;
   /** The script alone, and the script over several calls. */
-  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin' | 'pmLotteryDraw' | 'pmLotteryReserve' | 'pmTransfer';
-  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany' | 'pmLotteryDrawMany' | 'pmLotteryReserveMany' | 'pmTransferMany';
+  one: 'pmRedeem' | 'pmEarn' | 'pmCheckin' | 'pmLotteryDraw' | 'pmLotteryReserve' | 'pmTransfer' | 'pmDrawAtOnce';
+  many: 'pmRedeemMany' | 'pmEarnMany' | 'pmCheckinMany' | 'pmLotteryDrawMany' | 'pmLotteryReserveMany' | 'pmTransferMany' | 'pmDrawAtOnceMany';
   /** Keys and arguments of one call. */
   keys: number;
   args: number;
@@ -41,6 +41,8 @@ export const CHECKIN_SCRIPT: BatchedScript = { name: 'checkin', one: 'pmCheckin'
 export const DRAW_SCRIPT: BatchedScript = { name: 'draw', one: 'pmLotteryDraw', many: 'pmLotteryDrawMany', keys: 7, args: 16 };
 /** lua/lottery-reserve-4.lua (a draw's hold of its prize), gathered into lua/lottery-reserve-many-n.lua. */
 export const PRIZE_HOLD_SCRIPT: BatchedScript = { name: 'prize-hold', one: 'pmLotteryReserve', many: 'pmLotteryReserveMany', keys: 4, args: 8 };
+/** lua/draw-at-once-9.lua (a whole draw on a single-node Redis), gathered into lua/draw-at-once-many-n.lua. */
+export const DRAW_AT_ONCE_SCRIPT: BatchedScript = { name: 'draw-at-once', one: 'pmDrawAtOnce', many: 'pmDrawAtOnceMany', keys: 9, args: 13 };
 /** lua/transfer-14.lua (a whole transfer on a single-node Redis), gathered into lua/transfer-many-n.lua. */
 export const TRANSFER_SCRIPT: BatchedScript = { name: 'transfer', one: 'pmTransfer', many: 'pmTransferMany', keys: 14, args: 19 };
 

@@ -48,6 +48,8 @@ declare module 'ioredis' {
     pmTransferDone(...args: Arg[]): Result<number, Context>;
     pmTransfer(...args: Arg[]): Result<Reply, Context>;
     pmTransferMany(...args: Arg[]): Result<Reply[], Context>;
+    pmDrawAtOnce(...args: Arg[]): Result<Reply, Context>;
+    pmDrawAtOnceMany(...args: Arg[]): Result<Reply[], Context>;
     pmQuote(...args: Arg[]): Result<Reply, Context>;
     pmHotReserve(...args: Arg[]): Result<Reply, Context>;
     pmHotCharge(...args: Arg[]): Result<Reply, Context>;
@@ -96,6 +98,8 @@ export const COMMANDS: Record<string, string> = {
   'transfer-done': 'pmTransferDone',
   transfer: 'pmTransfer',
   'transfer-many': 'pmTransferMany',
+  'draw-at-once': 'pmDrawAtOnce',
+  'draw-at-once-many': 'pmDrawAtOnceMany',
   quote: 'pmQuote',
   'hot-reserve': 'pmHotReserve',
   'hot-charge': 'pmHotCharge',
@@ -115,7 +119,7 @@ export const WRITE_COMMANDS = [
   'pmEarn', 'pmCharge', 'pmReserve', 'pmConfirm', 'pmRelease', 'pmAbort', 'pmHydrate', 'pmGoodsSet',
   'pmRestock', 'pmExpire', 'pmLeaderboard', 'pmRepairStock', 'pmRepairBalance', 'pmCheckin',
   'pmLotteryReserve', 'pmLotteryDraw', 'pmLotteryRelease', 'pmLotterySet', 'pmHold', 'pmHoldSettle', 'pmRefund', 'pmTake', 'pmGiveBack', 'pmRiskSet',
-  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmTransfer', 'pmTransferMany', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
+  'pmTransferDebit', 'pmTransferCredit', 'pmTransferDone', 'pmTransfer', 'pmTransferMany', 'pmDrawAtOnce', 'pmDrawAtOnceMany', 'pmHotReserve', 'pmHotCharge', 'pmHotRelease',
   'pmHotReturn', 'pmHotUncount', 'pmRedeem', 'pmRedeemMany', 'pmEarnMany', 'pmCheckinMany',
   'pmLotteryDrawMany', 'pmLotteryReserveMany',
 ] as const;

@@ -218,6 +218,24 @@ async function lotteryReserveMany(r: Redis, k: Keys) {
   return replies;
 }
 
+/** A whole draw in one script (lua/draw-at-once-9.lua) of the member in lottery L, key d1. */
+const drawAtOnceArgs = (k: Keys, key: string): { keys: string[]; args: Array<string | number> } => ({
+  keys: [k.lottery(L), k.lotteryStock(L), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, key), k.drawState(U, L), k.outboxOf(U), k.expiryIndexOf(U)],
+  args: [`draw-${key}`, U, `h-${key}`, 3600, NOW, `tok-${key}`, key, L, 12345, 0, 365 * DAY, `PM-${key}`, ''],
+});
+const drawAtOnce = (r: Redis, k: Keys) => {
+  const c = drawAtOnceArgs(k, 'd1');
+  return r.pmDrawAtOnce(...c.keys, ...c.args);
+};
+/** Two whole draws in one call (lua/draw-at-once-many-n.lua), keys d1 and d2; an error reply is thrown. */
+async function drawAtOnceMany(r: Redis, k: Keys) {
+  const calls = ['d1', 'd2'].map((key) => drawAtOnceArgs(k, key));
+  const keys = calls.flatMap((c) => c.keys);
+  const replies = await r.pmDrawAtOnceMany(keys.length, ...keys, 2, ...calls.flatMap((c) => c.args));
+  for (const reply of replies) if (Number(reply[0]) === 0) throw new Error(String(reply[1]));
+  return replies;
+}
+
 /** Two draws of the member in one call (lua/lottery-draw-many-n.lua), keys d1 and d2; an error reply is thrown, as for redeemMany. */
 async function lotteryDrawMany(r: Redis, k: Keys) {
   const keys: string[] = [];
@@ -613,6 +631,37 @@ const CASES: ScriptCase[] = [
     },
     call: lotteryReserve,
     outcome: 'completed',
+  },
+  {
+    name: 'draw-at-once paying from part of a lot, a limited prize',
+    script: 'draw-at-once',
+    setup: async (r, k) => {
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+      await lottery(r, k, true);
+    },
+    call: drawAtOnce,
+    outcome: 'refused',
+  },
+  {
+    // first write is ZREM of the emptied lot (frees memory): the whole draw runs, the prize's unit taken
+    name: 'draw-at-once paying with a whole lot',
+    script: 'draw-at-once',
+    setup: async (r, k) => {
+      await account(r, k, 20, [['L1', 20, NOW + DAY]]);
+      await lottery(r, k, true);
+    },
+    call: drawAtOnce,
+    outcome: 'completed',
+  },
+  {
+    name: 'draw-at-once-many (two draws at once; each refused at its first write)',
+    script: 'draw-at-once-many',
+    setup: async (r, k) => {
+      await account(r, k, 500, [['L1', 500, NOW + DAY]]);
+      await lottery(r, k, false);
+    },
+    call: drawAtOnceMany,
+    outcome: 'refused',
   },
   {
     name: 'lottery-draw paying from part of a lot',

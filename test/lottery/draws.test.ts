@@ -30,7 +30,34 @@ interface DrawBody {
   createdAt: string;
 }
 
-describe('a draw pays and wins atomically', () => {
+// DRAW_PATH=auto runs each draw as one script on this single-node Redis; saga (a cluster's way:
+// prize hold → member's side → confirm) runs here in a context of its own
+describe.each(['auto', 'saga'] as const)('a draw pays and wins atomically (DRAW_PATH=%s)', (drawPath) => {
+  let outer: { ctx: TestContext; pipeline: Pipeline; admin: Member } | undefined;
+  beforeAll(async () => {
+    if (drawPath === 'auto') return;
+    outer = { ctx, pipeline, admin };
+    ctx = await createTestContext({ DRAW_PATH: 'saga' });
+    pipeline = await ctx.startPipeline();
+    admin = await ctx.admin();
+  });
+  afterAll(async () => {
+    if (!outer) return;
+    await ctx.close();
+    ({ ctx, pipeline, admin } = outer);
+  });
+
+  it('runs the path it names, leaving no prize hold behind', async () => {
+    expect(ctx.app.lottery.path).toBe(drawPath === 'auto' ? 'atonce' : 'saga');
+    const [m] = await ctx.createMembers(1);
+    await ctx.grant(m.id, 100);
+    const l = await createLottery(ctx, admin, { cost: 10, prizes: [{ name: 'Limited', kind: 'points', points: 5, weight: 1, stock: 3 }] });
+    expect((await draw(ctx, m, l.id, 'one')).statusCode).toBe(201);
+    // the saga confirms its hold after the answer
+    await expect.poll(() => holds(ctx, l.id)).toBe(0);
+    expect(await liveStock(ctx, l.id, l.prizes[0].id)).toBe(2);
+  });
+
   it('charges the cost and credits a points prize in one step: balance = initial − cost + prize, both rows in the ledger', async () => {
     const [m] = await ctx.createMembers(1);
     await ctx.grant(m.id, 200);

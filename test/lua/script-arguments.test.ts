@@ -86,6 +86,12 @@ const lotteryDrawArgs = (over: Record<number, string | number>) => {
   for (const [i, v] of Object.entries(over)) argv[Number(i)] = v;
   return argv;
 };
+/** A whole draw (lua/draw-at-once-9.lua) of U in lottery L; `over` indexes its 13 arguments. */
+const drawAtOnce = (over: Record<number, string | number>): Call => (r, k) =>
+  r.pmDrawAtOnce(
+    k.lottery(L), k.lotteryStock(L), k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh9'), k.drawState(U, L), k.outboxOf(U),
+    k.expiryIndexOf(U), ...withOver(['d9', U, 'h', 3600, T0, 'tok', 'kh9', L, 12345, 0, 86_400_000, 'PM9', ''], over),
+  );
 const lotteryDraw = (over: Record<number, string | number>): Call => (r, k) =>
   r.pmLotteryDraw(k.account(U), k.lotsByExpiry(U), k.lotRemaining(U), k.idem(U, 'kh6'), k.drawState(U, L), k.outboxOf(U), k.expiryIndexOf(U), ...lotteryDrawArgs(over));
 
@@ -241,6 +247,11 @@ const CASES: Array<[string, Call]> = [
   ['lottery-reserve: empty token', lotteryReserve({ 5: '' })],
   ['lottery-reserve: empty key hash', lotteryReserve({ 6: '' })],
   ['lottery-reserve: user id not a number', lotteryReserve({ 1: 'u' })],
+  ['draw-at-once: random number 2^48 (out of range)', drawAtOnce({ 8: 2 ** 48 })],
+  ['draw-at-once: prize lot lifetime zero', drawAtOnce({ 10: 0 })],
+  ['draw-at-once: empty exchange number', drawAtOnce({ 11: '' })],
+  ['draw-at-once: a guard neither empty nor system', drawAtOnce({ 12: 'admin' })],
+  ['draw-at-once: business-day offset not a number', drawAtOnce({ 9: 'CST' })],
   ['lottery-draw: cost zero (a free draw)', lotteryDraw({ 8: 0 })],
   ['lottery-draw: negative cost (a credit in disguise)', lotteryDraw({ 8: -20 })],
   ['lottery-draw: negative cooldown', lotteryDraw({ 9: -1 })],

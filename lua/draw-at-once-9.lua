@@ -1,0 +1,23 @@
+-- draw-at-once: a whole lottery draw in one atomic step, for a Redis that is ONE node (the
+-- lottery's slot and the member's in one script): lua/lottery-reserve-4.lua's pick of a prize
+-- among those in stock, then lua/lottery-draw-7.lua's member side with it, and the limited prize's
+-- unit taken only when the draw was made. What the saga (reserve → draw → confirm, or settle on a
+-- refusal) does when nothing interrupts it, in one call instead of three, with no hold in between.
+--
+-- KEYS[1] lottery hash  KEYS[2] stock hash  KEYS[3..9] lottery-draw-7.lua's KEYS[1..7] (the member's)
+-- ARGV[1] draw id  ARGV[2] userId  ARGV[3] request hash  ARGV[4] record TTL s
+-- ARGV[5] now override ms ('' = Redis TIME)  ARGV[6] token  ARGV[7] key hash  ARGV[8] lottery id
+-- ARGV[9] random integer in [0, 2^48) from a CSPRNG  ARGV[10] business-day offset ms
+-- ARGV[11] prize lot lifetime ms  ARGV[12] exchange number (used for a goods prize)
+-- ARGV[13] guard ('' the member draws: refused while frozen)
+-- Returns lottery-reserve-4.lua's refusals ({-20} no lottery in Redis, {-21} not active, {-22}
+-- every prize gone), else lottery-draw-7.lua's reply.
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+--@include risk
+--@include lottery-reserve
+--@include draw
+--@include draw-at-once
+return drawAtOnceOne(KEYS, ARGV)

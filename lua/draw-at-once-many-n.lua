@@ -1,0 +1,18 @@
+-- draw-at-once-many: several whole draws in one call, for a Redis that is ONE node (as
+-- lua/draw-at-once-9.lua). The API gathers the draws that reach it in one turn of its event loop
+-- and sends them here together (src/redis/script-batch.ts): the call's fixed cost (the command, the
+-- script's setup, the prize table's decoding) is paid once for the batch. Each draw runs exactly
+-- as draw-at-once-9.lua would run it alone, one after the other in the order given.
+--
+-- numkeys first, then 9 keys per draw (draw-at-once-9.lua's); ARGV[1] n, then draw-at-once-9.lua's
+-- 13 arguments per draw. Returns one reply per draw (lua/includes/batch.lua).
+--@include args
+--@include now
+--@include oprecord
+--@include lots
+--@include risk
+--@include lottery-reserve
+--@include draw
+--@include draw-at-once
+--@include batch
+return runMany(drawAtOnceOne, 9, 13)
