@@ -17,6 +17,11 @@ local function drawAtOnceOne(KEYS, ARGV)
   local exchangeNo = argStr(ARGV[12], 'exchangeNo')
   memberActs(ARGV[13])
 
+  -- the key's record first: a draw already made under it (a concurrent duplicate, a resend) is
+  -- replayed — or the key reused for another request refused — whatever the lottery's state now,
+  -- as the saga's duplicates share the first one's hold
+  local prior = replayOrConflict(KEYS[6], reqHash, token)
+  if prior then return prior end
   local l, chosen = pickPrize(KEYS[1], KEYS[2], nowMs(nowArg), rand)
   if not l then return chosen end
   -- the prize as the draw records it (the saga's API sends the same: src/lottery/store.ts prizeOf)
@@ -32,5 +37,7 @@ local function drawAtOnceOne(KEYS, ARGV)
   if reply[1] == 1 and reply[3] == 0 and chosen.limited == 1 then
     redis.call('HINCRBY', KEYS[2], tostring(chosen.id), -1)
   end
+  -- a daily limit refused: the lottery's limit too, for the message (the saga's API has it from the hold)
+  if reply[1] == -3 then reply[3] = tonumber(l[7]) end
   return reply
 end

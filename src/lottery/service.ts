@@ -427,7 +427,7 @@ export class LotteryService {
 
   /**
    * The draw's op from a member-side reply; its refusals thrown. `daily`: the lottery's daily limit,
-   * for the message (without it, the draws the refusal counted today).
+   * for the message (without it, the limit the at-once script adds to its refusal).
    */
   private drawn(reply: Array<string | number | null>, daily?: number): { op: DrawOp; replayed: boolean } {
     const code = Number(reply[0]);
@@ -438,7 +438,7 @@ export class LotteryService {
       });
     }
     if (code === ScriptCode.DailyLimit) {
-      throw new DomainError('DAILY_LIMIT_REACHED', `You have used today's ${daily ?? Number(reply[1])} draw(s) of this lottery`);
+      throw new DomainError('DAILY_LIMIT_REACHED', `You have used today's ${daily ?? Number(reply[2])} draw(s) of this lottery`);
     }
     if (code !== 1) throw scriptError(code);
     return { op: JSON.parse(String(reply[1])) as DrawOp, replayed: Number(reply[2]) === 1 };

@@ -36,15 +36,23 @@ describe.each(['auto', 'saga'] as const)('a draw pays and wins atomically (DRAW_
   let outer: { ctx: TestContext; pipeline: Pipeline; admin: Member } | undefined;
   beforeAll(async () => {
     if (drawPath === 'auto') return;
-    outer = { ctx, pipeline, admin };
-    ctx = await createTestContext({ DRAW_PATH: 'saga' });
-    pipeline = await ctx.startPipeline();
-    admin = await ctx.admin();
+    // made whole before it stands in for the file's context, which comes back in afterAll
+    const saga = await createTestContext({ DRAW_PATH: 'saga' });
+    try {
+      const sagaPipeline = await saga.startPipeline();
+      const sagaAdmin = await saga.admin();
+      outer = { ctx, pipeline, admin };
+      ({ ctx, pipeline, admin } = { ctx: saga, pipeline: sagaPipeline, admin: sagaAdmin });
+    } catch (err) {
+      await saga.close();
+      throw err;
+    }
   });
   afterAll(async () => {
     if (!outer) return;
-    await ctx.close();
+    const saga = ctx;
     ({ ctx, pipeline, admin } = outer);
+    await saga.close();
   });
 
   it('runs the path it names, leaving no prize hold behind', async () => {
@@ -194,6 +202,15 @@ describe.each(['auto', 'saga'] as const)('a draw pays and wins atomically (DRAW_
     expect(new Set(together.map((r) => `${r.statusCode} ${JSON.stringify(r.json())}`)).size).toBe(1);
     expect(await available(ctx, m)).toBe(after - 25 + ((together[0].json() as DrawBody).prize.points ?? 0));
     expect(await holds(ctx, other.id)).toBe(0);
+
+    // ... and when the first of them takes the last unit of the only prize, the others still get
+    // that draw (not SOLD_OUT): the key's draw is answered before any prize is picked
+    const last = await createLottery(ctx, admin, { cost: 25, prizes: [{ name: 'Last one', kind: 'points', points: 7, weight: 1, stock: 1 }] });
+    const racing = await Promise.all(Array.from({ length: 20 }, () => draw(ctx, m, last.id, 'the-last-one')));
+    expect(new Set(racing.map((r) => `${r.statusCode} ${(r.json() as DrawBody).drawId}`)).size).toBe(1);
+    expect(racing[0].statusCode).toBe(201);
+    expect(await liveStock(ctx, last.id, last.prizes[0].id)).toBe(0);
+    await expect.poll(() => holds(ctx, last.id)).toBe(0);
   });
 
   it('refuses a draw the member cannot pay, in a lottery not open or unknown, writing nothing', async () => {

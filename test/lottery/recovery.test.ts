@@ -16,6 +16,7 @@ import { createRedis } from '../../src/redis/client.ts';
 import { deleteKeys } from '../../src/redis/delete-prefix.ts';
 import { createTestContext, type Pipeline, type TestContext } from '../support/context.ts';
 import { expectError } from '../api/helpers.ts';
+import { prizeOf } from '../../src/lottery/store.ts';
 import { available, createLottery, draw, holds, liveStock, type Member } from './support.ts';
 
 let ctx: TestContext;
@@ -82,7 +83,7 @@ describe('the sweeper settles prize holds left between steps', () => {
     const charged = await ctx.redis.pmLotteryDraw(
       keys.account(m.id), keys.lotsByExpiry(m.id), keys.lotRemaining(m.id), keys.idem(m.id, kh), keys.drawState(m.id, l.id),
       keys.outboxOf(m.id), keys.expiryIndexOf(m.id), hold.o, m.id, hash, env.IDEMPOTENCY_TTL_SECONDS, '', hold.t, kh, l.id, hold.c,
-      0, 0, 0, JSON.stringify(hold.p), 86_400_000, '',
+      0, 0, 0, JSON.stringify(prizeOf(hold.p as Parameters<typeof prizeOf>[0])), 86_400_000, '',
     );
     expect(Number(charged[0])).toBe(1);
     expect(await holds(ctx, l.id)).toBe(1);

@@ -8,6 +8,8 @@ import { createTestContext, type TestContext } from '../support/context.ts';
 import { expectError } from '../api/helpers.ts';
 import { redeem, settled } from '../catalog/support.ts';
 import { build, category, postgresBalance, recommendations, redeemed } from './support.ts';
+import { ModelReader } from '../../src/recommendations/model.ts';
+import { peerBands } from '../../src/recommendations/scoring.ts';
 
 let ctx: TestContext;
 
@@ -216,6 +218,15 @@ describe('planted tastes', () => {
 
     // asked again, the co-occurrence lists and counts come from the process's cache: the same answer
     expect(await recommendations(ctx, m.token, 10)).toEqual(items);
+    // a reader that holds some of what a ranking needs (the ball's lists and counts) and reads the
+    // rest (the hose's) gives what a reader that held nothing gives
+    const current = (await ctx.redis.get(ctx.keys.recoCurrent()))!;
+    const bands = peerBands(1_000_000);
+    const warm = new ModelReader(ctx.redis, ctx.keys);
+    await warm.rankingData(current, [ball], [seeds, racket], bands);
+    const both = await warm.rankingData(current, [ball, hose], [seeds, racket, hose, ball], bands);
+    expect(both).toEqual(await new ModelReader(ctx.redis, ctx.keys).rankingData(current, [ball, hose], [seeds, racket, hose, ball], bands));
+    expect(both.peers.n.size).toBeGreaterThan(0);
     // a new build is read afresh: more peers now redeemed the ball with the hose than with the seeds
     for (const p of await fixtureMembers(12, 1_050_000)) await redeemed(ctx, p.id, [ball, hose]);
     await build(ctx);

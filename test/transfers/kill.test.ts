@@ -116,7 +116,11 @@ describe.each([
   ['saga', 'with transfers between their debit and their credit'],
   ['auto', 'with transfers in flight, each one script (TRANSFER_PATH=auto)'],
 ] as const)('API (TRANSFER_PATH=%s) killed -9 %s', (transferPath, _when) => {
-  it('the completer credits every debited transfer exactly once; retries with the key replay', { timeout: 90_000 }, async () => {
+  const claim =
+    transferPath === 'saga'
+      ? 'the completer credits every debited transfer exactly once; retries with the key replay'
+      : 'no transfer is left between its debit and its credit; every one is credited exactly once; retries with the key replay';
+  it(claim, { timeout: 90_000 }, async () => {
     const group = await seed(60);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
