@@ -327,17 +327,7 @@ export class LotteryService {
     const now = this.nowArg();
     const call = () =>
       this.whole!.run(
-        [
-          keys.lottery(lotteryId),
-          keys.lotteryStock(lotteryId),
-          keys.account(userId),
-          keys.lotsByExpiry(userId),
-          keys.lotRemaining(userId),
-          keys.idem(userId, kh),
-          keys.drawState(userId, lotteryId),
-          keys.outboxOf(userId),
-          keys.expiryIndexOf(userId),
-        ],
+        [keys.lottery(lotteryId), keys.lotteryStock(lotteryId), ...this.memberKeys(userId, lotteryId, kh)],
         [
           newOpId(),
           userId,
@@ -366,6 +356,20 @@ export class LotteryService {
     return this.drawn(reply);
   }
 
+  /** A draw's keys in the member's slot (lua/lottery-draw-7.lua's KEYS). */
+  private memberKeys(userId: number, lotteryId: number, kh: string): string[] {
+    const { keys } = this.deps;
+    return [
+      keys.account(userId),
+      keys.lotsByExpiry(userId),
+      keys.lotRemaining(userId),
+      keys.idem(userId, kh),
+      keys.drawState(userId, lotteryId),
+      keys.outboxOf(userId),
+      keys.expiryIndexOf(userId),
+    ];
+  }
+
   private async reserve(userId: number, lotteryId: number, kh: string, hash: string): Promise<PrizeHold> {
     const { keys, env } = this.deps;
     const call = () =>
@@ -384,20 +388,12 @@ export class LotteryService {
   }
 
   private async charge(userId: number, lotteryId: number, kh: string, hash: string, hold: PrizeHold) {
-    const { keys, env } = this.deps;
+    const { env } = this.deps;
     const now = this.nowArg();
     const prize = prizeOf(hold.p);
     const call = () =>
       this.draws.run(
-        [
-          keys.account(userId),
-          keys.lotsByExpiry(userId),
-          keys.lotRemaining(userId),
-          keys.idem(userId, kh),
-          keys.drawState(userId, lotteryId),
-          keys.outboxOf(userId),
-          keys.expiryIndexOf(userId),
-        ],
+        this.memberKeys(userId, lotteryId, kh),
         [
           hold.o,
           userId,

@@ -159,14 +159,7 @@ export class TransferService {
     const id = newOpId();
     const creditKh = creditKeyHash(id);
     const transferKeys = [
-      keys.account(from),
-      keys.lotsByExpiry(from),
-      keys.lotRemaining(from),
-      keys.idem(from, kh),
-      keys.transferDay(from),
-      keys.outboxOf(from),
-      keys.transfersPendingOf(from),
-      keys.transfersPendingDataOf(from),
+      ...this.senderKeys(from, kh),
       keys.account(to),
       keys.lotsByExpiry(to),
       keys.lotRemaining(to),
@@ -194,22 +187,26 @@ export class TransferService {
    * and the credit on the pending set.
    */
   async debit(from: number, to: number, input: TransferInput, kh: string, hash: string): Promise<{ op: TransferOp; replayed: boolean; credited: false }> {
-    const { redis, keys } = this.deps;
     const now = this.nowArg();
     const reply = await this.points.withHydration(from, () =>
-      redis.pmTransferDebit(
-        keys.account(from),
-        keys.lotsByExpiry(from),
-        keys.lotRemaining(from),
-        keys.idem(from, kh),
-        keys.transferDay(from),
-        keys.outboxOf(from),
-        keys.transfersPendingOf(from),
-        keys.transfersPendingDataOf(from),
-        ...this.debitArgs(newOpId(), from, to, input, kh, hash, now),
-      ),
+      this.deps.redis.pmTransferDebit(...this.senderKeys(from, kh), ...this.debitArgs(newOpId(), from, to, input, kh, hash, now)),
     );
     return { ...this.debited(reply), credited: false };
+  }
+
+  /** The debit's keys, in the sender's slot (lua/transfer-debit-8.lua's KEYS). */
+  private senderKeys(from: number, kh: string): string[] {
+    const { keys } = this.deps;
+    return [
+      keys.account(from),
+      keys.lotsByExpiry(from),
+      keys.lotRemaining(from),
+      keys.idem(from, kh),
+      keys.transferDay(from),
+      keys.outboxOf(from),
+      keys.transfersPendingOf(from),
+      keys.transfersPendingDataOf(from),
+    ];
   }
 
   /** The debit's arguments (lua/transfer-debit-8.lua's ARGV[1..12]; the guard is left out: the sender acts). */

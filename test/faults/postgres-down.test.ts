@@ -80,7 +80,9 @@ describe('Postgres unreachable for 20 s under load', () => {
       'workers',
       'workers/main.ts',
       ['--only', 'relay,persist', '--concurrency', '2'],
-      childEnv(ctx.env, { DATABASE_URL: proxied.toString(), LOG_LEVEL: 'info' }),
+      // a shorter first backoff than production's 500 ms: a slow machine fails a job more times in
+      // the 20 s outage, and at 500 ms its 7th wait alone is 32 s, past the drain this test allows
+      childEnv(ctx.env, { DATABASE_URL: proxied.toString(), LOG_LEVEL: 'info', PERSIST_BACKOFF_MS: 150 }),
     );
     queueConn = createRedis(ctx.env.REDIS_URL, 'worker');
     queue = new Queue(PERSIST_QUEUE, { connection: queueConn, prefix: keys.queuePrefix(PERSIST_QUEUE) });
@@ -179,7 +181,15 @@ describe('Postgres unreachable for 20 s under load', () => {
     mark('load stopped');
 
     // ---- the backlog drains
-    await waitUntil('the backlog to drain', async () => (await backlog()) === 0, 45_000, 100);
+    await waitUntil('the backlog to drain', async () => (await backlog()) === 0, 45_000, 100).catch(async (err: Error) => {
+      // what was left, and what the workers last said: a drain that never ends must be diagnosable
+      const counts = await queue!.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed');
+      const outboxes = await Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.xlen(keys.outbox(p))));
+      throw new Error(
+        `${err.message} (${marks.join(' ')}; jobs ${JSON.stringify(counts)}; outbox entries ${outboxes.join(',')}; ` +
+          `workers' last lines:\n${workers.output().split('\n').slice(-15).join('\n')})`,
+      );
+    });
     mark('drained');
 
     // ---- what the clients saw
