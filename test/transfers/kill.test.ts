@@ -56,6 +56,16 @@ async function seed(n: number): Promise<Member[]> {
 async function expectEachTransferOnce(group: Member[]): Promise<number> {
   const { sql, redis, keys } = ctx;
   expect((await queue.getFailed()).map((j) => `${j.id}: ${j.failedReason}`), 'persist jobs given up').toEqual([]);
+  // the reads below are three queries: wait until nothing more is being written, so that one batch
+  // committing between them (a fresh-clone CI run once saw a transfers row completed by a credit
+  // the ledger read just before had not shown) cannot pass for a missing or a doubled credit
+  let last = -1;
+  await waitUntil('the ledger to stop growing', async () => {
+    const [{ n }] = await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM ledger_entries`;
+    const still = n === last;
+    last = n;
+    return still;
+  }, 15_000, 500);
   const ids = group.map((m) => m.id);
   const outs = await sql<Array<{ id: string; from: number; amount: number }>>`
     SELECT biz_id AS id, user_id AS from, -delta AS amount FROM ledger_entries WHERE biz_type = 'transfer_out' AND user_id = ANY(${ids}::bigint[])`;
@@ -74,6 +84,11 @@ async function expectEachTransferOnce(group: Member[]): Promise<number> {
     const row = rows.get(o.id);
     return credit.length !== 1 || credit[0].opId !== `${o.id}-in` || credit[0].amount !== o.amount || !row || !row.completed || row.to !== credit[0].to;
   });
+  if (wrong.length > 0) {
+    // what the ledger holds under the missing credits' op ids, whoever's rows they are
+    const found = await sql`SELECT op_id, user_id, biz_type, delta FROM ledger_entries WHERE op_id = ANY(${wrong.map((o) => `${o.id}-in`)}::text[])`;
+    console.error(`[transfer-kill] credits of the wrong transfers in the ledger: ${JSON.stringify(found)}`);
+  }
   expect(wrong.map((o) => ({ ...o, credits: inById.get(o.id) ?? [], row: rows.get(o.id) })), 'transfers not credited exactly once').toEqual([]);
   expect(ins.filter((i) => !outs.some((o) => o.id === i.id)), 'credits without a debit').toEqual([]);
   expect(rows.size).toBe(outs.length);
